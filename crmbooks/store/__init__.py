@@ -1,0 +1,1 @@
+"""crmbooks/store."""
