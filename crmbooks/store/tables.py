@@ -1,0 +1,200 @@
+"""Tables of the crmbooks state store (SQLite by default, PostgreSQL by URL).
+
+Every id is a string (Zoho ids are 19-digit numbers that floats and NaN would corrupt).
+JSON columns use SQLAlchemy's generic ``JSON`` type, which maps to TEXT on SQLite and to
+``json`` on PostgreSQL; values stored in them are JSON-safe (money as strings, never floats).
+Timestamps are stored timezone-aware in UTC; SQLite drops the offset, so ``repo`` re-attaches it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+#: Record-event actions the history knows (B4, F21).
+EVENT_ACTIONS = (
+    "created", "updated", "skipped", "conflict", "failed", "deleted", "cloned", "overwritten",
+)
+#: How a link was made.
+LINK_ORIGINS = ("sync", "trigger", "manual")
+#: Run states, as printed by ``crmbooks sync --json``.
+RUN_STATES = ("running", "completed", "completed_with_failures", "failed", "cancelled")
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """Return a new random run id (uuid4 as a string)."""
+    return str(uuid.uuid4())
+
+
+def _json(**kw: Any) -> Any:
+    """A JSON column that works on SQLite and PostgreSQL."""
+    return Field(default=None, sa_column=Column(JSON, **kw))
+
+
+def _ts() -> Any:
+    """A required timezone-aware timestamp column defaulting to now (UTC)."""
+    return Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+def _ts_opt() -> Any:
+    """An optional timezone-aware timestamp column."""
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class Link(SQLModel, table=True):
+    """A CRM record tied to a Books record, with the last synced value of each mapped field."""
+
+    __tablename__ = "link"
+    __table_args__ = (
+        UniqueConstraint("org_id", "module", "crm_id", name="uq_link_crm"),
+        UniqueConstraint("org_id", "module", "books_id", name="uq_link_books"),
+        Index("ix_link_module", "org_id", "module"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(default="", max_length=64)
+    module: str = Field(max_length=40)  # crmbooks module: customers, vendors, items ...
+    kind: str = Field(default="", max_length=40)  # record kind: accounts, contact_persons ...
+    crm_module: str = Field(max_length=60)  # CRM API module name: Accounts, Contacts ...
+    crm_id: str = Field(max_length=64)
+    books_id: str = Field(max_length=64)
+    parent_crm_id: str | None = Field(default=None, max_length=64)
+    parent_books_id: str | None = Field(default=None, max_length=64)
+    crm_values: dict | None = _json()
+    books_values: dict | None = _json()
+    made_by: str = Field(default="sync", max_length=16)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Cursor(SQLModel, table=True):
+    """How far incremental fetch has got, per organization, module and side (UTC)."""
+
+    __tablename__ = "cursor"
+    __table_args__ = (UniqueConstraint("org_id", "module", "side", name="uq_cursor"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(default="", max_length=64)
+    module: str = Field(max_length=60)
+    side: str = Field(max_length=8)  # crm | books
+    value: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Run(SQLModel, table=True):
+    """One sync run of one module (mirrors a Prefect flow run when there is one)."""
+
+    __tablename__ = "run"
+    __table_args__ = (Index("ix_run_module_started", "module", "started_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    module: str = Field(max_length=40)
+    org_id: str = Field(default="", max_length=64)
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts_opt()
+    state: str = Field(default="running", max_length=32)
+    dry_run: bool = False
+    counts: dict | None = _json()
+    api_calls: dict | None = _json()
+    plan_summary: dict | None = _json()
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    settings_version: int | None = None
+    message: str | None = None
+
+
+class RecordEvent(SQLModel, table=True):
+    """What a run did to one record: action and the changed fields with before and after."""
+
+    __tablename__ = "record_event"
+    __table_args__ = (Index("ix_event_run", "run_id"), Index("ix_event_record", "record_key"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(max_length=36)
+    module: str = Field(max_length=40)
+    side: str = Field(max_length=8)  # the side that was written: crm | books
+    record_key: str = Field(max_length=160)
+    crm_id: str | None = Field(default=None, max_length=64)
+    books_id: str | None = Field(default=None, max_length=64)
+    name: str | None = None
+    action: str = Field(max_length=16)
+    changes: list | None = _json()  # [{"field", "before", "after"}]
+    conflicts: list | None = _json()  # [{"field", "crm", "books", "winner"}]
+    message: str | None = None
+    created_at: datetime = _ts()
+
+
+class Failure(SQLModel, table=True):
+    """A record that could not be synced, with what was sent and what the provider said."""
+
+    __tablename__ = "failure"
+    __table_args__ = (
+        Index("ix_failure_run", "run_id"),
+        Index("ix_failure_module", "module", "resolved"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str | None = Field(default=None, max_length=36)
+    module: str = Field(max_length=40)
+    side: str = Field(max_length=8)  # the side the write was aimed at
+    record_key: str = Field(max_length=160)
+    crm_id: str | None = Field(default=None, max_length=64)
+    books_id: str | None = Field(default=None, max_length=64)
+    payload: dict | None = _json()  # scrubbed of anything secret-looking before storing
+    code: str | None = Field(default=None, max_length=64)
+    field: str | None = Field(default=None, max_length=200)
+    message: str = ""
+    hint: str | None = None  # what the operator should do
+    attempts: int = 1
+    resolved: bool = False
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class SettingsVersion(SQLModel, table=True):
+    """A saved version of one module's settings; the active one applies from the next run."""
+
+    __tablename__ = "settings_version"
+    __table_args__ = (UniqueConstraint("org_id", "module", "version", name="uq_settings_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(default="", max_length=64)
+    module: str = Field(max_length=40)
+    version: int
+    settings: dict | None = _json()
+    active: bool = True
+    note: str | None = None
+    created_at: datetime = _ts()
+
+
+class Connection(SQLModel, table=True):
+    """Non-secret connection settings; secrets stay in the environment or a Secret block."""
+
+    __tablename__ = "connection"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(default="default", max_length=60, unique=True)
+    dc: str | None = Field(default=None, max_length=8)
+    api_url: str | None = None
+    accounts_url: str | None = None
+    crm_api_url: str | None = None
+    books_api_url: str | None = None
+    client_id: str | None = None
+    books_org_id: str | None = Field(default=None, max_length=64)
+    extra_books_org_ids: list | None = _json()
+    crm_org: dict | None = _json()  # edition, currency ... as verified at connect time
+    books_org: dict | None = _json()  # name, email, country, currency
+    paused: bool = False
+    disabled: bool = False
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
