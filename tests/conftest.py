@@ -1,0 +1,88 @@
+"""Shared fixtures: one emulator server per test session, reset to small seeded data per test.
+
+Everything runs offline against 127.0.0.1. Local state (the crmbooks database, Prefect's home)
+goes to a temporary folder so a test run never touches the user's ~/.crmbooks or ~/.prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_TMP_HOME = tempfile.mkdtemp(prefix="crmbooks-tests-")
+os.environ.setdefault("CRMBOOKS_HOME", os.path.join(_TMP_HOME, "crmbooks"))
+os.environ.setdefault("PREFECT_HOME", os.path.join(_TMP_HOME, "prefect"))
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+
+from emulators.core import Faults, Sizes  # noqa: E402
+from emulators.server import EmulatorServer  # noqa: E402
+
+SMALL = Sizes(
+    accounts=12, contacts_per_account=2, unassociated_contacts=2, vendors=5, products=8,
+    deals=6, books_customers=5, books_vendors=2, books_items=3,
+)
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """A running emulator (CRM + Books + Accounts) on a free loopback port, for the session."""
+    with EmulatorServer() as server:
+        server.emu.reset(sizes=SMALL)
+        yield server
+
+
+@pytest.fixture
+def emu_reset(emulator):
+    """Fresh small seeded data, no faults, default limits and zeroed counters for one test."""
+    emu = emulator.emu
+    emu.config.books_rate_limit = 100_000  # tests are not about pacing unless they say so
+    emu.config.books_daily_limit = 1_000_000
+    emu.config.crm_concurrency = 15
+    emu.reset(seed=7, sizes=SMALL)
+    emu.set_faults(Faults())
+    yield emulator
+    emu.set_faults(Faults())
+
+
+def _access_token(emulator) -> str:
+    config = emulator.emu.config
+    response = httpx.post(
+        f"{emulator.base_url}/oauth/v2/token",
+        data={"grant_type": "refresh_token", "client_id": config.client_id,
+              "client_secret": config.client_secret, "refresh_token": config.refresh_token},
+    )
+    return response.json()["access_token"]
+
+
+@pytest.fixture
+def crm_http(emu_reset):
+    """An httpx client for the CRM emulator with a valid access token."""
+    token = _access_token(emu_reset)
+    with httpx.Client(base_url=emu_reset.base_url,
+                      headers={"Authorization": f"Zoho-oauthtoken {token}"}) as client:
+        yield client
+
+
+@pytest.fixture
+def books_http(emu_reset):
+    """An httpx client for the Books emulator with a valid access token."""
+    token = _access_token(emu_reset)
+    with httpx.Client(base_url=emu_reset.base_url,
+                      headers={"Authorization": f"Zoho-oauthtoken {token}"}) as client:
+        yield client
+
+
+@pytest.fixture
+def set_faults(emu_reset):
+    """Inject faults for one test: set_faults({"error_rate": 0.1, "seed": 3})."""
+
+    def _set(spec: dict) -> None:
+        response = httpx.post(f"{emu_reset.base_url}/__emulator__/faults", json=spec)
+        response.raise_for_status()
+
+    yield _set
+    emu_reset.emu.set_faults(Faults())
