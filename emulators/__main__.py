@@ -1,0 +1,9 @@
+"""`python -m emulators …` is `crmbooks emulators …` (handy for benchmarks' subprocesses)."""
+
+import sys
+
+from crmbooks.cli import app
+
+if __name__ == "__main__":
+    sys.argv = ["crmbooks", "emulators", *sys.argv[1:]]
+    app()
