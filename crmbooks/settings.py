@@ -1,0 +1,237 @@
+"""Typed integration settings (pydantic), validated before anything is stored or written.
+
+Per-module settings are saved as versions in the store (``Store.save_settings``); a run reads
+the active version when it starts, so an edit applies from the next run (F23). Secrets are
+not settings: the connection models forbid unknown keys, so a client secret or refresh token
+passed here is refused with a message pointing at the environment variables.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mappings.schema import FieldPair
+
+Scope = Literal["fetch", "both"]
+Duplicates = Literal["clone", "overwrite", "skip"]
+DataCentre = Literal["us", "eu", "in", "au", "cn", "jp", "ca", "sa"]
+MODULES = ("customers", "vendors", "items", "transactions", "deals")
+
+#: Zoho's API and accounts hosts per data centre (reference/zoho-api.md §1).
+DC_HOSTS: dict[str, tuple[str, str]] = {
+    "us": ("https://www.zohoapis.com", "https://accounts.zoho.com"),
+    "eu": ("https://www.zohoapis.eu", "https://accounts.zoho.eu"),
+    "in": ("https://www.zohoapis.in", "https://accounts.zoho.in"),
+    "au": ("https://www.zohoapis.com.au", "https://accounts.zoho.com.au"),
+    "cn": ("https://www.zohoapis.com.cn", "https://accounts.zoho.com.cn"),
+    "jp": ("https://www.zohoapis.jp", "https://accounts.zoho.jp"),
+    "ca": ("https://www.zohoapis.ca", "https://accounts.zohocloud.ca"),
+    "sa": ("https://www.zohoapis.sa", "https://accounts.zoho.sa"),
+}
+SECRET_HINT = ("secrets are not stored in settings; set CRMBOOKS_CLIENT_SECRET and "
+               "CRMBOOKS_REFRESH_TOKEN (or a Prefect Secret block)")
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message says which setting and what to do."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ConnectionSettings(_Strict):
+    """How to reach both products (non-secret part): data centre or explicit URLs, org ids."""
+
+    dc: DataCentre | None = None
+    api_url: str | None = None
+    accounts_url: str | None = None
+    crm_api_url: str | None = None  # when CRM and Books are served from different hosts
+    books_api_url: str | None = None
+    client_id: str = Field(min_length=1)
+    books_org_id: str = Field(min_length=1, pattern=r"^[0-9]+$")
+    extra_books_org_ids: tuple[str, ...] = ()  # F4: one-way (CRM → Books) organizations
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            secret = [k for k in data if k in ("client_secret", "refresh_token", "access_token")]
+            if secret:
+                raise ValueError(f"{', '.join(secret)}: {SECRET_HINT}")
+        return data
+
+    @model_validator(mode="after")
+    def _where(self) -> ConnectionSettings:
+        if self.dc is None and not (self.api_url and self.accounts_url):
+            raise ValueError("give a data centre (dc: us|eu|in|au|cn|jp|ca|sa) or both "
+                             "api_url and accounts_url")
+        for name in ("api_url", "accounts_url", "crm_api_url", "books_api_url"):
+            value = getattr(self, name)
+            if value and not value.startswith(("http://", "https://")):
+                raise ValueError(f"{name} must start with http:// or https://, got {value!r}")
+        return self
+
+    def urls(self) -> dict[str, str]:
+        """Resolved base URLs: accounts, crm and books (explicit URLs win over the DC)."""
+        api, accounts = DC_HOSTS[self.dc] if self.dc else (self.api_url, self.accounts_url)
+        api = self.api_url or api
+        accounts = self.accounts_url or accounts
+        return {"accounts": accounts.rstrip("/"),
+                "crm": (self.crm_api_url or api).rstrip("/"),
+                "books": (self.books_api_url or api).rstrip("/")}
+
+
+class FieldMapSetting(_Strict):
+    """A user's extra field map (custom fields on either side), added to the default mapping."""
+
+    books: str
+    crm: str
+    direction: Literal["both", "to_books", "to_crm"] = "both"
+    converter: str = "text"
+    section: str | None = None  # which mapping section; default: the module's main one
+
+    @classmethod
+    def parse(cls, text: str) -> FieldMapSetting:
+        """Parse the CLI form ``BOOKS_FIELD=CRM_FIELD`` (e.g. ``custom_fields.cf_tier=Tier__c``)."""
+        books, sep, crm = text.partition("=")
+        if not sep or not books.strip() or not crm.strip():
+            raise SettingsError(f"--map {text!r}: write it as BOOKS_FIELD=CRM_FIELD, e.g. "
+                                "custom_fields.cf_tier=Tier__c")
+        books = books.strip()
+        if books.startswith("cf_"):  # accept the short form of a Books custom field
+            books = f"custom_fields.{books}"
+        return cls(books=books, crm=crm.strip())
+
+    def pair(self) -> FieldPair:
+        """This map as a mapping-file field pair."""
+        return FieldPair(books=self.books, crm=self.crm, direction=self.direction,
+                         converter=self.converter)
+
+
+class _SyncModule(_Strict):
+    """Settings shared by the record modules: scope, duplicates policy, view, extra maps."""
+
+    enabled: bool = True
+    scope: Scope = "both"  # F3: two-way by default
+    duplicates: Duplicates = "skip"  # never overwrite or clone unless asked
+    view: str | None = None  # CRM custom view name or id (F8)
+    maps: tuple[FieldMapSetting, ...] = ()
+
+
+class CustomersSettings(_SyncModule):
+    """F5–F9: which CRM module feeds Books customers, and how."""
+
+    crm_module: Literal["accounts", "contacts", "accounts+contacts"] = "accounts"
+    include_unassociated_contacts: bool = False
+    contact_view: str | None = None
+
+    @model_validator(mode="after")
+    def _contacts_options(self) -> CustomersSettings:
+        if self.crm_module != "accounts+contacts":
+            if self.include_unassociated_contacts:
+                raise ValueError("include_unassociated_contacts only applies when crm_module "
+                                 "is accounts+contacts")
+            if self.contact_view:
+                raise ValueError("contact_view only applies when crm_module is "
+                                 "accounts+contacts (with contacts, use view)")
+        return self
+
+
+class VendorsSettings(_SyncModule):
+    """F10: CRM Vendors ↔ Books vendors."""
+
+
+class ItemsSettings(_SyncModule):
+    """F11: CRM Products ↔ Books items (Books is pushed first and wins in two-way mode)."""
+
+
+class TransactionsSettings(_Strict):
+    """F14: which Books transactions are shown on the CRM side (event-driven)."""
+
+    enabled: bool = False
+    modules: tuple[Literal["estimates", "salesorders", "invoices", "purchaseorders"], ...] = (
+        "estimates", "salesorders", "invoices")
+
+
+class DealTriggerSettings(_Strict):
+    """F15–F17: deal stages that create and accept quotes, or won deals that invoice."""
+
+    enabled: bool = False  # off until configured
+    mode: Literal["quote", "invoice"] = "quote"
+    create_stage: str | None = None
+    accept_stage: str | None = None
+    invoice_on_accept: bool = False
+
+    @model_validator(mode="after")
+    def _stages(self) -> DealTriggerSettings:
+        if self.mode == "quote":
+            if self.enabled and not self.create_stage:
+                raise ValueError("quote mode needs create_stage: the deal stage at which a "
+                                 "draft quote is created (e.g. Proposal/Price Quote)")
+            if self.create_stage and self.create_stage == self.accept_stage:
+                raise ValueError("accept_stage must differ from create_stage")
+        else:
+            given = [n for n in ("create_stage", "accept_stage") if getattr(self, n)]
+            if given or self.invoice_on_accept:
+                extra = given + (["invoice_on_accept"] if self.invoice_on_accept else [])
+                raise ValueError(f"{', '.join(extra)}: only used in quote mode; invoice mode "
+                                 "invoices won deals (probability 100)")
+        return self
+
+    @field_validator("create_stage", "accept_stage")
+    @classmethod
+    def _not_none_word(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() in ("", "-None-"):
+            raise ValueError("pick a real deal stage, not an empty one")
+        return value
+
+
+SETTINGS_MODELS: dict[str, type[BaseModel]] = {
+    "customers": CustomersSettings,
+    "vendors": VendorsSettings,
+    "items": ItemsSettings,
+    "transactions": TransactionsSettings,
+    "deals": DealTriggerSettings,
+}
+ModuleSettings = (
+    CustomersSettings | VendorsSettings | ItemsSettings | TransactionsSettings
+    | DealTriggerSettings
+)
+
+
+def describe_errors(exc: ValidationError, prefix: str) -> str:
+    """A pydantic error as sentences naming each setting and what is wrong."""
+    out = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        if err["type"] == "extra_forbidden":
+            out.append(f"{where}: unknown setting (check its spelling)")
+        elif err["type"] == "literal_error":
+            out.append(f"{where}: {err['msg'].lower()}, got {err['input']!r}")
+        else:
+            out.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(out)
+
+
+def parse_module_settings(module: str, data: dict[str, Any] | None = None) -> ModuleSettings:
+    """Validate ``data`` as the settings of ``module``; SettingsError with clear text otherwise.
+
+    Missing keys take their defaults, so ``parse_module_settings("customers")`` is the default.
+    """
+    if module not in SETTINGS_MODELS:
+        raise SettingsError(f"unknown module {module!r}; modules: {', '.join(MODULES)}")
+    try:
+        return SETTINGS_MODELS[module].model_validate(data or {})
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc, module)) from None
+
+
+def parse_connection(data: dict[str, Any]) -> ConnectionSettings:
+    """Validate connection settings; SettingsError with clear text otherwise."""
+    try:
+        return ConnectionSettings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc, "connection")) from None

@@ -1,0 +1,242 @@
+"""Schema of the mapping files (mappings/*.yaml): field pairs, named converters, value maps.
+
+Mappings are data (style rule 1): no expressions, only names that this schema checks. Loading
+a file with an unknown key, converter, value map or Books field raises :class:`MappingError`
+naming the file, the place in it and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mappings.converters import CONVERTERS, Converter, Ctx, get_converter
+
+MAPPINGS_DIR = Path(__file__).resolve().parent
+Direction = Literal["both", "to_books", "to_crm"]
+BooksResource = Literal["contacts", "contact_persons", "items"]
+
+_ADDRESS = ("attention", "address", "street2", "city", "state", "state_code", "zip", "country",
+            "fax", "phone")
+#: Standard Books fields per resource (custom fields are ``custom_fields.cf_<name>``).
+_PERSON = ("salutation", "first_name", "last_name", "email", "phone", "mobile", "designation",
+           "department", "skype", "is_primary_contact", "enable_portal")
+#: Standard Books fields per resource (custom fields are ``custom_fields.cf_<name>``).
+#: Books contacts carry email/phone only on their contact persons, so a contact's own
+#: email is addressed as ``contact_persons.primary.email`` (the primary person).
+BOOKS_FIELDS: dict[str, frozenset[str]] = {
+    "contacts": frozenset(
+        ["contact_name", "company_name", "contact_type", "customer_sub_type", "status",
+         "website", "currency_id", "currency_code", "payment_terms", "payment_terms_label",
+         "credit_limit", "notes", "owner_id", "tags", "language_code"]
+        + [f"{a}.{f}" for a in ("billing_address", "shipping_address") for f in _ADDRESS]
+        + [f"contact_persons.primary.{f}" for f in _PERSON]),
+    "contact_persons": frozenset(_PERSON),
+    "items": frozenset(
+        ["name", "rate", "description", "sku", "unit", "product_type", "item_type", "status",
+         "purchase_description", "purchase_rate", "account_id", "purchase_account_id",
+         "tax_id", "is_taxable", "reorder_level", "vendor_id"]),
+}
+CUSTOM_FIELD = re.compile(r"^custom_fields\.cf_[a-z0-9_]+$")
+CRM_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class MappingError(ValueError):
+    """A mapping file (or an extra field map from the settings) is not valid."""
+
+
+class FieldPair(BaseModel):
+    """One mapped field: a Books path, a CRM API name (or several), direction and converter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    books: str = Field(description="Books path: contact_name | billing_address.city | "
+                                   "custom_fields.cf_x")
+    crm: str | tuple[str, ...] = Field(description="CRM API name (a list only for full_name)")
+    direction: Direction = "both"
+    converter: str = "text"
+    required: bool = False
+    max_length: int | None = Field(default=None, gt=0)
+    value_map: str | None = None
+    allow_negative: bool = False
+
+    @field_validator("converter")
+    @classmethod
+    def _known_converter(cls, name: str) -> str:
+        if name not in CONVERTERS:
+            raise ValueError(f"unknown converter {name!r}; known converters: "
+                             f"{', '.join(sorted(CONVERTERS))}")
+        return name
+
+    @field_validator("crm")
+    @classmethod
+    def _crm_names(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        names = (value,) if isinstance(value, str) else value
+        bad = [n for n in names if not CRM_API_NAME.match(n)]
+        if bad or not names:
+            raise ValueError(f"not a CRM API name: {', '.join(map(repr, bad)) or 'empty'}")
+        return value
+
+    @model_validator(mode="after")
+    def _converter_fits(self) -> FieldPair:
+        conv = self.conv
+        if isinstance(self.crm, tuple) and not conv.multi:
+            raise ValueError(f"several CRM fields need a joining converter such as full_name, "
+                             f"not {self.converter!r}")
+        if conv.multi and self.direction != "to_books":
+            raise ValueError(f"converter {self.converter!r} only works to_books; "
+                             "set direction: to_books")
+        if conv.to_crm is None and self.direction != "to_books":
+            raise ValueError(f"converter {self.converter!r} cannot write to CRM; "
+                             "set direction: to_books")
+        if conv.needs_value_map and not self.value_map:
+            raise ValueError(f"converter {self.converter!r} needs value_map: <name of a map "
+                             "under value_maps>")
+        return self
+
+    @property
+    def key(self) -> str:
+        """The field's key in flat records and link values (its Books path)."""
+        return self.books
+
+    @property
+    def crm_fields(self) -> tuple[str, ...]:
+        """The CRM API names this pair reads."""
+        return (self.crm,) if isinstance(self.crm, str) else self.crm
+
+    @property
+    def conv(self) -> Converter:
+        """The converter object."""
+        return get_converter(self.converter)
+
+    def ctx(self, value_maps: dict[str, dict[str, str]], side: str = "") -> Ctx:
+        """The converter context for this pair (its name as people read it, limits, value map)."""
+        crm = "+".join(self.crm_fields)
+        name = f"{crm} → {self.books}" if side != "crm" else f"{self.books} → {crm}"
+        return Ctx(name=name, max_length=self.max_length, allow_negative=self.allow_negative,
+                   value_map=value_maps.get(self.value_map or "", {}))
+
+    def goes_to(self, side: str) -> bool:
+        """True if this pair writes to ``side`` (books|crm)."""
+        return self.direction == "both" or self.direction == f"to_{side}"
+
+
+class Section(BaseModel):
+    """One record kind in a mapping file: a CRM module ↔ a Books resource, with field pairs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    crm_module: str
+    books_resource: BooksResource
+    books_defaults: dict[str, str] = Field(default_factory=dict)
+    fields: tuple[FieldPair, ...]
+
+    @model_validator(mode="after")
+    def _fields_consistent(self) -> Section:
+        known = BOOKS_FIELDS[self.books_resource]
+        seen: set[str] = set()
+        crm_writers: dict[str, str] = {}
+        for pair in self.fields:
+            if pair.books not in known and not CUSTOM_FIELD.match(pair.books):
+                raise ValueError(f"unknown Books field {pair.books!r} for {self.books_resource}; "
+                                 "use a standard field or custom_fields.cf_<api_name>")
+            if pair.books in seen:
+                raise ValueError(f"Books field {pair.books!r} is mapped twice")
+            seen.add(pair.books)
+            for crm in pair.crm_fields if pair.goes_to("crm") else ():
+                if crm in crm_writers:
+                    raise ValueError(f"CRM field {crm!r} would be written from both "
+                                     f"{crm_writers[crm]!r} and {pair.books!r}; set one of them "
+                                     "to direction: to_books")
+                crm_writers[crm] = pair.books
+        return self
+
+
+class Mapping(BaseModel):
+    """A whole mapping file: its module, value maps and sections (record kinds)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    module: str
+    description: str = ""
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    sections: dict[str, Section]
+
+    @model_validator(mode="after")
+    def _value_maps_exist(self) -> Mapping:
+        for name, section in self.sections.items():
+            for pair in section.fields:
+                if pair.value_map and pair.value_map not in self.value_maps:
+                    raise ValueError(f"sections.{name}: field {pair.books!r} uses value_map "
+                                     f"{pair.value_map!r}, which is not under value_maps")
+        return self
+
+    def section(self, name: str) -> Section:
+        """The named section; MappingError naming the ones that exist otherwise."""
+        if name not in self.sections:
+            raise MappingError(f"mapping {self.module!r} has no section {name!r} "
+                               f"(sections: {', '.join(self.sections)})")
+        return self.sections[name]
+
+    def with_extra_fields(self, section: str, pairs: list[FieldPair | dict[str, Any]]) -> Mapping:
+        """A new Mapping with ``pairs`` (e.g. the user's custom field maps) added to ``section``.
+
+        A pair for a Books field already mapped replaces the default one.
+        """
+        extra = [p if isinstance(p, FieldPair) else FieldPair(**p) for p in pairs]
+        sec = self.section(section)
+        replaced = {p.books for p in extra}
+        fields = tuple(p for p in sec.fields if p.books not in replaced) + tuple(extra)
+        data = self.model_dump()
+        data["sections"][section]["fields"] = [f.model_dump() for f in fields]
+        return _validate(data, f"{self.module} (with extra field maps)")
+
+
+def _describe(err: dict[str, Any]) -> str:
+    """One pydantic error as a sentence a person can act on."""
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown key {err['loc'][-1]!r} (remove it or check its spelling)"
+    if err["type"] == "missing":
+        return f"{where}: required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {msg}"
+
+
+def _validate(data: Any, source: str) -> Mapping:
+    """Validate raw data into a Mapping, raising MappingError that names ``source``."""
+    try:
+        return Mapping.model_validate(data)
+    except ValidationError as exc:
+        lines = "; ".join(_describe(e) for e in exc.errors())
+        raise MappingError(f"{source}: {lines}") from None
+
+
+def load_mapping(name_or_path: str | Path) -> Mapping:
+    """Load and validate a mapping by module name ("customers") or by file path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = MAPPINGS_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise MappingError(f"no mapping file {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{path.name}: not valid YAML: {exc}") from None
+    return _validate(data, path.name)
+
+
+@lru_cache(maxsize=16)
+def default_mapping(module: str) -> Mapping:
+    """The shipped mapping of ``module`` (cached; Mapping objects are immutable)."""
+    return load_mapping(module)
+
+
+def mapping_files() -> list[Path]:
+    """All shipped mapping files."""
+    return sorted(MAPPINGS_DIR.glob("*.yaml"))
