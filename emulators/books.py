@@ -1,0 +1,590 @@
+"""Zoho Books v3 emulator: a FastAPI router served under /books/v3 and the legacy /api/v3.
+
+Contract: ../shared/reference/zoho-api.md §4 ("ref §n"). What the real API does that this
+router mirrors: `organization_id` on every call but GET /organizations; JSON bodies or the
+legacy form field `JSONString`; `{"code":0,"message":…,"<key>":…}` envelopes with an object
+`page_context`; 201 on create; `{"code":N,"message":…}` errors (codes: books_state.ERRORS).
+Emulator-only controls are Python methods (`register_webhook`), never extra HTTP routes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from emulators.books_list import list_page
+from emulators.books_records import (
+    invoice_from_estimate,
+    new_contact,
+    new_item,
+    new_transaction,
+    release_refs,
+    update_contact,
+    update_item,
+    update_transaction,
+)
+from emulators.books_resources import (
+    BY_PLURAL,
+    CONTACTS,
+    ESTIMATES,
+    INVOICES,
+    ITEMS,
+    TRANSACTIONS,
+    Resource,
+)
+from emulators.books_state import (
+    BAD_ORG,
+    INVALID,
+    NOT_WELL_FORMED,
+    Org,
+    build_person,
+    drop_unique,
+    fmt_time,
+    get_bool,
+    invalid,
+    not_found,
+    refresh_primary,
+)
+from emulators.books_webhooks import WebhookDispatcher
+from emulators.core import books_error, json_response
+
+PREFIXES = ("/books/v3", "/api/v3")
+FIRST_ID = 460000000010000  # 15-digit numeric ids, increasing (ref §4.1)
+
+
+class BooksEmulator:
+    """State and routes of the emulated Zoho Books (one or more organizations)."""
+
+    def __init__(self, emu):
+        self.emu = emu
+        self.orgs: dict[str, Org] = {}
+        self._next_id = FIRST_ID
+        self.webhooks = WebhookDispatcher()
+
+    # ---------------------------------------------------------------- state helpers
+
+    def new_id(self) -> str:
+        """The next 15-digit numeric id (unique across organizations and resources)."""
+        self._next_id += 1
+        return str(self._next_id)
+
+    def seed(self, rng: random.Random, sizes, crm) -> None:
+        """Replace all state with deterministic sample data (see books_seed)."""
+        from emulators.books_seed import seed_books
+
+        with self.emu.lock:
+            self.orgs = {}
+            self._next_id = FIRST_ID
+            seed_books(self, rng, sizes, crm)
+
+    def org(self, org_id: str | None = None) -> Org:
+        """An organization's state (the default organization when no id is given)."""
+        return self.orgs[org_id or self.emu.config.books_org_ids[0]]
+
+    def register_webhook(self, org_id: str, url: str, secret: str,
+                         header: str = "X-Webhook-Secret") -> None:
+        """Emulator-only: POST {"event_type","data"} to `url` on every write in `org_id`.
+
+        Real Books webhooks are configured in the UI with custom headers (Settings > Workflow
+        Actions > Webhooks); here one header carries the shared secret. Delivery is
+        asynchronous (a daemon thread), so requests never wait for the receiver.
+        """
+        self.webhooks.register(org_id, url, secret, header)
+
+    def unregister_webhook(self, org_id: str) -> None:
+        """Emulator-only: stop sending webhooks for an organization."""
+        self.webhooks.unregister(org_id)
+
+    # ---------------------------------------------------------------- router
+
+    def router(self) -> APIRouter:
+        """Routes for /books/v3/… and /api/v3/… (same handlers)."""
+        router = APIRouter()
+        for prefix in PREFIXES:
+            for method, path, handler in self._routes():
+                router.add_api_route(prefix + path, handler, methods=[method],
+                                     include_in_schema=False)
+        return router
+
+    def _routes(self) -> list[tuple[str, str, Any]]:
+        routes = [
+            ("GET", "/organizations", self.h_orgs),
+            ("GET", "/organizations/{organization_id}", self.h_org),
+            ("GET", "/settings/currencies", self.h_currencies),
+            ("POST", "/contacts/contactpersons", self.h_person_create),
+            ("PUT", "/contacts/contactpersons/{person_id}", self.h_person_update),
+            ("DELETE", "/contacts/contactpersons/{person_id}", self.h_person_delete),
+            ("POST", "/contacts/contactpersons/{person_id}/primary", self.h_person_primary),
+            ("GET", "/contacts/{record_id}/contactpersons", self.h_person_list),
+            ("GET", "/contacts/{record_id}/contactpersons/{person_id}", self.h_person_get),
+            ("POST", "/invoices/fromestimates", self.h_from_estimates),
+        ]
+        for resource in (CONTACTS, ITEMS, *TRANSACTIONS):
+            base = "/" + resource.plural
+            routes += [
+                ("GET", base, self._bind(self.h_list, resource)),
+                ("POST", base, self._bind(self.h_create, resource)),
+                ("PUT", base, self._bind(self.h_upsert, resource)),
+                ("GET", base + "/{record_id}", self._bind(self.h_get, resource)),
+                ("PUT", base + "/{record_id}", self._bind(self.h_update, resource)),
+                ("DELETE", base + "/{record_id}", self._bind(self.h_delete, resource)),
+            ]
+            if resource in (CONTACTS, ITEMS):
+                for action in ("active", "inactive"):
+                    routes.append(("POST", f"{base}/{{record_id}}/{action}",
+                                   self._bind(self.h_activity, resource, action)))
+            for action in resource.transitions:
+                routes.append(("POST", f"{base}/{{record_id}}/status/{action}",
+                               self._bind(self.h_status, resource, action)))
+        return routes
+
+    @staticmethod
+    def _bind(handler, *args):
+        async def endpoint(request: Request) -> Response:
+            return await handler(request, *args)
+
+        return endpoint
+
+    # ---------------------------------------------------------------- request plumbing
+
+    def _auth(self, request: Request, scope: str, operation: str) -> None:
+        self.emu.authorize(request, "books", f"ZohoBooks.{scope}.{operation}")
+
+    def _org_of(self, request: Request) -> Org:
+        """The organization named by ?organization_id= (required, ref §4.1)."""
+        org_id = request.query_params.get("organization_id", "").strip()
+        if not org_id or not org_id.isdigit():
+            raise invalid("organization_id")  # [T] integrators: 400, code 2
+        org = self.orgs.get(org_id)
+        if org is None:  # [T] Deluge docs: code 6041 for an org the user is not part of
+            raise books_error(BAD_ORG, "This user is not associated with the "
+                              f"CompanyID/CompanyName:{org_id}.")
+        return org
+
+    async def _body(self, request: Request) -> dict:
+        """The request body: JSON, or the legacy form field JSONString (ref §4.1)."""
+        ctype = request.headers.get("content-type", "").lower()
+        if "form-urlencoded" in ctype or "multipart/form-data" in ctype:
+            try:
+                form = await request.form()
+            except Exception:  # a broken form body is bad input, never a 500
+                raise invalid("JSONString") from None
+            raw = form.get("JSONString")
+            if raw is None or not isinstance(raw, str):
+                raise invalid("JSONString")
+        else:
+            try:
+                raw = (await request.body()).decode("utf-8")
+            except UnicodeDecodeError:
+                raise invalid("JSONString") from None
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw, parse_float=Decimal)
+        except (ValueError, RecursionError):
+            raise invalid("JSONString") from None  # [T] "Invalid value passed for JSONString"
+        if not isinstance(data, dict):
+            raise books_error(NOT_WELL_FORMED, "JSON is not well formed")
+        return data
+
+    def _now(self) -> datetime:
+        return self.emu.now()
+
+    def _emit(self, org: Org, resource: Resource, action: str, record: dict) -> None:
+        if self.webhooks.wants(org.id):
+            self.webhooks.send(org.id, f"{resource.key}_{action}", record)
+
+    # ---------------------------------------------------------------- organizations
+
+    async def h_orgs(self, request: Request) -> Response:
+        """GET /organizations: the only call without organization_id (ref §4.1)."""
+        self._auth(request, "settings", "READ")
+        with self.emu.lock:
+            orgs = [org.info for org in self.orgs.values()]
+            return json_response({"code": 0, "message": "success", "organizations": orgs})
+
+    async def h_org(self, request: Request) -> Response:
+        """GET /organizations/{organization_id}."""
+        self._auth(request, "settings", "READ")
+        org_id = request.path_params["organization_id"]
+        with self.emu.lock:
+            org = self.orgs.get(org_id)
+            if org is None:
+                raise books_error(BAD_ORG, "This user is not associated with the "
+                                  f"CompanyID/CompanyName:{org_id}.")
+            return json_response({"code": 0, "message": "success", "organization": org.info})
+
+    async def h_currencies(self, request: Request) -> Response:
+        """GET /settings/currencies: the org's enabled currencies with exchange rates."""
+        self._auth(request, "settings", "READ")
+        with self.emu.lock:
+            org = self._org_of(request)
+            return json_response({"code": 0, "message": "success",
+                                  "currencies": list(org.currencies.values())})
+
+    # ---------------------------------------------------------------- generic CRUD
+
+    async def h_list(self, request: Request, resource: Resource) -> Response:
+        """GET /<collection>: filters, sort and page_context (ref §4.2)."""
+        self._auth(request, resource.scope, "READ")
+        with self.emu.lock:
+            org = self._org_of(request)
+            rows, context = list_page(org, resource, request.query_params)
+            return json_response({"code": 0, "message": "success", resource.plural: rows,
+                                  "page_context": context})
+
+    async def h_get(self, request: Request, resource: Resource) -> Response:
+        """GET /<collection>/{id}: the full record."""
+        self._auth(request, resource.scope, "READ")
+        with self.emu.lock:
+            org = self._org_of(request)
+            record = org.get(resource, request.path_params["record_id"])
+            return json_response({"code": 0, "message": "success", resource.key: record})
+
+    async def h_create(self, request: Request, resource: Resource) -> Response:
+        """POST /<collection>: 201 with the created record (ref §4.1)."""
+        self._auth(request, resource.scope, "CREATE")
+        with self.emu.lock:
+            org = self._org_of(request)
+        data = await self._body(request)
+        with self.emu.lock:
+            record = self._create(org, resource, data, request.query_params)
+            response = json_response({"code": 0, "message": resource.messages["created"],
+                                      resource.key: record}, status=201)
+            self._emit(org, resource, "created", record)
+            return response
+
+    def _create(self, org: Org, resource: Resource, data: dict, query) -> dict:
+        record_id, now = self.new_id(), self._now()
+        if resource is CONTACTS:
+            record = new_contact(org, data, record_id, now, self.new_id)
+        elif resource is ITEMS:
+            record = new_item(org, data, record_id, now)
+        else:
+            manual = _flag(query, "ignore_auto_number_generation")
+            record = new_transaction(org, resource, data, record_id, now, self.new_id, manual)
+        org.table(resource)[record_id] = record
+        return record
+
+    def _update(self, org: Org, resource: Resource, record: dict, data: dict) -> None:
+        now = self._now()
+        if resource is CONTACTS:
+            update_contact(org, record, data, now, self.new_id)
+        elif resource is ITEMS:
+            update_item(org, record, data, now)
+        else:
+            update_transaction(org, resource, record, data, now, self.new_id)
+
+    async def h_update(self, request: Request, resource: Resource) -> Response:
+        """PUT /<collection>/{id}: a partial update."""
+        self._auth(request, resource.scope, "UPDATE")
+        with self.emu.lock:
+            org = self._org_of(request)
+        data = await self._body(request)
+        with self.emu.lock:
+            record = org.get(resource, request.path_params["record_id"])
+            _check_editable(resource, record)
+            self._update_atomic(org, resource, record, data)
+            response = json_response({"code": 0, "message": resource.messages["updated"],
+                                      resource.key: record})
+            self._emit(org, resource, "updated", record)
+            return response
+
+    def _update_atomic(self, org: Org, resource: Resource, record: dict, data: dict) -> None:
+        """Apply an update or nothing: a validation error leaves the record as it was."""
+        snapshot = copy.deepcopy(record)  # one record: cheap, and only on writes
+        backup = _Backup(org)
+        try:
+            self._update(org, resource, record, data)
+        except Exception:
+            backup.restore(org)
+            record.clear()
+            record.update(snapshot)
+            raise
+
+    async def h_upsert(self, request: Request, resource: Resource) -> Response:
+        """PUT /<collection> with X-Unique-Identifier-Key/-Value and optional X-Upsert (§4.3)."""
+        self._auth(request, resource.scope, "UPDATE")
+        with self.emu.lock:
+            org = self._org_of(request)
+        key = request.headers.get("x-unique-identifier-key", "").strip()
+        value = request.headers.get("x-unique-identifier-value", "")
+        upsert = request.headers.get("x-upsert", "").strip().lower() == "true"
+        data = await self._body(request)
+        with self.emu.lock:
+            definition = next((d for d in org.custom_fields.get(resource.key, [])
+                               if d["api_name"] == key and d["is_unique"]), None)
+            if definition is None:
+                raise invalid("X-Unique-Identifier-Key")
+            if not value:
+                raise invalid("X-Unique-Identifier-Value")
+            found = org.unique.get((resource.plural, key, value))
+            if found is None:
+                if not upsert:
+                    raise not_found(resource.label)
+                data = _with_custom_value(data, key, value)
+                record = self._create(org, resource, data, request.query_params)
+                response = json_response({"code": 0, "message": resource.messages["created"],
+                                          resource.key: record}, status=201)
+                self._emit(org, resource, "created", record)
+                return response
+            record = org.table(resource)[found]
+            _check_editable(resource, record)
+            self._update_atomic(org, resource, record, data)
+            response = json_response({"code": 0, "message": resource.messages["updated"],
+                                      resource.key: record})
+            self._emit(org, resource, "updated", record)
+            return response
+
+    async def h_delete(self, request: Request, resource: Resource) -> Response:
+        """DELETE /<collection>/{id}; contacts/items in use by transactions cannot go."""
+        self._auth(request, resource.scope, "DELETE")
+        with self.emu.lock:
+            org = self._org_of(request)
+            record_id = request.path_params["record_id"]
+            record = org.get(resource, record_id)
+            if resource in (CONTACTS, ITEMS) and org.refs.get(record_id, 0) > 0:
+                noun = "contact" if resource is CONTACTS else "item"
+                raise books_error(INVALID, f"The {noun} is associated with transactions "
+                                  "and cannot be deleted. Mark it as inactive instead.")
+            self._forget(org, resource, record)
+            del org.table(resource)[record_id]
+            self._emit(org, resource, "deleted", record)
+            return json_response({"code": 0, "message": resource.messages["deleted"]})
+
+    @staticmethod
+    def _forget(org: Org, resource: Resource, record: dict) -> None:
+        drop_unique(org, resource, record)
+        if resource is CONTACTS:
+            org.names.pop((record["contact_type"], record["contact_name"]), None)
+            for person in record["contact_persons"]:
+                org.person_owner.pop(person["contact_person_id"], None)
+        elif resource is ITEMS:
+            org.names.pop(("item", record["name"]), None)
+            org.skus.pop(record["sku"], None)
+        else:
+            release_refs(org, resource, record)
+
+    async def h_activity(self, request: Request, resource: Resource, action: str) -> Response:
+        """POST /contacts|items/{id}/active|inactive (BK-OAS scope: .CREATE)."""
+        self._auth(request, resource.scope, "CREATE")
+        with self.emu.lock:
+            org = self._org_of(request)
+            record = org.get(resource, request.path_params["record_id"])
+            record["status"] = action
+            record["last_modified_time"] = fmt_time(self._now())
+            noun = resource.key
+            self._emit(org, resource, "updated", record)
+            return json_response({"code": 0,
+                                  "message": f"The {noun} has been marked as {action}."})
+
+    async def h_status(self, request: Request, resource: Resource, action: str) -> Response:
+        """POST /<collection>/{id}/status/<action>: the documented status machine."""
+        self._auth(request, resource.scope, "CREATE")
+        transition = resource.transitions[action]
+        with self.emu.lock:
+            org = self._org_of(request)
+            record = org.get(resource, request.path_params["record_id"])
+            if record["status"] not in transition.allowed_from:
+                raise books_error(INVALID, f"The {resource.label.lower()} status cannot be "
+                                  f"changed from {record['status']} to {transition.to}.")
+            now = self._now()
+            record["status"] = transition.to
+            if resource is ESTIMATES and transition.to in ("accepted", "declined"):
+                record[f"{transition.to}_date"] = now.date().isoformat()
+            if "balance" in record:
+                record["balance"] = Decimal("0.00") if transition.to == "void" \
+                    else record["total"]
+            record["last_modified_time"] = fmt_time(now)
+            self._emit(org, resource, "updated", record)
+            return json_response({"code": 0, "message": transition.message},
+                                 status=transition.http_status)
+
+    async def h_from_estimates(self, request: Request) -> Response:
+        """POST /invoices/fromestimates?estimate_ids=a,b (BK-OAS: 200, no invoice body)."""
+        self._auth(request, "invoices", "CREATE")
+        with self.emu.lock:
+            org = self._org_of(request)
+            raw = request.query_params.get("estimate_ids", "")
+            ids = [i.strip() for i in raw.split(",") if i.strip()]
+            if not ids or not all(i.isdigit() for i in ids):
+                raise invalid("estimate_ids")
+            estimates = [org.get(ESTIMATES, i) for i in ids]
+            for estimate in estimates:
+                if estimate["status"] in ("invoiced", "declined"):
+                    raise books_error(INVALID, f"Estimate {estimate['estimate_number']} "
+                                      f"cannot be converted: it is {estimate['status']}.")
+            for estimate in estimates:
+                self._invoice_estimate(org, estimate)
+            return json_response({"code": 0, "message": "The invoices have been created."})
+
+    def _invoice_estimate(self, org: Org, estimate: dict) -> None:
+        now = self._now()
+        invoice = invoice_from_estimate(org, estimate, self.new_id(), now, self.new_id)
+        org.table(INVOICES)[invoice["invoice_id"]] = invoice
+        estimate["status"] = "invoiced"
+        estimate["last_modified_time"] = fmt_time(now)
+        self._emit(org, INVOICES, "created", invoice)
+        self._emit(org, ESTIMATES, "updated", estimate)
+
+    # ---------------------------------------------------------------- contact persons
+
+    async def h_person_create(self, request: Request) -> Response:
+        """POST /contacts/contactpersons (body names the contact_id)."""
+        self._auth(request, "contacts", "CREATE")
+        with self.emu.lock:
+            org = self._org_of(request)
+        data = await self._body(request)
+        with self.emu.lock:
+            contact_id = str(data.get("contact_id") or "")
+            if not contact_id.isdigit():
+                raise invalid("contact_id")
+            contact = org.get(CONTACTS, contact_id)
+            if not str(data.get("first_name") or "").strip():
+                raise books_error(4, "Please enter first_name.")
+            person = build_person({k: v for k, v in data.items() if k != "contact_id"},
+                                  self.new_id())
+            contact["contact_persons"].append(person)
+            org.person_owner[person["contact_person_id"]] = contact_id
+            self._touch_contact(org, contact)
+            return json_response({"code": 0, "message": "The contactperson has been Created",
+                                  "contact_person": _person_out(person, contact_id)},
+                                 status=201)
+
+    async def h_person_update(self, request: Request) -> Response:
+        """PUT /contacts/contactpersons/{id}."""
+        self._auth(request, "contacts", "UPDATE")
+        with self.emu.lock:
+            org = self._org_of(request)
+        data = await self._body(request)
+        with self.emu.lock:
+            contact, index = self._person(org, request.path_params["person_id"])
+            fields = {k: v for k, v in data.items() if k != "contact_id"}
+            if "contact_id" in data and str(data["contact_id"]) != contact["contact_id"]:
+                raise invalid("contact_id")
+            person = build_person(fields, "", contact["contact_persons"][index])
+            contact["contact_persons"][index] = person
+            self._touch_contact(org, contact)
+            return json_response({"code": 0,
+                                  "message": "The contactperson details has been updated.",
+                                  "contact_person": _person_out(person,
+                                                                contact["contact_id"])})
+
+    async def h_person_delete(self, request: Request) -> Response:
+        """DELETE /contacts/contactpersons/{id}."""
+        self._auth(request, "contacts", "DELETE")
+        with self.emu.lock:
+            org = self._org_of(request)
+            person_id = request.path_params["person_id"]
+            contact, index = self._person(org, person_id)
+            del contact["contact_persons"][index]
+            org.person_owner.pop(person_id, None)
+            self._touch_contact(org, contact)
+            return json_response({"code": 0, "message": "The contact person has been deleted."})
+
+    async def h_person_primary(self, request: Request) -> Response:
+        """POST /contacts/contactpersons/{id}/primary."""
+        self._auth(request, "contacts", "CREATE")
+        with self.emu.lock:
+            org = self._org_of(request)
+            contact, index = self._person(org, request.path_params["person_id"])
+            for i, person in enumerate(contact["contact_persons"]):
+                person["is_primary_contact"] = i == index
+            self._touch_contact(org, contact)
+            return json_response({"code": 0, "message": "This contact person has been marked "
+                                  "as your primary contact person."})
+
+    async def h_person_list(self, request: Request) -> Response:
+        """GET /contacts/{contact_id}/contactpersons."""
+        self._auth(request, "contacts", "READ")
+        with self.emu.lock:
+            org = self._org_of(request)
+            contact = org.get(CONTACTS, request.path_params["record_id"])
+            persons = contact["contact_persons"]
+            context = {"page": 1, "per_page": 200, "has_more_page": False,
+                       "sort_column": "contact_person_id", "sort_order": "A"}
+            return json_response({"code": 0, "message": "success",
+                                  "contact_persons": persons, "page_context": context})
+
+    async def h_person_get(self, request: Request) -> Response:
+        """GET /contacts/{contact_id}/contactpersons/{id}."""
+        self._auth(request, "contacts", "READ")
+        with self.emu.lock:
+            org = self._org_of(request)
+            contact = org.get(CONTACTS, request.path_params["record_id"])
+            person = next((p for p in contact["contact_persons"]
+                           if p["contact_person_id"] == request.path_params["person_id"]),
+                          None)
+            if person is None:
+                raise not_found("Contact person")
+            return json_response({"code": 0, "message": "success",
+                                  "contact_person": _person_out(person,
+                                                                contact["contact_id"])})
+
+    def _person(self, org: Org, person_id: str) -> tuple[dict, int]:
+        contact_id = org.person_owner.get(person_id)
+        if contact_id is None:
+            raise not_found("Contact person")
+        contact = org.get(CONTACTS, contact_id)
+        for index, person in enumerate(contact["contact_persons"]):
+            if person["contact_person_id"] == person_id:
+                return contact, index
+        raise not_found("Contact person")
+
+    def _touch_contact(self, org: Org, contact: dict) -> None:
+        refresh_primary(contact)
+        contact["last_modified_time"] = fmt_time(self._now())
+        self._emit(org, CONTACTS, "updated", contact)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _flag(query, name: str) -> bool:
+    value = query.get(name)
+    return get_bool({name: value}, name) or False if value is not None else False
+
+
+def _check_editable(resource: Resource, record: dict) -> None:
+    """Void invoices/sales orders and billed/cancelled POs are not edited in Books."""
+    if record.get("status") in ("void", "cancelled", "billed") and resource in TRANSACTIONS:
+        raise books_error(INVALID, f"A {record['status']} {resource.label.lower()} cannot be "
+                          "edited.")
+
+
+def _with_custom_value(data: dict, api_name: str, value: str) -> dict:
+    """Upsert-create: the record gets the unique value named in the headers."""
+    fields = [cf for cf in data.get("custom_fields") or []
+              if not (isinstance(cf, dict) and cf.get("api_name") == api_name)]
+    if not isinstance(data.get("custom_fields", []), list):
+        raise invalid("custom_fields")
+    return {**data, "custom_fields": [*fields, {"api_name": api_name, "value": value}]}
+
+
+def _person_out(person: dict, contact_id: str) -> dict:
+    return {"contact_id": contact_id, **person}
+
+
+class _Backup:
+    """Copies of the org indexes an update may touch, to undo a half-applied update."""
+
+    def __init__(self, org: Org):
+        self.names = dict(org.names)
+        self.skus = dict(org.skus)
+        self.unique = dict(org.unique)
+        self.refs = dict(org.refs)
+        self.person_owner = dict(org.person_owner)
+
+    def restore(self, org: Org) -> None:
+        org.names, org.skus, org.unique = self.names, self.skus, self.unique
+        org.refs, org.person_owner = self.refs, self.person_owner
+
+
+__all__ = ["BooksEmulator", "BY_PLURAL"]

@@ -1,0 +1,197 @@
+"""List endpoints of the Books emulator: filters, sorting and page_context (ref §4.2).
+
+Filtering walks the insertion-ordered record dict once; only the rows of the requested page are
+projected into list-item summaries, so a 200-row page of 10,000 records stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+
+from emulators.books_resources import CONTACTS, ITEMS, Resource
+from emulators.books_state import Org, fmt_time, invalid, parse_date, parse_time
+
+MAX_PER_PAGE = 200  # ref §4.2: "Maximum value is 200"
+
+
+def list_page(org: Org, resource: Resource, query: Mapping[str, str]) -> tuple[list, dict]:
+    """Filter, sort and cut one page; return (rows, page_context)."""
+    page, per_page = _int_param(query, "page", 1), _int_param(query, "per_page", MAX_PER_PAGE)
+    if page < 1:
+        raise invalid("page")
+    if per_page < 1:
+        raise invalid("per_page")
+    per_page = min(per_page, MAX_PER_PAGE)  # larger values are capped, not refused [U]
+    filter_by = query.get("filter_by", "Status.All")
+    if filter_by not in resource.filter_by:
+        raise invalid("filter_by")  # [T] Deluge docs: "Invalid value passed for filter_by"
+    checks = _checks(resource, query, filter_by)
+    rows = [r for r in org.table(resource).values() if all(check(r) for check in checks)]
+    column, order = _sort(resource, query)
+    if column is not None:
+        rows.sort(key=_sort_key(column), reverse=order == "D")
+    start = (page - 1) * per_page
+    chunk = rows[start:start + per_page]
+    context = {"page": page, "per_page": per_page,
+               "has_more_page": len(rows) > start + per_page,
+               "report_name": resource.report_name, "applied_filter": filter_by,
+               "sort_column": column or resource.default_sort[0], "sort_order": order}
+    return [_summary(resource, r) for r in chunk], context
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().isdigit():
+        raise invalid(name)
+    return int(raw)
+
+
+def _summary(resource: Resource, record: dict) -> dict:
+    return {key: record[key] for key in resource.summary if key in record}
+
+
+def _sort(resource: Resource, query: Mapping[str, str]) -> tuple[str | None, str]:
+    column = query.get("sort_column")
+    order = query.get("sort_order", resource.default_sort[1] if not column else "A")
+    if order not in ("A", "D"):
+        raise invalid("sort_order")
+    if column is None:
+        return resource.default_sort[0], query.get("sort_order", resource.default_sort[1])
+    if column not in resource.sort_columns:
+        raise invalid("sort_column")
+    return column, order
+
+
+def _sort_key(column: str) -> Callable[[dict], object]:
+    def key(record: dict) -> object:
+        value = record.get(column, "")
+        if isinstance(value, str):
+            return (0, value.casefold())
+        return (1, value)
+
+    return key
+
+
+# --------------------------------------------------------------------------------------------
+# Filters
+# --------------------------------------------------------------------------------------------
+
+
+def _checks(resource: Resource, query: Mapping[str, str], filter_by: str) -> list[Callable]:
+    checks: list[Callable] = []
+    status_filter = _status_check(resource, filter_by)
+    if status_filter is not None:
+        checks.append(status_filter)
+    for name in resource.exact_filters:
+        if name in query:
+            checks.append(_exact(name, query[name]))
+    for base in resource.text_filters:
+        getter = _getter(resource, base)
+        for suffix, test in (("", _eq), ("_startswith", _starts), ("_contains", _contains)):
+            if base + suffix in query:
+                wanted = query[base + suffix].casefold()
+                checks.append(lambda r, g=getter, w=wanted, t=test: t(g(r), w))
+    if query.get("search_text"):
+        checks.append(_search(resource, query["search_text"].casefold()))
+    if resource.has_lmt_filter and query.get("last_modified_time"):
+        checks.append(_modified_since(query["last_modified_time"]))
+    if resource.has_date_filters:
+        checks += _date_checks(query)
+    if resource is ITEMS:
+        checks += _rate_checks(query)
+    return checks
+
+
+def _status_check(resource: Resource, filter_by: str) -> Callable | None:
+    if resource is CONTACTS:
+        table = {
+            "Status.Active": lambda r: r["status"] == "active",
+            "Status.Inactive": lambda r: r["status"] == "inactive",
+            "Status.Crm": lambda r: r["is_linked_with_zohocrm"],
+            "Status.PortalEnabled": lambda r: False,
+            "Status.CreditLimitExceed": lambda r: False,
+            "Status.Duplicate": lambda r: False,
+            "Invoice.OverDue": lambda r: False,
+            "Invoice.Unpaid": lambda r: False,
+        }
+        return table.get(filter_by)
+    statuses = resource.filter_by.get(filter_by)
+    if statuses is None:
+        return None
+    return lambda r: r.get("status") in statuses
+
+
+def _exact(name: str, wanted: str) -> Callable:
+    if name == "item_id":
+        return lambda r: any(li["item_id"] == wanted for li in r.get("line_items", ()))
+    return lambda r: str(r.get(name, "")) == wanted
+
+
+def _getter(resource: Resource, base: str) -> Callable[[dict], str]:
+    if base == "address":
+        return lambda r: " ".join(str(v) for a in ("billing_address", "shipping_address")
+                                  for v in r[a].values())
+    if base == "item_name":
+        return lambda r: " ".join(li["name"] for li in r.get("line_items", ()))
+    return lambda r: str(r.get(base, ""))
+
+
+def _eq(value: str, wanted: str) -> bool:
+    return value.casefold() == wanted
+
+
+def _starts(value: str, wanted: str) -> bool:
+    return value.casefold().startswith(wanted)
+
+
+def _contains(value: str, wanted: str) -> bool:
+    return wanted in value.casefold()
+
+
+def _search(resource: Resource, text: str) -> Callable:
+    if resource is CONTACTS:
+        fields = ("contact_name", "company_name", "notes")
+    elif resource is ITEMS:
+        fields = ("name", "description")
+    else:
+        fields = (resource.number_field, "reference_number", f"{resource.party}_name")
+    return lambda r: any(text in str(r.get(f, "")).casefold() for f in fields)
+
+
+def _modified_since(raw: str) -> Callable:
+    """ref §4.5: records modified at or after the given time (inclusivity is [U])."""
+    from datetime import UTC
+
+    cutoff = fmt_time(parse_time(raw).astimezone(UTC))
+    # Stored stamps are all UTC with +0000, so string order is time order.
+    return lambda r: r["last_modified_time"] >= cutoff
+
+
+def _date_checks(query: Mapping[str, str]) -> list[Callable]:
+    checks = []
+    table = {"date": lambda v, d: v == d, "date_start": lambda v, d: v >= d,
+             "date_end": lambda v, d: v <= d, "date_before": lambda v, d: v < d,
+             "date_after": lambda v, d: v > d}
+    for name, test in table.items():
+        if query.get(name):
+            day = parse_date(query[name], name)
+            checks.append(lambda r, t=test, d=day: bool(r["date"]) and t(r["date"], d))
+    return checks
+
+
+def _rate_checks(query: Mapping[str, str]) -> list[Callable]:
+    checks = []
+    table = {"rate": lambda v, x: v == x, "rate_less_than": lambda v, x: v < x,
+             "rate_less_equals": lambda v, x: v <= x, "rate_greater_than": lambda v, x: v > x,
+             "rate_greater_equals": lambda v, x: v >= x}
+    for name, test in table.items():
+        if query.get(name):
+            try:
+                bound = Decimal(query[name])
+            except InvalidOperation:
+                raise invalid(name) from None
+            checks.append(lambda r, t=test, b=bound: t(r["rate"], b))
+    return checks
