@@ -392,6 +392,11 @@ class BooksEmulator:
         with self.emu.lock:
             org = self._org_of(request)
             record = org.get(resource, request.path_params["record_id"])
+            if record["status"] == transition.to:
+                # Re-marking the current status changes nothing and succeeds [U: live Books
+                # behaviour not documented]; it keeps status calls safe to replay.
+                return json_response({"code": 0, "message": transition.message},
+                                     status=transition.http_status)
             if record["status"] not in transition.allowed_from:
                 raise books_error(INVALID, f"The {resource.label.lower()} status cannot be "
                                   f"changed from {record['status']} to {transition.to}.")

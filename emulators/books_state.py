@@ -99,9 +99,8 @@ def get_str(data: dict, key: str, max_len: int = 500, required: bool = False) ->
             raise books_error(MISSING, f"Please enter {key}.")
         return None
     value = data[key]
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+    if not isinstance(value, str):  # numbers, lists, objects, booleans: a type error
         raise invalid(key)
-    value = str(value)
     if len(value) > max_len:
         raise books_error(TOO_LONG, f"Please ensure that the {key} has less than "
                           f"{max_len} characters.")
@@ -160,6 +159,9 @@ def get_enum(data: dict, key: str, allowed: tuple[str, ...]) -> str | None:
 
 def get_id(data: dict, key: str) -> str | None:
     """A numeric id (Books ids are numeric strings, ref §4.1); ints are accepted too."""
+    raw = data.get(key)
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return str(raw)
     value = get_str(data, key, 40)
     if value is None or value == "":
         return None
