@@ -1,0 +1,128 @@
+"""Match incoming records to the other side: by link, by the stored id, then by name.
+
+The duplicates policy (F7) acts on *exact* matches of the normalised display name. A looser
+"fuzzy" key (punctuation and legal suffixes removed) only *proposes* matches for review (B5);
+it never links or skips anything by itself.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+import pandas as pd
+
+from crmbooks.sync.mapping import clean_records
+
+#: Columns of an index of the other side's records (what names and ids exist there).
+INDEX_COLUMNS = ["id", "kind", "name", "ref_id", "parent_id"]
+#: Columns added by :func:`match`.
+MATCH_COLUMNS = ["record_key", "match", "other_id", "other_linked", "candidates", "proposals"]
+
+LEGAL_SUFFIXES = frozenset([
+    "inc", "incorporated", "ltd", "limited", "llc", "llp", "lp", "plc", "corp", "corporation",
+    "co", "company", "gmbh", "ag", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "oy", "ab",
+    "as", "aps", "pty", "pvt", "kg", "kk",
+])
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_name(name: Any) -> str:
+    """The exact-match key of a display name: NFKC, casefolded, whitespace collapsed."""
+    if not isinstance(name, str):
+        return ""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
+
+
+def fuzzy_name(name: Any) -> str:
+    """A looser key for proposals only: also without punctuation and legal suffixes."""
+    text = normalise_name(name)
+    text = "".join(c if not unicodedata.category(c).startswith(("P", "S")) else " "
+                   for c in text)
+    words = [w for w in text.split() if w not in LEGAL_SUFFIXES]
+    return " ".join(words)
+
+
+def index_of(mapped: pd.DataFrame) -> pd.DataFrame:
+    """An index (INDEX_COLUMNS) of the records of a mapped frame, keyed by their own ids."""
+    rows = []
+    for rec in clean_records(mapped):
+        own = rec.get("crm_id") if rec.get("source") == "crm" else rec.get("books_id")
+        parent = rec.get("parent_crm_id") if rec.get("source") == "crm" else rec.get(
+            "parent_books_id")
+        rows.append({"id": own, "kind": rec.get("kind"), "name": rec.get("name"),
+                     "ref_id": rec.get("ref_id"), "parent_id": parent})
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS, dtype=object)
+
+
+def _linked(links: pd.DataFrame, side: str) -> dict[str, str]:
+    """{id on ``side``: id on the other side} from a links frame."""
+    if links is None or links.empty:
+        return {}
+    other = "books_id" if side == "crm" else "crm_id"
+    return dict(zip(links[f"{side}_id"], links[other], strict=True))
+
+
+def match(incoming: pd.DataFrame, other: pd.DataFrame, links: pd.DataFrame, side: str,
+          parent_map: dict[str, str] | None = None) -> pd.DataFrame:
+    """Find, for each incoming record from ``side``, its counterpart in ``other`` (an index).
+
+    Order: the link; the other side's id stored on the record (or ours stored on theirs:
+    crash recovery, B2); the exact normalised name within the same kind (and, for contact
+    persons, the same parent via ``parent_map`` {our parent id: their parent id}).
+    ``match`` is link | ref | name | ambiguous | none; ``other_linked`` says whether a name
+    match is already linked to another record; ``proposals`` lists fuzzy name matches.
+    """
+    own_links = _linked(links, side)
+    their_side = "books" if side == "crm" else "crm"
+    their_links = _linked(links, their_side)
+    ids = set(other["id"]) if not other.empty else set()
+    by_ref = {r: i for r, i in zip(other["ref_id"], other["id"], strict=True) if r} \
+        if not other.empty else {}
+    by_name, by_fuzzy = _name_tables(other)
+    rows = []
+    for rec in clean_records(incoming):
+        own = rec.get("crm_id") if side == "crm" else rec.get("books_id")
+        rows.append(_match_one(rec, own, own_links, their_links, ids, by_ref, by_name,
+                               by_fuzzy, parent_map or {}, side))
+    return pd.DataFrame(rows, columns=MATCH_COLUMNS, dtype=object)
+
+
+def _name_tables(other: pd.DataFrame) -> tuple[dict, dict]:
+    """{(kind, parent, exact name): [ids]} and {(kind, parent, fuzzy name): [ids]}."""
+    by_name: dict[tuple, list[str]] = {}
+    by_fuzzy: dict[tuple, list[str]] = {}
+    for rec in clean_records(other):
+        parent = rec.get("parent_id")
+        exact = normalise_name(rec.get("name"))
+        if exact:
+            by_name.setdefault((rec.get("kind"), parent, exact), []).append(rec["id"])
+            by_fuzzy.setdefault((rec.get("kind"), parent, fuzzy_name(exact)), []).append(rec["id"])
+    return by_name, by_fuzzy
+
+
+def _match_one(rec: dict, own: str, own_links: dict, their_links: dict, ids: set,
+               by_ref: dict, by_name: dict, by_fuzzy: dict, parent_map: dict,
+               side: str) -> dict[str, Any]:
+    """The match of one incoming record."""
+    out = {"record_key": rec["record_key"], "match": "none", "other_id": None,
+           "other_linked": False, "candidates": [], "proposals": []}
+    if own in own_links:
+        return {**out, "match": "link", "other_id": own_links[own]}
+    ref = rec.get("ref_id")
+    if ref and ref not in their_links:  # the stored id is trusted; a stale one fails on push
+        return {**out, "match": "ref", "other_id": ref}
+    if own in by_ref and by_ref[own] not in their_links:
+        return {**out, "match": "ref", "other_id": by_ref[own]}
+    parent = rec.get("parent_crm_id") if side == "crm" else rec.get("parent_books_id")
+    parent = parent_map.get(parent, parent) if parent else None
+    exact = normalise_name(rec.get("name"))
+    found = by_name.get((rec.get("kind"), parent, exact), []) if exact else []
+    if len(found) == 1:
+        return {**out, "match": "name", "other_id": found[0], "candidates": found,
+                "other_linked": found[0] in their_links}
+    if len(found) > 1:
+        return {**out, "match": "ambiguous", "candidates": found}
+    fuzzy = by_fuzzy.get((rec.get("kind"), parent, fuzzy_name(exact)), []) if exact else []
+    return {**out, "proposals": [i for i in fuzzy if i not in their_links]}
