@@ -1,0 +1,310 @@
+"""Zoho CRM v8 emulator (also answering /crm/v2 … /crm/v7): state, seeding and operations.
+
+The HTTP surface lives in `emulators.crm_routes`; field metadata in `emulators.crm_fields`.
+Contract and sources: ../shared/reference/zoho-api.md §3 (cited as "ref §n").
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from fastapi import APIRouter
+
+from emulators.crm_fields import (
+    FIELD_MAP,
+    FIELDS,
+    LINE_ITEM_SUBFORM,
+    MODULES,
+    NAME_FIELD,
+    Field,
+    module_id,
+)
+from emulators.crm_notify import Notifier
+from emulators.crm_seed import SPECIAL_ACCOUNTS, Seeder, ascii_slug, timeline
+from emulators.crm_store import ID_BASE, Directory, ModuleStore, Renderer, iso
+from emulators.crm_validate import ItemError
+from emulators.crm_views import seed_views
+from emulators.crm_write import RecordValidator, derive
+
+CURRENCY_FIELDS = {"Currency", "Exchange_Rate"}
+
+
+class CrmEmulator:
+    """The emulated CRM org: records of nine modules, users, custom views, channels."""
+
+    def __init__(self, emu):
+        self.emu = emu
+        self.stores: dict[str, ModuleStore] = {m: ModuleStore(m) for m in MODULES}
+        self.directory = Directory()
+        self.renderer = Renderer(self.stores, self.directory)
+        self.views: dict[str, list[dict]] = {}
+        self.notifier = Notifier()
+        self.page_tokens: dict[str, dict] = {}
+        self._next_id = ID_BASE
+
+    # ---------------------------------------------------------------- contract interface
+
+    def router(self) -> APIRouter:
+        """The FastAPI router for /crm/{version}/…"""
+        from emulators.crm_routes import build_router
+
+        return build_router(self)
+
+    def records(self, module: str) -> dict[str, dict]:
+        """id -> stored record (API names; lookups and owners hold ids) of a module."""
+        return self.stores[module].records
+
+    def seed(self, rng: random.Random, sizes) -> None:
+        """Replace all state with deterministic sample data drawn from `rng`."""
+        self.stores = {m: ModuleStore(m) for m in MODULES}
+        self.renderer = Renderer(self.stores, self.directory)
+        self.page_tokens.clear()
+        self.notifier.clear()
+        self._next_id = ID_BASE
+        self._seed_users()
+        config = self.emu.config
+        seeder = Seeder(rng, config.crm_multi_currency, config.crm_currency)
+        plan = _plan(sizes)
+        times = iter(timeline(sum(plan.values())))
+        owners = [u for u in self.directory.users.values() if u["status"] == "active"]
+        deleted_owner = next(u for u in self.directory.users.values() if u["status"] != "active")
+
+        def put(module: str, values: dict, owner: str | None = None) -> str:
+            created = next(times)
+            modified = created + timedelta(minutes=rng.randint(0, 60 * 24 * 30))
+            rec = {k: v for k, v in values.items() if k in FIELD_MAP[module]}
+            rec.update(id=self.new_id(), Owner=owner or rng.choice(owners)["id"],
+                       Created_By=self.directory.current_user_id,
+                       Modified_By=self.directory.current_user_id,
+                       Created_Time=iso(created), Modified_Time=iso(min(modified, _SEED_END)))
+            derive(module, rec, rec)
+            self.stores[module].add(rec)
+            return rec["id"]
+
+        self._seed_records(seeder, rng, sizes, plan, put, deleted_owner["id"])
+        self.views = seed_views(self)
+
+    def _seed_records(self, seeder, rng, sizes, plan, put, deleted_owner: str) -> None:
+        names = seeder.company_names(plan["accounts"], SPECIAL_ACCOUNTS)
+        accounts = []
+        for i, name in enumerate(names):
+            owner = deleted_owner if i % 9 == 4 else None  # a deleted user still owns some
+            accounts.append(put("Accounts", seeder.account(name), owner))
+        contacts_of: dict[str, list[str]] = {a: [] for a in accounts}
+        n = 0
+        for acc in accounts:
+            domain = (self.stores["Accounts"].records[acc]["Website"] or "").split("www.")[-1]
+            for _ in range(sizes.contacts_per_account):
+                values = seeder.contact(n, domain)
+                values["Account_Name"] = acc
+                contacts_of[acc].append(put("Contacts", values))
+                n += 1
+        for _ in range(sizes.unassociated_contacts):
+            put("Contacts", seeder.contact(n, None))
+            n += 1
+        vendor_names = seeder.company_names(plan["vendors"], [])
+        vendors = [put("Vendors", seeder.vendor(v.replace("Ltd", "Supplies"))) for v in
+                   vendor_names]
+        products = []
+        for i in range(plan["products"]):
+            values = seeder.product(i)
+            if vendors and rng.random() < 0.6:
+                values["Vendor_Name"] = rng.choice(vendors)
+            products.append(put("Products", values))
+        deals = []
+        for _ in range(plan["deals"]):
+            acc = rng.choice(accounts) if accounts else None
+            acc_name = self.stores["Accounts"].records[acc]["Account_Name"] if acc else "Walk-in"
+            values = seeder.deal(acc_name)
+            values["Account_Name"] = acc
+            if acc and contacts_of[acc]:
+                values["Contact_Name"] = rng.choice(contacts_of[acc])
+            deals.append(put("Deals", values))
+        self._seed_orders(rng, plan, put, accounts, vendors, products, deals)
+
+    def _seed_orders(self, rng, plan, put, accounts, vendors, products, deals) -> None:
+        if not products:
+            return
+        for module in ("Quotes", "Sales_Orders", "Invoices", "Purchase_Orders"):
+            parties = vendors if module == "Purchase_Orders" else accounts
+            if not parties:
+                continue
+            for i in range(plan[module]):
+                rows = []
+                for _ in range(rng.randint(1, 3)):
+                    product = rng.choice(products)
+                    price = self.stores["Products"].records[product]["Unit_Price"]
+                    rows.append({"id": self.new_id(), "Product_Name": product,
+                                 "Quantity": float(rng.randint(1, 20)), "List_Price": price,
+                                 "Discount": 0.0})
+                validator = RecordValidator(self, module)
+                rows = [validator.price_row(r) for r in rows]
+                party = "Vendor_Name" if module == "Purchase_Orders" else "Account_Name"
+                values = {"Subject": f"{MODULES[module][0]} {1000 + i}",
+                          party: rng.choice(parties),
+                          "Status": rng.choice(FIELD_MAP[module]["Status"].picklist[1:]),
+                          LINE_ITEM_SUBFORM[module]: rows}
+                if deals and module != "Purchase_Orders" and rng.random() < 0.5:
+                    values["Deal_Name"] = rng.choice(deals)
+                put(module, values)
+
+    def _seed_users(self) -> None:
+        self.directory.users.clear()
+        people = [("Patricia", "Boyle", "active", "Administrator", "CEO"),
+                  ("Kenji", "Sato", "active", "Standard", "Manager"),
+                  ("Amelia", "Okafor", "active", "Standard", "Sales Rep"),
+                  ("Dmitri", "Volkov", "deleted", "Standard", "Sales Rep")]
+        for i, (first, last, status, profile, role) in enumerate(people):
+            uid = str(ID_BASE - 1000 + i)
+            self.directory.users[uid] = {
+                "id": uid, "first_name": first, "last_name": last,
+                "full_name": f"{first} {last}", "name": f"{first} {last}",
+                "email": f"{ascii_slug(first)}.{ascii_slug(last)}@zylker.example",
+                "status": status, "confirm": True,
+                "profile": {"name": profile, "id": str(ID_BASE - 900 + (profile == "Standard"))},
+                "role": {"name": role, "id": str(ID_BASE - 800 + i)},
+                "zuid": str(70000100 + i), "time_zone": "Etc/UTC", "locale": "en_US",
+                "country": "US", "language": "en_US",
+                "created_time": "2024-11-01T09:00:00+00:00",
+                "Modified_Time": "2024-11-01T09:00:00+00:00",
+            }
+        self.directory.current_user_id = str(ID_BASE - 1000)
+
+    # ---------------------------------------------------------------- helpers
+
+    def new_id(self) -> str:
+        """A fresh 19-digit record id; ids only increase."""
+        self._next_id += 1
+        return str(self._next_id)
+
+    def module_id(self, module: str) -> str:
+        """The module's numeric id."""
+        return module_id(module)
+
+    def active_fields(self, module: str) -> list[Field]:
+        """Fields that exist in this org (Currency only with multi-currency, as in Zoho)."""
+        if self.emu.config.crm_multi_currency:
+            return FIELDS[module]
+        return [f for f in FIELDS[module] if f.api_name not in CURRENCY_FIELDS]
+
+    def field_map(self, module: str) -> dict[str, Field]:
+        """api_name -> Field of the active fields."""
+        return {f.api_name: f for f in self.active_fields(module)}
+
+    def writable(self, module: str) -> dict[str, Field]:
+        """Active fields a write may set (read-only ones are ignored on write)."""
+        return {f.api_name: f for f in self.active_fields(module) if not f.read_only}
+
+    def user_ref(self) -> dict:
+        """{"name","id"} of the calling user (the token owner)."""
+        user = self.directory.users[self.directory.current_user_id]
+        return {"name": user["full_name"], "id": user["id"]}
+
+    # ---------------------------------------------------------------- writes
+
+    def create(self, module: str, item, index: int) -> tuple[dict, dict]:
+        """Validate and insert one record; returns (record, success details)."""
+        changes = RecordValidator(self, module).changes(item, index, None)
+        now = iso(self.emu.now())
+        me = self.directory.current_user_id
+        rec = {"id": self.new_id(), "Owner": me, **changes}
+        if rec.get("Owner") is None:
+            rec["Owner"] = me
+        if not self.emu.config.crm_multi_currency and "Currency" in FIELD_MAP[module]:
+            rec["Currency"] = self.emu.config.crm_currency
+        rec.update(Created_By=me, Modified_By=me, Created_Time=now, Modified_Time=now)
+        derive(module, rec, changes)
+        self.stores[module].add(rec)
+        return rec, self._details(rec)
+
+    def update(self, module: str, rec_id: str, item, index: int) -> tuple[dict, dict, list]:
+        """Validate and apply one update; returns (record, details, changed field names)."""
+        store = self.stores[module]
+        rec = store.records[rec_id]
+        changes = RecordValidator(self, module).changes(item, index, rec)
+        old_modified, old_values = rec["Modified_Time"], dict(rec)
+        if changes.get("Owner", rec.get("Owner")) is None:
+            changes["Owner"] = rec.get("Owner")
+        rec.update(changes)
+        derive(module, rec, changes)
+        rec["Modified_By"] = self.directory.current_user_id
+        rec["Modified_Time"] = iso(self.emu.now())
+        store.touch(rec, old_modified, old_values)
+        changed = [k for k in changes if old_values.get(k) != rec.get(k)]
+        return rec, self._details(rec), changed
+
+    def delete(self, module: str, rec_id: str) -> None:
+        """Move a record to the recycle bin and clear lookups that pointed at it."""
+        rec = self.stores[module].remove(rec_id)
+        self.stores[module].deleted.append({
+            "deleted_by": self.user_ref(),
+            "id": rec_id,
+            "display_name": rec.get(NAME_FIELD[module]),
+            "type": "recycle",
+            "created_by": self.renderer.value(FIELD_MAP[module]["Created_By"],
+                                              rec.get("Created_By")),
+            "deleted_time": iso(self.emu.now()),
+        })
+        # [U] Zoho's cascade rules differ per relation; we simply disassociate.
+        for other, store in self.stores.items():
+            refs = [f.api_name for f in FIELDS[other]
+                    if f.data_type == "lookup" and f.lookup_module == module]
+            if not refs:
+                continue
+            for record in store.records.values():
+                for name in refs:
+                    if record.get(name) == rec_id:
+                        record[name] = None
+
+    def _details(self, rec: dict) -> dict:
+        created_by = self.directory.owner_ref(rec["Created_By"]) or {}
+        modified_by = self.directory.owner_ref(rec["Modified_By"]) or {}
+        return {
+            "Modified_Time": rec["Modified_Time"],
+            "Modified_By": {"name": modified_by.get("name"), "id": modified_by.get("id")},
+            "Created_Time": rec["Created_Time"],
+            "id": rec["id"],
+            "Created_By": {"name": created_by.get("name"), "id": created_by.get("id")},
+            "$approval_state": "approved",
+        }
+
+    def find_duplicate(self, module: str, item: dict, check: list[str]) -> tuple[str, str] | None:
+        """Upsert matching: the first field of `check` whose value matches an existing record
+        (case-insensitive, [U]) -> (field, record id)."""
+        store = self.stores[module]
+        fmap = self.field_map(module)
+        for name in check:
+            value = item.get(name)
+            if value is None or value == "" or not isinstance(value, str | int | float):
+                continue
+            if name in store.unique:
+                found = store.unique[name].get(str(value).lower())
+                if found:
+                    return name, found
+                continue
+            if fmap[name].data_type in ("lookup", "ownerlookup"):
+                continue
+            wanted = str(value).lower()
+            for rec_id, rec in store.records.items():
+                if rec.get(name) is not None and str(rec[name]).lower() == wanted:
+                    return name, rec_id
+        return None
+
+
+_SEED_END = timeline(1)[0] + timedelta(days=330)
+
+
+def _plan(sizes) -> dict[str, int]:
+    """How many records of each module to seed for `sizes`."""
+    contacts = sizes.accounts * sizes.contacts_per_account + sizes.unassociated_contacts
+    return {
+        "accounts": sizes.accounts, "contacts": contacts, "vendors": sizes.vendors,
+        "products": sizes.products, "deals": sizes.deals,
+        "Quotes": max(1, sizes.deals // 2) if sizes.deals else 0,
+        "Sales_Orders": sizes.deals // 3, "Invoices": sizes.deals // 3,
+        "Purchase_Orders": sizes.vendors // 3,
+    }
+
+
+__all__ = ["CrmEmulator", "ItemError"]

@@ -1,0 +1,348 @@
+"""CRM metadata and org-level routes: settings (modules, fields, custom views), org, users,
+notifications (actions/watch) and COQL."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Request
+
+from emulators.core import crm_error, empty_response, json_response
+from emulators.crm_coql import CoqlError
+from emulators.crm_fields import MODULES, field_meta, module_id
+from emulators.crm_notify import OPERATIONS
+from emulators.crm_routes import (
+    check_version,
+    if_modified_since,
+    int_param,
+    read_body,
+    resolve_module,
+)
+from emulators.crm_store import iso
+
+PREFIX = "/crm/{version}"
+
+
+def _module_param(request: Request) -> str:
+    raw = request.query_params.get("module")
+    if not raw:
+        raise crm_error("REQUIRED_PARAM_MISSING", "required param is missing",
+                        {"param_name": "module"})
+    return resolve_module(raw)
+
+
+def add_meta_routes(router: APIRouter, crm) -> None:
+    """Register settings, org, users, notification and COQL routes."""
+    emu = crm.emu
+    _settings_routes(router, crm)
+    _users_routes(router, crm)
+    _watch_routes(router, crm)
+
+    @router.get(PREFIX + "/org")
+    async def org(version: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.org.READ")
+        config = emu.config
+        symbol = {"USD": "$", "EUR": "€", "GBP": "£", "INR": "₹", "JPY": "¥"}.get(
+            config.crm_currency, config.crm_currency)
+        return json_response({"org": [{
+            "id": "5725767000000012001", "company_name": config.crm_org_name,
+            "alias": None, "primary_email": "admin@zylker.example", "primary_zuid": "70000100",
+            "zgid": "70000001", "domain_name": "org70000001", "type": "production",
+            "country": "United States", "country_code": "US", "time_zone": "Etc/UTC",
+            "currency": config.crm_currency, "currency_symbol": symbol,
+            "currency_locale": "en_US", "iso_code": config.crm_currency,
+            "mc_status": config.crm_multi_currency, "gapps_enabled": False,
+            "employee_count": "50", "phone": None, "website": None,
+            "license_details": {
+                "paid": True, "paid_type": config.crm_edition.lower(),
+                "paid_expiry": "2027-12-31T00:00:00+00:00", "users_license_purchased": 10,
+                "trial_type": None, "trial_expiry": None, "trial_action": None},
+            "privacy_settings": False, "hipaa_compliance_enabled": False,
+        }]})
+
+    @router.post(PREFIX + "/coql")
+    async def coql(version: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.coql.READ")
+        body = await read_body(request)
+        from emulators.crm_query import run_coql
+
+        try:
+            with emu.lock:
+                return run_coql(crm, request, body)
+        except CoqlError as exc:
+            raise crm_error(exc.code, exc.message, exc.details) from None
+
+
+def _settings_routes(router: APIRouter, crm) -> None:
+    emu = crm.emu
+
+    @router.get(PREFIX + "/settings/modules")
+    async def modules(version: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.settings.modules.READ")
+        out = []
+        for i, (api, (singular, plural, _, _)) in enumerate(MODULES.items()):
+            out.append({
+                "api_name": api, "module_name": api, "id": module_id(api),
+                "singular_label": singular, "plural_label": plural, "api_supported": True,
+                "creatable": True, "editable": True, "deletable": True, "viewable": True,
+                "convertable": False, "generated_type": "default", "sequence_number": i + 1,
+                "visible": True, "status": "visible", "presence_sub_menu": True,
+                "global_search_supported": True, "modified_time": None, "modified_by": None,
+                "profiles": [{"name": "Administrator", "id": "5725767000000099100"}],
+            })
+        return json_response({"modules": out})
+
+    @router.get(PREFIX + "/settings/fields")
+    async def fields(version: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.settings.fields.READ")
+        module = _module_param(request)
+        kind = request.query_params.get("type", "all")
+        if kind not in ("all", "used", "unused"):
+            raise crm_error("INVALID_DATA", "invalid data",
+                            {"param_name": "type", "supported_values": ["all", "used", "unused"]})
+        if kind == "unused":
+            return empty_response(204)
+        return json_response({"fields": [field_meta(module, f)
+                                         for f in crm.active_fields(module)]})
+
+    @router.get(PREFIX + "/settings/custom_views")
+    async def custom_views(version: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.settings.custom_views.READ")
+        module = _module_param(request)
+        from emulators.crm_views import render
+
+        page = int_param(request, "page", 1, 1, None)
+        per_page = int_param(request, "per_page", 200, 1, 200)
+        views = crm.views[module]
+        window = views[(page - 1) * per_page: page * per_page]
+        if not window:
+            return empty_response(204)
+        default = next(v for v in views if v["default"])
+        return json_response({
+            "custom_views": [render(crm, module, v, detail=False) for v in window],
+            "info": {"per_page": per_page, "default": default["id"], "count": len(window),
+                     "page": page, "more_records": page * per_page < len(views),
+                     "translation": {"public_views": "Public Views",
+                                     "other_users_views": "Other Users' Views",
+                                     "shared_with_me": "Views shared with me",
+                                     "created_by_me": "Created by me"}},
+        })
+
+    @router.get(PREFIX + "/settings/custom_views/{view_id}")
+    async def custom_view(version: str, view_id: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.settings.custom_views.READ")
+        module = _module_param(request)
+        from emulators.crm_views import find, render
+
+        view = find(crm, module, view_id)
+        if view is None:
+            raise crm_error("INVALID_DATA", "the id given seems to be invalid",
+                            {"resource_path_index": 2})
+        return json_response({"custom_views": [render(crm, module, view, detail=True)]})
+
+
+def _users_routes(router: APIRouter, crm) -> None:
+    emu = crm.emu
+    types = {
+        "AllUsers": lambda u: True,
+        "ActiveUsers": lambda u: u["status"] == "active",
+        "DeactiveUsers": lambda u: u["status"] == "disabled",
+        "DeletedUsers": lambda u: u["status"] == "deleted",
+        "AdminUsers": lambda u: u["profile"]["name"] == "Administrator",
+        "ActiveConfirmedAdmins": lambda u: u["status"] == "active"
+        and u["profile"]["name"] == "Administrator",
+        "ConfirmedUsers": lambda u: u["confirm"],
+        "NotConfirmedUsers": lambda u: not u["confirm"],
+        "CurrentUser": lambda u: u["id"] == crm.directory.current_user_id,
+    }
+
+    @router.get(PREFIX + "/users")
+    async def users(version: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.users.READ")
+        kind = request.query_params.get("type", "AllUsers")
+        if kind not in types:
+            raise crm_error("INVALID_DATA", "invalid data",
+                            {"param_name": "type", "supported_values": list(types)})
+        page = int_param(request, "page", 1, 1, None)
+        per_page = int_param(request, "per_page", 200, 1, 200)
+        since = if_modified_since(request)
+        found = [u for u in crm.directory.users.values() if types[kind](u)
+                 and (since is None or u["Modified_Time"] >= since)]
+        window = found[(page - 1) * per_page: page * per_page]
+        if not window:
+            return empty_response(304 if since and not found else 204)
+        return json_response({"users": [dict(u) for u in window], "info": {
+            "per_page": per_page, "count": len(window), "page": page,
+            "more_records": page * per_page < len(found)}})
+
+    @router.get(PREFIX + "/users/{user_id}")
+    async def user(version: str, user_id: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.users.READ")
+        found = crm.directory.users.get(user_id)
+        if found is None:
+            raise crm_error("INVALID_DATA", "the id given seems to be invalid",
+                            {"resource_path_index": 1})
+        return json_response({"users": [dict(found)]})
+
+
+def _watch_routes(router: APIRouter, crm) -> None:
+    emu = crm.emu
+    notifier = crm.notifier
+
+    def channel_details(ch: dict) -> dict:
+        module = ch["events"][0].split(".")[0]
+        return {"channel_expiry": ch["channel_expiry"],
+                "resource_uri": f"{emu.base_url}/crm/v8/{module}",
+                "resource_id": module_id(module), "resource_name": module,
+                "channel_id": ch["channel_id"]}
+
+    def parse_channel(item, i: int, existing: dict | None) -> dict:
+        path = f"$.watch[{i}]"
+        if not isinstance(item, dict):
+            raise _item_error("INVALID_DATA", path, "watch")
+        ch = dict(existing or {})
+        ch.update({k: v for k, v in item.items() if k in (
+            "channel_id", "events", "channel_expiry", "token", "notify_url",
+            "return_affected_field_values", "notify_on_related_action")})
+        for key in ("channel_id", "events", "notify_url"):
+            if ch.get(key) in (None, "", []):
+                raise _item_error("MANDATORY_NOT_FOUND", f"{path}.{key}", key)
+        ch["channel_id"] = str(ch["channel_id"])
+        if not ch["channel_id"].isdigit():
+            raise _item_error("INVALID_DATA", f"{path}.channel_id", "channel_id")
+        events = ch["events"]
+        if not isinstance(events, list) or not all(_valid_event(e) for e in events):
+            raise _item_error("INVALID_DATA", f"{path}.events", "events")
+        token = ch.get("token")
+        if token is not None and (not isinstance(token, str) or len(token) > 50):
+            raise _item_error("INVALID_DATA", f"{path}.token", "token")
+        if not isinstance(ch["notify_url"], str) or not ch["notify_url"].startswith(
+                ("http://", "https://")):
+            raise _item_error("INVALID_DATA", f"{path}.notify_url", "notify_url")
+        expiry = _expiry(ch.get("channel_expiry"), emu.now(), f"{path}.channel_expiry")
+        ch["channel_expiry"], ch["expiry_epoch"] = iso(expiry), expiry.timestamp()
+        return ch
+
+    async def subscribe(version: str, request: Request, merge: bool):
+        check_version(version)
+        op = "CREATE" if request.method == "POST" else "UPDATE"
+        emu.authorize(request, "crm", f"ZohoCRM.notifications.{op}")
+        body = await read_body(request)
+        items = body.get("watch")
+        if not isinstance(items, list) or not items:
+            raise crm_error("MANDATORY_NOT_FOUND", "required field not found",
+                            {"api_name": "watch", "json_path": "$.watch"})
+        results = []
+        with emu.lock:
+            for i, item in enumerate(items):
+                try:
+                    existing = None
+                    if merge and isinstance(item, dict):
+                        existing = notifier.channels.get(str(item.get("channel_id")))
+                    ch = parse_channel(item, i, existing)
+                    notifier.channels[ch["channel_id"]] = ch
+                    results.append({"code": "SUCCESS", "details": {
+                        "events": [channel_details(ch)]},
+                        "message": "Successfully subscribed for actions-watch of the given "
+                                   "module", "status": "success"})
+                except _WatchError as exc:
+                    results.append(exc.body)
+        ok = sum(r["status"] == "success" for r in results)
+        status = 200 if ok == len(results) else (400 if ok == 0 else 207)
+        return json_response({"watch": results}, status)
+
+    @router.post(PREFIX + "/actions/watch")
+    async def enable(version: str, request: Request):
+        return await subscribe(version, request, merge=False)
+
+    @router.put(PREFIX + "/actions/watch")
+    async def replace(version: str, request: Request):
+        return await subscribe(version, request, merge=False)
+
+    @router.patch(PREFIX + "/actions/watch")
+    async def patch(version: str, request: Request):
+        return await subscribe(version, request, merge=True)
+
+    @router.get(PREFIX + "/actions/watch")
+    async def details(version: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.notifications.READ")
+        now = time.time()
+        with emu.lock:
+            live = [ch for ch in notifier.channels.values() if ch["expiry_epoch"] > now]
+            wanted = request.query_params.get("channel_id")
+            if wanted:
+                live = [ch for ch in live if ch["channel_id"] == wanted]
+            out = [{**channel_details(ch), "notify_url": ch["notify_url"],
+                    "token": ch.get("token"), "events": ch["events"],
+                    "return_affected_field_values": bool(ch.get("return_affected_field_values")),
+                    "notify_on_related_action": bool(ch.get("notify_on_related_action")),
+                    "fields": None, "notification_condition": None} for ch in live]
+        if not out:
+            return empty_response(204)
+        return json_response({"watch": out, "info": {"per_page": 200, "count": len(out),
+                                                     "page": 1, "more_records": False}})
+
+    @router.delete(PREFIX + "/actions/watch")
+    async def disable(version: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.notifications.DELETE")
+        raw = request.query_params.get("channel_ids")
+        if not raw:
+            raise crm_error("REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
+                            {"param_name": "channel_ids"})
+        results = []
+        with emu.lock:
+            for cid in (c.strip() for c in raw.split(",") if c.strip()):
+                ch = notifier.channels.pop(cid, None)
+                if ch is None:
+                    results.append({"code": "INVALID_DATA", "details": {"channel_id": cid},
+                                    "message": "invalid data", "status": "error"})
+                    continue
+                results.append({"code": "SUCCESS", "details": channel_details(ch),
+                                "message": "Successfully unsubscribed from actions-watch of "
+                                           "the given module", "status": "success"})
+        ok = sum(r["status"] == "success" for r in results)
+        status = 200 if ok == len(results) else (400 if ok == 0 else 207)
+        return json_response({"watch": results}, status)
+
+
+class _WatchError(Exception):
+    def __init__(self, body: dict):
+        super().__init__(body["code"])
+        self.body = body
+
+
+def _item_error(code: str, path: str, name: str) -> _WatchError:
+    message = "required field not found" if code == "MANDATORY_NOT_FOUND" else "invalid data"
+    return _WatchError({"code": code, "details": {"api_name": name, "json_path": path},
+                        "message": message, "status": "error"})
+
+
+def _valid_event(event) -> bool:
+    if not isinstance(event, str) or "." not in event:
+        return False
+    module, _, op = event.rpartition(".")
+    return module in MODULES and (op == "all" or op in OPERATIONS)
+
+
+def _expiry(raw, now: datetime, path: str) -> datetime:
+    """channel_expiry: default one hour [U]; must be in the future and at most a week ahead."""
+    if raw is None:
+        return now + timedelta(hours=1)
+    try:
+        when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        raise _item_error("INVALID_DATA", path, "channel_expiry") from None
+    if when.tzinfo is None or when <= now or when > now + timedelta(days=7):
+        raise _item_error("INVALID_DATA", path, "channel_expiry")
+    return when

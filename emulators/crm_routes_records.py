@@ -1,0 +1,254 @@
+"""CRM record routes: list, get, create, update, upsert, delete, deleted list, search, count."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from emulators.core import crm_error, empty_response, json_response
+from emulators.crm_fields import SYSTEM_DUPLICATE_FIELDS
+from emulators.crm_routes import (
+    check_version,
+    data_items,
+    field_list,
+    if_modified_since,
+    int_param,
+    list_records,
+    now_epoch_ms,
+    read_body,
+    resolve_module,
+    scope,
+    view_predicate,
+    write_status,
+)
+from emulators.crm_validate import ItemError
+
+PREFIX = "/crm/{version}/{module}"
+INVALID_ID = "the id given seems to be invalid"
+
+
+def _id_error(rec_id, path: str | None = None) -> dict:
+    details = {"api_name": "id", "json_path": path} if path else {"id": rec_id}
+    return {"code": "INVALID_DATA", "details": details, "message": INVALID_ID, "status": "error"}
+
+
+def _enter(crm, version: str, module: str, request: Request, op: str) -> str:
+    check_version(version)
+    module = resolve_module(module)
+    crm.emu.authorize(request, "crm", scope(module, op))
+    return module
+
+
+def add_record_routes(router: APIRouter, crm) -> None:
+    """Register the per-module routes (specific sub-paths before `/{id}`)."""
+    emu = crm.emu
+
+    @router.get(PREFIX + "/search")
+    async def search(version: str, module: str, request: Request):
+        module = _enter(crm, version, module, request, "READ")
+        from emulators.crm_query import search as run_search
+
+        with emu.lock:
+            return run_search(crm, module, request)
+
+    @router.get(PREFIX + "/deleted")
+    async def deleted(version: str, module: str, request: Request):
+        module = _enter(crm, version, module, request, "READ")
+        kind = request.query_params.get("type", "all")
+        if kind not in ("all", "recycle", "permanent"):
+            raise crm_error("INVALID_DATA", "invalid data", {"param_name": "type",
+                            "supported_values": ["all", "recycle", "permanent"]})
+        page = int_param(request, "page", 1, 1, None)
+        per_page = int_param(request, "per_page", 200, 1, 200)
+        since = if_modified_since(request)
+        with emu.lock:
+            items = [d for d in reversed(crm.stores[module].deleted)
+                     if (kind == "all" or d["type"] == kind)
+                     and (since is None or d["deleted_time"] >= since)]
+            window = [dict(d) for d in items[(page - 1) * per_page: page * per_page]]
+        if not window:
+            return empty_response(304 if since and not items else 204)
+        return json_response({"data": window, "info": {
+            "per_page": per_page, "count": len(window), "page": page,
+            "more_records": page * per_page < len(items)}})
+
+    @router.get(PREFIX + "/actions/count")
+    async def count(version: str, module: str, request: Request):
+        module = _enter(crm, version, module, request, "READ")
+        with emu.lock:
+            pred = view_predicate(crm, module, request.query_params.get("cvid"))
+            recs = crm.stores[module].records.values()
+            total = len(recs) if pred is None else sum(1 for r in recs if pred(r))
+        return json_response({"count": total})
+
+    @router.post(PREFIX + "/upsert")
+    async def upsert(version: str, module: str, request: Request):
+        module = _enter(crm, version, module, request, "CREATE")
+        emu.authorize(request, "crm", scope(module, "UPDATE"))
+        body = await read_body(request)
+        items = data_items(body)
+        check = _duplicate_check_fields(crm, module, body.get("duplicate_check_fields"))
+        with emu.lock:
+            results = [_upsert_one(crm, module, item, i, check) for i, item in enumerate(items)]
+        return json_response({"data": results}, write_status(results, 200))
+
+    @router.get(PREFIX)
+    async def list_(version: str, module: str, request: Request):
+        module = _enter(crm, version, module, request, "READ")
+        with emu.lock:
+            return list_records(crm, module, request)
+
+    @router.post(PREFIX)
+    async def create(version: str, module: str, request: Request):
+        module = _enter(crm, version, module, request, "CREATE")
+        body = await read_body(request)
+        items = data_items(body)
+        results, created = [], []
+        with emu.lock:
+            for i, item in enumerate(items):
+                try:
+                    rec, details = crm.create(module, item, i)
+                except ItemError as exc:
+                    results.append(exc.body())
+                    continue
+                created.append(rec["id"])
+                results.append({"code": "SUCCESS", "details": details,
+                                "message": "record added", "status": "success"})
+            _notify(crm, module, "insert", created, [])
+        return json_response({"data": results}, write_status(results, 201))
+
+    @router.put(PREFIX)
+    async def update_many(version: str, module: str, request: Request):
+        module = _enter(crm, version, module, request, "UPDATE")
+        body = await read_body(request)
+        items = data_items(body)
+        with emu.lock:
+            results = _update_items(crm, module, items, None)
+        return json_response({"data": results}, write_status(results, 200))
+
+    @router.delete(PREFIX)
+    async def delete_many(version: str, module: str, request: Request):
+        module = _enter(crm, version, module, request, "DELETE")
+        raw = request.query_params.get("ids")
+        ids = [i.strip() for i in (raw or "").split(",") if i.strip()]
+        if not ids:
+            raise crm_error("REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
+                            {"param_name": "ids"})
+        if len(ids) > 100:
+            raise crm_error("LIMIT_EXCEEDED", "limit exceeded",
+                            {"limit": 100, "param_name": "ids"})
+        with emu.lock:
+            results = _delete_ids(crm, module, ids)
+        return json_response({"data": results}, write_status(results, 200))
+
+    @router.get(PREFIX + "/{rec_id}")
+    async def get_one(version: str, module: str, rec_id: str, request: Request):
+        module = _enter(crm, version, module, request, "READ")
+        with emu.lock:
+            fields = field_list(crm, module, request.query_params.get("fields"), required=False)
+            rec = crm.stores[module].records.get(rec_id)
+            if rec is None:
+                raise crm_error("INVALID_DATA", INVALID_ID, {"resource_path_index": 1})
+            since = if_modified_since(request)
+            if since and rec["Modified_Time"] < since:
+                return empty_response(304)
+            return json_response({"data": [crm.renderer.record(module, rec, fields)]})
+
+    @router.put(PREFIX + "/{rec_id}")
+    async def update_one(version: str, module: str, rec_id: str, request: Request):
+        module = _enter(crm, version, module, request, "UPDATE")
+        body = await read_body(request)
+        items = data_items(body)
+        with emu.lock:
+            results = _update_items(crm, module, items, rec_id)
+        return json_response({"data": results}, write_status(results, 200))
+
+    @router.delete(PREFIX + "/{rec_id}")
+    async def delete_one(version: str, module: str, rec_id: str, request: Request):
+        module = _enter(crm, version, module, request, "DELETE")
+        with emu.lock:
+            results = _delete_ids(crm, module, [rec_id])
+        return json_response({"data": results}, write_status(results, 200))
+
+
+def _duplicate_check_fields(crm, module: str, raw) -> list[str]:
+    """The ordered duplicate-check fields: given ones, else system fields then unique ones."""
+    if raw is None:
+        uniques = [n for n, f in crm.field_map(module).items() if f.unique]
+        return SYSTEM_DUPLICATE_FIELDS[module] + uniques
+    fmap = crm.field_map(module)
+    if not isinstance(raw, list) or not raw:
+        raise crm_error("INVALID_DATA", "invalid data",
+                        {"api_name": "duplicate_check_fields",
+                         "json_path": "$.duplicate_check_fields"})
+    for i, name in enumerate(raw):
+        f = fmap.get(name) if isinstance(name, str) else None
+        if f is None or f.data_type in ("subform", "ownerlookup") or f.read_only:
+            raise crm_error("INVALID_DATA", "invalid data",
+                            {"api_name": str(name), "json_path": f"$.duplicate_check_fields[{i}]"})
+    return raw
+
+
+def _upsert_one(crm, module: str, item, i: int, check: list[str]) -> dict:
+    found = crm.find_duplicate(module, item, check) if isinstance(item, dict) else None
+    try:
+        if found is None:
+            rec, details = crm.create(module, item, i)
+            _notify(crm, module, "insert", [rec["id"]], [])
+            return {"code": "SUCCESS", "duplicate_field": None, "action": "insert",
+                    "details": details, "message": "record added", "status": "success"}
+        name, rec_id = found
+        rec, details, changed = crm.update(module, rec_id, item, i)
+        _notify(crm, module, "update", [rec_id], [{rec_id: changed}])
+        return {"code": "SUCCESS", "duplicate_field": name, "action": "update",
+                "details": details, "message": "record updated", "status": "success"}
+    except ItemError as exc:
+        return exc.body()
+
+
+def _update_items(crm, module: str, items: list, path_id: str | None) -> list[dict]:
+    results, updated, affected = [], [], []
+    for i, item in enumerate(items):
+        rec_id = path_id
+        if rec_id is None:
+            raw = item.get("id") if isinstance(item, dict) else None
+            if raw in (None, ""):
+                results.append({"code": "MANDATORY_NOT_FOUND", "details": {
+                    "api_name": "id", "json_path": f"$.data[{i}].id"},
+                    "message": "required field not found", "status": "error"})
+                continue
+            rec_id = str(raw)
+        if rec_id not in crm.stores[module].records:
+            results.append(_id_error(rec_id, f"$.data[{i}].id"))
+            continue
+        try:
+            _, details, changed = crm.update(module, rec_id, item, i)
+        except ItemError as exc:
+            results.append(exc.body())
+            continue
+        updated.append(rec_id)
+        affected.append({rec_id: changed})
+        results.append({"code": "SUCCESS", "details": details, "message": "record updated",
+                        "status": "success"})
+    _notify(crm, module, "update", updated, affected)
+    return results
+
+
+def _delete_ids(crm, module: str, ids: list[str]) -> list[dict]:
+    results, gone = [], []
+    for rec_id in ids:
+        if rec_id not in crm.stores[module].records:
+            results.append({"code": "INVALID_DATA", "details": {"id": rec_id},
+                            "message": "record not deleted", "status": "error"})
+            continue
+        crm.delete(module, rec_id)
+        gone.append(rec_id)
+        results.append({"code": "SUCCESS", "details": {"id": rec_id},
+                        "message": "record deleted", "status": "success"})
+    _notify(crm, module, "delete", gone, [])
+    return results
+
+
+def _notify(crm, module: str, operation: str, ids: list[str], affected: list) -> None:
+    if ids and crm.notifier.channels:
+        crm.notifier.publish(module, operation, ids, affected, crm.emu.base_url,
+                             now_epoch_ms(crm))

@@ -1,0 +1,122 @@
+"""Custom views of the CRM emulator: the predefined ones every module has (All, My, Recently
+Created, Recently Modified, Unread) plus seeded user-defined views with criteria, their
+`/settings/custom_views` representation and their record filters (`cvid`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from emulators.crm_criteria import Cond, Group, evaluate, parse
+from emulators.crm_fields import MODULES, field_id, module_id
+
+RECENT_DAYS = 7  # [U] the window Zoho uses for "Recently Created/Modified"
+
+# module -> [(name, criteria)] user-defined views; criteria in the search grammar.
+USER_VIEWS = {
+    "Accounts": [("Key Accounts", "(Industry:equals:Technology)")],
+    "Deals": [("Won Deals", "(Stage:equals:Closed Won)"),
+              ("Big Open Deals", "((Amount:greater_than:100000) and "
+                                 "(Stage:in:Qualification,Needs Analysis,Value Proposition,"
+                                 "Identify Decision Makers,Proposal/Price Quote,"
+                                 "Negotiation/Review))")],
+    "Contacts": [("Opted Out Contacts", "(Email_Opt_Out:equals:true)")],
+}
+PREDEFINED = [("All", "All {p}"), ("My", "My {p}"), ("RecentlyCreated", "Recently Created {p}"),
+              ("RecentlyModified", "Recently Modified {p}"), ("Unread", "Unread {p}")]
+
+
+def view_id(module: str, n: int) -> str:
+    """A stable numeric view id."""
+    return f"57257670000008{MODULES[module][3]:02d}{n:03d}"
+
+
+def seed_views(crm) -> dict[str, list[dict]]:
+    """All views per module (internal form: id, name, system_name, criteria, default)."""
+    views = {}
+    for module, (_, plural, _, _) in MODULES.items():
+        items = []
+        for n, (system, label) in enumerate(PREDEFINED):
+            items.append({"id": view_id(module, n + 1), "name": label.format(p=plural),
+                          "system_name": system, "system_defined": True, "criteria": None,
+                          "default": system == "All"})
+        for n, (name, criteria) in enumerate(USER_VIEWS.get(module, [])):
+            items.append({"id": view_id(module, 100 + n), "name": name, "system_name": None,
+                          "system_defined": False, "criteria": criteria, "default": False})
+        views[module] = items
+    return views
+
+
+def find(crm, module: str, cvid: str) -> dict | None:
+    """The view with id `cvid` in `module`, if any."""
+    return next((v for v in crm.views.get(module, []) if v["id"] == cvid), None)
+
+
+def record_filter(crm, module: str, view: dict) -> Callable[[dict], bool] | None:
+    """A predicate selecting the view's records (None = every record)."""
+    system = view["system_name"]
+    now = crm.emu.now()
+    since = (now - timedelta(days=RECENT_DAYS)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    me = crm.directory.current_user_id
+    if system == "My":
+        return lambda rec: rec.get("Owner") == me
+    if system == "RecentlyCreated":
+        return lambda rec: rec["Created_Time"] >= since
+    if system == "RecentlyModified":
+        return lambda rec: rec["Modified_Time"] >= since
+    if view["criteria"]:
+        from emulators.crm_routes import criteria_getter
+
+        tree = parse(module, view["criteria"])
+        get = criteria_getter(crm, module)
+        return lambda rec: evaluate(tree, rec, get)
+    return None  # All, Unread (an API client has never opened a record in the UI)
+
+
+def _criteria_json(module: str, node) -> dict:
+    """Zoho's custom-view criteria object from a parsed criteria tree."""
+    if isinstance(node, Group):
+        return {"group_operator": node.op, "group": [_criteria_json(module, n) for n in node.items]}
+    assert isinstance(node, Cond)
+    comparator = {"equals": "equal", "not_equal": "not_equal", "in": "in",
+                  "starts_with": "starts_with", "greater_than": "greater_than",
+                  "less_than": "less_than", "greater_equal": "greater_equal",
+                  "less_equal": "less_equal", "between": "between"}[node.op]
+    value = node.values if node.op in ("in", "between") else node.values[0]
+    return {"comparator": comparator,
+            "field": {"api_name": node.field.api_name,
+                      "id": field_id(module, node.field.api_name)},
+            "value": value}
+
+
+def render(crm, module: str, view: dict, detail: bool) -> dict:
+    """The `/settings/custom_views` representation of a view."""
+    user = crm.user_ref()
+    out = {
+        "id": view["id"],
+        "name": view["name"],
+        "display_value": view["name"],
+        "system_name": view["system_name"],
+        "system_defined": view["system_defined"],
+        "category": "public_views" if view["system_defined"] else "created_by_me",
+        "default": view["default"],
+        "favorite": None,
+        "offline": False,
+        "access_type": "public" if view["system_defined"] else "only_to_me",
+        "created_by": None if view["system_defined"] else user,
+        "modified_by": None if view["system_defined"] else user,
+        "created_time": None if view["system_defined"] else "2024-11-02T10:00:00+00:00",
+        "modified_time": None if view["system_defined"] else "2024-11-02T10:00:00+00:00",
+        "last_accessed_time": None,
+        "module": {"api_name": module, "id": module_id(module)},
+    }
+    if detail:
+        fields = [f for f in crm.active_fields(module) if f.data_type != "subform"][:8]
+        out["fields"] = [{"api_name": f.api_name, "id": field_id(module, f.api_name),
+                          "_pin": False} for f in fields]
+        out["sort_by"] = None
+        out["sort_order"] = None
+        out["criteria"] = (_criteria_json(module, parse(module, view["criteria"]))
+                           if view["criteria"] else None)
+        out["shared_to"] = None
+    return out
