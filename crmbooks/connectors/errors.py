@@ -135,10 +135,15 @@ def _is_fatal(status: int, code: Any, body: Any, text: str) -> bool:
     if isinstance(details, dict) and "param_name" in details and "data" not in body:
         return True
     if isinstance(code, int):
-        # Books: 5 = invalid URL, 2 = invalid parameter value (e.g. organization_id),
-        # anything naming the organization means books_org_id is wrong.
-        return code in (5, 37) or "organization" in text.lower()
+        # Books: 5 = invalid URL, 37 = method not allowed, 6041 = the user is not in that
+        # organization ("not associated with the CompanyID", [T] per the emulator notes).
+        return code in (5, 37, 6041) or _names_org(text)
     return False
+
+
+def _names_org(text: str) -> bool:
+    lowered = text.lower()
+    return "organization" in lowered or "companyid" in lowered
 
 
 def _auth_message(where: str, code: Any, said: str) -> str:
@@ -155,9 +160,10 @@ def _auth_message(where: str, code: Any, said: str) -> str:
 def _fatal_message(where: str, status: int, code: Any, body: Any, said: str) -> str:
     details = body.get("details") if isinstance(body, dict) else None
     if isinstance(details, dict) and details.get("param_name"):
-        return (f"{where}: the parameter '{details['param_name']}' was refused; check the "
-                f"module, field names and view ids in the settings; {said}")
-    if isinstance(code, int) and "organization" in said.lower():
+        value = f" ({details['api_name']})" if details.get("api_name") else ""
+        return (f"{where}: the parameter '{details['param_name']}'{value} was refused; check "
+                f"the module, field names and view ids in the settings; {said}")
+    if isinstance(code, int) and (code == 6041 or _names_org(said)):
         return (f"{where}: the Books organization was refused; set books_org_id to one of "
                 f"the ids listed by `organizations()`; {said}")
     if status == 403:

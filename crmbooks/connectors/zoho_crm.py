@@ -117,6 +117,7 @@ class CrmClient:
                                       config.crm_requests_per_minute, config.crm_max_concurrency)
         self.http = build_http("crm", config, config.crm_url, client, pacer, calls, sleep)
         self._owns_client = client is None
+        self.max_fields = MAX_FIELDS  # lowered only by tests, to exercise the merge path
 
     @property
     def calls(self) -> CallCounter:
@@ -156,7 +157,7 @@ class CrmClient:
         304/204 mean nothing new and yield nothing. Page/per_page up to record 2000, then
         page_token (ref §3.2).
         """
-        first, rest = split_fields(fields)
+        first, rest = split_fields(fields, self.max_fields)
         params = {"fields": ",".join(first), "per_page": per_page, "cvid": cvid,
                   "sort_by": sort_by, "sort_order": sort_order}
         headers = {"If-Modified-Since": iso(modified_since)} if modified_since else None
@@ -166,7 +167,7 @@ class CrmClient:
 
     def get_record(self, module: str, record_id: str, fields: Sequence[str]) -> dict | None:
         """One record by id, or None when it does not exist."""
-        first, rest = split_fields(fields)
+        first, rest = split_fields(fields, self.max_fields)
         try:
             reply = self.http.request("GET", f"{API}/{{module}}/{{id}}",
                                       path={"module": module, "id": record_id},
@@ -202,7 +203,11 @@ class CrmClient:
             raise ValueError("search needs exactly one of criteria, email, phone or word")
         params = {**given, "per_page": per_page}
         if fields:
-            params["fields"] = ",".join(split_fields(fields)[0])
+            first, rest = split_fields(fields, self.max_fields)
+            if rest:
+                raise ValueError(f"search returns at most {self.max_fields} fields; fetch the "
+                                 "others with iter_records or get_record")
+            params["fields"] = ",".join(first)
         yield from self._paginate(f"{API}/{{module}}/search", {"module": module}, params,
                                   None, mode="cap")
 
@@ -432,7 +437,8 @@ class CrmClient:
             page += 1
 
 
-def split_fields(fields: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+def split_fields(fields: Sequence[str],
+                 max_fields: int = MAX_FIELDS) -> tuple[list[str], list[list[str]]]:
     """(first group, extra groups): at most 50 names per request, `id` in every group."""
     names = [f.strip() for f in (fields.split(",") if isinstance(fields, str) else fields)]
     names = list(dict.fromkeys(n for n in names if n and n != "id"))
@@ -441,7 +447,7 @@ def split_fields(fields: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     bad = [n for n in names if not _FIELD_NAME.match(n)]
     if bad:
         raise ValueError(f"not CRM field API names: {bad}")
-    size = MAX_FIELDS - 1
+    size = max_fields - 1
     groups = [["id", *names[i:i + size]] for i in range(0, len(names), size)]
     return groups[0], groups[1:]
 
