@@ -400,36 +400,43 @@ def build_line_items(org: Org, items: dict[str, dict], raw: Any, old: list[dict]
 
 
 def _line_item(items: dict[str, dict], entry: dict, by_id: dict, order: int, new_id) -> dict:
-    item_id = get_id(entry, "item_id")
+    line_id = get_id(entry, "line_item_id")
+    if line_id is not None and line_id not in by_id:
+        raise invalid("line_item_id")
+    old = by_id.get(line_id, {})  # an edited line keeps what the body does not change
+    item_id = get_id(entry, "item_id") or old.get("item_id") or None
     item = None
     if item_id is not None:
         item = items.get(item_id)
         if item is None:
             raise invalid("item_id")
-    name = get_str(entry, "name", 100) or (item["name"] if item else None)
+    name = get_str(entry, "name", 100) or old.get("name") or (item["name"] if item else None)
     if not name:
         raise books_error(MISSING, "Please enter the item name or choose an item.")
-    rate = get_decimal(entry, "rate")
-    if rate is None:
-        rate = Decimal(str(item["rate"])) if item else Decimal(0)
-    quantity = get_decimal(entry, "quantity")
-    quantity = Decimal(1) if quantity is None else quantity
+    rate = _pick(get_decimal(entry, "rate"), old.get("rate"),
+                 Decimal(str(item["rate"])) if item else Decimal(0))
+    quantity = _pick(get_decimal(entry, "quantity"), old.get("quantity"), Decimal(1))
     if quantity < 0:
         raise invalid("quantity")
-    discount = get_decimal(entry, "discount") or Decimal(0)
-    total = money(rate * quantity * (1 - discount / 100))
-    line_id = get_id(entry, "line_item_id")
-    if line_id is not None and line_id not in by_id:
-        raise invalid("line_item_id")
+    discount = _pick(get_decimal(entry, "discount"), old.get("discount"), Decimal(0))
+    if not 0 <= discount <= 100:  # a percentage of the line
+        raise invalid("discount")
+    default_text = item or old
     return {
         "line_item_id": line_id or new_id(), "item_id": item_id or "", "name": name,
         "description": get_str(entry, "description", 2000)
-        or (item.get("description", "") if item else ""),
+        or (default_text.get("description", "") if default_text else ""),
         "item_order": order, "rate": money(rate), "quantity": quantity,
-        "unit": get_str(entry, "unit", 100) or (item.get("unit", "") if item else ""),
-        "discount": discount, "tax_id": get_str(entry, "tax_id", 40) or "",
-        "item_total": total,
+        "unit": get_str(entry, "unit", 100) or (default_text.get("unit", "")
+                                                  if default_text else ""),
+        "discount": discount, "tax_id": get_str(entry, "tax_id", 40) or old.get("tax_id", ""),
+        "item_total": money(rate * quantity * (1 - discount / 100)),
     }
+
+
+def _pick(*values):
+    """The first value that is not None."""
+    return next(v for v in values if v is not None)
 
 
 def compute_totals(record: dict) -> None:
