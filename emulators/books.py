@@ -198,6 +198,8 @@ class BooksEmulator:
         return self.emu.now()
 
     def _emit(self, org: Org, resource: Resource, action: str, record: dict) -> None:
+        """After every successful write: invalidate cached sort orders, send the webhook."""
+        org.version += 1
         if self.webhooks.wants(org.id):
             self.webhooks.send(org.id, f"{resource.key}_{action}", record)
 
@@ -262,6 +264,15 @@ class BooksEmulator:
             return response
 
     def _create(self, org: Org, resource: Resource, data: dict, query) -> dict:
+        """Create or nothing: a validation error leaves no trace in the org's indexes."""
+        backup = _Backup(org)
+        try:
+            return self._create_unsafe(org, resource, data, query)
+        except Exception:
+            backup.restore(org)
+            raise
+
+    def _create_unsafe(self, org: Org, resource: Resource, data: dict, query) -> dict:
         record_id, now = self.new_id(), self._now()
         if resource is CONTACTS:
             record = new_contact(org, data, record_id, now, self.new_id)
@@ -586,10 +597,13 @@ class _Backup:
         self.unique = dict(org.unique)
         self.refs = dict(org.refs)
         self.person_owner = dict(org.person_owner)
+        self.numbers = dict(org.numbers)
 
     def restore(self, org: Org) -> None:
+        """Put the copied indexes back."""
         org.names, org.skus, org.unique = self.names, self.skus, self.unique
         org.refs, org.person_owner = self.refs, self.person_owner
+        org.numbers = self.numbers
 
 
 __all__ = ["BooksEmulator", "BY_PLURAL"]

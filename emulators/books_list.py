@@ -27,16 +27,15 @@ def list_page(org: Org, resource: Resource, query: Mapping[str, str]) -> tuple[l
     if filter_by not in resource.filter_by:
         raise invalid("filter_by")  # [T] Deluge docs: "Invalid value passed for filter_by"
     checks = _checks(resource, query, filter_by)
-    rows = [r for r in org.table(resource).values() if all(check(r) for check in checks)]
     column, order = _sort(resource, query)
-    if column is not None:
-        rows.sort(key=_sort_key(column), reverse=order == "D")
+    ordered = _ordered(org, resource, column, order)
+    rows = [r for r in ordered if all(check(r) for check in checks)] if checks else ordered
     start = (page - 1) * per_page
     chunk = rows[start:start + per_page]
     context = {"page": page, "per_page": per_page,
                "has_more_page": len(rows) > start + per_page,
                "report_name": resource.report_name, "applied_filter": filter_by,
-               "sort_column": column or resource.default_sort[0], "sort_order": order}
+               "sort_column": column, "sort_order": order}
     return [_summary(resource, r) for r in chunk], context
 
 
@@ -53,16 +52,31 @@ def _summary(resource: Resource, record: dict) -> dict:
     return {key: record[key] for key in resource.summary if key in record}
 
 
-def _sort(resource: Resource, query: Mapping[str, str]) -> tuple[str | None, str]:
+def _sort(resource: Resource, query: Mapping[str, str]) -> tuple[str, str]:
+    """(column, A|D); without sort_column the resource's documented default applies."""
     column = query.get("sort_column")
-    order = query.get("sort_order", resource.default_sort[1] if not column else "A")
+    if column is None:
+        column, default_order = resource.default_sort
+    else:
+        default_order = "A"
+        if column not in resource.sort_columns:
+            raise invalid("sort_column")
+    order = query.get("sort_order", default_order)
     if order not in ("A", "D"):
         raise invalid("sort_order")
-    if column is None:
-        return resource.default_sort[0], query.get("sort_order", resource.default_sort[1])
-    if column not in resource.sort_columns:
-        raise invalid("sort_column")
     return column, order
+
+
+def _ordered(org: Org, resource: Resource, column: str, order: str) -> list[dict]:
+    """All records sorted (stable, insertion order breaks ties); cached until a write."""
+    key = (resource.plural, column, order)
+    cached = org.sort_cache.get(key)
+    if cached is not None and cached[0] == org.version:
+        return cached[1]
+    ordered = sorted(org.table(resource).values(), key=_sort_key(column),
+                     reverse=order == "D")
+    org.sort_cache[key] = (org.version, ordered)
+    return ordered
 
 
 def _sort_key(column: str) -> Callable[[dict], object]:

@@ -201,6 +201,9 @@ class Org:
         self.skus: dict[str, str] = {}
         self.unique: dict[tuple[str, str, str], str] = {}  # (plural, api_name, value) -> id
         self.refs: dict[str, int] = {}  # contact/item id -> transactions referring to it
+        # Sorted lists are reused until the next write (list pages are the hot path).
+        self.version = 0
+        self.sort_cache: dict[tuple[str, str, str], tuple[int, list[dict]]] = {}
 
     @property
     def base_currency(self) -> dict:

@@ -250,3 +250,11 @@ def test_contact_person_endpoints(books_http, org):
     no_name = books_http.post("/books/v3/contacts/contactpersons", params=q(org),
                               json={"contact_id": cid})
     assert no_name.status_code == 400
+
+
+def test_failed_create_leaves_no_trace(books_http, org):
+    bad = books_http.post("/books/v3/contacts", params=q(org), json={
+        "contact_name": "Half Made", "custom_fields": [{"api_name": "cf_nope", "value": "1"}]})
+    assert bad.status_code == 400
+    good = books_http.post("/books/v3/contacts", params=q(org), json={"contact_name": "Half Made"})
+    assert good.status_code == 201
