@@ -13,7 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from crmbooks.sync.mapping import clean_records
+from crmbooks.sync.mapping import as_id, clean_records
+from crmbooks.sync.modules import KindSpec, ModuleSpec
+from crmbooks.sync.values import get_path
 
 #: Columns of an index of the other side's records (what names and ids exist there).
 INDEX_COLUMNS = ["id", "kind", "name", "ref_id", "parent_id"]
@@ -126,3 +128,25 @@ def _match_one(rec: dict, own: str, own_links: dict, their_links: dict, ids: set
         return {**out, "match": "ambiguous", "candidates": found}
     fuzzy = by_fuzzy.get((rec.get("kind"), parent, fuzzy_name(exact)), []) if exact else []
     return {**out, "proposals": [i for i in fuzzy if i not in their_links]}
+
+
+def index_records(frame: pd.DataFrame | None, kind: KindSpec, side: str,
+                  spec: ModuleSpec) -> pd.DataFrame:
+    """An index (INDEX_COLUMNS) of raw records of ``side`` (no mapping needed).
+
+    Use it for "every name that exists there": a record that fails to map still blocks a
+    duplicate. Books records are kept only if they belong to ``kind``.
+    """
+    rows = []
+    for rec in clean_records(frame):
+        if side == "crm":
+            rows.append({"id": as_id(rec.get("id")), "kind": kind.name,
+                         "name": kind.crm_name(rec),
+                         "ref_id": as_id(rec.get(spec.crm_books_id_field)),
+                         "parent_id": as_id(rec.get("Account_Name")) if kind.parent else None})
+        elif kind.books_resource == "contact_persons" or kind.owns_books(rec):
+            rows.append({"id": as_id(rec.get(kind.books_id_field)), "kind": kind.name,
+                         "name": kind.books_name(rec),
+                         "ref_id": as_id(get_path(rec, f"custom_fields.{spec.books_crm_id_field}")),
+                         "parent_id": as_id(rec.get("parent_books_id"))})
+    return pd.DataFrame(rows, columns=INDEX_COLUMNS, dtype=object)

@@ -49,7 +49,7 @@ def clean_records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
              or isinstance(v, str)} for r in rows]
 
 
-def _id(value: Any) -> str | None:
+def as_id(value: Any) -> str | None:
     """An id as a string (lookups {id, name} give their id), None when blank."""
     if isinstance(value, dict):
         value = value.get("id")
@@ -134,9 +134,9 @@ def to_books(crm: pd.DataFrame, mapping: Mapping, kind: KindSpec,
 
 def _crm_row(rec: dict[str, Any], kind: KindSpec, spec: ModuleSpec | None) -> dict[str, Any]:
     """Identity columns of a CRM record."""
-    crm_id = _id(rec.get("id"))
-    ref = _id(rec.get(spec.crm_books_id_field)) if spec else None
-    parent = _id(rec.get("Account_Name")) if kind.parent else None
+    crm_id = as_id(rec.get("id"))
+    ref = as_id(rec.get(spec.crm_books_id_field)) if spec else None
+    parent = as_id(rec.get("Account_Name")) if kind.parent else None
     return {"record_key": crm_key(kind.crm_module, crm_id or "?"), "kind": kind.name,
             "source": "crm", "crm_id": crm_id, "books_id": None, "parent_crm_id": parent,
             "parent_books_id": None, "name": kind.crm_name(rec),
@@ -179,14 +179,14 @@ def to_crm(books: pd.DataFrame, mapping: Mapping, kind: KindSpec,
 
 def _books_row(rec: dict[str, Any], kind: KindSpec, spec: ModuleSpec | None) -> dict[str, Any]:
     """Identity columns of a Books record."""
-    books_id = _id(rec.get(kind.books_id_field))
-    ref = _id(get_path(rec, f"custom_fields.{spec.books_crm_id_field}")) if spec else None
+    books_id = as_id(rec.get(kind.books_id_field))
+    ref = as_id(get_path(rec, f"custom_fields.{spec.books_crm_id_field}")) if spec else None
     person = primary_person(rec) if kind.books_resource == "contacts" else {}
     return {"record_key": books_key(kind.books_resource, books_id or "?"), "kind": kind.name,
             "source": "books", "crm_id": None, "books_id": books_id, "parent_crm_id": None,
-            "parent_books_id": _id(rec.get("parent_books_id")), "name": kind.books_name(rec),
+            "parent_books_id": as_id(rec.get("parent_books_id")), "name": kind.books_name(rec),
             "modified_time": rec.get("last_modified_time"), "ref_id": ref,
-            "person_id": _id(person.get("contact_person_id"))}
+            "person_id": as_id(person.get("contact_person_id"))}
 
 
 # ------------------------------------------------------------------------------- routing
@@ -206,7 +206,7 @@ def route_crm_contacts(contacts: pd.DataFrame, settings: Any) -> dict[str, pd.Da
         return {"contacts": empty, "contact_persons": empty, "unsynced": contacts.copy()}
     col = contacts["Account_Name"] if "Account_Name" in contacts else pd.Series(
         [None] * len(contacts), index=contacts.index)
-    has_account = col.map(lambda v: _id(v) is not None)
+    has_account = col.map(lambda v: as_id(v) is not None)
     alone = contacts[~has_account].copy()
     if getattr(settings, "include_unassociated_contacts", False):
         return {"contacts": alone, "contact_persons": contacts[has_account].copy(),
@@ -234,7 +234,7 @@ def explode_persons(customers: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for rec in clean_records(customers):
         for person in rec.get("contact_persons") or []:
-            rows.append({**person, "parent_books_id": _id(rec.get("contact_id"))})
+            rows.append({**person, "parent_books_id": as_id(rec.get("contact_id"))})
     return pd.DataFrame(rows, dtype=object)
 
 

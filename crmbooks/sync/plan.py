@@ -1,0 +1,422 @@
+"""Plan a sync (B1): one row per record saying what would be written where, and why.
+
+Inputs are the mapped frames of one record kind (``mapping.to_books`` / ``mapping.to_crm``),
+the links (with their last synced values), optional indexes of every record on each side
+(for duplicates by name) and the module settings. The plan is the whole truth of a run: a
+dry run stops here; a real run pushes the rows whose ``target`` is books / crm / both and
+then writes each row's ``crm_values`` / ``books_values`` into its link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from crmbooks.sync.dedupe import index_of, match
+from crmbooks.sync.mapping import clean_records
+from crmbooks.sync.merge import MergeResult, Sides, merge_record
+from crmbooks.sync.modules import KindSpec, ModuleSpec
+from crmbooks.sync.values import build_payload, canon
+from mappings.converters import ConversionError
+from mappings.schema import Mapping
+
+PLAN_COLUMNS = [
+    "record_key", "kind", "source", "action", "target", "crm_id", "books_id",
+    "parent_crm_id", "parent_books_id", "name", "match", "inline", "person_id",
+    "books_payload", "crm_payload", "changes", "conflicts", "crm_values", "books_values",
+    "proposals", "reason",
+]
+ACTIONS = ("create", "update", "nothing", "skip", "clone", "overwrite", "conflict-merge", "fail")
+OTHER = {"crm": "books", "books": "crm"}
+
+
+class _Ctx:
+    """Everything one kind's planning needs, computed once."""
+
+    def __init__(self, spec: ModuleSpec, kind: KindSpec, settings: Any, mapping: Mapping,
+                 links: pd.DataFrame) -> None:
+        self.spec, self.kind, self.mapping = spec, kind, mapping
+        self.section = mapping.section(kind.section)
+        self.scope = getattr(settings, "scope", "both")
+        self.duplicates = getattr(settings, "duplicates", "skip")
+        self.two_way = self.scope == "both"
+        self.links = _kind_links(links, kind)
+        self.link_by_crm = {r["crm_id"]: r for r in clean_records(self.links)}
+        self.claimed: set[tuple[str, str]] = set()
+
+
+def _kind_links(links: pd.DataFrame | None, kind: KindSpec) -> pd.DataFrame:
+    """The links of one kind (links written without a kind count for every kind)."""
+    if links is None or links.empty:
+        return pd.DataFrame(columns=["crm_id", "books_id", "crm_values", "books_values"])
+    if "kind" not in links:
+        return links
+    return links[links["kind"].isin([kind.name, "", None])]
+
+
+def _row(rec: dict, **kw: Any) -> dict[str, Any]:
+    """A plan row from a mapped record, with the given columns set."""
+    base = {c: None for c in PLAN_COLUMNS}
+    for col in ("record_key", "kind", "source", "crm_id", "books_id", "parent_crm_id",
+                "parent_books_id", "name", "person_id"):
+        base[col] = rec.get(col)
+    base.update(inline=False, changes=[], conflicts=[], proposals=[], match="none")
+    base.update(kw)
+    return base
+
+
+def _books_update_payload(values: dict[str, Any]) -> dict:
+    """A Books update body: cleared fields are sent as "" (Books ignores absent keys)."""
+    return build_payload({k: ("" if v is None else v) for k, v in values.items()})
+
+
+# ------------------------------------------------------------------------------ linked
+def _plan_linked(ctx: _Ctx, crm: list[dict], books: list[dict]) -> list[dict]:
+    """Merge every record that has a link and was fetched on at least one side."""
+    crm_by_id = {r["crm_id"]: r for r in crm if r["crm_id"] in ctx.link_by_crm}
+    books_to_crm = {link["books_id"]: cid for cid, link in ctx.link_by_crm.items()}
+    books_by_crm = {books_to_crm[r["books_id"]]: r for r in books
+                    if r["books_id"] in books_to_crm} if ctx.two_way or books else {}
+    rows = []
+    for crm_id in [*crm_by_id, *[c for c in books_by_crm if c not in crm_by_id]]:
+        link = ctx.link_by_crm[crm_id]
+        rows.append(_merge_row(ctx, link, crm_by_id.get(crm_id), books_by_crm.get(crm_id)))
+        ctx.claimed |= {("crm", crm_id), ("books", link["books_id"])}
+    return rows
+
+
+def _merge_row(ctx: _Ctx, link: dict, crm_rec: dict | None, books_rec: dict | None) -> dict:
+    """The plan row of one linked record."""
+    rec = {**(books_rec or {}), **(crm_rec or {}), "crm_id": link["crm_id"],
+           "books_id": link["books_id"]}
+    rec["parent_crm_id"] = rec.get("parent_crm_id") or link.get("parent_crm_id")
+    rec["parent_books_id"] = rec.get("parent_books_id") or link.get("parent_books_id")
+    sides = Sides(base_crm=link.get("crm_values") or {}, base_books=link.get("books_values") or {},
+                  crm=crm_rec["crm_values"] if crm_rec else dict(link.get("crm_values") or {}),
+                  books=books_rec["books_values"] if books_rec else dict(
+                      link.get("books_values") or {}))
+    try:
+        result = merge_record(ctx.section, ctx.mapping, sides,
+                              winner=ctx.spec.conflict_winner(ctx.scope),
+                              write_crm=ctx.two_way)
+    except ConversionError as exc:
+        return _row(rec, action="fail", target="none", match="link", reason=exc.message)
+    return _result_row(ctx, rec, result, "link")
+
+
+def _result_row(ctx: _Ctx, rec: dict, result: MergeResult, how: str,
+                action: str | None = None) -> dict:
+    """A plan row from a merge result (update / nothing / conflict-merge / overwrite)."""
+    targets = [s for s, vals in (("books", result.to_books), ("crm", result.to_crm)) if vals]
+    target = "both" if len(targets) == 2 else (targets[0] if targets else "none")
+    if action is None:
+        action = "conflict-merge" if result.conflicts else ("update" if targets else "nothing")
+    crm_payload = None
+    if result.to_crm:
+        crm_payload = {"id": rec["crm_id"], **result.to_crm}
+    return _row(rec, action=action, target=target, match=how,
+                books_payload=_books_update_payload(result.to_books) if result.to_books
+                else None, crm_payload=crm_payload, changes=list(result.changes),
+                conflicts=list(result.conflicts), crm_values=result.crm_values,
+                books_values=result.books_values,
+                reason=_merge_reason(result, how))
+
+
+def _merge_reason(result: MergeResult, how: str) -> str:
+    parts = {"link": "linked", "ref": "matched by the stored id (link recovered)",
+             "name": "matched by name"}
+    text = parts.get(how, how)
+    if result.conflicts:
+        fields = ", ".join(c["field"] for c in result.conflicts)
+        text += f"; changed on both sides: {fields} (winner: {result.conflicts[0]['winner']})"
+    elif not result.changes:
+        text += "; nothing to change"
+    return text
+
+
+# ---------------------------------------------------------------------------- unlinked
+def _own_id(side: str, rec: dict) -> str:
+    return rec["crm_id"] if side == "crm" else rec["books_id"]
+
+
+def _plan_unlinked(ctx: _Ctx, side: str, records: list[dict], other: list[dict],
+                   other_index: pd.DataFrame, parents: dict[str, str],
+                   new_parents: set[str]) -> list[dict]:
+    """Plan the records of ``side`` without a link: pair, apply the duplicates policy, or create."""
+    todo = [r for r in records if (side, _own_id(side, r)) not in ctx.claimed]
+    if not todo:
+        return []
+    matches = match(pd.DataFrame(todo), other_index, ctx.links, side, parents)
+    other_by_id = {_own_id(OTHER[side], r): r for r in other}
+    rows = []
+    for rec, found in zip(todo, clean_records(matches), strict=True):
+        if (side, _own_id(side, rec)) in ctx.claimed:
+            continue  # paired with a record planned earlier in this run
+        rows.append(_decide(ctx, side, rec, found, other_by_id, parents, new_parents))
+    return rows
+
+
+def _decide(ctx: _Ctx, side: str, rec: dict, found: dict, other_by_id: dict,
+            parents: dict[str, str], new_parents: set[str]) -> dict:
+    """The plan row of one unlinked record, by how it matched the other side."""
+    how, other_id = found.get("match"), found.get("other_id")
+    if how == "ref" or (how == "name" and ctx.kind.parent):
+        return _pair_row(ctx, side, rec, other_id, other_by_id.get(other_id), how, side)
+    if how in ("name", "ambiguous"):
+        return _duplicate_row(ctx, side, rec, found, other_by_id)
+    return _create_row(ctx, side, rec, found.get("proposals") or [], parents, new_parents)
+
+
+def _pair_row(ctx: _Ctx, side: str, rec: dict, other_id: str, other: dict | None, how: str,
+              source: str, action: str | None = None) -> dict:
+    """First pairing of two records (no base): ``source`` wins every differing field."""
+    crm_rec, books_rec = (rec, other) if side == "crm" else (other, rec)
+    ids = {f"{OTHER[side]}_id": other_id}
+    merged = {**(books_rec or {}), **(crm_rec or {}), **{f"{side}_id": _own_id(side, rec)}, **ids}
+    merged.update({k: rec.get(k) for k in ("record_key", "kind", "source", "name")})
+    sides = Sides(None, None, (crm_rec or {}).get("crm_values") or {},
+                  (books_rec or {}).get("books_values") or {})
+    ctx.claimed |= {("crm", merged["crm_id"]), ("books", merged["books_id"])}
+    try:
+        result = merge_record(ctx.section, ctx.mapping, sides, source=source,
+                              winner=ctx.spec.conflict_winner(ctx.scope), write_crm=ctx.two_way)
+    except ConversionError as exc:
+        return _row(merged, action="fail", target="none", match=how, reason=exc.message)
+    row = _result_row(ctx, merged, result, how,
+                      action if (action and (result.to_books or result.to_crm)) else None)
+    return _stamp_ids(ctx, row)
+
+
+def _stamp_ids(ctx: _Ctx, row: dict) -> dict:
+    """Make a write also store the other side's id in the unique field (exactly-once, B2)."""
+    if row["books_payload"] is not None and ctx.kind.books_resource != "contact_persons":
+        path = f"custom_fields.{ctx.spec.books_crm_id_field}"
+        row["books_payload"] = build_payload({path: row["crm_id"]}, base=row["books_payload"])
+    if row["crm_payload"] is not None:
+        row["crm_payload"] = {**row["crm_payload"], ctx.spec.crm_books_id_field: row["books_id"]}
+    return row
+
+
+def _duplicate_row(ctx: _Ctx, side: str, rec: dict, found: dict, other_by_id: dict) -> dict:
+    """Apply the duplicates policy (F7) to a record whose name exists on the other side."""
+    other_side = "Books" if side == "crm" else "CRM"
+    candidates = found.get("candidates") or []
+    named = f"{other_side} already has {len(candidates)} record(s) named {rec['name']!r}"
+    policy = ctx.duplicates
+    if policy == "clone":
+        return _create_row(ctx, side, rec, [], {}, set(), action="clone",
+                           reason=f"{named}; duplicates: clone keeps both")
+    if policy == "skip":
+        ctx.claimed |= {(OTHER[side], c) for c in candidates}
+        return _row(rec, action="skip", target="none", match=found["match"],
+                    proposals=candidates, reason=f"{named}; duplicates: skip keeps it")
+    if found["match"] == "ambiguous" or found.get("other_linked"):
+        why = "they cannot be told apart" if found["match"] == "ambiguous" else \
+            "it is already linked to another record"
+        return _row(rec, action="skip", target="none", match=found["match"],
+                    proposals=candidates, reason=f"{named}; not overwritten because {why} "
+                    "(link the right one manually, or rename)")
+    winner = ctx.spec.overwrite_winner(ctx.scope)
+    other_id = found["other_id"]
+    if winner != side and other_id not in other_by_id:
+        return _row(rec, action="skip", target="none", match="name", proposals=candidates,
+                    reason=f"{named}; {other_side} wins overwrites but its record was not "
+                    "fetched")
+    row = _pair_row(ctx, side, rec, other_id, other_by_id.get(other_id), "name", winner,
+                    action="overwrite")
+    row["reason"] = f"{named}; duplicates: overwrite, {winner.upper()} data wins"
+    return row
+
+
+def _create_row(ctx: _Ctx, side: str, rec: dict, proposals: list[str],
+                parents: dict[str, str], new_parents: set[str], action: str = "create",
+                reason: str | None = None) -> dict:
+    """Create the record on the other side (or clone it there)."""
+    target = OTHER[side]
+    converted = {k: canon(v) for k, v in (rec.get("converted") or {}).items()}
+    if side == "crm":
+        vals = {"crm_values": rec["crm_values"],
+                "books_values": {p.books: converted.get(p.books) for p in ctx.section.fields},
+                "books_payload": rec["payload"]}
+    else:
+        vals = {"books_values": rec["books_values"],
+                "crm_values": {f: converted.get(f) for p in ctx.section.fields
+                               for f in p.crm_fields},
+                "crm_payload": rec["payload"]}
+    row = _row(rec, action=action, target=target, proposals=proposals, **vals,
+               reason=reason or "no match on the other side")
+    if proposals:
+        row["reason"] += f"; possible duplicate of {', '.join(proposals)} (review)"
+    return _with_parent(ctx, side, row, parents, new_parents) if ctx.kind.parent else row
+
+
+def _with_parent(ctx: _Ctx, side: str, row: dict, parents: dict[str, str],
+                 new_parents: set[str]) -> dict:
+    """Resolve the parent of a contact person to create; inline when the parent is new too."""
+    own_parent = row["parent_crm_id"] if side == "crm" else row["parent_books_id"]
+    if own_parent in parents:
+        other_parent = parents[own_parent]
+        if side == "crm":
+            row["parent_books_id"] = other_parent
+        else:
+            row["parent_crm_id"] = other_parent
+            row["crm_payload"] = {**row["crm_payload"], "Account_Name": {"id": other_parent}}
+        return row
+    if own_parent in new_parents:
+        row.update(inline=True, reason="created with its parent record in this run")
+        return row
+    row.update(action="skip", target="none",
+               reason=f"its parent record {own_parent} is not synced (yet)")
+    return row
+
+
+# ------------------------------------------------------------------------------- public
+def plan_kind(spec: ModuleSpec, kind: KindSpec, settings: Any, mapping: Mapping, *,
+              crm: pd.DataFrame | None = None, books: pd.DataFrame | None = None,
+              links: pd.DataFrame | None = None, crm_index: pd.DataFrame | None = None,
+              books_index: pd.DataFrame | None = None, parents: dict[str, str] | None = None,
+              new_parents: dict[str, set[str]] | None = None,
+              failures: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Plan one record kind: a DataFrame of PLAN_COLUMNS, one row per record.
+
+    Args:
+        crm / books: mapped frames of this kind (``to_books`` / ``to_crm`` output): the
+            records fetched this run. In scope "fetch" Books rows only serve as current
+            values of linked records; nothing is planned towards CRM.
+        links: ``Store.links(module)`` (the kind column selects this kind's links).
+        crm_index / books_index: every record on that side (``index_records``), for
+            duplicates by name; default: the fetched frames.
+        parents: {CRM parent id: Books parent id} (contact persons only).
+        new_parents: {"crm": CRM ids, "books": Books ids} of parents created this run.
+        failures: mapping failures (``to_books``/``to_crm``), added as ``fail`` rows.
+    """
+    ctx = _Ctx(spec, kind, settings, mapping, links)
+    crm_recs, books_recs = clean_records(crm), clean_records(books)
+    rows = _plan_linked(ctx, crm_recs, books_recs)
+    indexes = {"crm": crm_index if crm_index is not None else index_of(crm),
+               "books": books_index if books_index is not None else index_of(books)}
+    parents = parents or {}
+    oriented = {"crm": parents, "books": {b: c for c, b in parents.items()}}
+    new_parents = new_parents or {}
+    order = [spec.first_side, OTHER[spec.first_side]] if ctx.two_way else ["crm"]
+    for side in order:
+        recs, other = (crm_recs, books_recs) if side == "crm" else (books_recs, crm_recs)
+        rows += _plan_unlinked(ctx, side, recs, other, indexes[OTHER[side]], oriented[side],
+                               set(new_parents.get(side, ())))
+    rows += _fail_rows(failures, kind)
+    return pd.DataFrame(rows, columns=PLAN_COLUMNS, dtype=object)
+
+
+def _fail_rows(failures: pd.DataFrame | None, kind: KindSpec) -> list[dict]:
+    """Mapping failures as ``fail`` plan rows (so a dry run shows them too)."""
+    rows = []
+    for f in clean_records(failures):
+        if f.get("kind") not in (kind.name, None):
+            continue
+        hint = f" ({f['hint']})" if f.get("hint") else ""
+        rows.append(_row({**f, "source": OTHER[f["side"]]}, action="fail", target=f["side"],
+                         reason=f"{f.get('message')}{hint}"))
+    return rows
+
+
+def plan_module(spec: ModuleSpec, settings: Any, mapping: Mapping, *,
+                crm: dict[str, pd.DataFrame], books: dict[str, pd.DataFrame],
+                links: pd.DataFrame | None = None,
+                crm_index: dict[str, pd.DataFrame] | None = None,
+                books_index: dict[str, pd.DataFrame] | None = None,
+                failures: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Plan every active kind of a module (parents before children); frames keyed by kind.
+
+    Contact persons created together with a new parent are put inline into the parent's
+    Books create payload (``contact_persons``) and keep ``inline=True`` on their own row.
+    """
+    parts: list[pd.DataFrame] = []
+    for kind in spec.active_kinds(settings):
+        parents, new_parents = _parents(kind, links, parts)
+        parts.append(plan_kind(
+            spec, kind, settings, mapping, crm=crm.get(kind.name), books=books.get(kind.name),
+            links=links, crm_index=(crm_index or {}).get(kind.name),
+            books_index=(books_index or {}).get(kind.name), parents=parents,
+            new_parents=new_parents, failures=failures))
+    plan = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PLAN_COLUMNS)
+    return _inline_children(plan.astype(object))
+
+
+def _parents(kind: KindSpec, links: pd.DataFrame | None,
+             parts: list[pd.DataFrame]) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """For a child kind: {CRM parent id: Books parent id} and the parents created this run."""
+    if not kind.parent:
+        return {}, {}
+    parents = {r["crm_id"]: r["books_id"] for r in clean_records(links)
+               if r.get("kind") in (kind.parent, "", None)}
+    new: dict[str, set[str]] = {"crm": set(), "books": set()}
+    for part in parts:
+        for r in clean_records(part[part["kind"] == kind.parent]):
+            if r.get("crm_id") and r.get("books_id"):
+                parents[r["crm_id"]] = r["books_id"]
+            elif r["action"] in ("create", "clone"):
+                new[r["source"]].add(r["crm_id"] if r["source"] == "crm" else r["books_id"])
+    return parents, new
+
+
+def _inline_children(plan: pd.DataFrame) -> pd.DataFrame:
+    """Copy inline children's Books payloads into their new parent's create payload."""
+    inline = plan[(plan["inline"] == True) & (plan["target"] == "books")]  # noqa: E712
+    if inline.empty:
+        return plan
+    out = plan.copy()
+    for parent_id, group in inline.groupby("parent_crm_id"):
+        hit = out.index[(out["crm_id"] == parent_id) & (out["target"] == "books")
+                        & out["action"].isin(["create", "clone"])]
+        for i in hit:
+            payload = dict(out.at[i, "books_payload"])
+            payload["contact_persons"] = [*payload.get("contact_persons", []),
+                                          *group["books_payload"].tolist()]
+            out.at[i, "books_payload"] = payload
+    return out
+
+
+COUNT_OF = {"create": "created", "clone": "created", "update": "updated",
+            "overwrite": "updated", "conflict-merge": "updated", "skip": "skipped",
+            "fail": "failed"}
+EVENT_OF = {"create": "created", "clone": "cloned", "update": "updated",
+            "overwrite": "overwritten", "conflict-merge": "conflict", "skip": "skipped",
+            "fail": "failed"}
+
+
+def plan_counts(plan: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Counts per side as ``crmbooks sync --json`` prints them (what the plan would do)."""
+    counts = {s: dict.fromkeys(("created", "updated", "deleted", "skipped", "conflicts",
+                                "failed"), 0) for s in ("books", "crm")}
+    for r in clean_records(plan):
+        sides = ["books", "crm"] if r["target"] == "both" else (
+            [r["target"]] if r["target"] in counts else [OTHER.get(r["source"], "books")])
+        for side in sides:
+            if r["action"] in COUNT_OF:
+                counts[side][COUNT_OF[r["action"]]] += 1
+            if r["action"] == "conflict-merge":
+                counts[side]["conflicts"] += 1
+    return counts
+
+
+def plan_events(plan: pd.DataFrame) -> list[dict[str, Any]]:
+    """Record events (for ``Store.add_events``) of a plan, one per record and written side.
+
+    A real run should build events from what was actually written; this is what a dry run
+    (or a run where every push succeeded) records. ``nothing`` rows make no event.
+    """
+    events = []
+    for r in clean_records(plan):
+        if r["action"] not in EVENT_OF:
+            continue
+        sides = ["books", "crm"] if r["target"] == "both" else (
+            [r["target"]] if r["target"] in ("books", "crm") else [OTHER.get(r["source"])])
+        for side in sides:
+            events.append({
+                "side": side, "record_key": r["record_key"], "crm_id": r.get("crm_id"),
+                "books_id": r.get("books_id"), "name": r.get("name"),
+                "action": EVENT_OF[r["action"]], "message": r.get("reason"),
+                "changes": [c for c in r.get("changes") or [] if c.get("side") == side],
+                "conflicts": r.get("conflicts") or []})
+    return events
