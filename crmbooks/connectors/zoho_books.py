@@ -223,9 +223,15 @@ class BooksClient:
     def _mark(self, resource: str, record_id: str, status: str) -> WriteResult:
         if status not in STATUS_ACTIONS[resource]:
             raise ValueError(f"{resource} status must be one of {sorted(STATUS_ACTIONS[resource])}")
-        # Setting the same status twice changes nothing: safe to replay.
-        return self._write("POST", f"{API}/{{resource}}/{{id}}/status/{status}", resource,
-                           record_id, None, None, status, idempotent=True)
+        # Replaying a status action is harmless for the data, so it is retried; but when the
+        # first attempt landed and only its answer was lost, Zoho refuses the replay ("already
+        # void"). A refusal is therefore checked against the record before it is reported.
+        result = self._write("POST", f"{API}/{{resource}}/{{id}}/status/{status}", resource,
+                             record_id, None, None, status, idempotent=True)
+        if result.ok or not _reached(self.get(resource, record_id), status):
+            return result
+        return WriteResult(0, True, id=record_id, action=status, code=0,
+                           message=f"already {status}")
 
     def _write(self, method: str, template: str, resource: str, record_id: str | None,
                body: Mapping[str, Any] | None, params: Mapping[str, Any] | None,
@@ -277,6 +283,16 @@ def _resource(resource: str) -> tuple[str, str]:
     except KeyError:
         raise ValueError(f"unknown Books resource '{resource}'; use one of "
                          f"{sorted(RESOURCES)}") from None
+
+
+def _reached(record: dict | None, status: str) -> bool:
+    """Whether a record already is in (or past, for 'sent') the status an action sets."""
+    if record is None:
+        return False
+    current = str(record.get("status", ""))
+    if status == "sent":
+        return current not in ("", "draft")
+    return current == status
 
 
 def _modified(row: dict) -> datetime:

@@ -406,21 +406,33 @@ class CrmClient:
         orgs = self._get(f"{API}/org").get("org") or [{}]
         return orgs[0]
 
-    def watch(self, channels: Sequence[dict]) -> dict:
-        """Enable notification channels (`POST /actions/watch`, body {"watch": [...]})."""
-        return self.http.request("POST", f"{API}/actions/watch", body={"watch": list(channels)},
-                                 idempotent=True).body or {}
+    def watch(self, channels: Sequence[dict]) -> list[dict]:
+        """Enable notification channels (`POST /actions/watch`, body {"watch": [...]}).
+        Returns Zoho's per-channel items (status success|error, code, details), as data."""
+        return self._watch_call("POST", body={"watch": list(channels)})
 
-    def update_watch(self, channels: Sequence[dict]) -> dict:
-        """Change notification channels (`PATCH /actions/watch`)."""
-        return self.http.request("PATCH", f"{API}/actions/watch",
-                                 body={"watch": list(channels)}).body or {}
+    def update_watch(self, channels: Sequence[dict]) -> list[dict]:
+        """Change notification channels (`PATCH /actions/watch`); per-channel items."""
+        return self._watch_call("PATCH", body={"watch": list(channels)})
 
-    def unwatch(self, channel_ids: Iterable[str]) -> dict:
+    def unwatch(self, channel_ids: Iterable[str]) -> list[dict]:
         """Disable notification channels (`DELETE /actions/watch?channel_ids=`)."""
         ids = ",".join(str(i) for i in channel_ids)
-        return self.http.request("DELETE", f"{API}/actions/watch",
-                                 params={"channel_ids": ids}).body or {}
+        return self._watch_call("DELETE", params={"channel_ids": ids})
+
+    def watched(self) -> list[dict]:
+        """The live notification channels (`GET /actions/watch`)."""
+        return self._get(f"{API}/actions/watch").get("watch", [])
+
+    def _watch_call(self, method: str, **kwargs) -> list[dict]:
+        # Subscribing the same channel twice just replaces it: safe to replay.
+        try:
+            reply = self.http.request(method, f"{API}/actions/watch", idempotent=True, **kwargs)
+            body = reply.body
+        except RecordError as exc:
+            body = exc.body
+        items = body.get("watch") if isinstance(body, dict) else None
+        return items if isinstance(items, list) else []
 
     def _get(self, template: str, params: dict | None = None) -> dict:
         reply = self.http.request("GET", template, params=params)

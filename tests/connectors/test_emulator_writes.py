@@ -102,3 +102,35 @@ def test_books_status_actions(books_client, resource, party, steps):
     status = books_client.get(resource, created.id)["status"]
     assert status == {"accepted": "accepted", "declined": "declined", "void": "void",
                       "cancelled": "cancelled"}[steps[-1]]
+
+
+def test_books_status_actions_survive_lost_answers(emu_reset, set_faults):
+    books = make_books(emu_reset)
+    customer = _party(books, "customer")
+    invoices = [books.upsert_by_custom_field(
+        "invoices", "cf_crm_id", f"deal-{i}",
+        {"customer_id": customer, "line_items": [{"name": "Support", "rate": 10}]})
+        for i in range(10)]
+    assert all(r.ok for r in invoices)
+    set_faults({"drop_rate": 0.4, "seed": 9})
+    results = [books.mark_invoice(r.id, "sent") for r in invoices]
+    results += [books.mark_invoice(r.id, "void") for r in invoices]
+    set_faults({})
+    assert all(r.ok for r in results), [r.describe() for r in results if not r.ok]
+    assert {books.get("invoices", r.id)["status"] for r in invoices} == {"void"}
+
+
+def test_watch_channels(crm_client):
+    channel = {"channel_id": "1000000068001", "events": ["Accounts.all"],
+               "notify_url": "http://127.0.0.1:9/hook", "token": "tok-1"}
+    [item] = crm_client.watch([channel])
+    assert item["status"] == "success"
+    assert [c["channel_id"] for c in crm_client.watched()] == ["1000000068001"]
+    [item] = crm_client.update_watch([{"channel_id": "1000000068001",
+                                       "events": ["Accounts.create"]}])
+    assert item["status"] == "success"
+    [bad] = crm_client.watch([{"channel_id": "x", "events": ["Accounts.all"],
+                               "notify_url": "http://127.0.0.1:9/hook"}])
+    assert bad["status"] == "error" and bad["code"] == "INVALID_DATA"
+    [gone] = crm_client.unwatch(["1000000068001"])
+    assert gone["status"] == "success" and crm_client.watched() == []
