@@ -188,7 +188,11 @@ class Mapping(BaseModel):
 
         A pair for a Books field already mapped replaces the default one.
         """
-        extra = [p if isinstance(p, FieldPair) else FieldPair(**p) for p in pairs]
+        try:
+            extra = [p if isinstance(p, FieldPair) else FieldPair(**p) for p in pairs]
+        except ValidationError as exc:
+            raise MappingError(f"extra field map for {self.module}.{section}: "
+                               + "; ".join(_describe(e) for e in exc.errors())) from None
         sec = self.section(section)
         replaced = {p.books for p in extra}
         fields = tuple(p for p in sec.fields if p.books not in replaced) + tuple(extra)
