@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from conftest import make_crm
 
@@ -164,3 +166,43 @@ def test_books_reads_survive_faults(books_client, set_faults):
     set_faults({**FAULTS, "expire_tokens_after": 2})
     got = [r["contact_id"] for p in books_client.iter_pages("contacts", per_page=2) for r in p]
     assert len(got) == len(set(got)) and set(got) == expected
+
+
+def test_client_counts_match_the_emulator(crm_client, books_client):
+    list(crm_client.iter_records("Contacts", ["Last_Name"], per_page=7))
+    list(books_client.iter_pages("contacts", per_page=2))
+    server = emu_stats(crm_client)
+    ours = {**crm_client.calls.snapshot(), **books_client.calls.snapshot()}
+    assert server["GET /crm/v8/{module}"] == ours["crm GET /crm/v8/{module}"]
+    books_key = next(k for k in server if k.startswith("GET /books/v3/") and "contacts" in k)
+    assert server[books_key] == ours["books GET /books/v3/{resource}"]
+
+
+def emu_stats(client):
+    return httpx.get(f"{client.config.api_url}/__emulator__/stats").json()["requests"]
+
+
+def test_bounded_concurrency_never_trips_crm_limit(emu_reset):
+    emu_reset.emu.config.crm_concurrency = 3
+    emu_reset.emu.faults.latency_ms = 30
+    crm = make_crm(emu_reset, crm_max_concurrency=3)
+    errors = []
+
+    def read():
+        try:
+            for _ in range(3):
+                list(crm.iter_records("Accounts", ["Account_Name"], per_page=4))
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert "429" not in httpx_stats(emu_reset)["responses"]
+
+
+def httpx_stats(server):
+    return httpx.get(f"{server.base_url}/__emulator__/stats").json()
