@@ -371,7 +371,9 @@ class CrmClient:
         if stage is None:
             raise FatalError("the Deals module has no Stage field; check the CRM edition",
                              endpoint=f"GET {API}/settings/fields")
-        values = sorted(stage.get("pick_list_values") or [],
+        # "-None-" is the pick list's empty placeholder, not a stage.
+        values = sorted((v for v in stage.get("pick_list_values") or []
+                         if (v.get("actual_value") or v.get("display_value")) != "-None-"),
                         key=lambda v: v.get("sequence_number") or 0)
         return [(v.get("actual_value") or v.get("display_value"), _int(v.get("probability")),
                  v.get("forecast_type") or v.get("deal_category")) for v in values]
@@ -405,6 +407,15 @@ class CrmClient:
         """The organization: currency, edition (license), multi-currency status…"""
         orgs = self._get(f"{API}/org").get("org") or [{}]
         return orgs[0]
+
+    def org_summary(self) -> dict:
+        """{'name', 'currency' (ISO code), 'edition', 'multi_currency'} from `org()`."""
+        org = self.org()
+        license_details = org.get("license_details") or {}
+        return {"name": org.get("company_name"),
+                "currency": org.get("iso_code") or org.get("currency"),
+                "edition": license_details.get("paid_type") or org.get("edition"),
+                "multi_currency": bool(org.get("mc_status"))}
 
     def watch(self, channels: Sequence[dict]) -> list[dict]:
         """Enable notification channels (`POST /actions/watch`, body {"watch": [...]}).

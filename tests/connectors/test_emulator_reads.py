@@ -138,8 +138,10 @@ def test_metadata(crm_client):
     assert any(p == 100 for _, p, _ in stages)
     assert crm_client.users("AllUsers")
     assert crm_client.current_user().get("email")
-    org = crm_client.org()
-    assert org.get("currency") or org.get("iso_code") or org.get("currency_symbol")
+    assert stages[0][0] != "-None-"
+    summary = crm_client.org_summary()
+    assert summary["currency"] == "USD" and summary["multi_currency"] is False
+    assert summary["edition"].lower() == "professional"
 
 
 def test_books_reads_and_incremental(books_client):
