@@ -35,11 +35,11 @@ class CoqlError(Exception):
 
 
 def syntax(near: str, column: int, clause: str | None = None) -> CoqlError:
-    """SYNTAX_ERROR with the location details the OAS describes."""
-    details = {"near": near, "line": 1, "column": column}
-    if clause:
-        details["clause"] = clause
-    return CoqlError("SYNTAX_ERROR", f"error occurred near {near!r}", details)
+    """SYNTAX_ERROR with the location details the OAS describes ({line, column, near}; the
+    OAS's other variant, {clause}, is for a missing clause, which we do not distinguish)."""
+    del clause  # kept at call sites as documentation of where the parser was
+    return CoqlError("SYNTAX_ERROR", f"error occurred near {near!r}",
+                     {"near": near, "line": 1, "column": column})
 
 
 @dataclass

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from emulators.core import crm_error, empty_response, json_response
 from emulators.crm_coql import CoqlError
-from emulators.crm_fields import MODULES, field_meta, module_id
+from emulators.crm_fields import MODULES, NAME_FIELD, field_id, field_meta, module_id
 from emulators.crm_notify import OPERATIONS
 from emulators.crm_routes import (
     check_version,
@@ -83,18 +83,13 @@ def _settings_routes(router: APIRouter, crm) -> None:
     async def modules(version: str, request: Request):
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.modules.READ")
-        out = []
-        for i, (api, (singular, plural, _, _)) in enumerate(MODULES.items()):
-            out.append({
-                "api_name": api, "module_name": api, "id": module_id(api),
-                "singular_label": singular, "plural_label": plural, "api_supported": True,
-                "creatable": True, "editable": True, "deletable": True, "viewable": True,
-                "convertable": False, "generated_type": "default", "sequence_number": i + 1,
-                "visible": True, "status": "visible", "presence_sub_menu": True,
-                "global_search_supported": True, "modified_time": None, "modified_by": None,
-                "profiles": [{"name": "Administrator", "id": "5725767000000099100"}],
-            })
-        return json_response({"modules": out})
+        return json_response({"modules": [_module_meta(crm, m, False) for m in MODULES]})
+
+    @router.get(PREFIX + "/settings/modules/{api_name}")
+    async def module(version: str, api_name: str, request: Request):
+        check_version(version)
+        emu.authorize(request, "crm", "ZohoCRM.settings.modules.READ")
+        return json_response({"modules": [_module_meta(crm, resolve_module(api_name), True)]})
 
     @router.get(PREFIX + "/settings/fields")
     async def fields(version: str, request: Request):
@@ -123,15 +118,10 @@ def _settings_routes(router: APIRouter, crm) -> None:
         window = views[(page - 1) * per_page: page * per_page]
         if not window:
             return empty_response(204)
-        default = next(v for v in views if v["default"])
         return json_response({
-            "custom_views": [render(crm, module, v, detail=False) for v in window],
-            "info": {"per_page": per_page, "default": default["id"], "count": len(window),
-                     "page": page, "more_records": page * per_page < len(views),
-                     "translation": {"public_views": "Public Views",
-                                     "other_users_views": "Other Users' Views",
-                                     "shared_with_me": "Views shared with me",
-                                     "created_by_me": "Created by me"}},
+            "custom_views": [render(crm, module, v) for v in window],
+            "info": _views_info(crm, module, per_page, page, page * per_page < len(views),
+                                len(window)),
         })
 
     @router.get(PREFIX + "/settings/custom_views/{view_id}")
@@ -145,7 +135,61 @@ def _settings_routes(router: APIRouter, crm) -> None:
         if view is None:
             raise crm_error("INVALID_DATA", "the id given seems to be invalid",
                             {"resource_path_index": 2})
-        return json_response({"custom_views": [render(crm, module, view, detail=True)]})
+        return json_response({"custom_views": [render(crm, module, view)],
+                              "info": _views_info(crm, module, 1, 1, False)})
+
+
+def _module_meta(crm, api: str, detail: bool) -> dict:
+    """One module as `/settings/modules` describes it (the single-module form adds fields,
+    the default custom view and layouts)."""
+    from emulators.crm_views import render
+
+    singular, plural, _, n = MODULES[api]
+    admin = {"name": "Administrator", "id": "5725767000000099100"}
+    meta = {
+        "api_name": api, "module_name": api, "id": module_id(api), "singular_label": singular,
+        "plural_label": plural, "api_supported": True, "creatable": True, "editable": True,
+        "deletable": True, "viewable": True, "convertable": False, "generated_type": "default",
+        "sequence_number": n, "visible": True, "visibility": 1, "presence_sub_menu": True,
+        "global_search_supported": True, "common.search_supported": True, "description": None,
+        "recycle_bin_on_delete": True, "inventory_template_supported": api in (
+            "Quotes", "Sales_Orders", "Invoices", "Purchase_Orders"),
+        "modified_time": None, "modified_by": crm.user_ref(), "triggers_supported": True,
+        "chart_view": False, "isBlueprintSupported": True, "emailTemplate_support": True,
+        "email_parser_supported": False, "filter_supported": True, "show_as_tab": True,
+        "web_link": None, "quick_create": True, "feeds_required": False,
+        "scoring_supported": True, "webform_supported": api in ("Accounts", "Contacts"),
+        "arguments": [], "chart_view_supported": True, "profile_count": 2,
+        "business_card_field_limit": 5, "track_current_data": False, "parent_module": {},
+        "activity_badge": "Disabled", "$field_states": [], "business_card_fields": [],
+        "per_page": 10, "$properties": ["$currency_symbol", "$approval", "$approved"],
+        "$on_demand_properties": [], "search_layout_fields": [], "kanban_view_supported": True,
+        "lookup_field_properties": {"fields": []}, "kanban_view": False, "related_lists": [],
+        "filter_status": True, "related_list_properties": {
+            "sort_by": {"api_name": "Modified_Time", "id": field_id(api, "Modified_Time")},
+            "fields": [NAME_FIELD[api]], "sort_order": "desc"},
+        "display_field": {"api_name": NAME_FIELD[api], "id": field_id(api, NAME_FIELD[api])},
+        "layouts": [], "fields": [], "zia_view": False, "default_mapping_fields": [],
+        "layout_associations": [], "profiles": [admin, {"name": "Standard",
+                                                        "id": "5725767000000099101"}],
+    }
+    if detail:
+        meta["fields"] = [field_meta(api, f) for f in crm.active_fields(api)]
+        default = next(v for v in crm.views[api] if v["default"])
+        meta["custom_view"] = render(crm, api, default)
+        meta["layouts"] = [{"name": "Standard", "id": f"57257670000000{n:02d}091",
+                            "api_name": "Standard"}]
+    return meta
+
+
+def _views_info(crm, module: str, per_page: int, page: int, more: bool, count: int = 1) -> dict:
+    default = next(v for v in crm.views[module] if v["default"])
+    return {"per_page": per_page, "default": default["id"], "count": count, "page": page,
+            "more_records": more,
+            "translation": {"public_views": "Public Views",
+                            "other_users_views": "Other Users' Views",
+                            "shared_with_me": "Views shared with me",
+                            "created_by_me": "Created by me"}}
 
 
 def _users_routes(router: APIRouter, crm) -> None:

@@ -194,7 +194,9 @@ def _upsert_one(crm, module: str, item, i: int, check: list[str]) -> dict:
         if found is None:
             rec, details = crm.create(module, item, i)
             _notify(crm, module, "insert", [rec["id"]], [])
-            return {"code": "SUCCESS", "duplicate_field": None, "action": "insert",
+            # As in the OAS example, an insert names the duplicate-check field it evaluated.
+            checked = next((n for n in check if item.get(n) not in (None, "")), None)
+            return {"code": "SUCCESS", "duplicate_field": checked, "action": "insert",
                     "details": details, "message": "record added", "status": "success"}
         name, rec_id = found
         rec, details, changed = crm.update(module, rec_id, item, i)

@@ -89,34 +89,35 @@ def _criteria_json(module: str, node) -> dict:
             "value": value}
 
 
-def render(crm, module: str, view: dict, detail: bool) -> dict:
+def render(crm, module: str, view: dict) -> dict:
     """The `/settings/custom_views` representation of a view."""
     user = crm.user_ref()
-    out = {
+    singular = MODULES[module][0]
+    fields = [f for f in crm.active_fields(module) if f.data_type != "subform"][:8]
+    system = view["system_defined"]
+    return {
         "id": view["id"],
         "name": view["name"],
         "display_value": view["name"],
         "system_name": view["system_name"],
-        "system_defined": view["system_defined"],
-        "category": "public_views" if view["system_defined"] else "created_by_me",
+        "system_defined": system,
+        "category": "public_views" if system else "created_by_me",
         "default": view["default"],
+        "locked": False,
         "favorite": None,
         "offline": False,
-        "access_type": "public" if view["system_defined"] else "only_to_me",
-        "created_by": None if view["system_defined"] else user,
-        "modified_by": None if view["system_defined"] else user,
-        "created_time": None if view["system_defined"] else "2024-11-02T10:00:00+00:00",
-        "modified_time": None if view["system_defined"] else "2024-11-02T10:00:00+00:00",
+        "access_type": "public" if system else "only_to_me",
+        "created_by": user,
+        "modified_by": user,
+        "created_time": None if system else "2024-11-02T10:00:00+00:00",
+        "modified_time": None if system else "2024-11-02T10:00:00+00:00",
         "last_accessed_time": None,
-        "module": {"api_name": module, "id": module_id(module)},
+        "module": {"api_name": module, "name": singular, "id": module_id(module)},
+        "fields": [{"api_name": f.api_name, "id": field_id(module, f.api_name), "_pin": False}
+                   for f in fields],
+        "sort_by": None,
+        "sort_order": None,
+        "criteria": (_criteria_json(module, parse(module, view["criteria"]))
+                     if view["criteria"] else None),
+        "shared_to": None,
     }
-    if detail:
-        fields = [f for f in crm.active_fields(module) if f.data_type != "subform"][:8]
-        out["fields"] = [{"api_name": f.api_name, "id": field_id(module, f.api_name),
-                          "_pin": False} for f in fields]
-        out["sort_by"] = None
-        out["sort_order"] = None
-        out["criteria"] = (_criteria_json(module, parse(module, view["criteria"]))
-                           if view["criteria"] else None)
-        out["shared_to"] = None
-    return out
