@@ -97,8 +97,12 @@ def _frames(rows: list[dict], failures: list[dict]) -> tuple[pd.DataFrame, pd.Da
 
 # ------------------------------------------------------------------------------ CRM → Books
 def to_books(crm: pd.DataFrame, mapping: Mapping, kind: KindSpec,
-             spec: ModuleSpec | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+             spec: ModuleSpec | None = None,
+             base_currency: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Map CRM records of ``kind`` to Books: (mapped rows, failure rows).
+
+    With ``base_currency``, a record of a kind with a ``currency_field`` (CRM products) in
+    another currency is refused: Books holds item prices in its base currency only.
 
     ``converted`` holds {books path: value in Books form}; ``payload`` is the nested Books
     request body for a create (defaults, mapped fields and the CRM id in the unique custom
@@ -108,7 +112,8 @@ def to_books(crm: pd.DataFrame, mapping: Mapping, kind: KindSpec,
     rows, failures = [], []
     for rec in clean_records(crm):
         row = _crm_row(rec, kind, spec)
-        converted, problems = {}, []
+        converted, problems = {}, _currency_problems(rec, kind, base_currency)
+        problems += _no_id(row, "crm_id", kind.crm_module)
         for pair in section.fields:
             if not pair.goes_to("books"):
                 continue
@@ -130,6 +135,25 @@ def to_books(crm: pd.DataFrame, mapping: Mapping, kind: KindSpec,
         rows.append({**row, "crm_values": crm_values, "books_values": None,
                      "converted": converted, "payload": payload})
     return _frames(rows, failures)
+
+
+def _no_id(row: dict, column: str, where: str) -> list[dict[str, str]]:
+    """A problem for a record that came without its id (a connector or data bug)."""
+    if row[column]:
+        return []
+    return [{"field": "id", "code": "MISSING_ID", "message": f"a {where} record has no id",
+             "hint": "report this: every fetched record must carry its id"}]
+
+
+def _currency_problems(rec: dict, kind: KindSpec, base: str | None) -> list[dict[str, str]]:
+    """A problem when the record's currency is not the Books base currency."""
+    currency = rec.get(kind.currency_field) if kind.currency_field and base else None
+    if not isinstance(currency, str) or not currency.strip() or currency.strip() == base:
+        return []
+    return [{"field": kind.currency_field, "code": "CURRENCY_MISMATCH",
+             "message": f"{kind.currency_field} is {currency}, not the Books base currency "
+                        f"{base}",
+             "hint": f"give the record a price in {base}, or leave it out of the view"}]
 
 
 def _crm_row(rec: dict[str, Any], kind: KindSpec, spec: ModuleSpec | None) -> dict[str, Any]:
@@ -157,7 +181,7 @@ def to_crm(books: pd.DataFrame, mapping: Mapping, kind: KindSpec,
     rows, failures = [], []
     for rec in clean_records(books):
         row = _books_row(rec, kind, spec)
-        converted, problems = {}, []
+        converted, problems = {}, _no_id(row, "books_id", kind.books_resource)
         for pair in section.fields:
             if not pair.goes_to("crm"):
                 continue

@@ -28,6 +28,7 @@ class KindSpec:
     books_id_field: str  # contact_id | item_id | contact_person_id
     books_filter: Mapping[str, str] = field(default_factory=dict)  # which Books records belong
     parent: str | None = None  # kind of the parent record (contact persons → accounts)
+    currency_field: str | None = None  # CRM field whose value must be the Books base currency
 
     @property
     def section(self) -> str:
@@ -118,7 +119,8 @@ VENDORS = ModuleSpec(
 )
 ITEMS = ModuleSpec(
     name="items",
-    kinds=(KindSpec("products", "Products", "items", ("Product_Name",), "name", "item_id"),),
+    kinds=(KindSpec("products", "Products", "items", ("Product_Name",), "name", "item_id",
+                    currency_field="Currency"),),
     first_side="books", winner="books", mapping_file="items",
 )
 MODULES: dict[str, ModuleSpec] = {m.name: m for m in (CUSTOMERS, VENDORS, ITEMS)}
