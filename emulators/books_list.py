@@ -207,5 +207,7 @@ def _rate_checks(query: Mapping[str, str]) -> list[Callable]:
                 bound = Decimal(query[name])
             except InvalidOperation:
                 raise invalid(name) from None
+            if not bound.is_finite():
+                raise invalid(name)
             checks.append(lambda r, t=test, b=bound: t(r["rate"], b))
     return checks

@@ -87,6 +87,9 @@ def test_item_list_sorting_and_rate_filter(books_http, org):
     assert all(r["rate"] < 50 for r in cheap)
     bad = books_http.get("/books/v3/items", params=q(org, sort_column="last_modified_time"))
     assert bad.status_code == 400  # ref §4.4: no modified-time sort for items
+    for value in ("NaN", "x", "Infinity"):
+        response = books_http.get("/books/v3/items", params=q(org, rate_greater_than=value))
+        assert response.status_code == 400 and response.json()["code"] == 2
 
 
 def test_estimate_lifecycle(books_http, org, parties):
