@@ -90,7 +90,10 @@ class CrmEmulator:
         accounts = []
         for i, name in enumerate(names):
             owner = deleted_owner if i % 9 == 4 else None  # a deleted user still owns some
-            accounts.append(put("Accounts", seeder.account(name), owner))
+            values = seeder.account(name)
+            if i % 4 == 1:
+                values["Industry"] = "Technology"  # the "Key Accounts" view is never empty
+            accounts.append(put("Accounts", values, owner))
         contacts_of: dict[str, list[str]] = {a: [] for a in accounts}
         n = 0
         for acc in accounts:
