@@ -125,6 +125,7 @@ class BooksEmulator:
             ("GET", "/contacts/{record_id}/contactpersons", self.h_person_list),
             ("GET", "/contacts/{record_id}/contactpersons/{person_id}", self.h_person_get),
             ("POST", "/invoices/fromestimates", self.h_from_estimates),
+            ("GET", "/itemdetails", self.h_item_details),
         ]
         for resource in (CONTACTS, ITEMS, *TRANSACTIONS):
             base = "/" + resource.plural
@@ -281,6 +282,9 @@ class BooksEmulator:
         else:
             manual = _flag(query, "ignore_auto_number_generation")
             record = new_transaction(org, resource, data, record_id, now, self.new_id, manual)
+            # ?send=true e-mails an estimate/invoice on creation, which marks it sent (§4.5).
+            if resource in (ESTIMATES, INVOICES) and _flag(query, "send"):
+                record["status"] = "sent"
         org.table(resource)[record_id] = record
         return record
 
@@ -449,6 +453,18 @@ class BooksEmulator:
         estimate["last_modified_time"] = fmt_time(now)
         self._emit(org, INVOICES, "created", invoice)
         self._emit(org, ESTIMATES, "updated", estimate)
+
+    async def h_item_details(self, request: Request) -> Response:
+        """GET /itemdetails?item_ids=a,b: several items in full (ref §4.4)."""
+        self._auth(request, "settings", "READ")
+        with self.emu.lock:
+            org = self._org_of(request)
+            raw = request.query_params.get("item_ids", "")
+            ids = [i.strip() for i in raw.split(",") if i.strip()]
+            if not ids or not all(i.isdigit() for i in ids):
+                raise invalid("item_ids")
+            items = [org.get(ITEMS, i) for i in ids]
+            return json_response({"code": 0, "message": "success", "items": items})
 
     # ---------------------------------------------------------------- contact persons
 

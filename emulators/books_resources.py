@@ -194,7 +194,9 @@ INVOICES = Resource(
         "payment_options", "reason", "recurring_invoice_id", "billing_address_id",
         "shipping_address_id", "send", "contact_persons"}),
     required=("customer_id", "line_items"), report_name="Invoices",
-    sort_columns=("invoice_number", "due_date", "balance") + _TXN_SORT,
+    # BK-OAS lists no last_modified_time sort for invoices (the filter exists, §4.6).
+    sort_columns=("customer_name", "invoice_number", "date", "due_date", "total", "balance",
+                  "created_time"),
     default_sort=("created_time", "D"),
     summary=("invoice_id", "customer_name", "customer_id", "status", "invoice_number",
              "reference_number", "date", "due_date", "currency_id", "currency_code", "total",

@@ -278,3 +278,19 @@ def test_upsert_on_every_resource(books_http, org, parties, plural):
     assert again.status_code == 200
     id_field = plural[:-1] + "_id"
     assert again.json()[plural[:-1]][id_field] == record[id_field]
+
+
+def test_send_on_create_and_item_details(books_http, org, parties):
+    customer, _, widget, service = parties
+    sent = create(books_http, org, "invoices", {
+        "customer_id": customer["contact_id"], "line_items": [{"item_id": widget["item_id"]}]},
+        send="true")
+    assert sent["status"] == "sent"
+    details = books_http.get("/books/v3/itemdetails", params=q(
+        org, item_ids=f"{widget['item_id']},{service['item_id']}")).json()
+    assert [i["name"] for i in details["items"]] == ["Txn Widget", "Txn Service"]
+    assert books_http.get("/books/v3/itemdetails", params=q(org, item_ids="x")).status_code \
+        == 400
+    invoices = books_http.get("/books/v3/invoices",
+                              params=q(org, sort_column="last_modified_time"))
+    assert invoices.status_code == 400  # BK-OAS: not a sort column of invoices
