@@ -19,21 +19,32 @@ not know is translated once, in memory, when a file is loaded:
 * `format` is not asserted (OpenAPI lets formats be open-ended; Books timestamps such as
   `2013-11-18T02:02:51-0800` are not RFC 3339 anyway).
 
-Known defects of the spec files are patched in memory, each with its evidence (see `_patch_*`).
+* `type: integer` accepts 241.0 (draft 6's integer; JSON has one number type).
+
+Known defects of the spec files are patched in memory, never in the files, each with its
+evidence beside the code:
+
+* Books: `page_context` typed as an array (object in reality); the record key of sales-order and
+  contact-person answers typed as an array; a schema whose own `example` contradicts its `type`
+  (amounts such as `total: {type: string, example: 10000}`) accepts the example's type too.
+* CRM: the exhaustive `required` lists of module/field/custom-view/layout metadata (and their
+  non-nullable properties), `Criteria` (custom views, fields), the page-token keys of `Info` and
+  the sample-value `pattern`s of users.json, all contradicted by Zoho's own v8 examples.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft4Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema import Draft4Validator, validators
+from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
@@ -49,6 +60,21 @@ _CONSTRAINTS = {
     "$ref", "additionalProperties", "patternProperties", "minimum", "maximum", "pattern",
     "minLength", "maxLength", "minItems", "maxItems",
 }
+
+
+def _is_integer(checker, instance: Any) -> bool:
+    # JSON has one number type: 241.0 is the integer 241 (draft 6 and later say so; draft 4 and
+    # Python's json module do not, so amounts such as 0.0 would fail `type: integer`).
+    if isinstance(instance, bool):
+        return False
+    return isinstance(instance, int) or (isinstance(instance, float) and instance.is_integer())
+
+
+# Draft 4 (OpenAPI 3.0's dialect) with draft 6's notion of an integer.
+OpenApiValidator = validators.extend(
+    Draft4Validator,
+    type_checker=Draft4Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
 
 
 class UnusableSchema(Exception):
@@ -108,22 +134,153 @@ def _patch_books_page_context(node: Any) -> int:
     {"page","per_page","has_more_page",…}; see ../shared/specs/SOURCES.md "Known defects" and
     ../shared/reference/zoho-api.md §4.2. The array's item schema becomes the property's schema.
     """
+    return _unwrap_arrays(node, {"page_context"})
+
+
+# The key a Books answer puts one record under (ref §4.1: singular key = one object).
+BOOKS_RECORD_KEYS = {"contact", "contact_person", "item", "estimate", "invoice", "salesorder",
+                     "purchaseorder", "organization"}
+
+
+def _patch_books_record_keys(document: dict) -> int:
+    """Books: the same array-for-an-object defect on the record key of some answers.
+
+    sales-order.yml declares `salesorder` (get, create, update) and contact-persons.yml declares
+    `contact_person` (create) as an array of one object, while every other Books file declares its
+    record key as an object (`estimate`, `invoice`, `purchaseorder`, `contact`, `item`) and Zoho's
+    response page says a single resource comes as an object (ref §4.1 [V]). Only the answer
+    schemas (components/schemas/*-response) and the shared schema of that name are touched.
+    """
+    schemas = document.get("components", {}).get("schemas", {})
+    patched = _unwrap_arrays(schemas, BOOKS_RECORD_KEYS, deep=False)  # e.g. schemas/salesorder
+    for name, schema in schemas.items():
+        if name.endswith("-response") and isinstance(schema.get("properties"), dict):
+            patched += _unwrap_arrays(schema["properties"], BOOKS_RECORD_KEYS, deep=False)
+    return patched
+
+
+def _unwrap_arrays(node: Any, keys: set[str], deep: bool = True) -> int:
     patched = 0
     if isinstance(node, dict):
         for key, value in node.items():
-            if (key == "page_context" and isinstance(value, dict)
-                    and value.get("type") == "array" and isinstance(value.get("items"), dict)):
+            if (key in keys and isinstance(value, dict) and value.get("type") == "array"
+                    and isinstance(value.get("items"), dict)):
                 replacement = dict(value["items"])
                 if "description" in value:
                     replacement.setdefault("description", value["description"])
                 node[key] = replacement
                 patched += 1
-            else:
-                patched += _patch_books_page_context(value)
+            elif deep:
+                patched += _unwrap_arrays(value, keys)
+    elif isinstance(node, list) and deep:
+        for item in node:
+            patched += _unwrap_arrays(item, keys)
+    return patched
+
+
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+               (list, "array"), (dict, "object"))
+
+
+def _patch_books_example_types(node: Any) -> int:
+    """Books: a schema whose own `example` contradicts its `type` gets the example's type too.
+
+    Amounts are the usual case: invoices.yml `total` is `type: string, example: 10000`, `balance`
+    is `type: string, example: 40.6`, contacts.yml `unused_credits_receivable_amount` is
+    `type: integer, example: 1369.66`, purchase-order.yml `quantity` is `type: string, example:
+    1`. When the spec contradicts itself the declared type cannot be trusted alone; both readings
+    are accepted. (The real API sends amounts as JSON numbers; ref §4.1 examples.)
+    """
+    patched = 0
+    if isinstance(node, dict):
+        declared, example = node.get("type"), node.get("example")
+        if isinstance(declared, str) and example is not None and not isinstance(example, dict):
+            actual = next(name for kind, name in _JSON_TYPES if isinstance(example, kind))
+            fits = actual == declared or (declared == "number" and actual == "integer") or (
+                declared == "integer" and actual == "number" and float(example).is_integer())
+            if not fits:
+                node["type"] = [declared, "number" if actual == "integer" else actual]
+                patched += 1
+        for value in node.values():
+            patched += _patch_books_example_types(value)
     elif isinstance(node, list):
         for item in node:
-            patched += _patch_books_page_context(item)
+            patched += _patch_books_example_types(item)
     return patched
+
+
+# CRM (JSON edition, zoho/crm-oas @45dff2c): what Zoho's own v8 response examples contradict. The
+# examples are in the same repository's YAML edition (commits a6687fc…, 381a419…), read through
+# the search index, e.g. v8.0/modules/operations/getModules/examples/response-200-*.md,
+# v8.0/fields/operations/getFields/examples/response-200-fullexample.md,
+# v8.0/custom_views/operations/getCustomViews/examples/response-200-successresponse.md,
+# v8.0/users/operations/getUsers/examples/response-200-usersgetresponse.md,
+# v8.0/record/operations/getRecords/examples/response-200-leads.md.
+
+# Metadata item schemas whose `required` lists name every key the generator ever saw (61 for a
+# module, 75 for a field, including impossible ones such as "common.search_supported",
+# "common.picklist", "file_upolad_optionlist") while Zoho's own examples carry a fraction of them
+# and null for many of the rest ("modified_by": null, "description": null, "crypt": null, …).
+# There, `required` is dropped and every declared property may be null; declared types still
+# apply to non-null values.
+CRM_METADATA_ITEMS = {
+    "modules.json": ("modules", "fields"),
+    "fields.json": ("fields", "Criteria"),
+    "custom_views.json": ("custom_views", "Criteria"),
+    "layouts.json": ("layouts", "fields"),
+}
+# `Criteria` (custom views, field filters) requires both the leaf keys (comparator, field, value)
+# and the group keys (group_operator, group) on every node and types `value` as an object; Zoho's
+# getCustomViewById example has a leaf {"comparator","field","type","value":"1"} with neither
+# group key and a string value. Besides the relaxation above, `value` may be any JSON value.
+CRM_UNTYPED = {
+    "fields.json": {"Criteria": ("value",)},
+    "custom_views.json": {"Criteria": ("value",)},
+}
+# Properties Zoho's own examples show as null where the JSON edition types them non-nullable.
+CRM_NULLABLE = {
+    # getRecords example: "previous_page_token": null; related-records example: all three null
+    "record.json": {"Info": ("next_page_token", "previous_page_token", "page_token_expiry")},
+}
+
+
+def _patch_crm(file: str, document: dict) -> int:
+    schemas = document.get("components", {}).get("schemas", {})
+    patched = 0
+    for name in CRM_METADATA_ITEMS.get(file, ()):
+        schema = schemas[name]
+        if schema.pop("required", None) is not None:
+            patched += 1
+        for prop in schema.get("properties", {}).values():
+            if isinstance(prop, dict):
+                _allow_null(prop)
+    for name, props in CRM_UNTYPED.get(file, {}).items():
+        for prop in props:
+            schemas[name]["properties"][prop] = {}
+            patched += 1
+    for name, props in CRM_NULLABLE.get(file, {}).items():
+        for prop in props:
+            _allow_null(schemas[name]["properties"][prop])
+            patched += 1
+    if file == "users.json":
+        # users.json `pattern`s are made from one sample value: the user's email must match
+        # "[a-z0-9]{9}[@][a-z0-9]{5}[.]com", which Zoho's own example "user@example.com" fails.
+        patched += _drop_key(document, "pattern")
+    return patched
+
+
+def _drop_key(node: Any, key: str) -> int:
+    dropped = 0
+    if isinstance(node, dict):
+        if isinstance(node.get(key), str) and ("type" in node or "format" in node):
+            del node[key]
+            dropped += 1
+        for value in node.values():
+            dropped += _drop_key(value, key)
+    elif isinstance(node, list):
+        for item in node:
+            dropped += _drop_key(item, key)
+    return dropped
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,24 +298,49 @@ class ResponseSchema:
 
     @property
     def validator(self) -> Draft4Validator:
-        return Draft4Validator({"$ref": self.uri}, registry=self.registry)
+        return OpenApiValidator({"$ref": self.uri}, registry=self.registry)
 
-    def errors(self, body: Any, limit: int = 8) -> list[str]:
-        """Human-readable violations of `body`, deepest cause first for oneOf/anyOf failures."""
-        found = sorted(self.validator.iter_errors(body), key=lambda e: list(e.absolute_path))
-        return [_describe(error) for error in found[:limit]]
+    def errors(self, body: Any, limit: int = 30) -> list[str]:
+        """Distinct violations of `body`, one line each, array indices folded into `[*]`.
+
+        For a failed oneOf/anyOf the alternative that came closest (fewest violations) is
+        explained, not the whole list of alternatives.
+        """
+        counts: dict[str, int] = {}
+        for error in self.validator.iter_errors(body):
+            for line in _explain(error):
+                counts[line] = counts.get(line, 0) + 1
+        lines = [f"{line} (x{n})" if n > 1 else line for line, n in sorted(counts.items())]
+        if len(lines) > limit:
+            lines = [*lines[:limit], f"... and {len(lines) - limit} more"]
+        return lines
+
+
+def _explain(error: ValidationError) -> list[str]:
+    if error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        # The alternative that came closest: not the bare "or null" of a nullable $ref, then
+        # the fewest violations, then the deepest ones.
+        closest = min(branches.values(), key=lambda errs: (
+            all(e.validator == "type" and e.validator_value == "null" for e in errs),
+            len(errs), -max(len(e.absolute_path) for e in errs)))
+        return [line for sub in closest for line in _explain(sub)]
+    return [_describe(error)]
 
 
 def _describe(error: ValidationError) -> str:
-    while error.context:  # oneOf/anyOf: say why the closest alternative failed
-        error = best_match(error.context)
-    instance = json.dumps(error.instance, default=str)
-    if len(instance) > 120:
-        instance = instance[:117] + "..."
-    rule = f"{error.validator}={json.dumps(error.validator_value, default=str)}"
-    if len(rule) > 160:
-        rule = rule[:157] + "..."
-    return f"{error.json_path}: {instance} violates {rule}"
+    where = re.sub(r"\[\d+\]", "[*]", error.json_path)
+    if error.validator == "required":
+        return f"{where}: missing required {error.message.split(' is a required')[0]}"
+    instance = json.dumps(error.instance, default=str, ensure_ascii=False)
+    if len(instance) > 80:
+        instance = instance[:77] + "..."
+    rule = json.dumps(error.validator_value, default=str)
+    if len(rule) > 120:
+        rule = rule[:117] + "..."
+    return f"{where}: {instance} violates {error.validator}={rule}"
 
 
 class Specs:
@@ -167,16 +349,20 @@ class Specs:
     def __init__(self, root: Path = SPECS_DIR):
         self.root = root
         self.documents: dict[str, dict] = {}
+        self.patches: dict[str, int] = {}  # file -> how many schema nodes were patched
         resources = []
         for path in sorted((root / "zoho-crm").glob("*.json")):
-            uri = CRM_BASE + path.name
-            self.documents[uri] = _to_draft4(json.loads(path.read_text(encoding="utf-8")))
+            document = _to_draft4(json.loads(path.read_text(encoding="utf-8")))
+            self.patches[path.name] = _patch_crm(path.name, document)
+            self.documents[CRM_BASE + path.name] = document
         for path in sorted((root / "zoho-books").glob("*.yml")):
             uri = BOOKS_BASE + path.name
             loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
             raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
             document = _to_draft4(raw)
-            _patch_books_page_context(document)
+            self.patches[path.name] = (_patch_books_page_context(document)
+                                       + _patch_books_record_keys(document)
+                                       + _patch_books_example_types(document))
             self.documents[uri] = document
         for uri, document in self.documents.items():
             resources.append((uri, Resource.from_contents(document, default_specification=DRAFT4)))

@@ -6,7 +6,9 @@ validates the JSON body against the schema the spec declares for that operation 
 are patched in memory). The spec files are read from `<repo>/../shared/specs` and never copied
 into the project (no licence, see SOURCES.md there); without them the whole module is skipped.
 
-Cases whose spec schema cannot check anything are skipped with the reason. Known mismatches of
+Cases whose spec schema cannot check anything are skipped with the reason (e.g. record_count.json
+declares no schema for its 200). There is no org.json among the spec files, so `GET /crm/v8/org`
+has no case. Known mismatches of
 the emulators are listed in `KNOWN_MISMATCHES` and run as strict xfails, so fixing one makes the
 suite say so.
 """
@@ -455,7 +457,22 @@ BOOKS_CASES = [
 
 # Mismatches between the emulators and the spec that were not fixed when this test was written:
 # case id -> reason. They run as strict xfails (an unexpected pass fails: remove the entry).
-KNOWN_MISMATCHES: dict[str, str] = {}
+_TIME_ZONE = ("users.json users[].time_zone: spec says object|null, the emulator sends a string "
+              "('Etc/UTC'); which one the real API sends is not verified")
+_TAX_PERCENTAGE = ("items.yml item(s)[].tax_percentage: spec says string (example '70%'), the "
+                   "emulator sends a number (0); the real shape is not verified")
+_SO_DISCOUNT = ("sales-order.yml create/update salesorder.line_items[].discount: spec says "
+                "string ('10%' or a flat amount), the emulator sends a number (0.0)")
+KNOWN_MISMATCHES: dict[str, str] = {
+    "crm-users-current": _TIME_ZONE,
+    "crm-users-all": _TIME_ZONE,
+    "books-items-list": _TAX_PERCENTAGE,
+    "books-items-get": _TAX_PERCENTAGE,
+    "books-items-create": _TAX_PERCENTAGE,
+    "books-items-update": _TAX_PERCENTAGE,
+    "books-salesorders-create": _SO_DISCOUNT,
+    "books-salesorders-update": _SO_DISCOUNT,
+}
 
 ALL_CASES = CRM_CASES + BOOKS_CASES
 
@@ -530,6 +547,35 @@ def test_nullable_is_translated_and_refs_resolve_across_files() -> None:
     info = {"per_page": 200, "count": 0, "page": 1, "more_records": False}
     assert not schema.errors({"users": [], "info": info})
     assert schema.errors({"users": []})  # users.json requires info
+
+
+def test_books_record_key_and_self_contradicting_types_are_patched() -> None:
+    specs = load_specs()
+    order = specs.response("books", "sales-order.yml", "GET", "/salesorders/{salesorder_id}", 200)
+    assert not order.errors({"code": 0, "salesorder": {"salesorder_id": "1"}})
+    assert order.errors({"code": 0, "salesorder": [{"salesorder_id": "1"}]})
+    invoices = specs.response("books", "invoices.yml", "GET", "/invoices", 200)
+    for total in (10000, 40.6, "40.60"):  # type string, example 10000: both readings pass
+        assert not invoices.errors({"invoices": [{"total": total}]})
+    assert invoices.errors({"invoices": [{"total": True}]})
+
+
+def test_integers_may_be_written_with_a_fraction_of_zero() -> None:
+    contacts = load_specs().response("books", "contacts.yml", "GET", "/contacts", 200)
+    assert not contacts.errors({"contacts": [], "page_context": {"page": 1.0}})
+    assert contacts.errors({"contacts": [], "page_context": {"page": 1.5}})
+
+
+def test_crm_metadata_required_lists_and_null_tokens_are_relaxed() -> None:
+    specs = load_specs()
+    modules = specs.response("crm", "modules.json", "GET", "/crm/v8/settings/modules", 200)
+    assert not modules.errors({"modules": [{"api_name": "Accounts", "modified_by": None}]})
+    assert modules.errors({"modules": [{"api_name": 5}]})  # types still apply
+    records = specs.response("crm", "record.json", "GET", REC, 200, "Response_Wrapper")
+    info = {"more_records": False, "next_page_token": None, "previous_page_token": None,
+            "page_token_expiry": None}
+    assert not records.errors({"data": [], "info": info})
+    assert records.errors({"data": [], "info": {**info, "more_records": None}})
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in ALL_CASES])
