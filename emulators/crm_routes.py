@@ -87,12 +87,12 @@ def if_modified_since(request: Request) -> str | None:
 
 def field_list(crm, module: str, raw: str | None, required: bool) -> list[str] | None:
     """The `fields` parameter: required on list (ref §3.2), ≤50, known API names only."""
-    if raw is None or not raw.strip():
+    names = [n.strip() for n in (raw or "").split(",") if n.strip()]
+    if not names:
         if required:
             raise crm_error("REQUIRED_PARAM_MISSING", "required param is missing",
                             {"param_name": "fields"})
         return [f.api_name for f in crm.active_fields(module)]
-    names = [n.strip() for n in raw.split(",") if n.strip()]
     if len(names) > MAX_FIELDS:
         raise crm_error("LIMIT_EXCEEDED", "limit exceeded",
                         {"limit": MAX_FIELDS, "param_name": "fields"})
