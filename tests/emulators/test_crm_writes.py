@@ -14,7 +14,8 @@ def _items(response, status: int) -> list[dict]:
 
 
 def _first_id(http, module: str) -> str:
-    return http.get(f"{V8}/{module}", params={"fields": "id", "per_page": 1}).json()["data"][0]["id"]
+    body = http.get(f"{V8}/{module}", params={"fields": "id", "per_page": 1}).json()
+    return body["data"][0]["id"]
 
 
 def test_create_201_details_and_read_back(crm_http):
