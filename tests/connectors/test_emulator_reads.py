@@ -208,3 +208,16 @@ def test_bounded_concurrency_never_trips_crm_limit(emu_reset):
 
 def httpx_stats(server):
     return httpx.get(f"{server.base_url}/__emulator__/stats").json()
+
+
+def test_a_429_burst_is_waited_out(crm_client, set_faults):
+    set_faults({"rate_429": 0.5, "seed": 4})
+    ids = _ids(crm_client.iter_records("Accounts", ["Account_Name"], per_page=4))
+    assert len(ids) == len(set(ids)) == 12
+    refused = httpx_stats_of(crm_client)["responses"].get("429", 0)
+    assert refused > 0
+    assert crm_client.calls.by_system()["crm"] == 3 + refused  # each 429 retried once
+
+
+def httpx_stats_of(client):
+    return httpx.get(f"{client.config.api_url}/__emulator__/stats").json()
