@@ -1,0 +1,167 @@
+"""Check a mapping against both sides' live field metadata before anything is written (F9).
+
+An unknown CRM field, a type mismatch, a read-only CRM field written to, a picklist value the
+CRM does not have, or a Books custom field that does not exist yet each become a
+:class:`MappingProblem` naming the field and what to do; :func:`assert_mapping_ok` turns
+them into one :class:`MappingCheckError` that stops the run (exit code 2, nothing written).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass
+from typing import Any
+
+from crmbooks.sync.modules import KindSpec, ModuleSpec
+from crmbooks.sync.values import CUSTOM
+from mappings.schema import FieldPair, Mapping
+
+#: Books custom-field data types each converter can write (unknown types are not flagged).
+BOOKS_CF_TYPES: dict[str, frozenset[str]] = {
+    "text": frozenset({"string", "multiline", "dropdown", "email", "url", "phone", "text"}),
+    "email": frozenset({"email", "string"}),
+    "phone": frozenset({"phone", "string"}),
+    "url": frozenset({"url", "string"}),
+    "decimal": frozenset({"decimal", "amount", "number", "percent"}),
+    "boolean": frozenset({"check_box", "boolean"}),
+    "active_status": frozenset({"check_box", "boolean"}),
+    "picklist": frozenset({"dropdown", "string"}),
+    "lookup_name": frozenset({"string", "text"}),
+    "full_name": frozenset({"string", "text"}),
+}
+KNOWN_BOOKS_CF_TYPES = frozenset().union(*BOOKS_CF_TYPES.values()) | {"date", "datetime",
+                                                                      "multiselect", "lookup"}
+
+
+class MappingCheckError(ValueError):
+    """The mapping does not fit the live fields of CRM or Books; nothing may be written."""
+
+
+@dataclass(frozen=True)
+class MappingProblem:
+    """One field of the mapping that does not fit a side's live metadata."""
+
+    section: str
+    side: str  # crm | books
+    field: str
+    message: str
+    hint: str
+
+    def __str__(self) -> str:
+        return f"{self.section}: {self.message} — {self.hint}"
+
+
+def check_mapping(spec: ModuleSpec, mapping: Mapping, kinds: Iterable[KindSpec],
+                  crm_fields: MappingABC[str, list[dict[str, Any]]],
+                  books_custom_fields: MappingABC[str, list[dict[str, Any]]]
+                  ) -> list[MappingProblem]:
+    """All problems of ``mapping`` for the given kinds against live metadata.
+
+    Args:
+        crm_fields: {CRM module: the ``fields`` of ``GET /settings/fields?module=…``}.
+        books_custom_fields: {Books resource (contacts|items): custom field definitions
+            ``{api_name, data_type, is_unique}``}.
+    """
+    problems: list[MappingProblem] = []
+    for kind in kinds:
+        section = mapping.section(kind.section)
+        live = {f.get("api_name"): f for f in crm_fields.get(kind.crm_module, [])}
+        custom = {f.get("api_name"): f for f in books_custom_fields.get(kind.books_resource, [])}
+        for pair in section.fields:
+            problems += _crm_problems(kind, pair, live, mapping)
+            problems += _books_problems(kind, pair, custom)
+        problems += _id_field_problems(spec, kind, live, custom)
+    return problems
+
+
+def _crm_problems(kind: KindSpec, pair: FieldPair, live: dict[str, dict],
+                  mapping: Mapping) -> list[MappingProblem]:
+    """Problems of one pair on the CRM side."""
+    out = []
+    for name in pair.crm_fields:
+        meta = live.get(name)
+        if meta is None:
+            out.append(MappingProblem(
+                kind.name, "crm", name, f"CRM field {name} does not exist in {kind.crm_module}",
+                "check its API name in CRM (Setup › Modules and Fields) or remove the mapping"))
+            continue
+        dtype = meta.get("data_type")
+        if pair.conv.crm_types and dtype not in pair.conv.crm_types:
+            out.append(MappingProblem(
+                kind.name, "crm", name, f"CRM field {name} is of type {dtype!r}, which "
+                f"converter {pair.converter!r} cannot handle "
+                f"(expects {', '.join(sorted(pair.conv.crm_types))})",
+                "pick a converter that fits the field's type, or map another field"))
+        if pair.goes_to("crm") and (meta.get("read_only") or meta.get("field_read_only")):
+            out.append(MappingProblem(
+                kind.name, "crm", name, f"CRM field {name} is read-only",
+                "set direction: to_books for this field"))
+        out += _picklist_problems(kind, pair, name, meta, mapping)
+    return out
+
+
+def _picklist_problems(kind: KindSpec, pair: FieldPair, name: str, meta: dict,
+                       mapping: Mapping) -> list[MappingProblem]:
+    """Value-map keys that the CRM picklist does not offer."""
+    if not pair.value_map or not meta.get("pick_list_values"):
+        return []
+    offered = {v.get("actual_value") for v in meta["pick_list_values"]} | {
+        v.get("display_value") for v in meta["pick_list_values"]}
+    return [MappingProblem(kind.name, "crm", name,
+                           f"value map {pair.value_map!r} maps {value!r}, which is not a value "
+                           f"of the CRM picklist {name}",
+                           f"add {value!r} to the picklist in CRM or fix the value map")
+            for value in mapping.value_maps[pair.value_map] if value not in offered]
+
+
+def _books_problems(kind: KindSpec, pair: FieldPair,
+                    custom: dict[str, dict]) -> list[MappingProblem]:
+    """Problems of one pair on the Books side (custom fields only: standard ones are known)."""
+    if not pair.books.startswith(CUSTOM):
+        return []
+    name = pair.books[len(CUSTOM):]
+    meta = custom.get(name)
+    if meta is None:
+        return [MappingProblem(
+            kind.name, "books", pair.books, f"Books custom field {name} does not exist yet",
+            f"create it in Books (Settings › Preferences › {kind.books_resource} › Custom "
+            "Fields), then run again")]
+    dtype = meta.get("data_type")
+    allowed = BOOKS_CF_TYPES.get(pair.converter, frozenset())
+    if dtype in KNOWN_BOOKS_CF_TYPES and allowed and dtype not in allowed:
+        return [MappingProblem(
+            kind.name, "books", pair.books, f"Books custom field {name} is of type {dtype!r}, "
+            f"which converter {pair.converter!r} cannot write",
+            "change the custom field's type in Books or pick another converter")]
+    return []
+
+
+def _id_field_problems(spec: ModuleSpec, kind: KindSpec, live: dict[str, dict],
+                       custom: dict[str, dict]) -> list[MappingProblem]:
+    """The unique fields that make writes replayable (B2) must exist on both sides."""
+    out = []
+    if kind.books_resource != "contact_persons":
+        cf = custom.get(spec.books_crm_id_field)
+        if cf is None or not cf.get("is_unique", True):
+            out.append(MappingProblem(
+                kind.name, "books", spec.books_crm_id_field,
+                f"Books {kind.books_resource} need a unique custom field "
+                f"{spec.books_crm_id_field} for the CRM id",
+                "create it as a text field with 'unique' ticked, then run again"))
+    if spec.crm_books_id_field not in live:
+        out.append(MappingProblem(
+            kind.name, "crm", spec.crm_books_id_field,
+            f"CRM {kind.crm_module} need a unique field {spec.crm_books_id_field} for the "
+            "Books id", "create it as a single-line field marked 'Do not allow duplicate "
+            "values', then run again"))
+    return out
+
+
+def assert_mapping_ok(*args: Any, **kwargs: Any) -> None:
+    """Run :func:`check_mapping`; raise MappingCheckError listing every problem."""
+    problems = check_mapping(*args, **kwargs)
+    if problems:
+        lines = "\n".join(f"- {p}" for p in problems)
+        raise MappingCheckError(f"the field mapping does not fit the connected apps "
+                                f"({len(problems)} problem(s)); nothing was written:\n{lines}")
