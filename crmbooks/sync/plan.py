@@ -66,6 +66,16 @@ def _row(rec: dict, **kw: Any) -> dict[str, Any]:
     return base
 
 
+def _combine(*records: dict | None) -> dict[str, Any]:
+    """One record from several: each key takes the first value that is not None."""
+    out: dict[str, Any] = {}
+    for rec in records:
+        for key, value in (rec or {}).items():
+            if out.get(key) is None:
+                out[key] = value
+    return out
+
+
 def _books_update_payload(values: dict[str, Any]) -> dict:
     """A Books update body: cleared fields are sent as "" (Books ignores absent keys)."""
     return build_payload({k: ("" if v is None else v) for k, v in values.items()})
@@ -76,8 +86,7 @@ def _plan_linked(ctx: _Ctx, crm: list[dict], books: list[dict]) -> list[dict]:
     """Merge every record that has a link and was fetched on at least one side."""
     crm_by_id = {r["crm_id"]: r for r in crm if r["crm_id"] in ctx.link_by_crm}
     books_to_crm = {link["books_id"]: cid for cid, link in ctx.link_by_crm.items()}
-    books_by_crm = {books_to_crm[r["books_id"]]: r for r in books
-                    if r["books_id"] in books_to_crm} if ctx.two_way or books else {}
+    books_by_crm = {books_to_crm[r["books_id"]]: r for r in books if r["books_id"] in books_to_crm}
     rows = []
     for crm_id in [*crm_by_id, *[c for c in books_by_crm if c not in crm_by_id]]:
         link = ctx.link_by_crm[crm_id]
@@ -88,10 +97,8 @@ def _plan_linked(ctx: _Ctx, crm: list[dict], books: list[dict]) -> list[dict]:
 
 def _merge_row(ctx: _Ctx, link: dict, crm_rec: dict | None, books_rec: dict | None) -> dict:
     """The plan row of one linked record."""
-    rec = {**(books_rec or {}), **(crm_rec or {}), "crm_id": link["crm_id"],
-           "books_id": link["books_id"]}
-    rec["parent_crm_id"] = rec.get("parent_crm_id") or link.get("parent_crm_id")
-    rec["parent_books_id"] = rec.get("parent_books_id") or link.get("parent_books_id")
+    rec = _combine(crm_rec, books_rec, {k: link.get(k) for k in (
+        "crm_id", "books_id", "parent_crm_id", "parent_books_id")})
     sides = Sides(base_crm=link.get("crm_values") or {}, base_books=link.get("books_values") or {},
                   crm=crm_rec["crm_values"] if crm_rec else dict(link.get("crm_values") or {}),
                   books=books_rec["books_values"] if books_rec else dict(
@@ -172,9 +179,7 @@ def _pair_row(ctx: _Ctx, side: str, rec: dict, other_id: str, other: dict | None
               source: str, action: str | None = None) -> dict:
     """First pairing of two records (no base): ``source`` wins every differing field."""
     crm_rec, books_rec = (rec, other) if side == "crm" else (other, rec)
-    ids = {f"{OTHER[side]}_id": other_id}
-    merged = {**(books_rec or {}), **(crm_rec or {}), **{f"{side}_id": _own_id(side, rec)}, **ids}
-    merged.update({k: rec.get(k) for k in ("record_key", "kind", "source", "name")})
+    merged = _combine(rec, other, {f"{OTHER[side]}_id": other_id})
     sides = Sides(None, None, (crm_rec or {}).get("crm_values") or {},
                   (books_rec or {}).get("books_values") or {})
     ctx.claimed |= {("crm", merged["crm_id"]), ("books", merged["books_id"])}
@@ -383,6 +388,21 @@ COUNT_OF = {"create": "created", "clone": "created", "update": "updated",
 EVENT_OF = {"create": "created", "clone": "cloned", "update": "updated",
             "overwrite": "overwritten", "conflict-merge": "conflict", "skip": "skipped",
             "fail": "failed"}
+
+
+def link_fields(spec: ModuleSpec, row: dict[str, Any], *, crm_id: str | None = None,
+                books_id: str | None = None, made_by: str = "sync") -> dict[str, Any]:
+    """The ``Store.upsert_link`` arguments for a plan row once its writes succeeded.
+
+    Pass the id the remote side returned for a create (``books_id`` or ``crm_id``).
+    """
+    kind = spec.kind(row["kind"])
+    return {"crm_id": crm_id or row["crm_id"], "books_id": books_id or row["books_id"],
+            "kind": kind.name, "crm_module": kind.crm_module,
+            "parent_crm_id": row.get("parent_crm_id"),
+            "parent_books_id": row.get("parent_books_id"),
+            "crm_values": row.get("crm_values") or {},
+            "books_values": row.get("books_values") or {}, "made_by": made_by}
 
 
 def plan_counts(plan: pd.DataFrame) -> dict[str, dict[str, int]]:

@@ -257,3 +257,44 @@ def test_counts_and_events_of_a_dry_run():
                        "changes": [{"side": "books", "field": "notes", "before": "books",
                                     "after": "crm"}],
                        "conflicts": row.conflicts}]
+
+
+def test_plan_then_store_links_then_replan_is_idempotent(tmp_path):
+    from crmbooks.store import Store, make_engine
+    from crmbooks.sync.plan import link_fields
+
+    store = Store(make_engine(f"sqlite:///{tmp_path / 's.db'}"), org_id="1")
+    s = settings()
+    crm = crm_accounts(("1", "Zylker", {"Billing_City": "Austin"}))
+    books = books_customers(("b9", "Books Only", {}))
+    first = plan_accounts(s, crm=crm, books=books, links=store.links("customers"))
+    for row in first.to_dict("records"):  # pretend every push succeeded
+        ids = {"books_id": "b1"} if row["target"] == "books" else {"crm_id": "c9"}
+        store.upsert_link("customers", **link_fields(CUSTOMERS, row, **ids))
+    books_after = books_customers(("b9", "Books Only", {}),
+                                  ("b1", "Zylker", {"company_name": "Zylker",
+                                                    "billing_address": {"city": "Austin"}}))
+    again = plan_accounts(s, crm=crm, books=books_after, links=store.links("customers"))
+    assert again.action.tolist() == ["nothing", "nothing"]
+
+
+def test_contact_persons_pair_by_name_within_their_parent():
+    persons_kind = CUSTOMERS.kind("contact_persons")
+    s = settings(crm_module="accounts+contacts")
+    crm = to_books(pd.DataFrame([{"id": "9", "First_Name": "Ann", "Last_Name": "Lee",
+                                  "Email": "ann@x.com", "Account_Name": {"id": "1"}}]),
+                   CUST, persons_kind, CUSTOMERS)[0]
+    books = to_crm(pd.DataFrame([
+        {"contact_person_id": "p1", "first_name": "Ann", "last_name": "Lee",
+         "parent_books_id": "b1"},
+        {"contact_person_id": "p2", "first_name": "Ann", "last_name": "Lee",
+         "parent_books_id": "b2"}]), CUST, persons_kind, CUSTOMERS)[0]
+    plan = plan_kind(CUSTOMERS, persons_kind, s, CUST, crm=crm, books=books,
+                     parents={"1": "b1", "2": "b2"})
+    first = plan.iloc[0]
+    assert (first.action, first.books_id, first.parent_books_id) == ("update", "p1", "b1")
+    assert first.books_payload == {"email": "ann@x.com"}
+    other = plan.iloc[1]  # Ann Lee of the other account is someone else
+    assert (other.record_key, other.action, other.target) == ("books/contact_persons/p2",
+                                                              "create", "crm")
+    assert other.crm_payload["Account_Name"] == {"id": "2"}
