@@ -24,6 +24,7 @@ from emulators.books_state import (
     build_line_items,
     build_person,
     compute_totals,
+    discount_value,
     fmt_time,
     get_address,
     get_bool,
@@ -297,6 +298,7 @@ def new_transaction(org: Org, resource: Resource, data: dict, record_id: str, no
         "date": now.date().isoformat(), "status": resource.initial_status,
         "line_items": [], "shipping_charge": Decimal("0.00"), "adjustment": Decimal("0.00"),
         "notes": "", "terms": "", "custom_fields": [], "custom_field_hash": {},
+        "discount": Decimal("0.00"), "discount_type": "entity_level",
         "exchange_rate": Decimal("1"), "created_time": stamp, "last_modified_time": stamp,
     }
     _transaction_defaults(resource, record)
@@ -350,6 +352,11 @@ def update_transaction(org: Org, resource: Resource, record: dict, data: dict,
         value = get_decimal(data, key)
         if value is not None:
             record[key] = money(value)
+    if "discount" in data:  # checked against the sub-total in compute_totals
+        record["discount"] = discount_value(data["discount"], "discount")
+    discount_type = get_enum(data, "discount_type", ("entity_level", "item_level"))
+    if discount_type is not None:
+        record["discount_type"] = discount_type
     _transaction_currency(org, record, data)
     if resource.key == "invoice":
         _invoice_terms(org, record, data)
@@ -361,6 +368,10 @@ def update_transaction(org: Org, resource: Resource, record: dict, data: dict,
         record["line_items"] = lines
     apply_custom_fields(org, resource, record, data, record[resource.id_field])
     compute_totals(record)
+    if resource.key in ("salesorder", "purchaseorder"):
+        # BK-OAS types the header discount of these two as a string ("10%" or "10"),
+        # of estimates and invoices as a number.
+        record["discount"] = str(record["discount"])
     record["last_modified_time"] = fmt_time(now)
 
 

@@ -421,9 +421,9 @@ def _line_item(items: dict[str, dict], entry: dict, by_id: dict, order: int, new
     quantity = _pick(get_decimal(entry, "quantity"), old.get("quantity"), Decimal(1))
     if quantity < 0:
         raise invalid("quantity")
-    discount = _pick(get_decimal(entry, "discount"), old.get("discount"), Decimal(0))
-    if not 0 <= discount <= 100:  # a percentage of the line
-        raise invalid("discount")
+    discount = entry["discount"] if "discount" in entry else old.get("discount", Decimal(0))
+    gross = rate * quantity
+    line_discount = discount_amount(discount, gross, "discount")
     default_text = item or old
     return {
         "line_item_id": line_id or new_id(), "item_id": item_id or "", "name": name,
@@ -432,9 +432,43 @@ def _line_item(items: dict[str, dict], entry: dict, by_id: dict, order: int, new
         "item_order": order, "rate": money(rate), "quantity": quantity,
         "unit": get_str(entry, "unit", 100) or (default_text.get("unit", "")
                                                   if default_text else ""),
-        "discount": discount, "tax_id": get_str(entry, "tax_id", 40) or old.get("tax_id", ""),
-        "item_total": money(rate * quantity * (1 - discount / 100)),
+        "discount": discount_value(discount, "discount"),
+        "discount_amount": money(line_discount),
+        "tax_id": get_str(entry, "tax_id", 40) or old.get("tax_id", ""),
+        "item_total": money(gross - line_discount),
     }
+
+
+def discount_value(raw: Any, name: str) -> Any:
+    """A discount as Books shows it: "10%" for a percentage, a number for a flat amount."""
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        return raw.strip()
+    amount = get_decimal({name: raw}, name)
+    return money(amount) if amount is not None else Decimal("0.00")
+
+
+def discount_amount(raw: Any, base: Decimal, name: str) -> Decimal:
+    """What a discount takes off `base`.
+
+    BK-OAS (estimates/invoices/salesorders `discount`): "either a percentage or a flat
+    amount. For percentage discounts, the value should include the % symbol (e.g., 10%)".
+    """
+    if raw is None or raw == "":
+        return Decimal(0)
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        try:
+            percent = Decimal(raw.strip()[:-1])
+        except InvalidOperation:
+            raise invalid(name) from None
+        if not percent.is_finite() or not 0 <= percent <= 100:
+            raise invalid(name)
+        return base * percent / 100
+    amount = get_decimal({name: raw}, name)
+    if amount is None:
+        return Decimal(0)
+    if amount < 0 or amount > max(base, Decimal(0)):
+        raise invalid(name)
+    return amount
 
 
 def _pick(*values):
@@ -443,12 +477,14 @@ def _pick(*values):
 
 
 def compute_totals(record: dict) -> None:
-    """sub_total, total (+ shipping and adjustment); tax is not modelled (0)."""
+    """sub_total, header discount, total (+ shipping and adjustment); tax is not modelled."""
     sub_total = sum((li["item_total"] for li in record["line_items"]), Decimal(0))
+    discount = money(discount_amount(record.get("discount"), sub_total, "discount"))
     extra = record.get("shipping_charge", Decimal(0)) + record.get("adjustment", Decimal(0))
     record["sub_total"] = money(sub_total)
+    record["discount_total"] = discount
     record["tax_total"] = Decimal("0.00")
-    record["total"] = money(sub_total + extra)
+    record["total"] = money(sub_total - discount + extra)
     if "balance" in record:  # nothing is paid in the emulator; a void invoice owes nothing
         record["balance"] = Decimal("0.00") if record["status"] == "void" else record["total"]
 

@@ -294,3 +294,21 @@ def test_send_on_create_and_item_details(books_http, org, parties):
     invoices = books_http.get("/books/v3/invoices",
                               params=q(org, sort_column="last_modified_time"))
     assert invoices.status_code == 400  # BK-OAS: not a sort column of invoices
+
+
+def test_discounts_percent_or_flat(books_http, org, parties):
+    customer, _, widget, _ = parties
+    estimate = create(books_http, org, "estimates", {
+        "customer_id": customer["contact_id"], "discount": "10%",
+        "line_items": [{"item_id": widget["item_id"], "quantity": 10, "discount": "50%"},
+                       {"name": "Flat", "rate": 100, "discount": 15}]})
+    lines = estimate["line_items"]
+    assert lines[0]["discount"] == "50%" and lines[0]["item_total"] == 99.95
+    assert lines[1]["discount"] == 15 and lines[1]["item_total"] == 85
+    assert estimate["sub_total"] == 184.95
+    assert estimate["discount"] == "10%" and estimate["total"] == 166.45  # 184.95 - 18.495
+    for bad in ("150%", "x%", -1, 1000):
+        response = books_http.post("/books/v3/estimates", params=q(org), json={
+            "customer_id": customer["contact_id"],
+            "line_items": [{"name": "L", "rate": 100, "discount": bad}]})
+        assert response.status_code == 400, bad
