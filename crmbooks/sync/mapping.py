@@ -15,7 +15,7 @@ import pandas as pd
 from crmbooks.sync.modules import KindSpec, ModuleSpec
 from crmbooks.sync.values import build_payload, canon, get_path, primary_person
 from mappings.converters import ConversionError, is_blank
-from mappings.schema import FieldPair, Mapping
+from mappings.schema import FieldPair, Mapping, default_mapping
 
 #: Columns of a mapped frame (both directions).
 MAPPED_COLUMNS = [
@@ -279,3 +279,30 @@ def attach_persons(accounts: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFram
         for crm_id, payload in zip(out["crm_id"], out["payload"], strict=True)
     ]
     return out
+
+
+# ------------------------------------------------------------------------- for the flows
+def effective_mapping(spec: ModuleSpec, settings: Any, mapping: Mapping | None = None) -> Mapping:
+    """The module's mapping with the user's extra field maps (``settings.maps``) applied.
+
+    A map without a ``section`` goes to the module's first kind (accounts, vendors,
+    products). Raises MappingError naming a bad map.
+    """
+    out = mapping or default_mapping(spec.mapping_file)
+    by_section: dict[str, list] = {}
+    for m in getattr(settings, "maps", ()) or ():
+        by_section.setdefault(m.section or spec.kinds[0].section, []).append(m.pair())
+    for section, pairs in by_section.items():
+        out = out.with_extra_fields(section, pairs)
+    return out
+
+
+def crm_fields(mapping: Mapping, kind: KindSpec, spec: ModuleSpec) -> list[str]:
+    """The CRM API names to request for ``kind`` (the ``fields`` parameter, at most 50)."""
+    names = ["id", "Modified_Time", spec.crm_books_id_field, *kind.crm_name_fields]
+    if kind.parent or kind.name == "contacts":
+        names.append("Account_Name")
+    if kind.currency_field:
+        names.append(kind.currency_field)
+    names += [f for p in mapping.section(kind.section).fields for f in p.crm_fields]
+    return list(dict.fromkeys(names))

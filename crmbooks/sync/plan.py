@@ -119,12 +119,16 @@ def _result_row(ctx: _Ctx, rec: dict, result: MergeResult, how: str,
     target = "both" if len(targets) == 2 else (targets[0] if targets else "none")
     if action is None:
         action = "conflict-merge" if result.conflicts else ("update" if targets else "nothing")
+    books_payload = _books_update_payload(result.to_books) if result.to_books else None
+    if books_payload and books_payload.get("contact_persons") and rec.get("person_id"):
+        # Update the primary person in place (Books would otherwise add a new one).
+        primary = {**books_payload["contact_persons"][0], "contact_person_id": rec["person_id"]}
+        books_payload["contact_persons"] = [primary, *books_payload["contact_persons"][1:]]
     crm_payload = None
     if result.to_crm:
         crm_payload = {"id": rec["crm_id"], **result.to_crm}
     return _row(rec, action=action, target=target, match=how,
-                books_payload=_books_update_payload(result.to_books) if result.to_books
-                else None, crm_payload=crm_payload, changes=list(result.changes),
+                books_payload=books_payload, crm_payload=crm_payload, changes=list(result.changes),
                 conflicts=list(result.conflicts), crm_values=result.crm_values,
                 books_values=result.books_values,
                 reason=_merge_reason(result, how))

@@ -264,3 +264,40 @@ def test_product_in_another_currency_is_refused():
     assert mapped.crm_id.tolist() == ["2"]
     f = failures.iloc[0]
     assert (f.code, f.field) == ("CURRENCY_MISMATCH", "Currency") and "EUR" in f.message
+
+
+def test_effective_mapping_applies_the_users_extra_maps():
+    from crmbooks.settings import FieldMapSetting
+    from crmbooks.sync.mapping import crm_fields, effective_mapping
+
+    s = parse_module_settings("customers", {"maps": [
+        FieldMapSetting.parse("cf_tier=Tier__c").model_dump()]})
+    mapping = effective_mapping(CUSTOMERS, s)
+    assert "custom_fields.cf_tier" in {p.books for p in mapping.section("accounts").fields}
+    fields = crm_fields(mapping, ACCOUNTS, CUSTOMERS)
+    assert fields[:4] == ["id", "Modified_Time", "Books_Id__c", "Account_Name"]
+    assert "Tier__c" in fields and len(fields) == len(set(fields)) <= 50
+
+
+def test_vendor_update_keeps_the_primary_person_id():
+    import pandas as pd
+
+    from crmbooks.sync.plan import plan_kind
+
+    vendors = default_mapping("vendors")
+    kind = VENDORS.kind("vendors")
+    base_crm = {"Vendor_Name": "Acme", "Email": "old@acme.com"}
+    base_books = {"contact_name": "Acme", "company_name": "Acme",
+                  "contact_persons.primary.email": "old@acme.com"}
+    links = pd.DataFrame([{"crm_id": "5", "books_id": "v5", "kind": "vendors",
+                           "crm_values": base_crm, "books_values": base_books}])
+    crm = to_books(frame({"id": "5", "Vendor_Name": "Acme", "Email": "new@acme.com"}), vendors,
+                   kind, VENDORS)[0]
+    books = to_crm(frame({"contact_id": "v5", "contact_name": "Acme", "company_name": "Acme",
+                          "contact_type": "vendor", "contact_persons": [
+                              {"contact_person_id": "p7", "email": "old@acme.com",
+                               "is_primary_contact": True}]}), vendors, kind, VENDORS)[0]
+    row = plan_kind(VENDORS, kind, parse_module_settings("vendors"), vendors, crm=crm,
+                    books=books, links=links).iloc[0]
+    assert row.books_payload == {"contact_persons": [
+        {"is_primary_contact": True, "email": "new@acme.com", "contact_person_id": "p7"}]}
