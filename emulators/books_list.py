@@ -36,7 +36,7 @@ def list_page(org: Org, resource: Resource, query: Mapping[str, str]) -> tuple[l
                "has_more_page": len(rows) > start + per_page,
                "report_name": resource.report_name, "applied_filter": filter_by,
                "sort_column": column, "sort_order": order}
-    return [_summary(resource, r) for r in chunk], context
+    return _summaries(org, resource, chunk), context
 
 
 def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
@@ -48,8 +48,27 @@ def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def _summary(resource: Resource, record: dict) -> dict:
-    return {key: record[key] for key in resource.summary if key in record}
+def _summaries(org: Org, resource: Resource, chunk: list[dict]) -> list[dict]:
+    """List-item projections, reused until the next write (a page is mostly re-read).
+
+    Amounts become floats here, as the JSON encoder would write them anyway; doing it once
+    per cached row keeps the per-request cost down.
+    """
+    if org.summary_version != org.version:
+        org.summary_cache.clear()
+        org.summary_version = org.version
+    cache, id_field, out = org.summary_cache, resource.id_field, []
+    for record in chunk:
+        key = (resource.plural, record[id_field])
+        row = cache.get(key)
+        if row is None:
+            row = cache[key] = {k: float(v) if isinstance(v, Decimal) else v
+                                for k in resource.summary if (v := record.get(k, _NO)) is not _NO}
+        out.append(row)
+    return out
+
+
+_NO = object()
 
 
 def _sort(resource: Resource, query: Mapping[str, str]) -> tuple[str, str]:

@@ -204,6 +204,8 @@ class Org:
         # Sorted lists are reused until the next write (list pages are the hot path).
         self.version = 0
         self.sort_cache: dict[tuple[str, str, str], tuple[int, list[dict]]] = {}
+        self.summary_cache: dict[tuple[str, str], dict] = {}
+        self.summary_version = 0
 
     @property
     def base_currency(self) -> dict:
