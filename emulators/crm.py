@@ -272,27 +272,44 @@ class CrmEmulator:
             "$approval_state": "approved",
         }
 
-    def find_duplicate(self, module: str, item: dict, check: list[str]) -> tuple[str, str] | None:
+    def find_duplicate(self, module: str, item: dict, check: list[str],
+                       cache: dict | None = None) -> tuple[str, str] | None:
         """Upsert matching: the first field of `check` whose value matches an existing record
-        (case-insensitive, [U]) -> (field, record id)."""
+        (case-insensitive, [U]) -> (field, record id). `cache` (one per request) holds
+        value indexes of non-unique fields so a 100-record upsert scans each field once."""
         store = self.stores[module]
         fmap = self.field_map(module)
+        cache = {} if cache is None else cache
         for name in check:
             value = item.get(name)
             if value is None or value == "" or not isinstance(value, str | int | float):
                 continue
             if name in store.unique:
-                found = store.unique[name].get(str(value).lower())
-                if found:
-                    return name, found
+                index = store.unique[name]
+            elif fmap[name].data_type in ("lookup", "ownerlookup"):
                 continue
-            if fmap[name].data_type in ("lookup", "ownerlookup"):
-                continue
-            wanted = str(value).lower()
-            for rec_id, rec in store.records.items():
-                if rec.get(name) is not None and str(rec[name]).lower() == wanted:
-                    return name, rec_id
+            else:
+                index = cache.get(name)
+                if index is None:
+                    index = cache[name] = self._value_index(module, name)
+            found = index.get(str(value).lower())
+            if found is not None and found in store.records:
+                return name, found
         return None
+
+    def _value_index(self, module: str, name: str) -> dict[str, str]:
+        index: dict[str, str] = {}
+        for rec_id, rec in self.stores[module].records.items():
+            if rec.get(name) is not None:
+                index.setdefault(str(rec[name]).lower(), rec_id)
+        return index
+
+    @staticmethod
+    def remember(cache: dict, rec: dict) -> None:
+        """Keep an upsert request's value indexes current after a write."""
+        for name, index in cache.items():
+            if rec.get(name) is not None:
+                index.setdefault(str(rec[name]).lower(), rec["id"])
 
 
 _SEED_END = timeline(1)[0] + timedelta(days=330)

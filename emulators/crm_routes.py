@@ -7,6 +7,7 @@ Zoho's envelope for anything wrong; nothing may escape as a 500.
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -24,6 +25,7 @@ MAX_FIELDS = 50
 DISCRETE_LIMIT = 2000
 TOKEN_LIMIT = 100_000
 SEARCH_LIMIT = 2000
+MAX_TOKENS = 20_000
 SORT_BY = ["id", "Created_Time", "Modified_Time"]
 
 
@@ -221,9 +223,14 @@ def _token_signature(module: str, request: Request, since: str | None) -> str:
 
 
 def _new_token(crm, signature: str, offset: int) -> tuple[str, str]:
-    token = f"{abs(hash((signature, offset, crm.new_id()))):x}{len(crm.page_tokens):x}"
+    """An opaque token bound to the query; the oldest are forgotten beyond MAX_TOKENS so a
+    long benchmark cannot grow memory without bound."""
+    token = secrets.token_hex(24)
     expiry = crm.emu.now() + _TOKEN_TTL
-    crm.page_tokens[token] = {"sig": signature, "offset": offset, "expiry": expiry}
+    tokens = crm.page_tokens
+    tokens[token] = {"sig": signature, "offset": offset, "expiry": expiry}
+    while len(tokens) > MAX_TOKENS:
+        del tokens[next(iter(tokens))]
     return token, iso(expiry)
 
 

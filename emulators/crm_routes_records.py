@@ -88,7 +88,9 @@ def add_record_routes(router: APIRouter, crm) -> None:
         items = data_items(body)
         check = _duplicate_check_fields(crm, module, body.get("duplicate_check_fields"))
         with emu.lock:
-            results = [_upsert_one(crm, module, item, i, check) for i, item in enumerate(items)]
+            cache: dict = {}
+            results = [_upsert_one(crm, module, item, i, check, cache)
+                       for i, item in enumerate(items)]
         return json_response({"data": results}, write_status(results, 200))
 
     @router.get(PREFIX)
@@ -188,11 +190,12 @@ def _duplicate_check_fields(crm, module: str, raw) -> list[str]:
     return raw
 
 
-def _upsert_one(crm, module: str, item, i: int, check: list[str]) -> dict:
-    found = crm.find_duplicate(module, item, check) if isinstance(item, dict) else None
+def _upsert_one(crm, module: str, item, i: int, check: list[str], cache: dict) -> dict:
+    found = crm.find_duplicate(module, item, check, cache) if isinstance(item, dict) else None
     try:
         if found is None:
             rec, details = crm.create(module, item, i)
+            crm.remember(cache, rec)
             _notify(crm, module, "insert", [rec["id"]], [])
             # As in the OAS example, an insert names the duplicate-check field it evaluated.
             checked = next((n for n in check if item.get(n) not in (None, "")), None)
@@ -200,6 +203,7 @@ def _upsert_one(crm, module: str, item, i: int, check: list[str]) -> dict:
                     "details": details, "message": "record added", "status": "success"}
         name, rec_id = found
         rec, details, changed = crm.update(module, rec_id, item, i)
+        crm.remember(cache, rec)
         _notify(crm, module, "update", [rec_id], [{rec_id: changed}])
         return {"code": "SUCCESS", "duplicate_field": name, "action": "update",
                 "details": details, "message": "record updated", "status": "success"}

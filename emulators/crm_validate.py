@@ -74,10 +74,10 @@ def _number(f: Field, value, path: str):
             raise invalid(f.api_name, path, maximum_length=f.length or 9)
         return int(dec)
     places = f.decimal_place if f.decimal_place is not None else 2
-    dec = dec.quantize(Decimal(1).scaleb(-places))
-    if len(dec.as_tuple().digits) - places > MAX_DIGITS:
+    if dec.adjusted() >= MAX_DIGITS:  # more than 16 digits before the decimal point
         raise invalid(f.api_name, path, maximum_length=MAX_DIGITS)
-    return float(dec)
+    # Zoho rounds extra decimals to the field's precision rather than rejecting them.
+    return float(dec.quantize(Decimal(1).scaleb(-places)))
 
 
 def _num_type(f: Field) -> str:
