@@ -12,7 +12,9 @@ from decimal import Decimal, InvalidOperation
 from emulators.books_resources import CONTACTS, ITEMS, Resource
 from emulators.books_state import Org, fmt_time, invalid, parse_date, parse_time
 
-MAX_PER_PAGE = 200  # ref §4.2: "Maximum value is 200"
+# ref §4.2: "Maximum value is 200"; Zoho's pagination page: "paginated to 200 items by
+# default" (zoho.com/books/api/v4/pagination), although the OAS parameters say default 10.
+MAX_PER_PAGE = 200
 
 
 def list_page(org: Org, resource: Resource, query: Mapping[str, str]) -> tuple[list, dict]:
