@@ -28,6 +28,9 @@ from emulators.crm_views import seed_views
 from emulators.crm_write import RecordValidator, derive
 
 CURRENCY_FIELDS = {"Currency", "Exchange_Rate"}
+# Units of each currency per US dollar: fixed sample rates, not market data.
+USD_RATES = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "INR": 83.1, "JPY": 151.2, "AUD": 1.52,
+             "CAD": 1.36}
 
 
 class CrmEmulator:
@@ -78,6 +81,8 @@ class CrmEmulator:
                        Created_By=self.directory.current_user_id,
                        Modified_By=self.directory.current_user_id,
                        Created_Time=iso(created), Modified_Time=iso(min(modified, _SEED_END)))
+            if "Currency" in FIELD_MAP[module]:
+                self._set_currency(rec)
             derive(module, rec, rec)
             self.stores[module].add(rec)
             return rec["id"]
@@ -121,6 +126,8 @@ class CrmEmulator:
             acc_name = self.stores["Accounts"].records[acc]["Account_Name"] if acc else "Walk-in"
             values = seeder.deal(acc_name)
             values["Account_Name"] = acc
+            if acc:  # a deal is priced in its account's currency
+                values["Currency"] = self.stores["Accounts"].records[acc].get("Currency")
             if acc and contacts_of[acc]:
                 values["Contact_Name"] = rng.choice(contacts_of[acc])
             deals.append(put("Deals", values))
@@ -214,8 +221,8 @@ class CrmEmulator:
         rec = {"id": self.new_id(), "Owner": me, **changes}
         if rec.get("Owner") is None:
             rec["Owner"] = me
-        if not self.emu.config.crm_multi_currency and "Currency" in FIELD_MAP[module]:
-            rec["Currency"] = self.emu.config.crm_currency
+        if "Currency" in FIELD_MAP[module]:
+            self._set_currency(rec)
         rec.update(Created_By=me, Modified_By=me, Created_Time=now, Modified_Time=now)
         derive(module, rec, changes)
         self.stores[module].add(rec)
@@ -230,6 +237,8 @@ class CrmEmulator:
         if changes.get("Owner", rec.get("Owner")) is None:
             changes["Owner"] = rec.get("Owner")
         rec.update(changes)
+        if "Currency" in changes and "Exchange_Rate" not in changes:
+            self._set_currency(rec)
         derive(module, rec, changes)
         rec["Modified_By"] = self.directory.current_user_id
         rec["Modified_Time"] = iso(self.emu.now())
@@ -259,6 +268,15 @@ class CrmEmulator:
                 for name in refs:
                     if record.get(name) == rec_id:
                         record[name] = None
+
+    def _set_currency(self, rec: dict) -> None:
+        """Home currency unless multi-currency lets the record carry another; Exchange_Rate
+        is the home-currency units per record-currency unit."""
+        home = self.emu.config.crm_currency
+        if not self.emu.config.crm_multi_currency or not rec.get("Currency"):
+            rec["Currency"] = home
+        rates = USD_RATES
+        rec["Exchange_Rate"] = round(rates.get(home, 1.0) / rates.get(rec["Currency"], 1.0), 9)
 
     def _details(self, rec: dict) -> dict:
         created_by = self.directory.owner_ref(rec["Created_By"]) or {}

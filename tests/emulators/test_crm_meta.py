@@ -206,3 +206,31 @@ def test_seed_is_deterministic_realistic_and_fast():
     crm.seed(random.Random(1), Sizes(accounts=10_000, contacts_per_account=1))
     assert time.perf_counter() - start < 3.0
     assert len(crm.records("Accounts")) == 10_000
+
+
+def test_multi_currency_org():
+    from fastapi.testclient import TestClient
+
+    emu = Emulator(EmulatorConfig(crm_multi_currency=True, crm_currency="EUR"))
+    crm = emu.crm
+    currencies = {a["Currency"] for a in crm.records("Accounts").values()}
+    assert len(currencies) >= 3
+    deal = next(d for d in crm.records("Deals").values() if d.get("Account_Name"))
+    assert deal["Currency"] == crm.records("Accounts")[deal["Account_Name"]]["Currency"]
+    home = next(a for a in crm.records("Accounts").values() if a["Currency"] == "EUR")
+    assert home["Exchange_Rate"] == 1.0
+    client = TestClient(emu.app())
+    config = emu.config
+    token = client.post("/oauth/v2/token", data={
+        "grant_type": "refresh_token", "client_id": config.client_id,
+        "client_secret": config.client_secret, "refresh_token": config.refresh_token,
+    }).json()["access_token"]
+    headers = {"Authorization": f"Zoho-oauthtoken {token}"}
+    assert client.get(f"{V8}/org", headers=headers).json()["org"][0]["mc_status"] is True
+    fields = client.get(f"{V8}/settings/fields", params={"module": "Deals"},
+                        headers=headers).json()["fields"]
+    assert "Currency" in {f["api_name"] for f in fields}
+    created = client.post(f"{V8}/Accounts", headers=headers, json={"data": [
+        {"Account_Name": "Yen Co", "Currency": "JPY"}, {"Account_Name": "Home Co"}]}).json()
+    ids = [item["details"]["id"] for item in created["data"]]
+    assert [crm.records("Accounts")[i]["Currency"] for i in ids] == ["JPY", "EUR"]
