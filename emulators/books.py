@@ -3,7 +3,8 @@
 Contract: ../shared/reference/zoho-api.md §4 ("ref §n"). What the real API does that this
 router mirrors: `organization_id` on every call but GET /organizations; JSON bodies or the
 legacy form field `JSONString`; `{"code":0,"message":…,"<key>":…}` envelopes with an object
-`page_context`; 201 on create; `{"code":N,"message":…}` errors (codes: books_state.ERRORS).
+`page_context`; 201 on create; `{"code":N,"message":…}` errors (the codes and their
+sources are listed at the top of books_state.py).
 Emulator-only controls are Python methods (`register_webhook`), never extra HTTP routes.
 """
 
@@ -149,6 +150,7 @@ class BooksEmulator:
     @staticmethod
     def _bind(handler, *args):
         async def endpoint(request: Request) -> Response:
+            """The route's handler with its resource (and action) bound."""
             return await handler(request, *args)
 
         return endpoint
@@ -580,8 +582,11 @@ class BooksEmulator:
 
 
 def _flag(query, name: str) -> bool:
+    """A boolean query parameter (true/false); absent means false."""
     value = query.get(name)
-    return get_bool({name: value}, name) or False if value is not None else False
+    if value is None:
+        return False
+    return bool(get_bool({name: value}, name))
 
 
 def _check_editable(resource: Resource, record: dict) -> None:

@@ -102,6 +102,7 @@ def _ordered(org: Org, resource: Resource, column: str, order: str) -> list[dict
 
 def _sort_key(column: str) -> Callable[[dict], object]:
     def key(record: dict) -> object:
+        """Strings case-insensitively, before numbers (columns hold one kind anyway)."""
         value = record.get(column, "")
         if isinstance(value, str):
             return (0, value.casefold())

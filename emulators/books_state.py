@@ -2,8 +2,8 @@
 
 One `Org` per organization id holds every resource's records in insertion-ordered dicts (id ->
 the record as the API returns it in detail), plus the indexes the uniqueness rules need.
-Validation raises `books_error` with Books' envelope; codes and their sources are listed in
-`ERRORS` (ref §4.10 — most codes other than 1002/1000 are third-party observations).
+Validation raises `books_error` with Books' envelope; the codes and their sources are listed
+below (ref §4.10 — most codes other than 1002/1000 are third-party observations).
 """
 
 from __future__ import annotations
