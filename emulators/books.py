@@ -487,6 +487,7 @@ class BooksEmulator:
                                   self.new_id())
             contact["contact_persons"].append(person)
             org.person_owner[person["contact_person_id"]] = contact_id
+            _make_primary_if_asked(contact, person, data)
             self._touch_contact(org, contact)
             return json_response({"code": 0, "message": "The contactperson has been Created",
                                   "contact_person": _person_out(person, contact_id)},
@@ -505,6 +506,7 @@ class BooksEmulator:
                 raise invalid("contact_id")
             person = build_person(fields, "", contact["contact_persons"][index])
             contact["contact_persons"][index] = person
+            _make_primary_if_asked(contact, person, data)
             self._touch_contact(org, contact)
             return json_response({"code": 0,
                                   "message": "The contactperson details has been updated.",
@@ -603,6 +605,13 @@ def _with_custom_value(data: dict, api_name: str, value: str) -> dict:
     if not isinstance(data.get("custom_fields", []), list):
         raise invalid("custom_fields")
     return {**data, "custom_fields": [*fields, {"api_name": api_name, "value": value}]}
+
+
+def _make_primary_if_asked(contact: dict, person: dict, data: dict) -> None:
+    """is_primary_contact: true on one person takes the flag from the others."""
+    if get_bool(data, "is_primary_contact"):
+        for other in contact["contact_persons"]:
+            other["is_primary_contact"] = other is person
 
 
 def _person_out(person: dict, contact_id: str) -> dict:

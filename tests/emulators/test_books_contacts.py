@@ -258,3 +258,15 @@ def test_failed_create_leaves_no_trace(books_http, org):
     assert bad.status_code == 400
     good = books_http.post("/books/v3/contacts", params=q(org), json={"contact_name": "Half Made"})
     assert good.status_code == 201
+
+
+def test_new_primary_person_takes_the_flag(books_http, org):
+    contact = create(books_http, org, {"contact_name": "Primary Swap",
+                                       "contact_persons": [{"first_name": "Old"}]})
+    made = books_http.post("/books/v3/contacts/contactpersons", params=q(org), json={
+        "contact_id": contact["contact_id"], "first_name": "New", "is_primary_contact": True})
+    assert made.status_code == 201
+    detail = books_http.get(f"/books/v3/contacts/{contact['contact_id']}",
+                            params=q(org)).json()["contact"]
+    assert detail["first_name"] == "New"
+    assert [p["is_primary_contact"] for p in detail["contact_persons"]] == [True, False]
