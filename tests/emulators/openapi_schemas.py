@@ -420,6 +420,12 @@ class Specs:
                                  "empty (it accepts any body)")
         return ResponseSchema(uri=uri, declared_status=declared, registry=self.registry)
 
+    def declared_statuses(self, product: str, file: str, method: str, path: str) -> list[str]:
+        """The response codes the spec declares for an operation (empty when it has none)."""
+        operation = self.documents.get(self.uri(product, file), {}).get("paths", {}).get(
+            path, {}).get(method.lower(), {})
+        return list(operation.get("responses", {}))
+
     # -- helpers -------------------------------------------------------------------------------
 
     @staticmethod

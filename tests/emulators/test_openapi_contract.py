@@ -510,6 +510,15 @@ def test_response_body_matches_spec(case: Case, request: pytest.FixtureRequest) 
     assert response.status_code in case.status, (
         f"{where} answered {response.status_code}, expected {case.status}: "
         f"{response.text[:400]}")
+    if case.product == "books":
+        # The Books files declare the exact success code (201 on create and on the sales/purchase
+        # order status actions); the CRM JSON edition declares only 200 even where Zoho answers
+        # 201/207 (ref §3.4), so for CRM the 2xx schema stands in for the status.
+        declared = specs.declared_statuses(case.product, case.file, case.method, case.path)
+        assert str(response.status_code) in declared, (
+            f"{where} answered {response.status_code}; {case.file} declares {declared}")
+        schema = specs.response(case.product, case.file, case.method, case.path,
+                                response.status_code, case.variant)
     content_type = response.headers.get("content-type", "")
     assert content_type.startswith("application/json"), f"{where}: content type {content_type}"
     body = response.json()
