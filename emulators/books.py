@@ -388,6 +388,7 @@ class BooksEmulator:
             org.skus.pop(record["sku"], None)
         else:
             release_refs(org, resource, record)
+            org.names.pop((resource.plural, record[resource.number_field]), None)
 
     async def h_activity(self, request: Request, resource: Resource, action: str) -> Response:
         """POST /contacts|items/{id}/active|inactive (BK-OAS scope: .CREATE)."""

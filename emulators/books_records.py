@@ -303,7 +303,7 @@ def new_transaction(org: Org, resource: Resource, data: dict, record_id: str, no
     }
     _transaction_defaults(resource, record)
     if not manual_number:
-        record[resource.number_field] = org.next_number(resource)
+        org.claim_number(resource, record, org.next_number(resource))
     elif resource.number_field not in data:
         raise books_error(MISSING, f"Please enter {resource.number_field}.")
     update_transaction(org, resource, record, data, now, new_id)
@@ -333,11 +333,9 @@ def update_transaction(org: Org, resource: Resource, record: dict, data: dict,
     _set_party(org, resource, record, data)
     number = get_str(data, resource.number_field, 100)
     if number is not None:
-        taken = any(r[resource.number_field] == number and r is not record
-                    for r in org.table(resource).values())
-        if taken or not number.strip():
-            raise books_error(EXISTS, f"{resource.label} number {number} already exists.")
-        record[resource.number_field] = number
+        if not number.strip():
+            raise invalid(resource.number_field)
+        org.claim_number(resource, record, number.strip())
     for key in ("date", "expiry_date", "due_date", "shipment_date", "delivery_date"):
         if key in data and key in record:
             record[key] = parse_date(data[key], key) if data[key] else ""

@@ -197,7 +197,8 @@ class Org:
         self.records: dict[str, dict[str, dict]] = {}  # plural -> id -> record
         self.numbers: dict[str, int] = {}  # plural -> last auto number
         self.person_owner: dict[str, str] = {}  # contact_person_id -> contact_id
-        self.names: dict[tuple[str, str], str] = {}  # (contact_type|"item", name) -> id
+        # (contact_type | "item" | transaction plural, display name or number) -> id
+        self.names: dict[tuple[str, str], str] = {}
         self.skus: dict[str, str] = {}
         self.unique: dict[tuple[str, str, str], str] = {}  # (plural, api_name, value) -> id
         self.refs: dict[str, int] = {}  # contact/item id -> transactions referring to it
@@ -229,12 +230,23 @@ class Org:
 
     def next_number(self, resource: Resource) -> str:
         """EST-00001, INV-00001 …: the next unused auto number of a resource."""
-        taken = {r.get(resource.number_field) for r in self.table(resource).values()}
         while True:
             self.numbers[resource.plural] = self.numbers.get(resource.plural, 0) + 1
             number = f"{resource.number_prefix}{self.numbers[resource.plural]:05d}"
-            if number not in taken:
+            if (resource.plural, number) not in self.names:
                 return number
+
+    def claim_number(self, resource: Resource, record: dict, number: str) -> None:
+        """Give a transaction its number; numbers are unique per resource (code 1001)."""
+        record_id = record[resource.id_field]
+        owner = self.names.get((resource.plural, number))
+        if owner is not None and owner != record_id:
+            raise books_error(EXISTS, f"{resource.label} number {number} already exists.")
+        old = (resource.plural, record.get(resource.number_field, ""))
+        if self.names.get(old) == record_id:
+            del self.names[old]
+        self.names[(resource.plural, number)] = record_id
+        record[resource.number_field] = number
 
     def ref(self, record_id: str, delta: int) -> None:
         """Count transactions referring to a contact or item (blocks their deletion)."""

@@ -312,3 +312,18 @@ def test_discounts_percent_or_flat(books_http, org, parties):
             "customer_id": customer["contact_id"],
             "line_items": [{"name": "L", "rate": 100, "discount": bad}]})
         assert response.status_code == 400, bad
+
+
+def test_numbers_are_unique_and_freed_on_delete(books_http, org, parties):
+    customer, _, widget, _ = parties
+    body = {"customer_id": customer["contact_id"], "salesorder_number": "SO-MINE",
+            "line_items": [{"item_id": widget["item_id"]}]}
+    first = create(books_http, org, "salesorders", body, ignore_auto_number_generation="true")
+    clash = books_http.post("/books/v3/salesorders",
+                            params=q(org, ignore_auto_number_generation="true"), json=body)
+    assert clash.status_code == 400 and clash.json()["code"] == 1001
+    books_http.delete(f"/books/v3/salesorders/{first['salesorder_id']}", params=q(org))
+    create(books_http, org, "salesorders", body, ignore_auto_number_generation="true")
+    auto = create(books_http, org, "salesorders", {k: v for k, v in body.items()
+                                                   if k != "salesorder_number"})
+    assert auto["salesorder_number"].startswith("SO-0")
