@@ -188,8 +188,8 @@ def _contains(value: str, wanted: str) -> bool:
 
 
 def _search(resource: Resource, text: str) -> Callable:
-    if resource is CONTACTS:
-        fields = ("contact_name", "company_name", "notes")
+    if resource is CONTACTS:  # BK-OAS: "Search contacts by contact name or notes"
+        fields = ("contact_name", "notes")
     elif resource is ITEMS:
         fields = ("name", "description")
     else:

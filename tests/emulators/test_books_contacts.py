@@ -164,6 +164,7 @@ def test_crm_links_and_status_crm_filter(books_http, org):
 
 def test_list_filters_and_summary_shape(books_http, org):
     create(books_http, org, {"contact_name": "Filter Één", "company_name": "Één BV",
+                             "notes": "Ruft nur dienstags an",
                              "contact_persons": [{"first_name": "Lia",
                                                   "email": "lia@een.example"}]})
     vendor = create(books_http, org, {"contact_name": "Filter Vendor", "contact_type": "vendor"})
@@ -179,8 +180,9 @@ def test_list_filters_and_summary_shape(books_http, org):
     assert {r["contact_type"] for r in vendors} == {"vendor"}
     assert [r["contact_name"] for r in all_rows(books_http, org, email="LIA@een.example")] == \
         ["Filter Één"]
-    assert [r["contact_name"] for r in all_rows(books_http, org, search_text="één bv")] == \
+    assert [r["contact_name"] for r in all_rows(books_http, org, search_text="DIENSTAGS")] == \
         ["Filter Één"]
+    assert all_rows(books_http, org, search_text="één bv") == []  # company: not searched
 
 
 def test_active_inactive(books_http, org):
