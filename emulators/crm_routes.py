@@ -26,6 +26,7 @@ DISCRETE_LIMIT = 2000
 TOKEN_LIMIT = 100_000
 SEARCH_LIMIT = 2000
 MAX_TOKENS = 20_000
+WRONG_FORMAT = "either the request body or parameters is in wrong format"
 SORT_BY = ["id", "Created_Time", "Modified_Time"]
 
 
@@ -108,18 +109,16 @@ def field_list(crm, module: str, raw: str | None, required: bool) -> list[str] |
 
 
 async def read_body(request: Request) -> dict:
-    """The JSON body as an object.
-
-    [U] Zoho's answer to an unparsable body is not documented; the OAS error-message enum
-    contains the bare message "body", which we use with INVALID_DATA.
-    """
+    """The JSON body as an object; otherwise INVALID_DATA with the message Zoho's examples
+    use for a body or parameters it cannot parse (crm-oas deleteRecords
+    response-400-unabletoparsedatatype). [U] whether it is wrapped in `data` for a body."""
     raw = await request.body()
     try:
         body = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError):
         body = None
     if not isinstance(body, dict):
-        raise crm_error("INVALID_DATA", "body", {})
+        raise crm_error("INVALID_DATA", WRONG_FORMAT, {})
     return body
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from emulators.core import crm_error, empty_response, json_response
+from emulators.core import ApiError, crm_error, empty_response, json_response
 from emulators.crm_fields import SYSTEM_DUPLICATE_FIELDS
 from emulators.crm_routes import (
+    WRONG_FORMAT,
     check_version,
     data_items,
     field_list,
@@ -55,8 +56,11 @@ def add_record_routes(router: APIRouter, crm) -> None:
         module = _enter(crm, version, module, request, "READ")
         kind = request.query_params.get("type", "all")
         if kind not in ("all", "recycle", "permanent"):
-            raise crm_error("INVALID_DATA", "invalid data", {"param_name": "type",
-                            "supported_values": ["all", "recycle", "permanent"]})
+            # Shape of the OAS example getDeletedRecords response-400-patternnotmatched.
+            raise ApiError(400, {"data": [{
+                "code": "PATTERN_NOT_MATCHED", "details": {"param_name": "type"},
+                "message": "Please check whether the input values are correct",
+                "status": "error"}]})
         page = int_param(request, "page", 1, 1, None)
         per_page = int_param(request, "per_page", 200, 1, 200)
         since = if_modified_since(request)
@@ -168,6 +172,9 @@ def add_record_routes(router: APIRouter, crm) -> None:
     async def delete_one(version: str, module: str, rec_id: str, request: Request):
         module = _enter(crm, version, module, request, "DELETE")
         with emu.lock:
+            if rec_id not in crm.stores[module].records:
+                # As the OAS example deleteRecord response-400-invalidrecordid.
+                raise crm_error("INVALID_DATA", "invalid record id", {"resource_path_index": 0})
             results = _delete_ids(crm, module, [rec_id])
         return json_response({"data": results}, write_status(results, 200))
 
@@ -202,7 +209,11 @@ def _upsert_one(crm, module: str, item, i: int, check: list[str], cache: dict) -
             return {"code": "SUCCESS", "duplicate_field": checked, "action": "insert",
                     "details": details, "message": "record added", "status": "success"}
         name, rec_id = found
-        rec, details, changed = crm.update(module, rec_id, item, i)
+        try:
+            rec, details, changed = crm.update(module, rec_id, item, i)
+        except ItemError as exc:
+            exc.details["id"] = rec_id  # as in the OAS upsert examples for the update path
+            raise
         crm.remember(cache, rec)
         _notify(crm, module, "update", [rec_id], [{rec_id: changed}])
         return {"code": "SUCCESS", "duplicate_field": name, "action": "update",
@@ -242,6 +253,10 @@ def _update_items(crm, module: str, items: list, path_id: str | None) -> list[di
 def _delete_ids(crm, module: str, ids: list[str]) -> list[dict]:
     results, gone = [], []
     for rec_id in ids:
+        if not rec_id.isdigit():
+            results.append({"code": "INVALID_DATA", "details": {"id": rec_id},
+                            "message": WRONG_FORMAT, "status": "error"})
+            continue
         if rec_id not in crm.stores[module].records:
             results.append({"code": "INVALID_DATA", "details": {"id": rec_id},
                             "message": "record not deleted", "status": "error"})

@@ -17,13 +17,15 @@ class RecordValidator:
         self.crm = crm
         self.module = module
         self.fields = crm.writable(module)
+        self.read_only = set(crm.field_map(module)) - set(self.fields)
 
     def changes(self, item, index: int, existing: dict | None) -> dict:
         """Normalised field changes of item `index`; raises ItemError on the first problem.
 
-        Unknown keys are ignored, as Zoho ignores API names it does not know in a write body
-        (it answers INVALID_DATA only for known fields with bad values); read-only and `$`-keys
-        are ignored too.
+        An API name the module does not have is INVALID_DATA "the field api name given seems
+        to be invalid": that is what Zoho's own v8 example answers (crm-oas updateRecords
+        response-207-mixedresults), although older API versions were commonly reported to
+        ignore unknown keys [U]. Read-only fields, `id` and `$`-prefixed keys are ignored.
         """
         base = f"$.data[{index}]"
         if not isinstance(item, dict):
@@ -31,9 +33,12 @@ class RecordValidator:
         out: dict = {}
         for name, value in item.items():
             f = self.fields.get(name)
-            if f is None:
-                continue
             path = f"{base}.{name}"
+            if f is None:
+                if name == "id" or name.startswith("$") or name in self.read_only:
+                    continue
+                raise ItemError("INVALID_DATA", "the field api name given seems to be invalid",
+                                {"api_name": name, "json_path": path})
             out[name] = (self.subform(f, value, path, existing) if f.data_type == "subform"
                          else self.scalar(f, value, path))
         self.mandatory(out, base, existing)

@@ -78,12 +78,21 @@ def test_email_boolean_date_validation(crm_http):
         assert item["code"] == "INVALID_DATA" and item["details"]["api_name"] == name
 
 
-def test_unknown_and_read_only_fields_are_ignored(crm_http):
+def test_read_only_fields_are_ignored_unknown_fields_rejected(crm_http):
     [item] = _items(crm_http.post(f"{V8}/Accounts", json={"data": [{
-        "Account_Name": "Ignore Extras", "Not_A_Field": 1, "Created_Time": "2001-01-01T00:00:00Z",
+        "Account_Name": "Ignore Extras", "Created_Time": "2001-01-01T00:00:00Z",
         "$state": "save"}]}), 201)
     rec = crm_http.get(f"{V8}/Accounts/{item['details']['id']}").json()["data"][0]
-    assert "Not_A_Field" not in rec and not rec["Created_Time"].startswith("2001")
+    assert not rec["Created_Time"].startswith("2001")
+    [item] = _items(crm_http.post(f"{V8}/Accounts", json={"data": [{
+        "Account_Name": "Extras", "Not_A_Field": 1}]}), 400)
+    assert item == {"code": "INVALID_DATA", "details": {
+        "api_name": "Not_A_Field", "json_path": "$.data[0].Not_A_Field"},
+        "message": "the field api name given seems to be invalid", "status": "error"}
+    # Currency does not exist in an org without multi-currency
+    [item] = _items(crm_http.post(f"{V8}/Accounts", json={"data": [{
+        "Account_Name": "Extras", "Currency": "EUR"}]}), 400)
+    assert item["details"]["api_name"] == "Currency"
 
 
 def test_unique_field_duplicate_data(crm_http):
@@ -106,7 +115,10 @@ def test_write_body_limits_and_malformed_bodies(crm_http):
     for raw in (b"{not json", b"[]", b"", b"\xff\xfe", b'"text"'):
         response = crm_http.post(f"{V8}/Accounts", content=raw,
                                  headers={"Content-Type": "application/json"})
-        assert response.status_code == 400 and response.json()["code"] == "INVALID_DATA", raw
+        assert response.status_code == 400 and response.json() == {
+            "code": "INVALID_DATA", "details": {},
+            "message": "either the request body or parameters is in wrong format",
+            "status": "error"}, raw
     for body in ({}, {"data": []}, {"data": {"Account_Name": "x"}}):
         response = crm_http.post(f"{V8}/Accounts", json=body)
         assert response.status_code == 400, body
@@ -175,6 +187,10 @@ def test_delete_bulk_single_and_missing_ids(crm_http, emu_reset):
     assert items[1]["code"] == "INVALID_DATA"
     _items(crm_http.delete(f"{V8}/Deals/{ids[1]}"), 200)
     assert crm_http.get(f"{V8}/Deals/{ids[1]}").status_code == 400
+    again = crm_http.delete(f"{V8}/Deals/{ids[1]}")
+    assert again.status_code == 400 and again.json()["message"] == "invalid record id"
+    [item] = _items(crm_http.delete(f"{V8}/Deals", params={"ids": "abc"}), 400)
+    assert item["message"] == "either the request body or parameters is in wrong format"
     response = crm_http.delete(f"{V8}/Deals")
     assert response.status_code == 400
     assert response.json()["code"] == "REQUIRED_PARAM_MISSING"
