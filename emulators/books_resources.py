@@ -105,10 +105,15 @@ class Resource:
     has_date_filters: bool = False
 
 
-def _status_filters(*statuses: str) -> dict[str, tuple[str, ...] | None]:
+def _status_filters(*statuses: str, aliases: dict[str, tuple[str, ...]] | None = None,
+                    others: tuple[str, ...] = ()) -> dict[str, tuple[str, ...] | None]:
+    """filter_by values: Status.<Name> per status, documented aliases, and documented values
+    the emulator has no data for (`others`: accepted, they match no record)."""
     table: dict[str, tuple[str, ...] | None] = {"Status.All": None}
     for status in statuses:
         table["Status." + status.title().replace("_", "")] = (status,)
+    table.update(aliases or {})
+    table.update({name: () for name in others})
     return table
 
 
@@ -178,7 +183,12 @@ ESTIMATES = Resource(
         "declined": Transition("declined", ("draft", "sent", "accepted", "expired"),
                                "Estimate status has been changed to Declined."),
     },
-    filter_by=_status_filters("sent", "draft", "invoiced", "accepted", "declined", "expired"),
+    filter_by=_status_filters(  # BK-OAS estimates filter_by enum
+        "sent", "draft", "invoiced", "accepted", "declined", "expired",
+        others=("Status.Pending", "Status.Approved", "Status.Viewed",
+                "Status.AvalaraSyncFailed", "Status.TaxAutomationFailed", "Status.MyApprovals",
+                "WithAttachment", "WithoutAttachment", "ExceptionList", "EmailScheduled",
+                "Type.NewSubscription", "Type.Invoice")),
     text_filters=("estimate_number", "customer_name", "item_name"),
     exact_filters=("customer_id", "status", "zcrm_potential_id", "reference_number",
                    "item_id"),
@@ -212,8 +222,12 @@ INVOICES = Resource(
                            "Invoice status has been changed to Void."),
         "draft": Transition("draft", ("void",), "Status of invoice changed from void to draft"),
     },
-    filter_by=_status_filters("sent", "draft", "overdue", "paid", "void", "unpaid",
-                              "partially_paid", "viewed"),
+    filter_by=_status_filters(  # BK-OAS: Status.* and Date.PaymentExpectedDate
+        "sent", "draft", "paid", "void", "partially_paid", "viewed",
+        # every issued invoice not paid in full is unpaid (the emulator records no payments)
+        aliases={"Status.OverDue": ("overdue",),
+                 "Status.Unpaid": ("sent", "overdue", "unpaid", "partially_paid", "viewed")},
+        others=("Date.PaymentExpectedDate",)),
     text_filters=("invoice_number", "customer_name", "item_name"),
     exact_filters=("customer_id", "status", "zcrm_potential_id", "reference_number",
                    "item_id"),
@@ -247,8 +261,14 @@ SALESORDERS = Resource(
         "void": Transition("void", ("draft", "open"),
                            "Sales order status has been changed to Void.", 201),
     },
-    filter_by=_status_filters("draft", "open", "invoiced", "partially_invoiced", "void",
-                              "overdue", "closed"),
+    filter_by=_status_filters(  # BK-OAS sales order filter_by enum
+        "draft", "open", "invoiced", "partially_invoiced", "void", "closed",
+        aliases={"Status.OverDue": ("overdue",), "Status.Confirmed": ("open",)},
+        others=("Status.InvoicedNotShipped", "Status.UnFulfilled",
+                "Status.MarketPlaceSalesOrder", "Status.ThisCycle", "Status.PreviousCycle",
+                "Status.Pending", "Status.Approved", "Status.Shipped",
+                "Status.ShippedNotInvoiced", "Status.ToBeShipped", "Status.ToBeInvoiced",
+                "Status.Fulfilled", "Status.ManuallyFulfilled", "Status.BackOrdered")),
     text_filters=("salesorder_number", "customer_name", "item_name"),
     exact_filters=("customer_id", "status", "zcrm_potential_id", "reference_number",
                    "item_id"),
@@ -284,7 +304,15 @@ PURCHASEORDERS = Resource(
         "cancelled": Transition("cancelled", ("draft", "open"),
                                 "The purchase order has been cancelled.", 201),
     },
-    filter_by=_status_filters("draft", "open", "billed", "cancelled"),
+    filter_by=_status_filters(  # BK-OAS purchase order filter_by enum ("Issued" = open)
+        "draft", "open", "billed", "cancelled",
+        aliases={"Status.Issued": ("open",)},
+        others=("Status.PartiallyBilled", "Status.BilledNotReceived", "Status.Received",
+                "Status.ReceivedNotBilled", "Status.PartiallyReceived", "Status.DropShipped",
+                "Status.BackOrdered", "Status.ReplenishedOrder", "Status.Closed",
+                "Status.UnbilledBackOrder", "Status.ToBeReceived", "Status.Pending",
+                "Status.Approved", "Status.ApprovalOverdue", "Status.MyApprovals",
+                "Status.Accepted", "Status.CancelledByVendor", "Status.CancelledByUser")),
     text_filters=("purchaseorder_number", "vendor_name", "item_name"),
     exact_filters=("vendor_id", "status", "reference_number", "item_id"),
     has_lmt_filter=True, has_date_filters=True,

@@ -327,3 +327,15 @@ def test_numbers_are_unique_and_freed_on_delete(books_http, org, parties):
     auto = create(books_http, org, "salesorders", {k: v for k, v in body.items()
                                                    if k != "salesorder_number"})
     assert auto["salesorder_number"].startswith("SO-0")
+
+
+@pytest.mark.parametrize("plural,value,statuses", [
+    ("invoices", "Status.Unpaid", {"sent"}), ("invoices", "Status.OverDue", set()),
+    ("purchaseorders", "Status.Issued", {"open"}), ("salesorders", "Status.Shipped", set()),
+    ("estimates", "Status.Viewed", set()),
+])
+def test_documented_filter_by_values(books_http, org, plural, value, statuses):
+    response = books_http.get(f"/books/v3/{plural}", params=q(org, filter_by=value))
+    assert response.status_code == 200
+    assert response.json()["page_context"]["applied_filter"] == value
+    assert {r["status"] for r in response.json()[plural]} <= statuses
