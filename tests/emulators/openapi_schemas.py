@@ -28,8 +28,9 @@ evidence beside the code:
   contact-person answers typed as an array; a schema whose own `example` contradicts its `type`
   (amounts such as `total: {type: string, example: 10000}`) accepts the example's type too.
 * CRM: the exhaustive `required` lists of module/field/custom-view/layout metadata (and their
-  non-nullable properties), `Criteria` (custom views, fields), the page-token keys of `Info` and
-  the sample-value `pattern`s of users.json, all contradicted by Zoho's own v8 examples.
+  non-nullable properties), `Criteria` (custom views, fields), the page-token keys of `Info`, the
+  null names/users of permanently deleted records and the sample-value `pattern`s of users.json,
+  all contradicted by Zoho's own v8 examples.
 """
 
 from __future__ import annotations
@@ -240,7 +241,11 @@ CRM_UNTYPED = {
 # Properties Zoho's own examples show as null where the JSON edition types them non-nullable.
 CRM_NULLABLE = {
     # getRecords example: "previous_page_token": null; related-records example: all three null
-    "record.json": {"Info": ("next_page_token", "previous_page_token", "page_token_expiry")},
+    "record.json": {
+        "Info": ("next_page_token", "previous_page_token", "page_token_expiry"),
+        # getDeletedRecords example: "type": "permanent" items have null display_name and users
+        "Deleted_Record": ("display_name", "deleted_by", "created_by"),
+    },
 }
 
 
