@@ -169,21 +169,24 @@ def test_unreachable_webhook_never_blocks(books_http, emu_reset):
 
 
 def test_organizations_are_separate_over_http():
-    from fastapi.testclient import TestClient
+    import httpx
 
-    emu = Emulator(EmulatorConfig(books_org_ids=["20099001", "20099002"]))
-    client = TestClient(emu.app())
-    token = client.post("/oauth/v2/token", data={
-        "grant_type": "refresh_token", "client_id": emu.config.client_id,
-        "client_secret": emu.config.client_secret,
-        "refresh_token": emu.config.refresh_token}).json()["access_token"]
-    headers = {"Authorization": f"Zoho-oauthtoken {token}"}
-    orgs = client.get("/books/v3/organizations", headers=headers).json()["organizations"]
-    assert [o["organization_id"] for o in orgs] == ["20099001", "20099002"]
-    made = client.post("/books/v3/contacts", params={"organization_id": "20099002"},
-                       headers=headers, json={"contact_name": "Only In Two"})
-    assert made.status_code == 201
-    contact_id = made.json()["contact"]["contact_id"]
-    elsewhere = client.get(f"/books/v3/contacts/{contact_id}",
-                           params={"organization_id": "20099001"}, headers=headers)
-    assert elsewhere.status_code == 404
+    from emulators.server import EmulatorServer
+
+    with EmulatorServer(EmulatorConfig(books_org_ids=["20099001", "20099002"])) as server:
+        config = server.emu.config
+        token = httpx.post(f"{server.base_url}/oauth/v2/token", data={
+            "grant_type": "refresh_token", "client_id": config.client_id,
+            "client_secret": config.client_secret,
+            "refresh_token": config.refresh_token}).json()["access_token"]
+        with httpx.Client(base_url=server.base_url,
+                          headers={"Authorization": f"Zoho-oauthtoken {token}"}) as client:
+            orgs = client.get("/books/v3/organizations").json()["organizations"]
+            assert [o["organization_id"] for o in orgs] == ["20099001", "20099002"]
+            made = client.post("/books/v3/contacts", params={"organization_id": "20099002"},
+                               json={"contact_name": "Only In Two"})
+            assert made.status_code == 201
+            contact_id = made.json()["contact"]["contact_id"]
+            elsewhere = client.get(f"/books/v3/contacts/{contact_id}",
+                                   params={"organization_id": "20099001"})
+            assert elsewhere.status_code == 404
