@@ -88,7 +88,18 @@ class CrmEmulator:
             return rec["id"]
 
         self._seed_records(seeder, rng, sizes, plan, put, deleted_owner["id"])
+        self._seed_purged()
         self.views = seed_views(self)
+
+    def _seed_purged(self) -> None:
+        """A few long-gone records per module in the deleted list: permanently deleted ones
+        have no name and no users any more (OAS example getDeletedRecords)."""
+        for n, store in enumerate(self.stores.values()):
+            for k in range(2):
+                store.deleted.append({"deleted_by": None, "id": self.new_id(),
+                                      "display_name": None, "type": "permanent",
+                                      "created_by": None,
+                                      "deleted_time": f"2025-0{1 + k}-1{n % 10}T09:30:00+00:00"})
 
     def _seed_records(self, seeder, rng, sizes, plan, put, deleted_owner: str) -> None:
         names = seeder.company_names(plan["accounts"], SPECIAL_ACCOUNTS)

@@ -93,8 +93,12 @@ def add_record_routes(router: APIRouter, crm) -> None:
         check = _duplicate_check_fields(crm, module, body.get("duplicate_check_fields"))
         with emu.lock:
             cache: dict = {}
-            results = [_upsert_one(crm, module, item, i, check, cache)
+            events: dict = {"insert": [], "update": [], "affected": []}
+            results = [_upsert_one(crm, module, item, i, check, cache, events)
                        for i, item in enumerate(items)]
+            # one callback per operation per request, as for create and update
+            _notify(crm, module, "insert", events["insert"], [])
+            _notify(crm, module, "update", events["update"], events["affected"])
         return json_response({"data": results}, write_status(results, 200))
 
     @router.get(PREFIX)
@@ -197,13 +201,14 @@ def _duplicate_check_fields(crm, module: str, raw) -> list[str]:
     return raw
 
 
-def _upsert_one(crm, module: str, item, i: int, check: list[str], cache: dict) -> dict:
+def _upsert_one(crm, module: str, item, i: int, check: list[str], cache: dict,
+                events: dict) -> dict:
     found = crm.find_duplicate(module, item, check, cache) if isinstance(item, dict) else None
     try:
         if found is None:
             rec, details = crm.create(module, item, i)
             crm.remember(cache, rec)
-            _notify(crm, module, "insert", [rec["id"]], [])
+            events["insert"].append(rec["id"])
             # As in the OAS example, an insert names the duplicate-check field it evaluated.
             checked = next((n for n in check if item.get(n) not in (None, "")), None)
             return {"code": "SUCCESS", "duplicate_field": checked, "action": "insert",
@@ -215,7 +220,8 @@ def _upsert_one(crm, module: str, item, i: int, check: list[str], cache: dict) -
             exc.details["id"] = rec_id  # as in the OAS upsert examples for the update path
             raise
         crm.remember(cache, rec)
-        _notify(crm, module, "update", [rec_id], [{rec_id: changed}])
+        events["update"].append(rec_id)
+        events["affected"].append({rec_id: changed})
         return {"code": "SUCCESS", "duplicate_field": name, "action": "update",
                 "details": details, "message": "record updated", "status": "success"}
     except ItemError as exc:
