@@ -371,7 +371,7 @@ class Specs:
             self.documents[uri] = document
         for uri, document in self.documents.items():
             resources.append((uri, Resource.from_contents(document, default_specification=DRAFT4)))
-        self.registry: Registry = Registry().with_resources(resources)
+        self.registry: Registry = Registry().with_resources(resources).crawl()
 
     @staticmethod
     def uri(product: str, file: str) -> str:
