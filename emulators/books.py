@@ -138,6 +138,8 @@ class BooksEmulator:
                 ("PUT", base + "/{record_id}", self._bind(self.h_update, resource)),
                 ("DELETE", base + "/{record_id}", self._bind(self.h_delete, resource)),
             ]
+            if resource in (CONTACTS, INVOICES):  # BK-OAS bulk deletes
+                routes.append(("DELETE", base, self._bind(self.h_bulk_delete, resource)))
             if resource in (CONTACTS, ITEMS):
                 for action in ("active", "inactive"):
                     routes.append(("POST", f"{base}/{{record_id}}/{action}",
@@ -365,16 +367,39 @@ class BooksEmulator:
         self._auth(request, resource.scope, "DELETE")
         with self.emu.lock:
             org = self._org_of(request)
-            record_id = request.path_params["record_id"]
-            record = org.get(resource, record_id)
-            if resource in (CONTACTS, ITEMS) and org.refs.get(record_id, 0) > 0:
-                noun = "contact" if resource is CONTACTS else "item"
-                raise books_error(INVALID, f"The {noun} is associated with transactions "
-                                  "and cannot be deleted. Mark it as inactive instead.")
-            self._forget(org, resource, record)
-            del org.table(resource)[record_id]
-            self._emit(org, resource, "deleted", record)
+            record = self._deletable(org, resource, request.path_params["record_id"])
+            self._remove(org, resource, record)
             return json_response({"code": 0, "message": resource.messages["deleted"]})
+
+    async def h_bulk_delete(self, request: Request, resource: Resource) -> Response:
+        """DELETE /contacts?contact_ids=a,b and /invoices?invoice_ids=a,b: all or none."""
+        self._auth(request, resource.scope, "DELETE")
+        name = f"{resource.key}_ids"
+        with self.emu.lock:
+            org = self._org_of(request)
+            ids = [i.strip() for i in request.query_params.get(name, "").split(",")
+                   if i.strip()]
+            if not ids or not all(i.isdigit() for i in ids):
+                raise invalid(name)
+            records = [self._deletable(org, resource, i) for i in dict.fromkeys(ids)]
+            for record in records:
+                self._remove(org, resource, record)
+            return json_response({"code": 0,
+                                  "message": f"The {resource.plural} have been deleted."})
+
+    @staticmethod
+    def _deletable(org: Org, resource: Resource, record_id: str) -> dict:
+        record = org.get(resource, record_id)
+        if resource in (CONTACTS, ITEMS) and org.refs.get(record_id, 0) > 0:
+            noun = "contact" if resource is CONTACTS else "item"
+            raise books_error(INVALID, f"The {noun} is associated with transactions and "
+                              "cannot be deleted. Mark it as inactive instead.")
+        return record
+
+    def _remove(self, org: Org, resource: Resource, record: dict) -> None:
+        self._forget(org, resource, record)
+        del org.table(resource)[record[resource.id_field]]
+        self._emit(org, resource, "deleted", record)
 
     @staticmethod
     def _forget(org: Org, resource: Resource, record: dict) -> None:

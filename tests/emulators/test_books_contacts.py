@@ -272,3 +272,16 @@ def test_new_primary_person_takes_the_flag(books_http, org):
                             params=q(org)).json()["contact"]
     assert detail["first_name"] == "New"
     assert [p["is_primary_contact"] for p in detail["contact_persons"]] == [True, False]
+
+
+def test_bulk_delete(books_http, org):
+    ids = [create(books_http, org, {"contact_name": f"Bulk {i}"})["contact_id"] for i in range(3)]
+    missing = books_http.delete("/books/v3/contacts",
+                                params=q(org, contact_ids=f"{ids[0]},999"))
+    assert missing.status_code == 404
+    assert books_http.get(f"/books/v3/contacts/{ids[0]}", params=q(org)).status_code == 200
+    done = books_http.delete("/books/v3/contacts", params=q(org, contact_ids=",".join(ids)))
+    assert done.json() == {"code": 0, "message": "The contacts have been deleted."}
+    assert all(books_http.get(f"/books/v3/contacts/{i}", params=q(org)).status_code == 404
+               for i in ids)
+    assert books_http.delete("/books/v3/contacts", params=q(org)).status_code == 400
