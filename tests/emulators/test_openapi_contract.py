@@ -153,6 +153,14 @@ def _crm_create(c: Ctx) -> httpx.Response:
         {"Account_Name": f"Contract Create {n}b", "Website": "https://example.com"}]})
 
 
+def _crm_create_mixed(c: Ctx) -> httpx.Response:
+    # One good record, one without the mandatory Account_Name, one with a wrong type: 207.
+    return c.http.post(f"{CRM}/Accounts", json={"data": [
+        {"Account_Name": f"Contract Mixed {next(_unique)}"},
+        {"Phone": "+1 555 0100"},
+        {"Account_Name": f"Contract Mixed {next(_unique)}", "Employees": "many"}]})
+
+
 def _crm_update(c: Ctx) -> httpx.Response:
     rec_id = c.crm_first_id("Accounts")
     return c.http.put(f"{CRM}/Accounts", json={"data": [{"id": rec_id, "Phone": "+1 555 0101"}]})
@@ -229,6 +237,7 @@ CRM_CASES = [
     Case("crm-get-record", "crm", "record.json", "GET", REC + "/{id}", _crm_get,
          "Response_Wrapper"),
     Case("crm-create", "crm", "record.json", "POST", REC, _crm_create, "#0", (201,)),
+    Case("crm-create-207", "crm", "record.json", "POST", REC, _crm_create_mixed, "#0", (207,)),
     Case("crm-update", "crm", "record.json", "PUT", REC, _crm_update, "#0", (200,)),
     Case("crm-update-one", "crm", "record.json", "PUT", REC + "/{id}", _crm_update_one, "#0",
          (200,)),
