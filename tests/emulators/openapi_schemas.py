@@ -3,9 +3,9 @@
 The spec files are not part of this repository (their licence does not allow redistribution, see
 ../shared/specs/SOURCES.md); they are read in place from `<repo>/../shared/specs`.
 
-* Zoho CRM v8 (`zoho-crm/*.json`): cross-file `$ref`s are absolute URLs into Zoho's GitHub repo.
-  Each file is registered in a `referencing.Registry` under exactly that URL, so the references
-  resolve locally and nothing is ever fetched.
+* Zoho CRM v8 (`zoho-crm/*.json`, the thin JSON edition): cross-file `$ref`s are absolute URLs
+  into Zoho's GitHub repo. Each file is registered in a `referencing.Registry` under exactly that
+  URL, so the references resolve locally and nothing is ever fetched.
 * Zoho Books v3 (`zoho-books/*.yml`): only file-internal `$ref`s; each file is registered under a
   made-up `https://zoho-books-oas.invalid/v3/<file>` URL of its own.
 
@@ -17,8 +17,7 @@ not know is translated once, in memory, when a file is loaded:
 * `additionalProperties` is left alone: its default is `true` in both, so extra keys pass, as the
   spec allows;
 * `format` is not asserted (OpenAPI lets formats be open-ended; Books timestamps such as
-  `2013-11-18T02:02:51-0800` are not RFC 3339 anyway).
-
+  `2013-11-18T02:02:51-0800` are not RFC 3339 anyway);
 * `type: integer` accepts 241.0 (draft 6's integer; JSON has one number type).
 
 Known defects of the spec files are patched in memory, never in the files, each with its
@@ -363,7 +362,7 @@ class Specs:
         for path in sorted((root / "zoho-books").glob("*.yml")):
             uri = BOOKS_BASE + path.name
             loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # a safe loader
             document = _to_draft4(raw)
             self.patches[path.name] = (_patch_books_page_context(document)
                                        + _patch_books_record_keys(document)
