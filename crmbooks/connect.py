@@ -1,0 +1,184 @@
+"""Connect (F1) and check the prerequisites (F2) before anything is written.
+
+`connect` verifies the credentials against both sides, refuses a CRM edition below Professional
+and, when the CRM has multi-currency on, a CRM base currency that differs from the Books base
+currency. Only then are the non-secret settings stored (the Connection row) and the secrets
+saved (Prefect Secret blocks, unless they come from the environment).
+
+Every failure is raised as a :class:`ConnectError` (or its subclass
+:class:`PrerequisiteError`) whose message is one sentence saying what to fix, so the CLI can
+print it and exit 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from crmbooks.connectors.config import ZohoConfig
+from crmbooks.connectors.errors import AuthError, FatalError, RetriableError, ZohoError
+from crmbooks.connectors.zoho_books import BooksClient
+from crmbooks.connectors.zoho_crm import CrmClient
+from crmbooks.store.repo import Store
+
+# Zoho CRM editions in order (ref §3.11); F2: Professional or above. The CRM `org` call reports
+# the edition as license_details.paid_type in lower case ("professional", "enterprise", ...).
+EDITION_RANK = {"free": 0, "standard": 1, "starter": 1, "professional": 2, "enterprise": 3,
+                "zohoone": 3, "zoho one": 3, "ultimate": 4, "crmplus": 4, "crm plus": 4}
+MINIMUM_EDITION = "professional"
+# Connect is interactive: a wrong URL should fail in seconds, not after the five backed-off
+# retries a scheduled run deserves.
+CONNECT_RETRIES = 1
+
+
+class ConnectError(RuntimeError):
+    """Credentials, URLs or organization are wrong; the message says what to fix."""
+
+
+class PrerequisiteError(ConnectError):
+    """A prerequisite of F2 is not met; the message says what to change."""
+
+
+@dataclass
+class ConnectionCheck:
+    """What `connect` verified on each side (extra organizations: F4, one-way)."""
+
+    crm_org: dict
+    books_org: dict
+    extra_books_orgs: list[dict] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line per side, for the terminal."""
+        crm = self.crm_org
+        lines = [f"CRM: {crm.get('name')} ({crm.get('edition')} edition, base currency "
+                 f"{crm.get('currency')}, multi-currency "
+                 f"{'on' if crm.get('multi_currency') else 'off'})"]
+        for label, books in [("Books", self.books_org)] + [
+                ("Books (extra, one-way)", org) for org in self.extra_books_orgs]:
+            lines.append(f"{label}: {books.get('name')} (organization "
+                         f"{books.get('organization_id')}, base currency {books.get('currency')}, "
+                         f"{books.get('email') or 'no email'}, {books.get('country') or '?'})")
+        return "\n".join(lines)
+
+
+def check_prerequisites(crm_org: dict, books_org: dict) -> None:
+    """F2: raise PrerequisiteError with a clear message when a prerequisite fails."""
+    edition = str(crm_org.get("edition") or "").strip().lower()
+    if EDITION_RANK.get(edition, -1) < EDITION_RANK[MINIMUM_EDITION]:
+        raise PrerequisiteError(
+            f"the Zoho CRM edition is '{crm_org.get('edition') or 'unknown'}', but the Books "
+            "integration needs Professional or above: upgrade the CRM edition, then connect again"
+        )
+    crm_currency, books_currency = crm_org.get("currency"), books_org.get("currency")
+    if crm_org.get("multi_currency") and crm_currency != books_currency:
+        raise PrerequisiteError(
+            f"CRM multi-currency is on with base currency {crm_currency}, but the Books "
+            f"organization {books_org.get('organization_id')} has base currency "
+            f"{books_currency}: they must be equal; connect a Books organization in "
+            f"{crm_currency}"
+        )
+
+
+def verify(config: ZohoConfig, extra_org_ids: Sequence[str] = ()) -> ConnectionCheck:
+    """Call both sides with these credentials and check F2; nothing is written anywhere.
+
+    Raises ConnectError (wrong credentials, URL or organization) or PrerequisiteError (F2),
+    each with a message that says what to fix.
+    """
+    config = config.model_copy(update={"max_retries": min(config.max_retries,
+                                                          CONNECT_RETRIES)})
+    crm = CrmClient(config)
+    try:
+        crm_org = normalise_crm_org(_ask("Zoho CRM", crm.org))
+    finally:
+        crm.close()
+    books_orgs = [_books_org(config, org_id)
+                  for org_id in [config.books_org_id, *extra_org_ids]]
+    for books_org in books_orgs:
+        check_prerequisites(crm_org, books_org)
+    return ConnectionCheck(crm_org, books_orgs[0], books_orgs[1:])
+
+
+def _books_org(config: ZohoConfig, org_id: str | None) -> dict:
+    """One Books organization, verified; an unknown id names the ids this login can use."""
+    books = BooksClient(config.model_copy(update={"books_org_id": org_id}))
+    try:
+        try:
+            return normalise_books_org(books.organization())
+        except FatalError as exc:
+            if exc.endpoint.startswith("POST /oauth"):
+                raise
+            known = _ask("Zoho Books", books.organizations)
+            if any(str(o.get("organization_id")) == str(org_id) for o in known):
+                raise
+            choices = ", ".join(f"{o.get('organization_id')} ({o.get('name')})"
+                                for o in known) or "none"
+            raise ConnectError(
+                f"the Books organization {org_id} is not one this Zoho login can use: pass "
+                f"--books-org with one of: {choices}") from None
+    except ZohoError as exc:
+        raise ConnectError(describe(exc, "Zoho Books")) from None
+    finally:
+        books.close()
+
+
+def _ask(side: str, call):
+    """Run one verification call; a connector error becomes a ConnectError naming the side."""
+    try:
+        return call()
+    except ZohoError as exc:
+        raise ConnectError(describe(exc, side)) from None
+
+
+def describe(exc: ZohoError, side: str) -> str:
+    """A connector error during connect as one sentence saying what to fix."""
+    text = str(exc)
+    if isinstance(exc, RetriableError):
+        if exc.status is None:  # never reached the server
+            return (f"{side} could not be reached ({exc.endpoint or 'no answer'}): check --dc "
+                    "or --api-url/--accounts-url and the network")
+        return f"{side} is not answering normally right now ({text}): try again in a minute"
+    if isinstance(exc, AuthError):
+        return f"{side} refused the credentials: {text}"
+    return f"{side}: {text}"
+
+
+def normalise_crm_org(org: dict) -> dict:
+    """The CRM `org` object reduced to what F1/F2 need (ref §3.8)."""
+    license_details = org.get("license_details") or {}
+    return {
+        "id": str(org.get("id") or ""),
+        "name": org.get("company_name") or org.get("name"),
+        "currency": org.get("iso_code") or org.get("currency"),
+        "multi_currency": bool(org.get("mc_status")),
+        "edition": license_details.get("paid_type") or org.get("edition"),
+        "country": org.get("country"),
+    }
+
+
+def normalise_books_org(org: dict) -> dict:
+    """The Books organization reduced to what F1/F2 share with the CRM side."""
+    return {
+        "organization_id": str(org.get("organization_id") or ""),
+        "name": org.get("name"),
+        "email": org.get("email"),
+        "country": org.get("country"),
+        "currency": org.get("currency_code"),
+    }
+
+
+def store_connection(store: Store, config: ZohoConfig, check: ConnectionCheck, *,
+                     dc: str | None = None, extra_org_ids: list[str] | None = None,
+                     name: str = "default") -> None:
+    """Persist the verified, non-secret connection settings (F1: with the Books org's
+    name, email and country, shared with the CRM side; extra orgs under books_org.extra)."""
+    books_org = dict(check.books_org)
+    if check.extra_books_orgs:
+        books_org["extra"] = list(check.extra_books_orgs)
+    store.save_connection(
+        name, dc=dc, api_url=config.api_url, accounts_url=config.accounts_url,
+        crm_api_url=config.crm_api_url, books_api_url=config.books_api_url,
+        client_id=config.client_id, books_org_id=config.books_org_id,
+        extra_books_org_ids=list(extra_org_ids or []), crm_org=check.crm_org,
+        books_org=books_org,
+    )
