@@ -204,6 +204,40 @@ class BooksClient:
         return self._write("PUT", f"{API}/{{resource}}", resource, None, body, None, None,
                            headers=headers)
 
+    # -- contact persons (ref §4.3: their own endpoints, besides travelling inline) ----------
+
+    def contact_persons(self, contact_id: str) -> list[dict]:
+        """The contact persons of one contact."""
+        body = self._call("GET", f"{API}/contacts/{{id}}/contactpersons", path={"id": contact_id})
+        return body.get("contact_persons") or []
+
+    def create_contact_person(self, contact_id: str, body: Mapping[str, Any]) -> WriteResult:
+        """Add a person to an existing contact. Not idempotent: callers look the person up
+        first (by email or name) so that a replay after a lost answer adds nobody twice."""
+        return self._person_write("POST", f"{API}/contacts/contactpersons", None,
+                                  {**body, "contact_id": contact_id}, "insert")
+
+    def update_contact_person(self, person_id: str, contact_id: str,
+                              body: Mapping[str, Any]) -> WriteResult:
+        """Update one contact person."""
+        return self._person_write("PUT", f"{API}/contacts/contactpersons/{{id}}", person_id,
+                                  {**body, "contact_id": contact_id}, "update")
+
+    def _person_write(self, method: str, template: str, person_id: str | None,
+                      body: Mapping[str, Any], action: str) -> WriteResult:
+        try:
+            answer = self._call(method, template, path={"id": person_id or ""}, body=body,
+                                idempotent=method == "PUT")
+        except RecordError as exc:
+            message = exc.body.get("message") if isinstance(exc.body, dict) else str(exc)
+            return WriteResult(0, False, id=person_id, code=exc.code, message=str(message),
+                               details=exc.body if isinstance(exc.body, dict) else {})
+        person = answer.get("contact_person") or {}
+        found = person.get("contact_person_id") or person_id
+        return WriteResult(0, True, id=None if found is None else str(found), action=action,
+                           code=answer.get("code", 0), message=str(answer.get("message", "")),
+                           record=person or None)
+
     def mark_estimate(self, estimate_id: str, status: str) -> WriteResult:
         """Estimate status: sent | accepted | declined."""
         return self._mark("estimates", estimate_id, status)

@@ -36,7 +36,7 @@ from crmbooks.store.tables import (
 
 LINK_COLUMNS = [
     "crm_id", "books_id", "kind", "crm_module", "parent_crm_id", "parent_books_id",
-    "crm_values", "books_values", "made_by", "updated_at",
+    "crm_values", "books_values", "made_by", "crm_modified", "books_modified", "updated_at",
 ]
 EVENT_COLUMNS = [
     "run_id", "module", "side", "record_key", "crm_id", "books_id", "name", "action",

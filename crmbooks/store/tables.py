@@ -74,6 +74,10 @@ class Link(SQLModel, table=True):
     crm_values: dict | None = _json()
     books_values: dict | None = _json()
     made_by: str = Field(default="sync", max_length=16)
+    # The modified time each side reported right after our own write: a record fetched later
+    # with the same stamp only echoes that write, so it needs no detail read and no plan.
+    crm_modified: str | None = Field(default=None, max_length=40)
+    books_modified: str | None = Field(default=None, max_length=40)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

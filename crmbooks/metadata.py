@@ -1,0 +1,110 @@
+"""Field metadata of both sides, cached for an hour so a quiet run spends no request on it.
+
+CRM: `GET /settings/fields?module=X` (ref §3.8). Books documents no custom-field metadata
+endpoint in the v3 OpenAPI files, so its custom fields are read off one record of the resource
+(`custom_fields[]` carries api_name, data_type per field): items carry them in the list, contacts
+only in the detail, which costs one extra request per hour.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from crmbooks.store.engine import crmbooks_home
+
+TTL_SECONDS = 3600
+_lock = threading.Lock()
+
+
+class ViewNotFound(ValueError):
+    """The configured CRM custom view does not exist (any more)."""
+
+
+def _cache_file(runtime) -> Path:
+    folder = crmbooks_home() / "cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"metadata-{runtime.org_id or 'default'}.json"
+
+
+def _cached(runtime, key: str, fetch) -> object:
+    """The cached value of `key`, fetched again when older than TTL_SECONDS."""
+    path = _cache_file(runtime)
+    with _lock:
+        data = json.loads(path.read_text()) if path.exists() else {}
+        hit = data.get(key)
+        if hit and time.time() - hit["at"] < TTL_SECONDS:
+            return hit["value"]
+    value = fetch()
+    with _lock:
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[key] = {"at": time.time(), "value": value}
+        path.write_text(json.dumps(data, default=str))
+    return value
+
+
+def clear_cache(runtime) -> None:
+    """Forget cached metadata (after the operator changed fields or views)."""
+    path = _cache_file(runtime)
+    if path.exists():
+        path.unlink()
+
+
+def crm_field_metadata(runtime, module: str) -> list[dict]:
+    """`settings/fields` of a CRM module (cached)."""
+    return _cached(runtime, f"crm-fields:{module}", lambda: runtime.crm.fields(module))
+
+
+def books_custom_fields(runtime, resource: str, id_field: str = "cf_crm_id") -> list[dict]:
+    """Custom field definitions of a Books resource (cached).
+
+    Fields are read off a sample record; the unique id field, which a record may not carry
+    yet, is probed instead: an upsert by it *without* X-Upsert for a value no record has
+    answers "does not exist" (1002) when the field is a unique custom field and "invalid
+    value for X-Unique-Identifier-Key" otherwise. The probe writes nothing.
+    """
+    if resource == "contact_persons":
+        return []
+    fields = _sampled_custom_fields(runtime, resource)
+    fields = [f for f in fields if f["api_name"] != id_field]
+    if _is_unique_key(runtime, resource, id_field):
+        fields.append({"api_name": id_field, "data_type": "string", "is_unique": True})
+    return fields
+
+
+def _is_unique_key(runtime, resource: str, key: str) -> bool:
+    def probe() -> bool:
+        result = runtime.books.upsert_by_custom_field(resource, key, "crmbooks-probe-0", {},
+                                                      create=False)
+        return not result.ok and str(result.code) == "1002"
+
+    return bool(_cached(runtime, f"books-unique-key:{resource}:{key}", probe))
+
+
+def _sampled_custom_fields(runtime, resource: str) -> list[dict]:
+    """Custom fields seen on one record of the resource (cached)."""
+
+    def fetch() -> list[dict]:
+        params = {"contact_type": "customer"} if resource == "contacts" else None
+        for page in runtime.books.iter_pages(resource, params, per_page=1):
+            record = page[0]
+            if "custom_fields" not in record:
+                id_field = "contact_id" if resource == "contacts" else "item_id"
+                record = runtime.books.get(resource, record[id_field]) or {}
+            return [{"api_name": f.get("api_name"), "data_type": f.get("data_type"),
+                     "is_unique": bool(f.get("is_unique"))}
+                    for f in record.get("custom_fields") or []]
+        return []
+
+    return _cached(runtime, f"books-custom-fields:{resource}", fetch)
+
+
+def resolve_view(runtime, module: str, name_or_id: str) -> str:
+    """The id of a CRM custom view given its name or id; ViewNotFound otherwise (F8)."""
+    view = runtime.crm.find_view(module, name_or_id)
+    if not view:
+        raise ViewNotFound(f"the CRM view '{name_or_id}' does not exist in {module}: pick one "
+                           f"of the views listed by the CRM and run `crmbooks configure` again")
+    return str(view["id"])

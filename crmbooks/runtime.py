@@ -1,0 +1,108 @@
+"""What a running sync needs, built once per process: the store and the two Zoho clients.
+
+Tasks ask for `get_runtime()` instead of receiving clients as parameters, because Prefect
+parameters must be JSON (they show in the UI, and a secret must never be one). The connection's
+non-secret settings come from the store; the secrets from `crmbooks.secrets`. Tests and the demo
+connect to the emulators through the same path, so nothing here is test-only.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from crmbooks.connectors.config import ZohoConfig
+from crmbooks.connectors.zoho_books import BooksClient
+from crmbooks.connectors.zoho_crm import CrmClient
+from crmbooks.secrets import install_redaction, load_secret
+from crmbooks.store.repo import Store
+
+
+class NotConnected(RuntimeError):
+    """No connection is stored yet."""
+
+
+@dataclass
+class Runtime:
+    """The store and both clients for one Books organization."""
+
+    store: Store
+    config: ZohoConfig
+    crm: CrmClient
+    books: BooksClient
+
+    @property
+    def org_id(self) -> str:
+        """The Books organization this runtime syncs."""
+        return self.config.books_org_id or ""
+
+    def api_calls(self) -> dict[str, int]:
+        """Requests sent so far per system, e.g. {"crm": 3, "books": 2}."""
+        return {"crm": sum(self.crm.calls.snapshot().values()),
+                "books": sum(self.books.calls.snapshot().values())}
+
+    def close(self) -> None:
+        """Close both HTTP clients."""
+        for client in (self.crm, self.books):
+            close = getattr(client, "close", None)
+            if close is not None:
+                close()
+
+
+_cache: dict[tuple, Runtime] = {}
+_lock = threading.Lock()
+
+
+def config_from_store(store: Store, org_id: str | None = None,
+                      connection: str = "default") -> ZohoConfig:
+    """The stored connection with its secrets, for one Books organization (default: primary)."""
+    row = store.connection(connection)
+    if row is None:
+        raise NotConnected("crmbooks is not connected yet: run `crmbooks connect` first")
+    return ZohoConfig(
+        accounts_url=row.accounts_url, api_url=row.api_url, crm_api_url=row.crm_api_url,
+        books_api_url=row.books_api_url, client_id=row.client_id,
+        client_secret=load_secret("client_secret", connection),
+        refresh_token=load_secret("refresh_token", connection),
+        books_org_id=org_id or row.books_org_id,
+    )
+
+
+def get_runtime(org_id: str | None = None, connection: str = "default") -> Runtime:
+    """The process-wide runtime for a Books organization, built on first use."""
+    install_redaction()
+    base = open_store()
+    row = base.connection(connection)
+    org = org_id or (row.books_org_id if row else None) or ""
+    key = (str(base.engine.url), connection, org, row.updated_at if row else None)
+    with _lock:
+        runtime = _cache.get(key)
+        if runtime is None:
+            config = config_from_store(base, org, connection)
+            store = Store(base.engine, org_id=org)
+            runtime = Runtime(store, config, CrmClient(config), BooksClient(config))
+            _cache[key] = runtime
+        return runtime
+
+
+_stores: dict[str, Store] = {}
+
+
+def open_store() -> Store:
+    """The process-wide store (one engine per database URL)."""
+    from crmbooks.store.engine import database_url
+
+    url = database_url()
+    with _lock:
+        if url not in _stores:
+            _stores[url] = Store.open(url)
+        return _stores[url]
+
+
+def reset_runtime_cache() -> None:
+    """Forget built runtimes (after `crmbooks connect` changed the connection)."""
+    with _lock:
+        for runtime in _cache.values():
+            runtime.close()
+        _cache.clear()
+        _stores.clear()

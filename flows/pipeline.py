@@ -1,0 +1,68 @@
+"""The one pipeline every record module runs: start → fetch → map → dedupe → plan → push → report.
+
+Each step is a Prefect task over whole batches (never a task per record: reference/prefect.md
+§3); pushes go in batches of up to 100 records. A dry run (B1) stops after the plan and only
+reports it. Module flows (customers, vendors, items) are this function with their name.
+"""
+
+from __future__ import annotations
+
+from prefect import get_run_logger
+from prefect.states import Completed, Failed
+
+from tasks.fetch import fetch_books, fetch_crm
+from tasks.plan import dedupe, map_records, plan_changes
+from tasks.progress import Progress
+from tasks.push import BOOKS_BATCH, CRM_BATCH, batches, push_books, push_crm, rows_for
+from tasks.report import report
+from tasks.start import start_run
+
+
+def run_pipeline(module: str, dry_run: bool = False, org_id: str | None = None):
+    """Sync one module; returns the run summary (a Completed or Failed state around it)."""
+    run = start_run(module, dry_run, org_id)
+    crm = fetch_crm(run)
+    books = fetch_books(run)
+    mapped = map_records(run, crm, books)
+    indexes = dedupe(run, crm, books)
+    plan = plan_changes(run, mapped, indexes)
+    outcomes = [] if dry_run else push_all(run, plan)
+    summary = report(run, plan, outcomes, crm, books)
+    return finish(summary)
+
+
+def push_all(run, plan) -> list[dict]:
+    """Push the plan: Books first for rows bound there, then CRM (links its rows too)."""
+    books_rows, crm_rows = rows_for(plan, "books"), rows_for(plan, "crm")
+    inline = [r for r in plan.to_dict("records") if r.get("inline") is True]
+    progress = Progress(run.module, len(books_rows) + len(crm_rows))
+    outcomes: list[dict] = []
+    for batch in batches(books_rows, BOOKS_BATCH):
+        outcomes += push_books(run, batch, [c for c in inline if c["parent_crm_id"] in
+                                            {r.get("crm_id") for r in batch}])
+        progress.advance(len(batch))
+    books_done = [o for o in outcomes if o["side"] == "books"]
+    for batch in batches(crm_rows, CRM_BATCH):
+        outcomes += push_crm(run, batch, books_done)
+        progress.advance(len(batch))
+    progress.done()
+    return outcomes
+
+
+class RecordsFailed(Exception):
+    """Some records of a run failed; carries the run summary (the run itself finished)."""
+
+    def __init__(self, message: str, summary: dict):
+        super().__init__(message)
+        self.summary = summary
+
+
+def finish(summary: dict):
+    """A run with failed records ends Failed, so the run list shows it is not fully synced."""
+    failed = sum(side["failed"] for side in summary["counts"].values())
+    if failed:
+        message = (f"{failed} record(s) failed: see the failures artifact, fix them at the "
+                   "source, then retry")
+        get_run_logger().warning(message)
+        return Failed(message=message, data=RecordsFailed(message, summary))
+    return Completed(message="all records synced", data=summary)

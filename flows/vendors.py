@@ -1,0 +1,15 @@
+"""The vendors module (see mission F5–F11): a Prefect flow over the shared pipeline."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.pipeline import run_pipeline
+
+
+@flow(name="sync-vendors", task_runner=ThreadPoolTaskRunner(max_workers=4),
+      log_prints=False, persist_result=True)
+def sync_vendors(dry_run: bool = False, org_id: str | None = None):
+    """Sync vendors between Zoho CRM and Zoho Books; `dry_run` only plans (B1)."""
+    return run_pipeline("vendors", dry_run=dry_run, org_id=org_id)

@@ -1,0 +1,165 @@
+"""Map, dedupe and plan: the pure core (crmbooks.sync) behind three thin Prefect tasks.
+
+* `map_records` turns fetched raw records into each side's form, per record kind, and collects
+  per-record mapping failures (bad email, name too long, unmapped picklist value …).
+* `dedupe` builds the name index of the *other* side that duplicate detection needs. A run
+  whose fetch was complete already has it; an incremental run looks up only the names of new,
+  unlinked records (one request each), or scans the other side when that is cheaper.
+* `plan_changes` decides, per record, create / update / merge / skip / clone / overwrite (B1).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import task
+
+from crmbooks.connectors.zoho_crm import criterion
+from crmbooks.sync.dedupe import INDEX_COLUMNS, index_records
+from crmbooks.sync.mapping import (
+    FAILURE_COLUMNS,
+    effective_mapping,
+    explode_persons,
+    route_books,
+    route_crm_contacts,
+    to_books,
+    to_crm,
+)
+from crmbooks.sync.plan import plan_module
+from tasks.context import RunContext
+from tasks.fetch import CONTACT_TYPE
+
+# Above this many names, one paged scan of the other side is cheaper than a lookup per name.
+LOOKUP_LIMIT = 20
+
+
+def raw_by_kind(run: RunContext, crm: dict[str, pd.DataFrame],
+                books: dict[str, pd.DataFrame]) -> tuple[dict, dict]:
+    """Split fetched frames into the module's record kinds: ({kind: crm df}, {kind: books df})."""
+    spec, settings = run.spec(), run.module_settings()
+    crm_kinds, books_kinds = {}, {}
+    for kind in spec.active_kinds(settings):
+        frame = crm.get(kind.crm_module, pd.DataFrame())
+        if kind.crm_module == "Contacts" and run.module == "customers":
+            frame = route_crm_contacts(frame, settings).get(kind.name, frame.iloc[0:0])
+        crm_kinds[kind.name] = frame
+    for resource, frame in books.items():
+        routed = route_books(spec, settings, frame) if not frame.empty else {}
+        for kind in spec.active_kinds(settings):
+            if kind.books_resource == resource:
+                books_kinds[kind.name] = routed.get(kind.name, pd.DataFrame())
+    if "contact_persons" in crm_kinds and "accounts" in books_kinds:
+        books_kinds["contact_persons"] = explode_persons(books_kinds["accounts"])
+    return crm_kinds, books_kinds
+
+
+@task(name="map-records", persist_result=True)
+def map_records(run: RunContext, crm: dict[str, pd.DataFrame],
+                books: dict[str, pd.DataFrame]) -> dict:
+    """Mapped frames per kind and side, plus the mapping failures (one row per record)."""
+    spec, settings = run.spec(), run.module_settings()
+    mapping = effective_mapping(spec, settings)
+    crm_kinds, books_kinds = raw_by_kind(run, crm, books)
+    mapped = {"crm": {}, "books": {}}
+    failures = [pd.DataFrame(columns=FAILURE_COLUMNS)]
+    for kind in spec.active_kinds(settings):
+        frame, failed = to_books(crm_kinds.get(kind.name, pd.DataFrame()), mapping, kind, spec,
+                                 base_currency=run.base_currency)
+        mapped["crm"][kind.name] = frame
+        failures.append(failed)
+        if kind.name in books_kinds:
+            frame, failed = to_crm(books_kinds[kind.name], mapping, kind, spec)
+            mapped["books"][kind.name] = frame
+            failures.append(failed)
+    mapped["failures"] = pd.concat(failures, ignore_index=True)
+    return mapped
+
+
+@task(name="dedupe", persist_result=True)
+def dedupe(run: RunContext, crm: dict[str, pd.DataFrame],
+           books: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
+    """For each kind, the index of every record on each side that duplicates may match."""
+    spec, settings = run.spec(), run.module_settings()
+    crm_kinds, books_kinds = raw_by_kind(run, crm, books)
+    links = run.runtime().store.links(run.module)
+    indexes: dict[str, dict[str, pd.DataFrame]] = {"crm": {}, "books": {}}
+    for kind in spec.active_kinds(settings):
+        if kind.books_resource == "contact_persons":
+            continue  # persons match within their parent, from the fetched records
+        crm_raw = crm_kinds.get(kind.name, pd.DataFrame())
+        books_raw = books_kinds.get(kind.name, pd.DataFrame())
+        indexes["books"][kind.name] = _books_index(run, kind, crm_raw, books_raw, links)
+        if settings.scope == "both":
+            indexes["crm"][kind.name] = _crm_index(run, kind, crm_raw, books_raw, links)
+    return indexes
+
+
+def _unlinked_names(raw: pd.DataFrame, links: pd.DataFrame, side: str, name_of, id_field) -> list:
+    if raw.empty:
+        return []
+    linked = set(links[f"{side}_id"]) if not links.empty else set()
+    return sorted({name_of(r) for r in raw.to_dict("records")
+                   if str(r.get(id_field)) not in linked and name_of(r)})
+
+
+def _books_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
+    spec, runtime = run.spec(), run.runtime()
+    own = index_records(books_raw, kind, "books", spec)
+    if run.books_cursor is None:
+        return own  # the Books fetch was complete
+    names = _unlinked_names(crm_raw, links, "crm", kind.crm_name, "id")
+    if not names:
+        return own
+    resource = kind.books_resource
+    extra = {"contact_type": CONTACT_TYPE[run.module]} if resource == "contacts" else {}
+    name_param = "contact_name" if resource == "contacts" else "name"
+    rows = []
+    if len(names) > LOOKUP_LIMIT:
+        for page in runtime.books.iter_pages(resource, extra):
+            rows += page
+    else:
+        for name in names:
+            for page in runtime.books.iter_pages(resource, {**extra, name_param: name}):
+                rows += page
+    found = index_records(pd.DataFrame(rows, dtype=object), kind, "books", spec)
+    return _union(own, found)
+
+
+def _crm_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
+    spec, runtime = run.spec(), run.runtime()
+    own = index_records(crm_raw, kind, "crm", spec)
+    if run.crm_cursor is None or run.views:
+        return own  # the CRM fetch was complete (or a view limits what may match)
+    names = _unlinked_names(books_raw, links, "books", kind.books_name, kind.books_id_field)
+    if not names:
+        return own
+    fields = ["id", spec.crm_books_id_field, *kind.crm_name_fields]
+    rows = []
+    if len(names) > LOOKUP_LIMIT:
+        for page in runtime.crm.iter_records(kind.crm_module, fields):
+            rows += page
+    else:
+        name_field = kind.crm_name_fields[-1] if len(kind.crm_name_fields) > 1 else \
+            kind.crm_name_fields[0]
+        for name in names:
+            value = name.split(" ")[-1] if len(kind.crm_name_fields) > 1 else name
+            for page in runtime.crm.search(kind.crm_module, fields=fields,
+                                           criteria=criterion(name_field, "equals", value)):
+                rows += page
+    found = index_records(pd.DataFrame(rows, dtype=object), kind, "crm", spec)
+    return _union(own, found)
+
+
+def _union(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    both = pd.concat([a, b], ignore_index=True) if not b.empty else a
+    return both.drop_duplicates(subset=["id"]).reset_index(drop=True)[INDEX_COLUMNS]
+
+
+@task(name="plan-changes", persist_result=True)
+def plan_changes(run: RunContext, mapped: dict, indexes: dict) -> pd.DataFrame:
+    """The plan (B1): one row per record, what to write where and why."""
+    spec, settings = run.spec(), run.module_settings()
+    mapping = effective_mapping(spec, settings)
+    links = run.runtime().store.links(run.module)
+    return plan_module(spec, settings, mapping, crm=mapped["crm"], books=mapped["books"],
+                       links=links, crm_index=indexes["crm"] or None,
+                       books_index=indexes["books"] or None, failures=mapped["failures"])

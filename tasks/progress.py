@@ -1,0 +1,28 @@
+"""Progress of a long push: a Prefect progress artifact, updated every few percent."""
+
+from __future__ import annotations
+
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+
+class Progress:
+    """Percent of plan rows pushed, visible in the Prefect UI while the run goes on."""
+
+    STEP = 5.0  # percent between updates: each update is an API call to the Prefect server
+
+    def __init__(self, module: str, total: int):
+        self.total, self.done_rows, self.shown = max(total, 1), 0, 0.0
+        self.id = create_progress_artifact(0.0, key=f"{module}-push-progress",
+                                           description=f"{module}: records pushed")
+
+    def advance(self, rows: int) -> None:
+        """Count `rows` more rows pushed."""
+        self.done_rows += rows
+        percent = 100.0 * self.done_rows / self.total
+        if percent - self.shown >= self.STEP:
+            update_progress_artifact(self.id, percent)
+            self.shown = percent
+
+    def done(self) -> None:
+        """Mark the push complete."""
+        update_progress_artifact(self.id, 100.0)

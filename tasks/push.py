@@ -1,0 +1,188 @@
+"""Push: apply a batch of plan rows to one side, exactly once, and link each record at once.
+
+Exactly-once (B2): every create is an upsert keyed by the other side's id — Books by the unique
+custom field `cf_crm_id` (X-Unique-Identifier-Key + X-Upsert), CRM by `duplicate_check_fields`
+on the unique `Books_Id__c` — so replaying a push after a crash or a lost answer updates the
+record it created instead of creating a second one. A link is stored right after each record's
+success (one short transaction), so a rerun finds it. Books contact persons have no unique key:
+they are looked up by email / name before being added.
+
+A rejected record is a failure row (the provider's code, field and message), never an
+exception: the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from prefect import task
+
+from crmbooks.connectors.results import WriteResult
+from crmbooks.sync.plan import link_fields
+from tasks.context import RunContext
+from tasks.retry import retry_transient
+
+WRITES = ("create", "clone", "update", "overwrite", "conflict-merge")
+BOOKS_BATCH = 50  # rows per push task: Books writes one record per request anyway
+CRM_BATCH = 100  # CRM takes 100 records per call (ref §3.4)
+
+
+def rows_for(plan: pd.DataFrame, side: str) -> list[dict]:
+    """The plan rows that write to `side`, in plan order (parents before children)."""
+    if plan.empty:
+        return []
+    wanted = plan["action"].isin(WRITES) & plan["target"].isin([side, "both"])
+    if side == "books":
+        wanted &= plan["inline"] != True  # noqa: E712 - persons created inside their parent
+    return [dict(r) for r in plan[wanted].to_dict("records")]
+
+
+def batches(rows: list[dict], size: int) -> list[list[dict]]:
+    """Consecutive batches of at most `size` rows."""
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+def outcome(row: dict, side: str, result: WriteResult | None = None, **extra: Any) -> dict:
+    """What happened to one plan row on one side (JSON-able, for the report)."""
+    out = {"record_key": row["record_key"], "kind": row["kind"], "side": side,
+           "action": row["action"], "crm_id": row.get("crm_id"),
+           "books_id": row.get("books_id"), "name": row.get("name"), "ok": True}
+    if result is not None and not result.ok:
+        out.update(ok=False, code=None if result.code is None else str(result.code),
+                   field=result.field, message=result.message,
+                   payload=row.get("books_payload" if side == "books" else "crm_payload"))
+    out.update(extra)
+    return out
+
+
+# ------------------------------------------------------------------------------------ Books
+
+
+@task(name="push-books", persist_result=True, retries=2, retry_delay_seconds=10,
+      retry_condition_fn=retry_transient)
+def push_books(run: RunContext, rows: list[dict], inline: list[dict]) -> list[dict]:
+    """Write a batch of plan rows to Books; link each success (unless CRM is still to come)."""
+    runtime, spec = run.runtime(), run.spec()
+    results = []
+    for row in rows:
+        kind = spec.kind(row["kind"])
+        if kind.books_resource == "contact_persons":
+            result = _push_person(runtime, row)
+        elif row.get("books_id"):
+            result = runtime.books.update(kind.books_resource, row["books_id"],
+                                          row["books_payload"])
+        else:
+            result = runtime.books.upsert_by_custom_field(
+                kind.books_resource, spec.books_crm_id_field, row["crm_id"],
+                row["books_payload"])
+        if not result.ok:
+            results.append(outcome(row, "books", result))
+            continue
+        books_id = result.id or row.get("books_id")
+        stamp = (result.record or {}).get("last_modified_time")
+        results.append(outcome(row, "books", books_id=books_id, books_modified=stamp))
+        if row["target"] == "books":
+            runtime.store.upsert_link(run.module, **link_fields(spec, row, books_id=books_id),
+                                      books_modified=stamp if kind.parent is None else None)
+            _link_inline_persons(run, row, result, inline)
+    return results
+
+
+def _push_person(runtime, row: dict) -> WriteResult:
+    """Create or update one contact person of an existing Books contact (looked up first)."""
+    payload, parent = dict(row["books_payload"]), row.get("parent_books_id")
+    if row.get("books_id"):
+        return runtime.books.update_contact_person(row["books_id"], parent, payload)
+    for person in runtime.books.contact_persons(parent):
+        if _same_person(person, payload):
+            return runtime.books.update_contact_person(str(person["contact_person_id"]),
+                                                       parent, payload)
+    return runtime.books.create_contact_person(parent, payload)
+
+
+def _same_person(person: dict, payload: dict) -> bool:
+    email = (payload.get("email") or "").casefold()
+    if email and (person.get("email") or "").casefold() == email:
+        return True
+    names = ("first_name", "last_name")
+    return all((person.get(n) or "") == (payload.get(n) or "") for n in names)
+
+
+def _link_inline_persons(run: RunContext, row: dict, result: WriteResult,
+                         inline: list[dict]) -> None:
+    """Link the persons created inside their new parent to the ids Books gave them."""
+    children = [c for c in inline if c.get("parent_crm_id") == row.get("crm_id")]
+    if not children or not result.record:
+        return
+    spec, store = run.spec(), run.runtime().store
+    created = list(result.record.get("contact_persons") or [])
+    for child in children:
+        match = next((p for p in created if _same_person(p, child["books_payload"])), None)
+        if match is None:
+            continue
+        created.remove(match)
+        store.upsert_link(run.module, **link_fields(
+            spec, {**child, "parent_books_id": result.id},
+            books_id=str(match["contact_person_id"])))
+
+
+# -------------------------------------------------------------------------------------- CRM
+
+
+@task(name="push-crm", persist_result=True, retries=2, retry_delay_seconds=10,
+      retry_condition_fn=retry_transient)
+def push_crm(run: RunContext, rows: list[dict], books_done: list[dict]) -> list[dict]:
+    """Write a batch of plan rows to CRM (creates as one upsert call, updates as one call)."""
+    runtime, spec = run.runtime(), run.spec()
+    failed_in_books = {o["record_key"] for o in books_done if not o["ok"]}
+    books_ids = {o["record_key"]: o.get("books_id") for o in books_done if o["ok"]}
+    rows = [r for r in rows if r["record_key"] not in failed_in_books]
+    parents = _parent_crm_ids(run)
+    creates = [r for r in rows if not r.get("crm_id")]
+    updates = [r for r in rows if r.get("crm_id")]
+    results = []
+    for group, write in ((creates, "upsert"), (updates, "update")):
+        by_module: dict[str, list[dict]] = {}
+        for row in group:
+            by_module.setdefault(spec.kind(row["kind"]).crm_module, []).append(row)
+        for module, module_rows in by_module.items():
+            payloads = [_crm_payload(r, parents) for r in module_rows]
+            if write == "upsert":
+                answers = runtime.crm.upsert(module, payloads,
+                                             duplicate_check_fields=[spec.crm_books_id_field])
+            else:
+                answers = runtime.crm.update(module, payloads)
+            for row, answer in zip(module_rows, answers, strict=True):
+                results.append(_crm_done(run, row, answer, books_ids))
+    return results
+
+
+def _parent_crm_ids(run: RunContext) -> dict[str, str]:
+    """{Books parent id: CRM parent id} from the links written so far (parents go first)."""
+    links = run.runtime().store.links(run.module)
+    if links.empty:
+        return {}
+    return {str(b): str(c) for b, c in zip(links["books_id"], links["crm_id"], strict=True)}
+
+
+def _crm_payload(row: dict, parents: dict[str, str]) -> dict:
+    payload = dict(row["crm_payload"])
+    if row.get("crm_id"):
+        payload["id"] = row["crm_id"]
+    parent = row.get("parent_crm_id") or parents.get(str(row.get("parent_books_id")))
+    if row.get("parent_books_id") and parent:
+        payload["Account_Name"] = {"id": parent}
+    return payload
+
+
+def _crm_done(run: RunContext, row: dict, answer: WriteResult, books_ids: dict) -> dict:
+    if not answer.ok:
+        return outcome(row, "crm", answer)
+    spec = run.spec()
+    stamp = (answer.details or {}).get("Modified_Time")
+    books_id = books_ids.get(row["record_key"]) or row.get("books_id")
+    run.runtime().store.upsert_link(
+        run.module, **link_fields(spec, row, crm_id=answer.id, books_id=books_id),
+        crm_modified=stamp)
+    return outcome(row, "crm", crm_id=answer.id, books_id=books_id, crm_modified=stamp)

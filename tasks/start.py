@@ -1,0 +1,73 @@
+"""Start a run: refuse when paused, load the active settings, check them against both sides.
+
+Everything that can make a run fail as a whole is checked here, before anything is written:
+the connection exists and is not paused or disabled, the settings parse, the CRM view exists,
+and the mapping fits the live field metadata of both sides (F9). Metadata is cached for an hour
+(`crmbooks.metadata`), so a run with nothing to do spends no request on it.
+"""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.context import get_run_context
+
+from crmbooks.metadata import books_custom_fields, crm_field_metadata, resolve_view
+from crmbooks.runtime import get_runtime
+from crmbooks.settings import parse_module_settings
+from crmbooks.sync.check import assert_mapping_ok
+from crmbooks.sync.mapping import effective_mapping
+from crmbooks.sync.modules import module_spec
+from tasks.context import RunContext
+
+
+class RunRefused(RuntimeError):
+    """The integration is paused or disabled: no run starts (exit code 3)."""
+
+
+@task(name="start-run")
+def start_run(module: str, dry_run: bool, org_id: str | None = None) -> RunContext:
+    """Check everything a run needs and open its history row; returns the run's context."""
+    runtime = get_runtime(org_id)
+    store, logger = runtime.store, get_run_logger()
+    connection = store.connection()
+    if connection.disabled:
+        raise RunRefused("the integration is disabled: run `crmbooks enable` to sync again")
+    if connection.paused:
+        raise RunRefused("syncing is paused: run `crmbooks resume` to sync again")
+    version, raw = store.active_settings(module) or (None, {})
+    settings = parse_module_settings(module, raw)
+    spec = module_spec(module)
+    kinds = spec.active_kinds(settings)
+    mapping = effective_mapping(spec, settings)
+    crm_modules = sorted({k.crm_module for k in kinds})
+    assert_mapping_ok(
+        spec, mapping, kinds,
+        crm_fields={m: crm_field_metadata(runtime, m) for m in crm_modules},
+        books_custom_fields={r: books_custom_fields(runtime, r, spec.books_crm_id_field)
+                             for r in sorted({k.books_resource for k in kinds})},
+    )
+    views = _views(runtime, settings, kinds)
+    flow_run = getattr(get_run_context(), "task_run", None)
+    run_id = store.start_run(module, dry_run=dry_run, settings_version=version,
+                             flow_run_id=str(flow_run.flow_run_id) if flow_run else None)
+    logger.info("run %s of %s (settings version %s, %s)", run_id, module, version,
+                "dry run" if dry_run else "live")
+    books_org = connection.books_org or {}
+    return RunContext(
+        run_id=run_id, module=module, org_id=runtime.org_id, dry_run=dry_run,
+        settings=settings.model_dump(mode="json"), settings_version=version,
+        crm_cursor=store.cursor(module, "crm"), books_cursor=store.cursor(module, "books"),
+        views=views, base_currency=books_org.get("currency"),
+        calls_before=runtime.api_calls(),
+    )
+
+
+def _views(runtime, settings, kinds) -> dict[str, str]:
+    """The custom view id per CRM module (F8); an unknown view stops the run (fatal)."""
+    wanted = {}
+    main = kinds[0].crm_module
+    if getattr(settings, "view", None):
+        wanted[main] = settings.view
+    if getattr(settings, "contact_view", None):
+        wanted["Contacts"] = settings.contact_view
+    return {module: resolve_view(runtime, module, view) for module, view in wanted.items()}
