@@ -108,6 +108,196 @@ def emulators(
         fail(f"{exc}; is port {port} already in use? Try --port 0.")
 
 
+MODULE_ORDER = ("customers", "vendors", "items")
+
+
+def _prepare_local_prefect() -> None:
+    """Keep Prefect's state under CRMBOOKS_HOME and quiet, unless the user set it up."""
+    import os
+
+    from crmbooks.store.engine import crmbooks_home
+
+    os.environ.setdefault("PREFECT_HOME", str(crmbooks_home() / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _flow_of(module: str):
+    import importlib
+
+    return getattr(importlib.import_module(f"flows.{module}"), f"sync_{module}")
+
+
+def run_module(module: str, dry_run: bool) -> dict:
+    """Run one module's flow in this process; returns its run summary (or raises its error).
+
+    A run whose records partly failed ends in a Failed state that carries the summary; any
+    other failure re-raises the original exception (a configuration error, a refusal …).
+    """
+    from flows.pipeline import RecordsFailed
+
+    state = _flow_of(module)(dry_run=dry_run, return_state=True)
+    try:
+        return state.result()
+    except RecordsFailed as exc:
+        return exc.summary
+
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    from crmbooks.connect import PrerequisiteError
+    from crmbooks.connectors.errors import AuthError, FatalError
+    from crmbooks.metadata import ViewNotFound
+    from crmbooks.runtime import NotConnected
+    from crmbooks.secrets import SecretMissing
+    from crmbooks.settings import SettingsError
+    from crmbooks.sync.check import MappingCheckError
+    from mappings.schema import MappingError
+
+    return (PrerequisiteError, AuthError, FatalError, ViewNotFound, NotConnected, SecretMissing,
+            SettingsError, MappingCheckError, MappingError)
+
+
+def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False) -> int:
+    """Run modules in dependency order, print the outcome, return the exit code (cli.md)."""
+    import json
+
+    from crmbooks.reporting import run_to_json
+    from crmbooks.runtime import open_store
+    from tasks.start import RunRefused
+
+    _prepare_local_prefect()
+    wanted = list(MODULE_ORDER) if not modules or "all" in modules else modules
+    unknown = [m for m in wanted if m not in MODULE_ORDER]
+    if unknown:
+        fail(f"unknown module {', '.join(unknown)}: use {', '.join(MODULE_ORDER)} or all")
+    runs, code = [], EXIT_OK
+    for module in [m for m in MODULE_ORDER if m in wanted]:
+        try:
+            with console.status(f"syncing {module}{' (dry run)' if dry_run else ''} …",
+                                spinner="dots") if not json_out else _nothing():
+                summary = run_module(module, dry_run)
+        except RunRefused as exc:
+            fail(str(exc), EXIT_PAUSED)
+        except _expected_errors() as exc:
+            fail(f"{module}: {exc}", EXIT_CONFIG)
+        store = open_store()
+        runs.append(run_to_json(store, store.run(summary["run_id"])))
+        if summary["state"] != "completed":
+            code = EXIT_FAILED_RECORDS
+    if json_out:
+        print(json.dumps({"runs": runs}, indent=2, default=str))
+    else:
+        _print_runs(runs)
+    return code
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _print_runs(runs: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title="crmbooks sync")
+    for column in ("module", "state", "side", "created", "updated", "skipped", "conflicts",
+                   "failed", "API calls"):
+        table.add_column(column)
+    for run in runs:
+        for side in ("books", "crm"):
+            c = run["counts"][side]
+            table.add_row(run["module"] + (" (dry run)" if run.get("dry_run") else ""),
+                          run["state"], side, *(str(c[k]) for k in
+                                                ("created", "updated", "skipped", "conflicts",
+                                                 "failed")),
+                          str(run["api_calls"].get(side, 0)))
+    console.print(table)
+    for run in runs:
+        for f in run.get("failures", [])[:20]:
+            console.print(f"[red]✗[/] {run['module']} {f['side']} {f['record']}: "
+                          f"{f['message']}")
+
+
+@app.command()
+def sync(
+    modules: list[str] = typer.Argument(None, help="customers, vendors, items, or all"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: write nothing (B1)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
+):
+    """Sync now, in dependency order (customers, vendors, items).
+
+    Example: crmbooks sync customers --dry-run
+    """
+    raise typer.Exit(run_sync(modules or ["all"], dry_run, json_out))
+
+
+@app.command()
+def demo(
+    seed: int = typer.Option(7, help="Seed of the emulators' sample data."),
+    accounts: int = typer.Option(40, help="CRM accounts to seed."),
+    json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
+):
+    """The main job on the embedded default: emulators, connect, sync every module twice.
+
+    The second sync runs right after the first and is incremental: it shows what a quiet
+    run costs (about one request per module per side). State goes to CRMBOOKS_HOME/demo.
+
+    Example: crmbooks demo --accounts 200
+    """
+    import os
+    import shutil
+
+    from crmbooks.store.engine import crmbooks_home
+
+    home = crmbooks_home() / "demo"
+    shutil.rmtree(home, ignore_errors=True)  # the emulators start fresh, so does their state
+    os.environ["CRMBOOKS_HOME"] = str(home)
+    os.environ.pop("CRMBOOKS_DATABASE_URL", None)
+    _prepare_local_prefect()
+    from emulators.core import EmulatorConfig, Sizes
+    from emulators.server import EmulatorServer
+
+    with EmulatorServer(EmulatorConfig(seed=seed, sizes=Sizes(accounts=accounts))) as server:
+        _connect_demo(server)
+        if not json_out:
+            console.print(f"[bold]Zoho emulators[/] at {server.base_url}; state in {home}")
+        first = run_sync(list(MODULE_ORDER), False, json_out)
+        if not json_out:
+            console.print("[bold]Again, right away (incremental):[/]")
+        second = run_sync(list(MODULE_ORDER), False, json_out)
+    raise typer.Exit(max(first, second))
+
+
+def _connect_demo(server) -> None:
+    """Connect to the in-process emulators with their demo credentials and demo settings."""
+    import os
+
+    from crmbooks.connect import store_connection, verify
+    from crmbooks.connectors.config import ZohoConfig
+    from crmbooks.runtime import open_store, reset_runtime_cache
+
+    config = server.emu.config
+    os.environ["CRMBOOKS_CLIENT_SECRET"] = config.client_secret
+    os.environ["CRMBOOKS_REFRESH_TOKEN"] = config.refresh_token
+    zoho = ZohoConfig(accounts_url=server.base_url, api_url=server.base_url,
+                      client_id=config.client_id, client_secret=config.client_secret,
+                      refresh_token=config.refresh_token, books_org_id=config.books_org_ids[0])
+    reset_runtime_cache()
+    store = open_store()
+    store_connection(store, zoho, verify(zoho))
+    store.save_settings("customers", {"crm_module": "accounts+contacts", "scope": "both",
+                                      "duplicates": "skip"})
+
+
+from crmbooks.cli_admin import register as register_admin  # noqa: E402  (needs `app`)
+
+register_admin(app)
+
+
 def run() -> None:
     """Console entry point with the one-sentence error policy."""
     try:
