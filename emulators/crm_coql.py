@@ -70,11 +70,14 @@ class Query:
 
 @dataclass
 class Cmp:
-    """``column <op> value(s)``."""
+    """``column <op> value(s)``; `meta` (the column's Field) and `coerced` are filled in
+    before evaluation."""
 
     column: str
     op: str
     values: list
+    coerced: list = field(default_factory=list)
+    meta: object = None
 
 
 @dataclass

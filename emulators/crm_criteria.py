@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -48,11 +49,12 @@ def _bad(reason: str) -> CriteriaError:
 
 @dataclass
 class Cond:
-    """One ``(Field:op:value)`` condition."""
+    """One ``(Field:op:value)`` condition; `wanted` holds the values already coerced."""
 
     field: Field
     op: str
     values: list[str]
+    wanted: list = dataclass_field(default_factory=list)
 
 
 @dataclass
@@ -161,9 +163,7 @@ class _Parser:
             raise _bad("between needs two values")
         if op not in ("in", "between"):
             values = [",".join(values)]  # a lone unescaped comma is just text
-        for v in values:
-            coerce(f, v)
-        return Cond(f, op, values)
+        return Cond(f, op, values, [coerce(f, v) for v in values])
 
 
 def kind(f: Field) -> str:
@@ -240,8 +240,7 @@ def evaluate(node, record: dict, get: Getter) -> bool:
 
 
 def _match(c: Cond, actual) -> bool:
-    f, op = c.field, c.op
-    wanted = [coerce(f, v) for v in c.values]
+    f, op, wanted = c.field, c.op, c.wanted
     if kind(f) == "lookup":
         return _match_lookup(op, actual, [v for v in c.values])
     if op == "not_equal":
@@ -280,3 +279,44 @@ def _match_lookup(op: str, actual, raw_values: list[str]) -> bool:
     if op == "not_equal":
         return not any(hit(v) for v in raw_values)
     return any(hit(v) for v in raw_values)
+
+
+def compile_tree(node, get: Getter) -> Callable[[dict], bool]:
+    """A predicate equivalent to `evaluate(node, rec, get)`, with the common text and picklist
+    conditions turned into direct closures (search scans every record of a module)."""
+    if isinstance(node, Group):
+        subs = [compile_tree(n, get) for n in node.items]
+        if node.op == "and":
+            return lambda rec: all(s(rec) for s in subs)
+        return lambda rec: any(s(rec) for s in subs)
+    fast = _fast_text(node)
+    if fast is not None:
+        return fast
+    return lambda rec: _match(node, get(rec, node.field))
+
+
+def _fast_text(c: Cond) -> Callable[[dict], bool] | None:
+    k, name, wanted = kind(c.field), c.field.api_name, c.wanted
+    if k not in ("text", "textarea", "picklist"):
+        return None
+
+    def low(rec: dict) -> str | None:
+        value = rec.get(name)
+        return value.lower() if isinstance(value, str) else None
+
+    if c.op == "equals" and k != "picklist":
+        w = wanted[0]
+        return lambda rec: (v := low(rec)) is not None and w in v
+    if c.op == "equals":
+        w = wanted[0]
+        return lambda rec: low(rec) == w
+    if c.op == "starts_with":
+        w = wanted[0]
+        return lambda rec: (v := low(rec)) is not None and v.startswith(w)
+    if c.op == "in":
+        ws = set(wanted)
+        return lambda rec: low(rec) in ws
+    if c.op == "not_equal":
+        ws = set(wanted)
+        return lambda rec: low(rec) not in ws
+    return None

@@ -10,7 +10,7 @@ from fastapi import Request
 
 from emulators.core import crm_error, empty_response, json_response
 from emulators.crm_coql import Bool, CoqlError, Query, like_regex, parse
-from emulators.crm_criteria import CriteriaError, evaluate, to_utc_iso
+from emulators.crm_criteria import CriteriaError, compile_tree, to_utc_iso
 from emulators.crm_criteria import parse as parse_criteria
 from emulators.crm_fields import FIELD_MAP, MODULES, TEXT_TYPES, Field, field_meta
 from emulators.crm_routes import (
@@ -34,8 +34,7 @@ def _matcher(crm, module: str, request: Request):
             tree = parse_criteria(module, params["criteria"])
         except CriteriaError as exc:
             raise crm_error(exc.code, exc.message, exc.details) from None
-        get = criteria_getter(crm, module)
-        return lambda rec: evaluate(tree, rec, get)
+        return compile_tree(tree, criteria_getter(crm, module))
     if params.get("email") is not None:
         wanted = params["email"].strip().lower()
         names = [n for n, f in fmap.items() if f.data_type == "email"]
@@ -162,17 +161,58 @@ class _Columns:
         return value
 
 
+def _prepare(cols: _Columns, node) -> None:
+    """Resolve each comparison's field and coerce its literals once, not once per record."""
+    if isinstance(node, Bool):
+        for n in node.items:
+            _prepare(cols, n)
+        return
+    node.meta = cols.sub_field(node.column)
+    if node.op not in ("is null", "is not null"):
+        node.coerced = [_coerce(node.meta, v, node) for v in node.values]
+
+
+def _compile(cols: _Columns, node):
+    """A record predicate for a prepared WHERE tree; plain text/picklist comparisons become
+    direct closures, everything else goes through `_compare`."""
+    if isinstance(node, Bool):
+        subs = [_compile(cols, n) for n in node.items]
+        if node.op == "and":
+            return lambda rec: all(s(rec) for s in subs)
+        return lambda rec: any(s(rec) for s in subs)
+    f = node.meta
+    plain = "." not in node.column and f is not None
+    if plain and (f.data_type in TEXT_TYPES or f.data_type == "picklist"):
+        name, op = node.column, node.op
+
+        def low(rec: dict):
+            value = rec.get(name)
+            return value.lower() if isinstance(value, str) and value != "" else None
+
+        if op == "=":
+            w = node.coerced[0]
+            return lambda rec: low(rec) == w
+        if op == "in":
+            ws = set(node.coerced)
+            return lambda rec: low(rec) in ws
+        if op in ("like", "not like"):
+            rx = like_regex(str(node.values[0]))
+            hit = op == "like"
+            return lambda rec: ((v := low(rec)) is not None and bool(rx.match(v))) == hit
+    return lambda rec: _compare(cols, node, rec)
+
+
 def _compare(cols: _Columns, node, rec: dict) -> bool:
     if isinstance(node, Bool):
         results = (_compare(cols, n, rec) for n in node.items)
         return all(results) if node.op == "and" else any(results)
     actual = cols.value(rec, node.column)
-    f = cols.sub_field(node.column)
+    f = node.meta
     op = node.op
     if op in ("is null", "is not null"):
         empty = actual is None or actual == ""
         return empty if op == "is null" else not empty
-    values = [_coerce(f, v, node) for v in node.values]
+    values = node.coerced
     actual = _coerce(f, actual, node) if actual is not None else None
     if op in ("like", "not like"):
         hit = actual is not None and bool(like_regex(str(node.values[0])).match(str(actual)))
@@ -253,7 +293,9 @@ def run_coql(crm, request: Request, body: dict):
     _check_where(cols, q.where)
     recs = list(crm.stores[module].records.values())  # id ascending = default order
     if q.where is not None:
-        recs = [r for r in recs if _compare(cols, q.where, r)]
+        _prepare(cols, q.where)
+        keep = _compile(cols, q.where)
+        recs = [r for r in recs if keep(r)]
     for col, desc in reversed(q.order):
         present = [r for r in recs if cols.value(r, col) is not None]
         absent = [r for r in recs if cols.value(r, col) is None]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from emulators.crm_criteria import Cond, Group, evaluate, parse
+from emulators.crm_criteria import Cond, Group, compile_tree, parse
 from emulators.crm_fields import MODULES, field_id, module_id
 
 RECENT_DAYS = 7  # [U] the window Zoho uses for "Recently Created/Modified"
@@ -67,9 +67,7 @@ def record_filter(crm, module: str, view: dict) -> Callable[[dict], bool] | None
     if view["criteria"]:
         from emulators.crm_routes import criteria_getter
 
-        tree = parse(module, view["criteria"])
-        get = criteria_getter(crm, module)
-        return lambda rec: evaluate(tree, rec, get)
+        return compile_tree(parse(module, view["criteria"]), criteria_getter(crm, module))
     return None  # All, Unread (an API client has never opened a record in the UI)
 
 
