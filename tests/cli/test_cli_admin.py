@@ -240,6 +240,18 @@ def test_configure_deals_switches_modes_cleanly(connected, runner):
     assert deals["settings"]["create_stage"] is None
 
 
+def test_configure_unmap_and_clear_view(connected, runner):
+    assert runner.invoke(app, ["configure", "vendors", "--map", "cf_region=Region",
+                               "--view", "All Vendors"]).exit_code == 0
+    result = runner.invoke(app, ["configure", "vendors", "--unmap", "cf_region", "--view", ""])
+    assert result.exit_code == 0, result.output
+    vendors = json.loads(runner.invoke(app, ["status", "--json"]).output)["modules"]["vendors"]
+    assert vendors["version"] == 2
+    assert vendors["settings"]["maps"] == [] and vendors["settings"]["view"] is None
+    again = runner.invoke(app, ["configure", "vendors", "--unmap", "cf_region"])
+    assert again.exit_code == 2 and "no extra map" in again.output
+
+
 def test_configure_checks_the_view_against_crm(connected, runner):
     ok = runner.invoke(app, ["configure", "customers", "--view", "All Accounts"])
     assert ok.exit_code == 0, ok.output
@@ -343,6 +355,10 @@ def test_history_of_one_run_and_failures(home, runner):
     assert rows[0]["hint"] == "rename one of them" and rows[0]["field"] == "vendor_name"
     table = runner.invoke(app, ["history"])
     assert table.exit_code == 0 and "vendors" in table.output
+    as_json = json.loads(runner.invoke(app, ["history", "--run", second, "--json"]).output)
+    assert set(as_json["runs"][0]) == RUN_KEYS
+    assert as_json["events"][0]["changes"] == [{"field": "email", "before": "a@x",
+                                                "after": "b@x"}]
     missing = runner.invoke(app, ["history", "--run", "nope"])
     assert missing.exit_code == 2
 
