@@ -237,7 +237,7 @@ class CrmEmulator:
         rec.update(Created_By=me, Modified_By=me, Created_Time=now, Modified_Time=now)
         derive(module, rec, changes)
         self.stores[module].add(rec)
-        return rec, self._details(rec)
+        return rec, self.details(rec)
 
     def update(self, module: str, rec_id: str, item, index: int) -> tuple[dict, dict, list]:
         """Validate and apply one update; returns (record, details, changed field names)."""
@@ -255,7 +255,7 @@ class CrmEmulator:
         rec["Modified_Time"] = iso(self.emu.now())
         store.touch(rec, old_modified, old_values)
         changed = [k for k in changes if old_values.get(k) != rec.get(k)]
-        return rec, self._details(rec), changed
+        return rec, self.details(rec), changed
 
     def delete(self, module: str, rec_id: str) -> None:
         """Move a record to the recycle bin and clear lookups that pointed at it."""
@@ -289,7 +289,7 @@ class CrmEmulator:
         rates = USD_RATES
         rec["Exchange_Rate"] = round(rates.get(home, 1.0) / rates.get(rec["Currency"], 1.0), 9)
 
-    def _details(self, rec: dict) -> dict:
+    def details(self, rec: dict) -> dict:
         created_by = self.directory.owner_ref(rec["Created_By"]) or {}
         modified_by = self.directory.owner_ref(rec["Modified_By"]) or {}
         return {

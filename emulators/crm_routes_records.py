@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from emulators.core import ApiError, crm_error, empty_response, json_response
+from emulators.crm_criteria import to_utc_iso
 from emulators.crm_fields import SYSTEM_DUPLICATE_FIELDS
 from emulators.crm_routes import (
     WRONG_FORMAT,
@@ -131,9 +132,10 @@ def add_record_routes(router: APIRouter, crm) -> None:
         module = _enter(crm, version, module, request, "UPDATE")
         body = await read_body(request)
         items = data_items(body)
+        guard = _unmodified_since(request)
         with emu.lock:
-            results = _update_items(crm, module, items, None)
-        return json_response({"data": results}, write_status(results, 200))
+            results = _update_items(crm, module, items, None, guard)
+        return json_response({"data": results}, _update_status(results))
 
     @router.delete(PREFIX)
     async def delete_many(version: str, module: str, request: Request):
@@ -168,9 +170,10 @@ def add_record_routes(router: APIRouter, crm) -> None:
         module = _enter(crm, version, module, request, "UPDATE")
         body = await read_body(request)
         items = data_items(body)
+        guard = _unmodified_since(request)
         with emu.lock:
-            results = _update_items(crm, module, items, rec_id)
-        return json_response({"data": results}, write_status(results, 200))
+            results = _update_items(crm, module, items, rec_id, guard)
+        return json_response({"data": results}, _update_status(results))
 
     @router.delete(PREFIX + "/{rec_id}")
     async def delete_one(version: str, module: str, rec_id: str, request: Request):
@@ -228,7 +231,35 @@ def _upsert_one(crm, module: str, item, i: int, check: list[str], cache: dict,
         return exc.body()
 
 
-def _update_items(crm, module: str, items: list, path_id: str | None) -> list[dict]:
+def _unmodified_since(request: Request) -> str | None:
+    """If-Unmodified-Since (ISO-8601) as a stored-form UTC string."""
+    raw = request.headers.get("if-unmodified-since")
+    if not raw:
+        return None
+    try:
+        return to_utc_iso(raw.strip())
+    except ValueError:
+        raise crm_error("INVALID_DATA", "invalid data",
+                        {"param_name": "If-Unmodified-Since"}) from None
+
+
+def _update_status(results: list[dict]) -> int:
+    """412 when every item was refused as ALREADY_MODIFIED (OAS example), else 200/207/400."""
+    if results and all(r["code"] == "ALREADY_MODIFIED" for r in results):
+        return 412
+    return write_status(results, 200)
+
+
+def _already_modified(crm, rec: dict) -> dict:
+    details = crm.details(rec)
+    details.pop("$approval_state", None)
+    return {"code": "ALREADY_MODIFIED",
+            "message": "record updated time has already passed if-unmodified-since time",
+            "status": "error", "details": details}
+
+
+def _update_items(crm, module: str, items: list, path_id: str | None,
+                  guard: str | None = None) -> list[dict]:
     results, updated, affected = [], [], []
     for i, item in enumerate(items):
         rec_id = path_id
@@ -242,6 +273,10 @@ def _update_items(crm, module: str, items: list, path_id: str | None) -> list[di
             rec_id = str(raw)
         if rec_id not in crm.stores[module].records:
             results.append(_id_error(rec_id, f"$.data[{i}].id"))
+            continue
+        current = crm.stores[module].records[rec_id]
+        if guard is not None and current["Modified_Time"] > guard:
+            results.append(_already_modified(crm, current))
             continue
         try:
             _, details, changed = crm.update(module, rec_id, item, i)

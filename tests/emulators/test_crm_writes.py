@@ -250,3 +250,17 @@ def test_bad_input_never_500(crm_http):
         assert "Traceback" not in response.text
         body = response.json()
         assert body.get("status") == "error" or "data" in body or "watch" in body, body
+
+
+def test_if_unmodified_since_guards_updates(crm_http):
+    rec_id = _first_id(crm_http, "Accounts")
+    stamp = crm_http.get(f"{V8}/Accounts/{rec_id}", params={"fields": "Modified_Time"}).json()
+    seen = stamp["data"][0]["Modified_Time"]
+    ok = crm_http.put(f"{V8}/Accounts", headers={"If-Unmodified-Since": seen},
+                      json={"data": [{"id": rec_id, "Phone": "1"}]})
+    assert ok.status_code == 200
+    stale = crm_http.put(f"{V8}/Accounts", headers={"If-Unmodified-Since": seen},
+                         json={"data": [{"id": rec_id, "Phone": "2"}]})
+    assert stale.status_code == 412  # the seed's Modified_Time is long before "now"
+    [item] = stale.json()["data"]
+    assert item["code"] == "ALREADY_MODIFIED" and item["details"]["id"] == rec_id
