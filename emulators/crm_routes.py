@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 
@@ -26,6 +26,7 @@ DISCRETE_LIMIT = 2000
 TOKEN_LIMIT = 100_000
 SEARCH_LIMIT = 2000
 MAX_TOKENS = 20_000
+_TOKEN_TTL = timedelta(days=1)  # [U] observed page-token expiries are about a day
 WRONG_FORMAT = "either the request body or parameters is in wrong format"
 SORT_BY = ["id", "Created_Time", "Modified_Time"]
 
@@ -257,52 +258,61 @@ def page_window(crm, module: str, request: Request, since: str | None) -> tuple[
     return (page - 1) * per_page, per_page, False
 
 
-def list_records(crm, module: str, request: Request):
-    """GET /{module}: the body (or 204/304) of a list call."""
-    fields = field_list(crm, module, request.query_params.get("fields"), required=True)
-    sort_by, sort_order = sort_params(request, SORT_BY)
-    since = if_modified_since(request)
-    pred = view_predicate(crm, module, request.query_params.get("cvid"))
-    offset, per_page, via_token = page_window(crm, module, request, since)
-    ids = sorted_ids(crm, module, sort_by, sort_order == "desc", since)
+def selected_ids(crm, module: str, request: Request, sort: tuple[str, str],
+                 since: str | None, pred) -> list[str]:
+    """Ids a list call selects (If-Modified-Since, `ids`, the view's `pred`), in order."""
+    ids = sorted_ids(crm, module, sort[0], sort[1] == "desc", since)
     wanted = request.query_params.get("ids")
     if wanted:
         keep = {i.strip() for i in wanted.split(",")}
         ids = [i for i in ids if i in keep]
-    recs = crm.stores[module].records
     if pred is not None:
+        recs = crm.stores[module].records
         ids = [i for i in ids if pred(recs[i])]
+    return ids
+
+
+def list_records(crm, module: str, request: Request):
+    """GET /{module}: the body (or 204/304) of a list call."""
+    fields = field_list(crm, module, request.query_params.get("fields"), required=True)
+    sort = sort_params(request, SORT_BY)
+    since = if_modified_since(request)
+    pred = view_predicate(crm, module, request.query_params.get("cvid"))
+    offset, per_page, via_token = page_window(crm, module, request, since)
+    ids = selected_ids(crm, module, request, sort, since, pred)
     if not ids:
         return empty_response(304 if since else 204)
     window = ids[offset:offset + per_page]
     if not window:
         return empty_response(204)
-    more = offset + per_page < len(ids)
-    sig = _token_signature(module, request, since)
-    next_token = prev_token = expiry = None
-    if more and offset + per_page < TOKEN_LIMIT:
-        next_token, expiry = _new_token(crm, sig, offset + per_page)
-    if via_token and offset > 0:
-        prev_token, expiry = _new_token(crm, sig, max(0, offset - per_page))
+    recs = crm.stores[module].records
     data = [crm.renderer.record(module, recs[i], fields) for i in window]
-    info = {"call": False, "per_page": per_page, "next_page_token": next_token,
-            "count": len(data), "sort_by": sort_by, "page": offset // per_page + 1,
-            "previous_page_token": prev_token, "page_token_expiry": expiry,
-            "sort_order": sort_order, "email": False, "more_records": more}
+    more = offset + per_page < len(ids)
+    info = {"call": False, "per_page": per_page, "count": len(data), "sort_by": sort[0],
+            "page": offset // per_page + 1, "sort_order": sort[1], "email": False,
+            "more_records": more,
+            **_tokens(crm, module, request, since, (offset, per_page, via_token), more)}
     return json_response({"data": data, "info": info})
 
 
-_TOKEN_TTL = timedelta(days=1)  # [U] observed expiries are about a day
+def _tokens(crm, module: str, request: Request, since: str | None, window: tuple,
+            more: bool) -> dict:
+    """next/previous page tokens (bound to the query) and their expiry."""
+    offset, per_page, via_token = window
+    sig = _token_signature(module, request, since)
+    out = {"next_page_token": None, "previous_page_token": None, "page_token_expiry": None}
+    if more and offset + per_page < TOKEN_LIMIT:
+        out["next_page_token"], out["page_token_expiry"] = _new_token(crm, sig,
+                                                                      offset + per_page)
+    if via_token and offset > 0:
+        out["previous_page_token"], out["page_token_expiry"] = _new_token(
+            crm, sig, max(0, offset - per_page))
+    return out
 
 
 def now_epoch_ms(crm) -> int:
     """server_time for notifications."""
     return int(crm.emu.now().timestamp() * 1000)
-
-
-def utcnow() -> datetime:
-    """Wall clock in UTC (for values that are not part of the emulated data)."""
-    return datetime.now(UTC)
 
 
 def build_router(crm) -> APIRouter:
