@@ -74,6 +74,7 @@ class CrmEmulator:
         deleted_owner = next(u for u in self.directory.users.values() if u["status"] != "active")
 
         def put(module: str, values: dict, owner: str | None = None) -> str:
+            """Insert one seed record with audit fields laid out on the seed timeline."""
             created = next(times)
             modified = created + timedelta(minutes=rng.randint(0, 60 * 24 * 30))
             rec = {k: v for k, v in values.items() if k in FIELD_MAP[module]}
@@ -290,6 +291,7 @@ class CrmEmulator:
         rec["Exchange_Rate"] = round(rates.get(home, 1.0) / rates.get(rec["Currency"], 1.0), 9)
 
     def details(self, rec: dict) -> dict:
+        """The `details` of a write success item (ids, times and users of the record)."""
         created_by = self.directory.owner_ref(rec["Created_By"]) or {}
         modified_by = self.directory.owner_ref(rec["Modified_By"]) or {}
         return {

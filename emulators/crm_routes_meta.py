@@ -41,6 +41,7 @@ def add_meta_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX + "/org")
     async def org(version: str, request: Request):
+        """GET /org: company, currency, multi-currency flag and edition."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.org.READ")
         config = emu.config
@@ -64,6 +65,7 @@ def add_meta_routes(router: APIRouter, crm) -> None:
 
     @router.post(PREFIX + "/coql")
     async def coql(version: str, request: Request):
+        """POST /coql: a COQL select query."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.coql.READ")
         body = await read_body(request)
@@ -81,18 +83,21 @@ def _settings_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX + "/settings/modules")
     async def modules(version: str, request: Request):
+        """GET /settings/modules: every module."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.modules.READ")
         return json_response({"modules": [_module_meta(crm, m, False) for m in MODULES]})
 
     @router.get(PREFIX + "/settings/modules/{api_name}")
     async def module(version: str, api_name: str, request: Request):
+        """GET /settings/modules/{api_name}: one module with its fields."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.modules.READ")
         return json_response({"modules": [_module_meta(crm, resolve_module(api_name), True)]})
 
     @router.get(PREFIX + "/settings/fields")
     async def fields(version: str, request: Request):
+        """GET /settings/fields?module=: field metadata."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.fields.READ")
         module = _module_param(request)
@@ -107,6 +112,7 @@ def _settings_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX + "/settings/custom_views")
     async def custom_views(version: str, request: Request):
+        """GET /settings/custom_views?module=: the views of a module."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.custom_views.READ")
         module = _module_param(request)
@@ -126,6 +132,7 @@ def _settings_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX + "/settings/custom_views/{view_id}")
     async def custom_view(version: str, view_id: str, request: Request):
+        """GET /settings/custom_views/{id}?module=: one view with its criteria."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.custom_views.READ")
         module = _module_param(request)
@@ -209,6 +216,7 @@ def _users_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX + "/users")
     async def users(version: str, request: Request):
+        """GET /users?type=: users of the org."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.users.READ")
         kind = request.query_params.get("type", "AllUsers")
@@ -229,6 +237,7 @@ def _users_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX + "/users/{user_id}")
     async def user(version: str, user_id: str, request: Request):
+        """GET /users/{id}: one user."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.users.READ")
         found = crm.directory.users.get(user_id)
@@ -243,6 +252,7 @@ def _watch_routes(router: APIRouter, crm) -> None:
     notifier = crm.notifier
 
     def channel_details(ch: dict) -> dict:
+        """The `details.events[]` entry describing a channel."""
         module = ch["events"][0].split(".")[0]
         return {"channel_expiry": ch["channel_expiry"],
                 "resource_uri": f"{emu.base_url}/crm/v8/{module}",
@@ -250,6 +260,7 @@ def _watch_routes(router: APIRouter, crm) -> None:
                 "channel_id": ch["channel_id"]}
 
     def parse_channel(item, i: int, existing: dict | None) -> dict:
+        """Validate one `watch[]` item (merged over `existing` for PATCH)."""
         path = f"$.watch[{i}]"
         if not isinstance(item, dict):
             raise _item_error("INVALID_DATA", path, "watch")
@@ -277,6 +288,7 @@ def _watch_routes(router: APIRouter, crm) -> None:
         return ch
 
     async def subscribe(version: str, request: Request, merge: bool):
+        """Enable (POST), replace (PUT) or patch (PATCH) notification channels."""
         check_version(version)
         op = "CREATE" if request.method == "POST" else "UPDATE"
         emu.authorize(request, "crm", f"ZohoCRM.notifications.{op}")
@@ -306,18 +318,22 @@ def _watch_routes(router: APIRouter, crm) -> None:
 
     @router.post(PREFIX + "/actions/watch")
     async def enable(version: str, request: Request):
+        """POST /actions/watch: enable channels."""
         return await subscribe(version, request, merge=False)
 
     @router.put(PREFIX + "/actions/watch")
     async def replace(version: str, request: Request):
+        """PUT /actions/watch: replace channels."""
         return await subscribe(version, request, merge=False)
 
     @router.patch(PREFIX + "/actions/watch")
     async def patch(version: str, request: Request):
+        """PATCH /actions/watch: update parts of channels."""
         return await subscribe(version, request, merge=True)
 
     @router.get(PREFIX + "/actions/watch")
     async def details(version: str, request: Request):
+        """GET /actions/watch: live channels."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.notifications.READ")
         now = time.time()
@@ -338,6 +354,7 @@ def _watch_routes(router: APIRouter, crm) -> None:
 
     @router.delete(PREFIX + "/actions/watch")
     async def disable(version: str, request: Request):
+        """DELETE /actions/watch?channel_ids=: disable channels."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.notifications.DELETE")
         raw = request.query_params.get("channel_ids")

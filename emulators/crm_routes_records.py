@@ -46,6 +46,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX + "/search")
     async def search(version: str, module: str, request: Request):
+        """GET /{module}/search."""
         module = _enter(crm, version, module, request, "READ")
         from emulators.crm_query import search as run_search
 
@@ -54,6 +55,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX + "/deleted")
     async def deleted(version: str, module: str, request: Request):
+        """GET /{module}/deleted: the recycle bin and purged records."""
         module = _enter(crm, version, module, request, "READ")
         kind = request.query_params.get("type", "all")
         if kind not in ("all", "recycle", "permanent"):
@@ -78,6 +80,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX + "/actions/count")
     async def count(version: str, module: str, request: Request):
+        """GET /{module}/actions/count."""
         module = _enter(crm, version, module, request, "READ")
         with emu.lock:
             pred = view_predicate(crm, module, request.query_params.get("cvid"))
@@ -87,6 +90,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
 
     @router.post(PREFIX + "/upsert")
     async def upsert(version: str, module: str, request: Request):
+        """POST /{module}/upsert."""
         module = _enter(crm, version, module, request, "CREATE")
         emu.authorize(request, "crm", scope(module, "UPDATE"))
         body = await read_body(request)
@@ -104,12 +108,14 @@ def add_record_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX)
     async def list_(version: str, module: str, request: Request):
+        """GET /{module}: list records."""
         module = _enter(crm, version, module, request, "READ")
         with emu.lock:
             return list_records(crm, module, request)
 
     @router.post(PREFIX)
     async def create(version: str, module: str, request: Request):
+        """POST /{module}: create records."""
         module = _enter(crm, version, module, request, "CREATE")
         body = await read_body(request)
         items = data_items(body)
@@ -129,6 +135,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
 
     @router.put(PREFIX)
     async def update_many(version: str, module: str, request: Request):
+        """PUT /{module}: update records by their ids."""
         module = _enter(crm, version, module, request, "UPDATE")
         body = await read_body(request)
         items = data_items(body)
@@ -139,6 +146,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
 
     @router.delete(PREFIX)
     async def delete_many(version: str, module: str, request: Request):
+        """DELETE /{module}?ids=: delete records."""
         module = _enter(crm, version, module, request, "DELETE")
         raw = request.query_params.get("ids")
         ids = [i.strip() for i in (raw or "").split(",") if i.strip()]
@@ -154,6 +162,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
 
     @router.get(PREFIX + "/{rec_id}")
     async def get_one(version: str, module: str, rec_id: str, request: Request):
+        """GET /{module}/{id}: one record."""
         module = _enter(crm, version, module, request, "READ")
         with emu.lock:
             fields = field_list(crm, module, request.query_params.get("fields"), required=False)
@@ -167,6 +176,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
 
     @router.put(PREFIX + "/{rec_id}")
     async def update_one(version: str, module: str, rec_id: str, request: Request):
+        """PUT /{module}/{id}: update one record."""
         module = _enter(crm, version, module, request, "UPDATE")
         body = await read_body(request)
         items = data_items(body)
@@ -177,6 +187,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
 
     @router.delete(PREFIX + "/{rec_id}")
     async def delete_one(version: str, module: str, rec_id: str, request: Request):
+        """DELETE /{module}/{id}: delete one record."""
         module = _enter(crm, version, module, request, "DELETE")
         with emu.lock:
             if rec_id not in crm.stores[module].records:
