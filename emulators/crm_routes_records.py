@@ -33,8 +33,15 @@ def _id_error(rec_id, path: str | None = None) -> dict:
     return {"code": "INVALID_DATA", "details": details, "message": INVALID_ID, "status": "error"}
 
 
+NOT_MODULES = {"settings", "actions", "users", "org", "coql", "__features"}
+
+
 def _enter(crm, version: str, module: str, request: Request, op: str) -> str:
     check_version(version)
+    if module.lower() in NOT_MODULES:
+        # e.g. /settings/layouts, which this emulator does not serve: an unknown URL
+        raise crm_error("INVALID_URL_PATTERN",
+                        "Please check if the URL trying to access is a correct one", status=404)
     module = resolve_module(module)
     crm.emu.authorize(request, "crm", scope(module, op))
     return module

@@ -238,3 +238,8 @@ def test_scope_mismatch(emu_reset):
     write = httpx.post(f"{base}{V8}/Contacts", json={"data": [{"Last_Name": "x"}]},
                        headers=headers)
     assert write.status_code == 401
+
+
+def test_unserved_settings_paths_are_unknown_urls(crm_http):
+    response = crm_http.get(f"{V8}/settings/layouts", params={"module": "Accounts"})
+    _error(response, 404, "INVALID_URL_PATTERN")
