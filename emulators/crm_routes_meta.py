@@ -304,6 +304,9 @@ def _watch_routes(router: APIRouter, crm) -> None:
                     existing = None
                     if merge and isinstance(item, dict):
                         existing = notifier.channels.get(str(item.get("channel_id")))
+                        if existing is None:  # PATCH only changes a channel that exists
+                            raise _item_error("INVALID_DATA", f"$.watch[{i}].channel_id",
+                                              "channel_id")
                     ch = parse_channel(item, i, existing)
                     notifier.channels[ch["channel_id"]] = ch
                     results.append({"code": "SUCCESS", "details": {
