@@ -385,7 +385,8 @@ def field_meta(module: str, f: Field) -> dict:
         "currency": ({"rounding_option": "normal", "precision": f.decimal_place or 2}
                      if f.data_type == "currency" else None),
         "custom_field": f.custom, "lookup": None, "convert_mapping": {},
-        "rollup_summary": None, "length": f.length or 0, "display_field": f.api_name == NAME_FIELD[module],
+        "rollup_summary": None, "length": f.length or 0,
+        "display_field": f.api_name == NAME_FIELD[module],
         "pick_list_values_sorted_lexically": False,
         "sortable": f.data_type not in ("subform", "textarea"),
         "history_tracking": {"module": {}, "duration_configured_field": _mini()},
