@@ -264,3 +264,31 @@ def test_if_unmodified_since_guards_updates(crm_http):
     assert stale.status_code == 412  # the seed's Modified_Time is long before "now"
     [item] = stale.json()["data"]
     assert item["code"] == "ALREADY_MODIFIED" and item["details"]["id"] == rec_id
+
+
+def _minimal_value(http, field: dict, emu):
+    """A valid value for a mandatory field, from its metadata only."""
+    kind = field["data_type"]
+    if kind == "lookup":
+        target = field["lookup"]["module"]["api_name"]
+        return {"id": next(iter(emu.crm.records(target)))}
+    if kind == "picklist":
+        return field["pick_list_values"][1]["actual_value"]
+    if kind == "subform":
+        product = next(iter(emu.crm.records("Products")))
+        return [{"Product_Name": {"id": product}, "Quantity": 2}]
+    return "Minimal"
+
+
+@pytest.mark.parametrize("module", ["Accounts", "Contacts", "Vendors", "Products", "Deals",
+                                    "Quotes", "Sales_Orders", "Invoices", "Purchase_Orders"])
+def test_every_module_accepts_its_mandatory_fields_only(crm_http, emu_reset, module):
+    fields = crm_http.get(f"{V8}/settings/fields", params={"module": module}).json()["fields"]
+    mandatory = [f for f in fields if f["system_mandatory"]]
+    record = {f["api_name"]: _minimal_value(crm_http, f, emu_reset.emu) for f in mandatory}
+    [item] = _items(crm_http.post(f"{V8}/{module}", json={"data": [record]}), 201)
+    for name in record:
+        partial = {k: v for k, v in record.items() if k != name}
+        [error] = _items(crm_http.post(f"{V8}/{module}", json={"data": [partial]}), 400)
+        assert error["code"] == "MANDATORY_NOT_FOUND" and error["details"]["api_name"] == name
+    assert crm_http.get(f"{V8}/{module}/{item['details']['id']}").status_code == 200
