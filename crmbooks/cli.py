@@ -279,6 +279,7 @@ def _connect_demo(server) -> None:
     from crmbooks.connect import store_connection, verify
     from crmbooks.connectors.config import ZohoConfig
     from crmbooks.runtime import open_store, reset_runtime_cache
+    from crmbooks.store.repo import Store
 
     config = server.emu.config
     os.environ["CRMBOOKS_CLIENT_SECRET"] = config.client_secret
@@ -289,8 +290,10 @@ def _connect_demo(server) -> None:
     reset_runtime_cache()
     store = open_store()
     store_connection(store, zoho, verify(zoho))
-    store.save_settings("customers", {"crm_module": "accounts+contacts", "scope": "both",
-                                      "duplicates": "skip"})
+    # Settings belong to a Books organization, like everything a run reads.
+    org_store = Store(store.engine, org_id=zoho.books_org_id)
+    org_store.save_settings("customers", {"crm_module": "accounts+contacts", "scope": "both",
+                                          "duplicates": "skip"})
 
 
 from crmbooks.cli_admin import register as register_admin  # noqa: E402  (needs `app`)

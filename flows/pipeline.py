@@ -21,14 +21,24 @@ from tasks.start import start_run
 def run_pipeline(module: str, dry_run: bool = False, org_id: str | None = None):
     """Sync one module; returns the run summary (a Completed or Failed state around it)."""
     run = start_run(module, dry_run, org_id)
-    crm = fetch_crm(run)
-    books = fetch_books(run)
-    mapped = map_records(run, crm, books)
-    indexes = dedupe(run, crm, books)
-    plan = plan_changes(run, mapped, indexes)
-    outcomes = [] if dry_run else push_all(run, plan)
-    summary = report(run, plan, outcomes, crm, books)
+    try:
+        crm = fetch_crm(run)
+        books = fetch_books(run)
+        mapped = map_records(run, crm, books)
+        indexes = dedupe(run, crm, books)
+        plan = plan_changes(run, mapped, indexes)
+        outcomes = [] if dry_run else push_all(run, plan)
+        summary = report(run, plan, outcomes, crm, books)
+    except BaseException as exc:
+        abandon(run, exc)
+        raise
     return finish(summary)
+
+
+def abandon(run, exc: BaseException) -> None:
+    """Close the history row of a run that stopped on an error (it must not stay 'running')."""
+    message = f"{type(exc).__name__}: {exc}"
+    run.runtime().store.finish_run(run.run_id, "failed", message=message[:2000])
 
 
 def push_all(run, plan) -> list[dict]:

@@ -44,7 +44,7 @@ def fetch_crm(run: RunContext) -> dict[str, pd.DataFrame]:
             module, list(dict.fromkeys(fields)), cvid=run.views.get(module),
             modified_since=run.crm_cursor, sort_by="Modified_Time",
         ):
-            rows += [r for r in page if echoes.get(str(r.get("id"))) != r.get("Modified_Time")]
+            rows += [r for r in page if not _is_echo(echoes, r.get("id"), r.get("Modified_Time"))]
         frames[module] = pd.DataFrame(rows, dtype=object)
     get_run_logger().info("CRM: %s", {m: len(f) for m, f in frames.items()})
     return frames
@@ -71,7 +71,7 @@ def fetch_books(run: RunContext) -> dict[str, pd.DataFrame]:
                 if resource == "contacts" and row.get("contact_type") != CONTACT_TYPE.get(
                         run.module):
                     continue
-                if echoes.get(str(row.get(id_of[resource]))) == row.get("last_modified_time"):
+                if _is_echo(echoes, row.get(id_of[resource]), row.get("last_modified_time")):
                     continue
                 rows.append(row)
         if resource == "contacts" and run.module_settings().scope == "both":
@@ -84,6 +84,14 @@ def fetch_books(run: RunContext) -> dict[str, pd.DataFrame]:
 def _detail(runtime, resource: str, summary: dict, id_field: str) -> dict:
     """The full record behind a list summary (the summary when it vanished meanwhile)."""
     return runtime.books.get(resource, str(summary[id_field])) or summary
+
+
+def _is_echo(echoes: dict[str, str], record_id, stamp) -> bool:
+    """True when a record's modified stamp is the one our own last write left on it.
+
+    Records without a stamp (Books items carry none, ref §4.4) are never echoes.
+    """
+    return stamp is not None and echoes.get(str(record_id)) == stamp
 
 
 def _echo_stamps(run: RunContext, side: str) -> dict[str, str]:

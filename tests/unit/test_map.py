@@ -171,7 +171,8 @@ def test_items_map_prices_as_decimal_and_product_type_through_the_value_map():
     assert failures.empty
     payload = mapped.iloc[0].payload
     assert payload["rate"] == Decimal("19.90") and isinstance(payload["rate"], Decimal)
-    assert payload["product_type"] == "service" and payload["status"] == "active"
+    assert payload["product_type"] == "service"
+    assert "status" not in payload  # Books refuses status in the item body (ref §4.4)
     assert mapped.iloc[0].crm_values["Unit_Price"] == 19.9
 
 
