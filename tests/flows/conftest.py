@@ -25,3 +25,71 @@ def prefect_harness():
 @pytest.fixture(autouse=True)
 def _harness(prefect_harness):
     yield
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path):
+    """The state database of one test: a SQLite file, or (when configured) PostgreSQL."""
+    import os
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'crmbooks.db'}"
+        return
+    url = os.environ.get("CRMBOOKS_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PostgreSQL flow tests need CRMBOOKS_TEST_POSTGRES_URL")
+    from sqlmodel import SQLModel
+
+    from crmbooks.store.engine import make_engine
+
+    engine = make_engine(url)
+    SQLModel.metadata.drop_all(engine)  # every test starts from an empty store
+    SQLModel.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def sqlite_only(tmp_path):
+    """For tests that need not run on both databases."""
+    return f"sqlite:///{tmp_path / 'crmbooks.db'}"
+
+
+def connect_to(emulator, monkeypatch, tmp_path, database_url: str):
+    """Point crmbooks at the emulator exactly as `crmbooks connect` does; returns the Store."""
+    from crmbooks.connect import store_connection, verify
+    from crmbooks.connectors.config import ZohoConfig
+    from crmbooks.runtime import open_store, reset_runtime_cache
+    from crmbooks.store.repo import Store
+
+    config = emulator.emu.config
+    monkeypatch.setenv("CRMBOOKS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CRMBOOKS_DATABASE_URL", database_url)
+    monkeypatch.setenv("CRMBOOKS_CLIENT_SECRET", config.client_secret)
+    monkeypatch.setenv("CRMBOOKS_REFRESH_TOKEN", config.refresh_token)
+    zoho = ZohoConfig(accounts_url=emulator.base_url, api_url=emulator.base_url,
+                      client_id=config.client_id, client_secret=config.client_secret,
+                      refresh_token=config.refresh_token, books_org_id=config.books_org_ids[0])
+    reset_runtime_cache()
+    store_connection(open_store(), zoho, verify(zoho))
+    return Store(open_store().engine, org_id=zoho.books_org_id)
+
+
+@pytest.fixture
+def connected(emu_reset, monkeypatch, tmp_path, sqlite_only):
+    """crmbooks connected to freshly seeded emulators, state in a SQLite file; the Store."""
+    from crmbooks.runtime import reset_runtime_cache
+
+    store = connect_to(emu_reset, monkeypatch, tmp_path, sqlite_only)
+    yield store
+    reset_runtime_cache()
+
+
+@pytest.fixture
+def connected_any_db(emu_reset, monkeypatch, tmp_path, database_url):
+    """Like `connected`, once on SQLite and once on PostgreSQL (when configured)."""
+    from crmbooks.runtime import reset_runtime_cache
+
+    store = connect_to(emu_reset, monkeypatch, tmp_path, database_url)
+    yield store
+    reset_runtime_cache()
