@@ -174,8 +174,7 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False) 
     runs, code = [], EXIT_OK
     for module in [m for m in MODULE_ORDER if m in wanted]:
         try:
-            with console.status(f"syncing {module}{' (dry run)' if dry_run else ''} …",
-                                spinner="dots") if not json_out else _nothing():
+            with _progress(module, dry_run, quiet=json_out):
                 summary = run_module(module, dry_run)
         except RunRefused as exc:
             fail(str(exc), EXIT_PAUSED)
@@ -189,14 +188,44 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False) 
         print(json.dumps({"runs": runs}, indent=2, default=str))
     else:
         _print_runs(runs)
+        if dry_run:
+            for run in runs:
+                _print_plan(open_store(), run)
     return code
 
 
-class _nothing:
+class _progress:
+    """A rich progress bar fed by the pipeline's push progress (nothing with --json)."""
+
+    def __init__(self, module: str, dry_run: bool, quiet: bool):
+        self.module, self.quiet = module, quiet
+        self.label = f"{module}{' (plan only)' if dry_run else ''}"
+
     def __enter__(self):
+        if self.quiet:
+            return self
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        from tasks import progress
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), console=console, transient=True)
+        self.task = self.bar.add_task(f"{self.label}: fetching and planning", total=None)
+        self.bar.start()
+        self._listener = self._advance
+        progress.listeners.append(self._listener)
         return self
 
+    def _advance(self, module: str, done: int, total: int) -> None:
+        self.bar.update(self.task, description=f"{self.label}: pushing", completed=done,
+                        total=total)
+
     def __exit__(self, *exc):
+        if not self.quiet:
+            from tasks import progress
+
+            progress.listeners.remove(self._listener)
+            self.bar.stop()
         return False
 
 
@@ -220,6 +249,30 @@ def _print_runs(runs: list[dict]) -> None:
         for f in run.get("failures", [])[:20]:
             console.print(f"[red]✗[/] {run['module']} {f['side']} {f['record']}: "
                           f"{f['message']}")
+
+
+def _print_plan(store, run: dict, limit: int = 40) -> None:
+    """B1 in the terminal: what a dry run would create, update, skip, clone or overwrite."""
+    from rich.table import Table
+
+    events = store.events(run_id=run["run_id"])
+    if events.empty:
+        console.print(f"{run['module']}: nothing to do")
+        return
+    table = Table(title=f"{run['module']}: the plan ({len(events)} change(s))")
+    for column in ("record", "name", "would be", "on", "why"):
+        table.add_column(column, overflow="fold")
+    for e in events.head(limit).to_dict("records"):
+        why = e.get("message") or ""
+        if e.get("conflicts"):
+            why += " conflicts: " + ", ".join(
+                f"{c['field']} (crm {c.get('crm')!r} / books {c.get('books')!r} → "
+                f"{c.get('winner')})" for c in e["conflicts"])
+        table.add_row(e["record_key"], str(e.get("name") or ""), e["action"], e["side"], why)
+    console.print(table)
+    if len(events) > limit:
+        console.print(f"… and {len(events) - limit} more: `crmbooks history --run "
+                      f"{run['run_id'][:8]}`")
 
 
 @app.command()

@@ -1,8 +1,16 @@
-"""Progress of a long push: a Prefect progress artifact, updated every few percent."""
+"""Progress of a long push: a Prefect progress artifact, updated every few percent.
+
+Listeners (the CLI's rich progress bar) hear every advance: `listeners.append(fn)` with
+`fn(module, done, total)`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+listeners: list[Callable[[str, int, int], None]] = []
 
 
 class Progress:
@@ -11,6 +19,7 @@ class Progress:
     STEP = 5.0  # percent between updates: each update is an API call to the Prefect server
 
     def __init__(self, module: str, total: int):
+        self.module = module
         self.total, self.done_rows, self.shown = max(total, 1), 0, 0.0
         self.id = create_progress_artifact(0.0, key=f"{module}-push-progress",
                                            description=f"{module}: records pushed")
@@ -18,6 +27,8 @@ class Progress:
     def advance(self, rows: int) -> None:
         """Count `rows` more rows pushed."""
         self.done_rows += rows
+        for listener in listeners:
+            listener(self.module, self.done_rows, self.total)
         percent = 100.0 * self.done_rows / self.total
         if percent - self.shown >= self.STEP:
             update_progress_artifact(self.id, percent)
@@ -25,4 +36,6 @@ class Progress:
 
     def done(self) -> None:
         """Mark the push complete."""
+        for listener in listeners:
+            listener(self.module, self.total, self.total)
         update_progress_artifact(self.id, 100.0)

@@ -161,6 +161,8 @@ def report(run: RunContext, plan: pd.DataFrame, outcomes: list[dict],
     store = runtime.store
     counts = count(plan, outcomes, run.dry_run)
     failures = failure_rows(plan, outcomes)
+    # A flow-run retry runs the report again with the same run id: replace, never double.
+    store.clear_events(run.run_id)
     store.add_events(run.run_id, run.module, events(plan, outcomes, run.dry_run))
     if failures and not run.dry_run:
         store.add_failures(run.run_id, run.module, failures)

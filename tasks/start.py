@@ -24,7 +24,9 @@ class RunRefused(RuntimeError):
     """The integration is paused or disabled: no run starts (exit code 3)."""
 
 
-@task(name="start-run")
+# Persisted like every step, so that a flow-run retry (the UI's Retry button) finds the same
+# run context and therefore the cached results of every step that had already finished.
+@task(name="start-run", persist_result=True)
 def start_run(module: str, dry_run: bool, org_id: str | None = None) -> RunContext:
     """Check everything a run needs and open its history row; returns the run's context."""
     runtime = get_runtime(org_id)

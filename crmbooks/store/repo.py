@@ -297,6 +297,15 @@ class Store:
             s.commit()
         return len(objs)
 
+    def clear_events(self, run_id: str) -> int:
+        """Remove a run's record events (a report that runs again replaces them)."""
+        with self.session() as s:
+            found = list(s.exec(select(RecordEvent).where(RecordEvent.run_id == run_id)).all())
+            for event in found:
+                s.delete(event)
+            s.commit()
+        return len(found)
+
     def events(self, run_id: str | None = None, record_key: str | None = None) -> pd.DataFrame:
         """Record events of a run and/or of one record, oldest first (B4 audit trail)."""
         stmt = select(RecordEvent).order_by(RecordEvent.id)
