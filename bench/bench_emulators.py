@@ -25,40 +25,31 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import platform
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-CLIENT_ID, CLIENT_SECRET, REFRESH = "crmbooks-demo", "crmbooks-demo-secret", "crmbooks-demo-refresh"
+sys.path.insert(0, str(REPO))
+
+from bench import _common  # noqa: E402  (after the path is set)
+from bench._common import CLIENT_ID, CLIENT_SECRET, NO_LIMITS, REFRESH, machine  # noqa: E402
+
 # Ten Accounts fields of the usual kinds: text, lookup (Owner), picklist, number, currency, audit.
 CRM_FIELDS = ("Account_Name,Owner,Phone,Website,Industry,Employees,Annual_Revenue,"
               "Billing_City,Billing_Country,Modified_Time")
-NO_LIMITS = {"books_rate_limit": 10**9, "books_daily_limit": 10**9, "crm_concurrency": 10**6}
 
 
 # --------------------------------------------------------------------------------------------
 # Starting and stopping the emulator
 # --------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def size_flags(args) -> list[str]:
@@ -69,35 +60,8 @@ def size_flags(args) -> list[str]:
 @contextlib.contextmanager
 def subprocess_emulator(args) -> Iterator[str]:
     """`python -m emulators` on a free port; yields its base URL, always stops it."""
-    port = free_port()
-    command = [sys.executable, "-m", "emulators", "--port", str(port), *size_flags(args)]
-    base_url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile(mode="w+") as log:
-        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-        try:
-            wait_until_up(base_url, process, log, timeout=args.start_timeout)
-            yield base_url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def wait_until_up(base_url: str, process: subprocess.Popen, log, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"the emulator exited with {process.returncode}:\n{log.read()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/__emulator__/stats", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"the emulator did not answer on {base_url} within {timeout:.0f} s")
+    with _common.subprocess_emulator(size_flags(args), args.start_timeout) as base_url:
+        yield base_url
 
 
 @contextlib.contextmanager
@@ -295,46 +259,8 @@ def benchmark(base_url: str, args, label: str) -> list[Result]:
 # --------------------------------------------------------------------------------------------
 
 
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = ""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kib = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
-        memory = f"{kib / 1024 / 1024:.1f} GiB"
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
-            "cpus": f"{os.cpu_count()} (usable: {usable})", "memory": memory,
-            "os": platform.platform(), "python": platform.python_version(),
-            "httpx": httpx.__version__, "uvicorn": _version("uvicorn"),
-            "fastapi": _version("fastapi")}
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "?"
-
-
 def table(rows: list[dict], markdown: bool) -> str:
-    columns = list(rows[0])
-    if markdown:
-        lines = ["| " + " | ".join(columns) + " |",
-                 "|" + "|".join("---" if c in ("mode", "workload") else "---:"
-                                for c in columns) + "|"]
-        lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
-        return "\n".join(lines)
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(lines)
+    return _common.table(rows, markdown, text_columns=("mode", "workload"))
 
 
 def main(argv: list[str] | None = None) -> int:
