@@ -28,8 +28,16 @@ from crmbooks.sync.plan import plan_module
 from tasks.context import RunContext
 from tasks.fetch import CONTACT_TYPE
 
-# Above this many names, one paged scan of the other side is cheaper than a lookup per name.
-LOOKUP_LIMIT = 20
+PAGE = 200  # records per list page on both sides
+
+
+def scan_is_cheaper(names: int, known_records: int) -> bool:
+    """True when one paged scan of the other side costs fewer requests than a lookup per name.
+
+    The other side's size is estimated from what we know of it (its linked and fetched
+    records); a scan costs one request per 200 of them.
+    """
+    return names > -(-max(known_records, 1) // PAGE)
 
 
 def raw_by_kind(run: RunContext, crm: dict[str, pd.DataFrame],
@@ -113,7 +121,7 @@ def _books_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
     extra = {"contact_type": CONTACT_TYPE[run.module]} if resource == "contacts" else {}
     name_param = "contact_name" if resource == "contacts" else "name"
     rows = []
-    if len(names) > LOOKUP_LIMIT:
+    if scan_is_cheaper(len(names), len(links) + len(books_raw)):
         for page in runtime.books.iter_pages(resource, extra):
             rows += page
     else:
@@ -134,7 +142,7 @@ def _crm_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
         return own
     fields = ["id", spec.crm_books_id_field, *kind.crm_name_fields]
     rows = []
-    if len(names) > LOOKUP_LIMIT:
+    if scan_is_cheaper(len(names), len(links) + len(crm_raw)):
         for page in runtime.crm.iter_records(kind.crm_module, fields):
             rows += page
     else:

@@ -121,14 +121,28 @@ def settle_cursor(run: RunContext, side: str, fetched: dict[str, pd.DataFrame],
     wrote = [o for o in outcomes if o["ok"] and o["side"] == side]
     if not wrote:
         return baseline
-    return _past_own_writes(run, side, baseline, wrote) or baseline
+    return _past_own_writes(run, side, baseline, wrote, fetched) or baseline
 
 
 def _past_own_writes(run: RunContext, side: str, baseline: datetime,
-                     wrote: list[dict]) -> datetime | None:
-    """The newest stamp since `baseline` when everything since then is our own write."""
+                     wrote: list[dict], fetched: dict[str, pd.DataFrame]) -> datetime | None:
+    """The newest stamp since `baseline` when everything since then is our own doing.
+
+    "Ours" is a record we wrote (with the stamp our write left), a record this run fetched
+    (with the stamp it had: the baseline itself is inclusive), or — on Books — a customer
+    whose contact persons we added, which touches the customer after our own write.
+    """
     runtime, spec, settings = run.runtime(), run.spec(), run.module_settings()
-    ours = {str(o.get(f"{side}_id")): o.get(f"{side}_modified") for o in wrote}
+    id_column, stamp_column = ("id", "Modified_Time") if side == "crm" else (
+        "contact_id", "last_modified_time")
+    seen = {(str(i), s) for f in fetched.values() if not f.empty and id_column in f
+            and stamp_column in f for i, s in zip(f[id_column], f[stamp_column], strict=True)}
+    seen |= {(str(o.get(f"{side}_id")), o.get(f"{side}_modified")) for o in wrote}
+    touched = {str(o.get("parent_books_id")) for o in wrote if o.get("parent_books_id")}
+
+    def ours(record_id, stamp) -> bool:
+        return (str(record_id), stamp) in seen or (side == "books" and str(record_id) in touched)
+
     newest = baseline
     if side == "books":
         resources = {k.books_resource for k in spec.active_kinds(settings)} - {"contact_persons"}
@@ -138,16 +152,15 @@ def _past_own_writes(run: RunContext, side: str, baseline: datetime,
             for row in page:
                 if row.get("contact_type") != CONTACT_TYPE.get(run.module):
                     continue
-                stamp = row.get("last_modified_time")
-                if ours.get(str(row.get("contact_id"))) != stamp:
+                if not ours(row.get("contact_id"), row.get("last_modified_time")):
                     return None
-                newest = max(newest, _stamp("books", stamp))
+                newest = max(newest, _stamp("books", row["last_modified_time"]))
         return newest
     for module in sorted({k.crm_module for k in spec.active_kinds(settings)}):
         for page in runtime.crm.iter_records(module, ["id", "Modified_Time"],
                                              modified_since=baseline, sort_by="Modified_Time"):
             for row in page:
-                if ours.get(str(row.get("id"))) != row.get("Modified_Time"):
+                if not ours(row.get("id"), row.get("Modified_Time")):
                     return None
                 newest = max(newest, _stamp("crm", row["Modified_Time"]))
     return newest
