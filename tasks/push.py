@@ -19,6 +19,7 @@ import pandas as pd
 from prefect import task
 
 from crmbooks.connectors.results import WriteResult
+from crmbooks.sync.mapping import books_values_of, effective_mapping
 from crmbooks.sync.plan import link_fields
 from tasks.context import RunContext
 from tasks.retry import retry_transient
@@ -81,15 +82,30 @@ def push_books(run: RunContext, rows: list[dict], inline: list[dict]) -> list[di
             continue
         books_id = result.id or row.get("books_id")
         stamp = (result.record or {}).get("last_modified_time")
-        results.append(outcome(row, "books", books_id=books_id, books_modified=stamp))
+        held = _books_held(run, kind, result)
+        results.append(outcome(row, "books", books_id=books_id, books_modified=stamp,
+                               books_values=held))
         if row["target"] == "books":
-            runtime.store.upsert_link(run.module, **link_fields(spec, row, books_id=books_id),
+            runtime.store.upsert_link(run.module, **link_fields(spec, row, books_id=books_id,
+                                                                books_values=held),
                                       books_modified=stamp if kind.parent is None else None)
             _link_inline_persons(run, row, result, inline)
     return results
 
 
 def _push_person(runtime, row: dict) -> WriteResult:
+def _books_held(run: RunContext, kind, result: WriteResult) -> dict | None:
+    """The mapped values of the record Books answered a write with (None: not returned).
+
+    The link must hold what Books really stored: a field the write did not carry (an item's
+    status, which travels to CRM only) otherwise looks changed in Books on the next run.
+    """
+    if not result.record or kind.books_resource == "contact_persons":
+        return None
+    section = effective_mapping(run.spec(), run.module_settings()).section(kind.section)
+    return books_values_of(section, result.record)
+
+
     """Create or update one contact person of an existing Books contact (looked up first)."""
     payload, parent = dict(row["books_payload"]), row.get("parent_books_id")
     if row.get("books_id"):
@@ -138,6 +154,7 @@ def push_crm(run: RunContext, rows: list[dict], books_done: list[dict]) -> list[
     failed_in_books = {o["record_key"] for o in books_done if not o["ok"]}
     books_ids = {o["record_key"]: o.get("books_id") for o in books_done if o["ok"]}
     rows = [r for r in rows if r["record_key"] not in failed_in_books]
+    held = {o["record_key"]: o.get("books_values") for o in books_done if o["ok"]}
     parents = _parent_crm_ids(run)
     creates = [r for r in rows if not r.get("crm_id")]
     updates = [r for r in rows if r.get("crm_id")]
@@ -154,7 +171,7 @@ def push_crm(run: RunContext, rows: list[dict], books_done: list[dict]) -> list[
             else:
                 answers = runtime.crm.update(module, payloads)
             for row, answer in zip(module_rows, answers, strict=True):
-                results.append(_crm_done(run, row, answer, books_ids))
+                results.append(_crm_done(run, row, answer, books_ids, held))
     return results
 
 
@@ -176,13 +193,15 @@ def _crm_payload(row: dict, parents: dict[str, str]) -> dict:
     return payload
 
 
-def _crm_done(run: RunContext, row: dict, answer: WriteResult, books_ids: dict) -> dict:
+def _crm_done(run: RunContext, row: dict, answer: WriteResult, books_ids: dict,
+              held: dict | None = None) -> dict:
     if not answer.ok:
         return outcome(row, "crm", answer)
     spec = run.spec()
     stamp = (answer.details or {}).get("Modified_Time")
     books_id = books_ids.get(row["record_key"]) or row.get("books_id")
     run.runtime().store.upsert_link(
-        run.module, **link_fields(spec, row, crm_id=answer.id, books_id=books_id),
+        run.module, **link_fields(spec, row, crm_id=answer.id, books_id=books_id,
+                                  books_values=(held or {}).get(row["record_key"])),
         crm_modified=stamp)
     return outcome(row, "crm", crm_id=answer.id, books_id=books_id, crm_modified=stamp)

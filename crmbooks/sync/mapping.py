@@ -189,7 +189,7 @@ def to_crm(books: pd.DataFrame, mapping: Mapping, kind: KindSpec,
                 converted[pair.crm] = _convert(pair, get_path(rec, pair.books), "crm", mapping)
             except ConversionError as exc:
                 problems.append(_problem(pair, exc))
-        books_values = {p.books: canon(get_path(rec, p.books)) for p in section.fields}
+        books_values = books_values_of(section, rec)
         payload = {k: v for k, v in converted.items() if v is not None}
         if spec and row["books_id"]:
             payload[spec.crm_books_id_field] = row["books_id"]
@@ -199,6 +199,15 @@ def to_crm(books: pd.DataFrame, mapping: Mapping, kind: KindSpec,
         rows.append({**row, "crm_values": None, "books_values": books_values,
                      "converted": converted, "payload": payload})
     return _frames(rows, failures)
+
+
+def books_values_of(section: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """{Books path: canonical value} of every mapped field of a Books record (a link's base).
+
+    Also applied to the record Books answers a write with: a field the write did not carry
+    (a ``to_crm`` pair such as an item's status) gets the value Books gave it, not None.
+    """
+    return {p.books: canon(get_path(record, p.books)) for p in section.fields}
 
 
 def _books_row(rec: dict[str, Any], kind: KindSpec, spec: ModuleSpec | None) -> dict[str, Any]:

@@ -395,10 +395,12 @@ EVENT_OF = {"create": "created", "clone": "cloned", "update": "updated",
 
 
 def link_fields(spec: ModuleSpec, row: dict[str, Any], *, crm_id: str | None = None,
-                books_id: str | None = None, made_by: str = "sync") -> dict[str, Any]:
+                books_id: str | None = None, made_by: str = "sync",
+                books_values: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``Store.upsert_link`` arguments for a plan row once its writes succeeded.
 
-    Pass the id the remote side returned for a create (``books_id`` or ``crm_id``).
+    Pass the id the remote side returned for a create (``books_id`` or ``crm_id``), and
+    ``books_values`` read from the record Books answered with (what it really holds now).
     """
     kind = spec.kind(row["kind"])
     return {"crm_id": crm_id or row["crm_id"], "books_id": books_id or row["books_id"],
@@ -406,7 +408,7 @@ def link_fields(spec: ModuleSpec, row: dict[str, Any], *, crm_id: str | None = N
             "parent_crm_id": row.get("parent_crm_id"),
             "parent_books_id": row.get("parent_books_id"),
             "crm_values": row.get("crm_values") or {},
-            "books_values": row.get("books_values") or {}, "made_by": made_by}
+            "books_values": books_values or row.get("books_values") or {}, "made_by": made_by}
 
 
 def plan_counts(plan: pd.DataFrame) -> dict[str, dict[str, int]]:
