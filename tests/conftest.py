@@ -58,21 +58,23 @@ def _access_token(emulator) -> str:
     return response.json()["access_token"]
 
 
+def _authorized_client(emulator) -> httpx.Client:
+    token = _access_token(emulator)
+    return httpx.Client(base_url=emulator.base_url,
+                        headers={"Authorization": f"Zoho-oauthtoken {token}"})
+
+
 @pytest.fixture
 def crm_http(emu_reset):
     """An httpx client for the CRM emulator with a valid access token."""
-    token = _access_token(emu_reset)
-    with httpx.Client(base_url=emu_reset.base_url,
-                      headers={"Authorization": f"Zoho-oauthtoken {token}"}) as client:
+    with _authorized_client(emu_reset) as client:
         yield client
 
 
 @pytest.fixture
 def books_http(emu_reset):
     """An httpx client for the Books emulator with a valid access token."""
-    token = _access_token(emu_reset)
-    with httpx.Client(base_url=emu_reset.base_url,
-                      headers={"Authorization": f"Zoho-oauthtoken {token}"}) as client:
+    with _authorized_client(emu_reset) as client:
         yield client
 
 
