@@ -48,7 +48,8 @@ def outcome(row: dict, side: str, result: WriteResult | None = None, **extra: An
     """What happened to one plan row on one side (JSON-able, for the report)."""
     out = {"record_key": row["record_key"], "kind": row["kind"], "side": side,
            "action": row["action"], "crm_id": row.get("crm_id"),
-           "books_id": row.get("books_id"), "name": row.get("name"), "ok": True}
+           "books_id": row.get("books_id"), "name": row.get("name"),
+           "parent_books_id": row.get("parent_books_id"), "ok": True}
     if result is not None and not result.ok:
         out.update(ok=False, code=None if result.code is None else str(result.code),
                    field=result.field, message=result.message,
@@ -93,7 +94,6 @@ def push_books(run: RunContext, rows: list[dict], inline: list[dict]) -> list[di
     return results
 
 
-def _push_person(runtime, row: dict) -> WriteResult:
 def _books_held(run: RunContext, kind, result: WriteResult) -> dict | None:
     """The mapped values of the record Books answered a write with (None: not returned).
 
@@ -106,6 +106,7 @@ def _books_held(run: RunContext, kind, result: WriteResult) -> dict | None:
     return books_values_of(section, result.record)
 
 
+def _push_person(runtime, row: dict) -> WriteResult:
     """Create or update one contact person of an existing Books contact (looked up first)."""
     payload, parent = dict(row["books_payload"]), row.get("parent_books_id")
     if row.get("books_id"):
@@ -153,8 +154,8 @@ def push_crm(run: RunContext, rows: list[dict], books_done: list[dict]) -> list[
     runtime, spec = run.runtime(), run.spec()
     failed_in_books = {o["record_key"] for o in books_done if not o["ok"]}
     books_ids = {o["record_key"]: o.get("books_id") for o in books_done if o["ok"]}
-    rows = [r for r in rows if r["record_key"] not in failed_in_books]
     held = {o["record_key"]: o.get("books_values") for o in books_done if o["ok"]}
+    rows = [r for r in rows if r["record_key"] not in failed_in_books]
     parents = _parent_crm_ids(run)
     creates = [r for r in rows if not r.get("crm_id")]
     updates = [r for r in rows if r.get("crm_id")]
