@@ -349,6 +349,40 @@ def _connect_demo(server) -> None:
                                           "duplicates": "skip"})
 
 
+@app.command()
+def up(
+    host: str = typer.Option("127.0.0.1", help="Address of the Prefect server and UI."),
+    port: int = typer.Option(4200, help="Port of the Prefect server (reused if one answers)."),
+    emulators: bool = typer.Option(
+        None, "--emulators/--no-emulators",
+        help="Run the Zoho emulators in-process (default: only when nothing is connected)."),
+    emulators_port: int = typer.Option(8900, help="Port of the emulators; 0 picks a free one."),
+    seed: int = typer.Option(7, help="Seed of the emulators' sample data."),
+    accounts: int = typer.Option(40, help="CRM accounts the emulators seed."),
+    retention_days: int = typer.Option(30, help="Days Prefect keeps finished flow runs."),
+    keep_schedules: bool = typer.Option(
+        False, "--keep-schedules",
+        help="Leave the schedules active on exit (under a supervisor that restarts `up`)."),
+):
+    """One machine: Prefect server, emulators unless connected, every deployment served.
+
+    Prints the Prefect UI address; Ctrl-C (or SIGTERM) stops everything it started and pauses
+    the schedules until the next `up` (see README "Running it for real").
+
+    Example: crmbooks up --port 4200
+    """
+    from deployments.up import UpError
+    from deployments.up import up as run_up
+
+    try:
+        code = run_up(host=host, port=port, emulators=emulators, emulators_port=emulators_port,
+                      seed=seed, accounts=accounts, retention_days=retention_days,
+                      pause_on_shutdown=not keep_schedules, console=console)
+    except UpError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    raise typer.Exit(code)
+
+
 from crmbooks.cli_admin import register as register_admin  # noqa: E402  (needs `app`)
 
 register_admin(app)

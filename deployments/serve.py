@@ -1,0 +1,105 @@
+"""The deployments, served from one process: the single-machine path (no work pool, no worker).
+
+`DEPLOYMENTS` is the one table of what is deployed, on which schedule and with which limit.
+prefect.yaml (the work-pool path, `prefect deploy --all`) declares the same deployments, and
+tests/deployments checks that the two agree, so change both together.
+
+    PREFECT_API_URL=http://127.0.0.1:4200/api python -m deployments.serve
+
+serves every deployment against a running Prefect server until Ctrl-C; `crmbooks up` does the
+same after starting the server (and the emulators when nothing is connected).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+#: F18: every two hours, on the hour, in UTC (cron, so runs are clock-aligned; an `interval`
+#: would be anchored at deploy time and first run two hours later).
+EVERY_TWO_HOURS = "0 */2 * * *"
+TIMEZONE = "UTC"
+#: Two runs of one deployment never overlap: a run started while another is going is
+#: Cancelled ("Deployment concurrency limit reached"), the next schedule picks the work up.
+ONE_AT_A_TIME = {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+#: The process work pool of prefect.yaml (`prefect work-pool create crmbooks --type process`).
+WORK_POOL = "crmbooks"
+#: Every crmbooks deployment carries this tag; `crmbooks pause`/`resume` act on it.
+TAG = "crmbooks"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One deployment: `flow name/name` in Prefect, e.g. sync-customers/customers."""
+
+    name: str
+    entrypoint: str  # "path/to/file.py:function", relative to the repository root
+    cron: str | None  # None: run on demand only
+    tags: tuple[str, ...]
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def module_path(self) -> str:
+        """The importable module of the entrypoint, e.g. flows.customers."""
+        return self.entrypoint.split(":")[0].removesuffix(".py").replace("/", ".")
+
+    def load_flow(self):
+        """Import the entrypoint's flow object."""
+        return getattr(importlib.import_module(self.module_path), self.entrypoint.split(":")[1])
+
+
+DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
+    DeploymentSpec("customers", "flows/customers.py:sync_customers", EVERY_TWO_HOURS,
+                   (TAG, "scheduled", "customers"), {"dry_run": False}),
+    DeploymentSpec("vendors", "flows/vendors.py:sync_vendors", EVERY_TWO_HOURS,
+                   (TAG, "scheduled", "vendors"), {"dry_run": False}),
+    DeploymentSpec("items", "flows/items.py:sync_items", EVERY_TWO_HOURS,
+                   (TAG, "scheduled", "items"), {"dry_run": False}),
+    # Transactions catch-up (flows/transactions.py) and deal-triggers catch-up
+    # (flows/deal_triggers.py) go here, scheduled like the modules above, and in prefect.yaml.
+    DeploymentSpec("on-demand", "flows/operations.py:sync_now", None,
+                   (TAG, "on-demand"), {}),
+)
+
+
+def build_deployments(paused: bool = False, specs=DEPLOYMENTS) -> list:
+    """`flow.to_deployment(...)` for every spec: same names, schedules, limits and tags.
+
+    `paused` starts the schedules paused (`crmbooks pause` in effect). Entrypoints are module
+    paths, so the runs load the flows wherever crmbooks is installed, whatever the working
+    directory.
+    """
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    deployments = []
+    for spec in specs:
+        deployments.append(spec.load_flow().to_deployment(
+            name=spec.name,
+            schedules=[Cron(spec.cron, timezone=TIMEZONE)] if spec.cron else None,
+            concurrency_limit=ConcurrencyLimitConfig(**ONE_AT_A_TIME),
+            parameters=dict(spec.parameters),
+            tags=list(spec.tags),
+            paused=paused,
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ))
+    return deployments
+
+
+def serve_all(paused: bool = False, pause_on_shutdown: bool = True, limit: int | None = None,
+              print_starting_message: bool = True) -> None:
+    """Register every deployment and run their flow runs (each in a subprocess) until stopped.
+
+    On Ctrl-C or SIGTERM, runs in progress are cancelled and, with `pause_on_shutdown`, the
+    schedules are paused, so no run piles up while nothing serves them; the next `serve_all`
+    un-pauses them (unless `paused`).
+    """
+    from prefect import serve
+
+    serve(*build_deployments(paused=paused), pause_on_shutdown=pause_on_shutdown, limit=limit,
+          print_starting_message=print_starting_message)
+
+
+if __name__ == "__main__":
+    serve_all()
