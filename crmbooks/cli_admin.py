@@ -759,6 +759,7 @@ def pause():
     _set_flag("paused", True, "Paused: scheduled and manual syncs will not start (a run "
               "already in progress completes); `crmbooks resume` turns them back on.",
               "Already paused.")
+    _schedules(paused=True)
 
 
 def resume():
@@ -768,6 +769,14 @@ def resume():
     """
     _set_flag("paused", False, "Resumed: scheduled and manual syncs run again.",
               "Not paused: nothing to resume.")
+    _schedules(paused=False)
+
+
+def _schedules(paused: bool) -> None:
+    """Also pause/resume the Prefect deployments' schedules, when a server answers (F22)."""
+    from deployments.control import set_schedules_paused
+
+    console.print(set_schedules_paused(paused), highlight=False)
 
 
 def disable():
