@@ -28,6 +28,24 @@ SMALL = Sizes(
 
 
 @pytest.fixture(scope="session")
+def prefect_harness():
+    """The one temporary Prefect API (SQLite) of the session, for flow and deployment tests.
+
+    Started only when a test asks for it (about 7 s, reference/prefect.md §2), with flow
+    heartbeats off: otherwise every flow call waits about a second for the heartbeat thread to
+    join on exit. Never start a second harness inside it.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
+        yield
+
+
+@pytest.fixture(scope="session")
 def emulator():
     """A running emulator (CRM + Books + Accounts) on a free loopback port, for the session."""
     with EmulatorServer() as server:
