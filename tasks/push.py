@@ -156,7 +156,6 @@ def push_crm(run: RunContext, rows: list[dict], books_done: list[dict]) -> list[
     books_ids = {o["record_key"]: o.get("books_id") for o in books_done if o["ok"]}
     held = {o["record_key"]: o.get("books_values") for o in books_done if o["ok"]}
     rows = [r for r in rows if r["record_key"] not in failed_in_books]
-    parents = _parent_crm_ids(run)
     creates = [r for r in rows if not r.get("crm_id")]
     updates = [r for r in rows if r.get("crm_id")]
     results = []
@@ -165,6 +164,8 @@ def push_crm(run: RunContext, rows: list[dict], books_done: list[dict]) -> list[
         for row in group:
             by_module.setdefault(spec.kind(row["kind"]).crm_module, []).append(row)
         for module, module_rows in by_module.items():
+            # Read per module: accounts created just above are the parents of these contacts.
+            parents = _parent_crm_ids(run)
             payloads = [_crm_payload(r, parents) for r in module_rows]
             if write == "upsert":
                 answers = runtime.crm.upsert(module, payloads,

@@ -1,0 +1,245 @@
+"""End to end: the customers flow (issue 4) on the emulators, checking both sides' data.
+
+Accounts mode under every scope × duplicates policy, the other CRM module modes in two-way
+mode, views, and the incremental second run and its request budget. Mapping checks, dry runs,
+conflicts and failures are in test_customers_checks.py.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from customers_support import (
+    books_by_name,
+    books_customers,
+    cf,
+    clear_stats,
+    crm,
+    crm_by_name,
+    data_requests,
+    failures,
+    reseed,
+    sync,
+    unpaced,
+    writes,
+)
+
+
+@pytest.fixture
+def store(connected, emu_reset, monkeypatch):
+    """Connected to emulators seeded with exact and near duplicates on the Books side."""
+    unpaced(monkeypatch)
+    reseed(emu_reset)
+    return connected
+
+
+def duplicate_names(server) -> set[str]:
+    """Names that a CRM account and a Books business customer share."""
+    return set(crm_by_name(server)) & set(books_by_name(server, "business"))
+
+
+def assert_in_books(server, account: dict) -> dict:
+    """The CRM account is one Books business customer carrying its data; returns that."""
+    found = [r for r in books_customers(server, "business").values()
+             if cf(r) == account["id"]]
+    assert len(found) == 1, (account["Account_Name"], found)
+    rec = found[0]
+    assert rec["contact_name"] == account["Account_Name"]
+    assert rec["billing_address"]["city"] == (account.get("Billing_City") or "")
+    assert rec["website"] == (account.get("Website") or "")
+    return rec
+
+
+@pytest.mark.parametrize("scope", ["fetch", "both"])
+@pytest.mark.parametrize("duplicates", ["skip", "overwrite", "clone"])
+def test_accounts_mode_scope_and_duplicates(store, emu_reset, scope, duplicates):
+    """Accounts → business customers; same-named records follow the duplicates policy."""
+    dups = duplicate_names(emu_reset)
+    assert len(dups) == 4
+    books_before = copy.deepcopy(books_customers(emu_reset))
+    crm_before = copy.deepcopy(crm(emu_reset))
+    state, run = sync(store, scope=scope, duplicates=duplicates)
+
+    for account in crm_before.values():
+        if account["Account_Name"] not in dups:
+            assert_in_books(emu_reset, account)
+    for rec in books_customers(emu_reset, "individual").values():  # not this mode's records
+        assert rec == books_before[rec["contact_id"]]
+    books_now = books_by_name(emu_reset, "business")
+    crm_now = crm_by_name(emu_reset)
+    for name in dups:
+        crm_rec = next(r for r in crm_before.values() if r["Account_Name"] == name)
+        books_rec = next(r for r in books_before.values() if r["contact_name"] == name)
+        if duplicates == "overwrite":  # CRM data replaces the Books record, now linked
+            assert [r["contact_id"] for r in books_now[name]] == [books_rec["contact_id"]]
+            assert assert_in_books(emu_reset, crm_rec)["contact_id"] == books_rec["contact_id"]
+        else:  # skip keeps it as it was; a clone is refused by Books (3062), see below
+            assert books_now[name] == [books_before[books_rec["contact_id"]]]
+        if scope == "both" and duplicates == "clone":  # the Books record is cloned into CRM
+            assert len(crm_now[name]) == 2
+            assert {r.get("Books_Id__c") for r in crm_now[name]} == {None,
+                                                                     books_rec["contact_id"]}
+        else:
+            assert len(crm_now[name]) == 1
+            assert crm_now[name][0].get("Books_Id__c") is None  # overwrite: CRM unchanged
+        linked = set(store.links("customers")["crm_id"])
+        assert (crm_rec["id"] in linked) == (duplicates == "overwrite")
+    if scope == "fetch":
+        assert writes(emu_reset, "crm") == []
+        assert crm(emu_reset) == crm_before
+    else:  # every other Books business customer is now a CRM account
+        for rec in books_before.values():
+            if rec["customer_sub_type"] == "business" and rec["contact_name"] not in dups:
+                (made,) = crm_now[rec["contact_name"]]
+                assert made["Books_Id__c"] == rec["contact_id"]
+        assert "Gülşen Jõgi" not in crm_by_name(emu_reset, "Contacts")
+    failed = failures(store)
+    if duplicates == "clone":
+        assert run.state == "completed_with_failures" and state.is_failed()
+        assert sorted(f["message"].split(":")[0] for f in failed) == sorted(dups)
+        for f in failed:
+            assert f["code"] == "3062" and "already" in f["message"]
+            assert "rename" in f["hint"]
+    else:
+        assert failed == [] and run.state == "completed" and state.is_completed()
+
+
+def full_name(contact: dict) -> str:
+    """A CRM contact's display name, as Books shows it."""
+    return " ".join(p for p in (contact.get("First_Name"), contact.get("Last_Name")) if p)
+
+
+def assert_person(person: dict, contact: dict) -> None:
+    """A Books contact person carries the CRM contact's name and email."""
+    assert (person.get("first_name") or None) == contact.get("First_Name")
+    assert person["last_name"] == contact["Last_Name"]
+    assert person["email"] == contact["Email"]
+
+
+def test_contacts_mode_two_way(store, emu_reset):
+    """Contacts ↔ individual customers; business customers and accounts are left alone."""
+    contacts = copy.deepcopy(crm(emu_reset, "Contacts"))
+    accounts = copy.deepcopy(crm(emu_reset))
+    books_before = copy.deepcopy(books_customers(emu_reset))
+    state, run = sync(store, crm_module="contacts", scope="both")
+    assert state.is_completed(), failures(store)
+    individuals = {cf(r): r for r in books_customers(emu_reset, "individual").values()}
+    for contact in contacts.values():
+        rec = individuals[contact["id"]]
+        assert rec["contact_name"] == full_name(contact)
+        primary = next(p for p in rec["contact_persons"] if p["is_primary_contact"])
+        assert_person(primary, contact)
+    made = {c.get("Books_Id__c"): c for c in crm(emu_reset, "Contacts").values()}
+    for rec in books_before.values():
+        if rec["customer_sub_type"] == "individual":  # a CRM contact named after its person
+            primary = next(p for p in rec["contact_persons"] if p["is_primary_contact"])
+            assert made[rec["contact_id"]]["Last_Name"] == primary["last_name"]
+            assert made[rec["contact_id"]]["First_Name"] == primary["first_name"]
+            assert made[rec["contact_id"]]["Email"] == primary["email"]
+        else:
+            assert rec["contact_id"] not in made
+            assert books_customers(emu_reset)[rec["contact_id"]] == rec
+    assert crm(emu_reset) == accounts
+    assert len(books_customers(emu_reset, "business")) == len(
+        [r for r in books_before.values() if r["customer_sub_type"] == "business"])
+    assert run.counts["books"]["created"] == len(contacts)
+
+
+@pytest.mark.parametrize("unassociated", [False, True])
+def test_accounts_and_contacts_mode_two_way(store, emu_reset, unassociated):
+    """Accounts with their contacts inline as contact persons; lone contacts only on request."""
+    contacts = copy.deepcopy(crm(emu_reset, "Contacts"))
+    books_before = copy.deepcopy(books_customers(emu_reset))
+    dups = duplicate_names(emu_reset)
+    settings = {"crm_module": "accounts+contacts", "scope": "both"}
+    if unassociated:
+        settings["include_unassociated_contacts"] = True
+    state, run = sync(store, **settings)
+    assert state.is_completed(), failures(store)
+    by_crm_id = {cf(r): r for r in books_customers(emu_reset).values() if cf(r)}
+    for account in crm(emu_reset).values():
+        if account["Account_Name"] in dups or account.get("Books_Id__c"):
+            continue  # skipped duplicate, or made from a Books customer in this run
+        rec = assert_in_books(emu_reset, account)
+        mine = [c for c in contacts.values() if c.get("Account_Name") == account["id"]]
+        assert len(rec["contact_persons"]) == len(mine) == 2
+        for contact in mine:
+            person = next(p for p in rec["contact_persons"] if p["email"] == contact["Email"])
+            assert_person(person, contact)
+    lone = [c for c in contacts.values() if not c.get("Account_Name")]
+    assert len(lone) == 2
+    for contact in lone:
+        if unassociated:
+            rec = by_crm_id[contact["id"]]
+            assert (rec["customer_sub_type"], rec["contact_name"]) == (
+                "individual", full_name(contact))
+        else:
+            assert contact["id"] not in by_crm_id
+    accounts_now = crm_by_name(emu_reset)
+    contacts_now = crm_by_name(emu_reset, "Contacts")
+    from_books = {c.get("Books_Id__c") for c in crm(emu_reset, "Contacts").values()}
+    for rec in books_before.values():
+        name = rec["contact_name"]
+        if rec["customer_sub_type"] == "individual":  # a CRM contact only with lone contacts
+            assert (rec["contact_id"] in from_books) == unassociated
+            continue
+        if name in dups:
+            continue
+        (account,) = accounts_now[name]
+        assert account["Books_Id__c"] == rec["contact_id"]
+        for person in rec["contact_persons"]:  # each contact person became a CRM contact
+            made = [c for c in contacts_now.get(full_name(
+                {"First_Name": person["first_name"], "Last_Name": person["last_name"]}), [])
+                if c.get("Account_Name") == account["id"]]
+            assert len(made) == 1, (name, person)
+            assert made[0]["Email"] == person["email"]
+
+
+def test_account_and_contact_views(store, emu_reset):
+    """Only the accounts of "Key Accounts" and the contacts of "Opted Out Contacts" sync."""
+    accounts = copy.deepcopy(crm(emu_reset))
+    contacts = copy.deepcopy(crm(emu_reset, "Contacts"))
+    state, _ = sync(store, crm_module="accounts+contacts", scope="fetch", duplicates="overwrite",
+                    view="Key Accounts", contact_view="Opted Out Contacts")
+    assert state.is_completed(), failures(store)
+    synced = {cf(r): r for r in books_customers(emu_reset).values() if cf(r)}
+    key = {i for i, a in accounts.items() if a["Industry"] == "Technology"}
+    assert key and set(synced) == key
+    for account_id in key:
+        emails = {p["email"] for p in synced[account_id]["contact_persons"]}
+        opted_out = {c["Email"] for c in contacts.values()
+                     if c.get("Account_Name") == account_id and c["Email_Opt_Out"]}
+        assert opted_out <= emails
+        assert all(c["Email"] not in emails for c in contacts.values()
+                   if c.get("Account_Name") == account_id and not c["Email_Opt_Out"])
+    assert any(c["Email_Opt_Out"] and c.get("Account_Name") in key for c in contacts.values())
+
+
+def test_unknown_view_stops_before_any_write(store, emu_reset):
+    """A view the CRM does not have fails the run with a message naming it; nothing written."""
+    books_before = copy.deepcopy(books_customers(emu_reset))
+    state, run = sync(store, view="Best Customers Ever")
+    assert state.is_failed() and run.state == "failed"
+    assert "Best Customers Ever" in run.message and "does not exist" in run.message
+    assert "crmbooks configure" in run.message
+    assert writes(emu_reset) == []
+    assert books_customers(emu_reset) == books_before
+
+
+def test_second_run_is_incremental_and_cheap(store, emu_reset):
+    """Right after a full sync nothing is written; a quiet run costs ≤ 2 data requests a side."""
+    first_state, first = sync(store, scope="both", duplicates="overwrite")
+    assert first_state.is_completed() and first.counts["books"]["created"] == 8
+    books_after, crm_after = (copy.deepcopy(books_customers(emu_reset)),
+                              copy.deepcopy(crm(emu_reset)))
+    for _ in range(2):
+        clear_stats(emu_reset)
+        state, run = sync(store)
+        assert state.is_completed()
+        assert writes(emu_reset) == []
+        assert all(run.counts[side][k] == 0 for side in ("books", "crm")
+                   for k in ("created", "updated", "failed"))
+        assert len(data_requests(emu_reset, "crm")) <= 2
+        assert len(data_requests(emu_reset, "books")) <= 2
+        assert books_customers(emu_reset) == books_after and crm(emu_reset) == crm_after
