@@ -11,10 +11,15 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.context import get_run_context
 
-from crmbooks.metadata import books_custom_fields, crm_field_metadata, resolve_view
+from crmbooks.metadata import (
+    ViewNotFound,
+    books_custom_fields,
+    crm_field_metadata,
+    resolve_view,
+)
 from crmbooks.runtime import get_runtime
 from crmbooks.settings import parse_module_settings
-from crmbooks.sync.check import assert_mapping_ok
+from crmbooks.sync.check import MappingCheckError, assert_mapping_ok
 from crmbooks.sync.mapping import effective_mapping
 from crmbooks.sync.modules import module_spec
 from tasks.context import RunContext
@@ -27,7 +32,8 @@ class RunRefused(RuntimeError):
 # Persisted like every step, so that a flow-run retry (the UI's Retry button) finds the same
 # run context and therefore the cached results of every step that had already finished.
 @task(name="start-run", persist_result=True)
-def start_run(module: str, dry_run: bool, org_id: str | None = None) -> RunContext:
+def start_run(module: str, dry_run: bool, org_id: str | None = None,
+              targets: dict[str, list[str]] | None = None) -> RunContext:
     """Check everything a run needs and open its history row; returns the run's context."""
     runtime = get_runtime(org_id)
     store, logger = runtime.store, get_run_logger()
@@ -38,20 +44,17 @@ def start_run(module: str, dry_run: bool, org_id: str | None = None) -> RunConte
         raise RunRefused("syncing is paused: run `crmbooks resume` to sync again")
     version, raw = store.active_settings(module) or (None, {})
     settings = parse_module_settings(module, raw)
-    spec = module_spec(module)
-    kinds = spec.active_kinds(settings)
-    mapping = effective_mapping(spec, settings)
-    crm_modules = sorted({k.crm_module for k in kinds})
-    assert_mapping_ok(
-        spec, mapping, kinds,
-        crm_fields={m: crm_field_metadata(runtime, m) for m in crm_modules},
-        books_custom_fields={r: books_custom_fields(runtime, r, spec.books_crm_id_field)
-                             for r in sorted({k.books_resource for k in kinds})},
-    )
-    views = _views(runtime, settings, kinds)
     flow_run = getattr(get_run_context(), "task_run", None)
-    run_id = store.start_run(module, dry_run=dry_run, settings_version=version,
-                             flow_run_id=str(flow_run.flow_run_id) if flow_run else None)
+    opened = {"dry_run": dry_run, "settings_version": version,
+              "flow_run_id": str(flow_run.flow_run_id) if flow_run else None}
+    try:
+        views = _check(runtime, module, settings)
+    except (MappingCheckError, ViewNotFound) as exc:
+        # Nothing was written, but the history must show the run and why it stopped (F21).
+        refused = store.start_run(module, **opened)
+        store.finish_run(refused, "failed", message=str(exc)[:2000])
+        raise
+    run_id = store.start_run(module, **opened)
     logger.info("run %s of %s (settings version %s, %s)", run_id, module, version,
                 "dry run" if dry_run else "live")
     books_org = connection.books_org or {}
@@ -60,8 +63,23 @@ def start_run(module: str, dry_run: bool, org_id: str | None = None) -> RunConte
         settings=settings.model_dump(mode="json"), settings_version=version,
         crm_cursor=store.cursor(module, "crm"), books_cursor=store.cursor(module, "books"),
         views=views, base_currency=books_org.get("currency"),
-        calls_before=runtime.api_calls(),
+        calls_before=runtime.api_calls(), targets=targets or {},
     )
+
+
+def _check(runtime, module: str, settings) -> dict[str, str]:
+    """The mapping against live metadata, then the views; returns the view ids (F8, F9)."""
+    spec = module_spec(module)
+    kinds = spec.active_kinds(settings)
+    mapping = effective_mapping(spec, settings)
+    assert_mapping_ok(
+        spec, mapping, kinds,
+        crm_fields={m: crm_field_metadata(runtime, m)
+                    for m in sorted({k.crm_module for k in kinds})},
+        books_custom_fields={r: books_custom_fields(runtime, r, spec.books_crm_id_field)
+                             for r in sorted({k.books_resource for k in kinds})},
+    )
+    return _views(runtime, settings, kinds)
 
 
 def _views(runtime, settings, kinds) -> dict[str, str]:
