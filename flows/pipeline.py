@@ -18,9 +18,10 @@ from tasks.report import report
 from tasks.start import start_run
 
 
-def run_pipeline(module: str, dry_run: bool = False, org_id: str | None = None):
-    """Sync one module; returns the run summary (a Completed or Failed state around it)."""
-    run = start_run(module, dry_run, org_id)
+def run_pipeline(module: str, dry_run: bool = False, org_id: str | None = None,
+                 targets: dict[str, list[str]] | None = None):
+    """Sync one module (or only the `targets` ids); returns the run summary in a state."""
+    run = start_run(module, dry_run, org_id, targets)
     try:
         crm = fetch_crm(run)
         books = fetch_books(run)

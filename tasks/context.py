@@ -31,6 +31,14 @@ class RunContext(BaseModel):
     views: dict[str, str] = {}  # CRM module -> custom view id (cvid)
     base_currency: str | None = None
     calls_before: dict[str, int] = {}
+    # A targeted run (retry, fetch one, import) syncs only these ids: {"crm": [...],
+    # "books": [...]}. It reads them by id and never moves the cursors.
+    targets: dict[str, list[str]] = {}
+
+    @property
+    def targeted(self) -> bool:
+        """True for a run limited to given record ids."""
+        return bool(self.targets)
 
     def runtime(self) -> Runtime:
         """The store and clients of this run's organization."""

@@ -15,6 +15,7 @@ from prefect import get_run_logger, task
 from crmbooks.metadata import crm_field_metadata
 from crmbooks.sync.mapping import crm_fields, effective_mapping
 from tasks.context import RunContext
+from tasks.fetch_targets import fetch_books_targets, fetch_crm_targets
 from tasks.retry import retry_transient
 
 # Contacts of which Books contact_type belong to a module (the rest is another module's).
@@ -25,6 +26,8 @@ CONTACT_TYPE = {"customers": "customer", "vendors": "vendor"}
       retry_condition_fn=retry_transient)
 def fetch_crm(run: RunContext) -> dict[str, pd.DataFrame]:
     """CRM records changed since the CRM cursor, one frame per CRM module."""
+    if run.targeted:
+        return fetch_crm_targets(run)
     runtime, spec, settings = run.runtime(), run.spec(), run.module_settings()
     mapping = effective_mapping(spec, settings)
     wanted: dict[str, list[str]] = {}
@@ -58,6 +61,8 @@ def fetch_books(run: RunContext) -> dict[str, pd.DataFrame]:
     Contacts come as list summaries; the ones that need their full record (addresses, contact
     persons, custom fields) are read one by one, the only way Books offers.
     """
+    if run.targeted:
+        return fetch_books_targets(run)
     runtime, spec, settings = run.runtime(), run.spec(), run.module_settings()
     resources = sorted({k.books_resource for k in spec.active_kinds(settings)}
                        - {"contact_persons"})

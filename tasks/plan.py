@@ -112,7 +112,7 @@ def _unlinked_names(raw: pd.DataFrame, links: pd.DataFrame, side: str, name_of, 
 def _books_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
     spec, runtime = run.spec(), run.runtime()
     own = index_records(books_raw, kind, "books", spec)
-    if run.books_cursor is None:
+    if run.books_cursor is None and not run.targeted:
         return own  # the Books fetch was complete
     names = _unlinked_names(crm_raw, links, "crm", kind.crm_name, "id")
     if not names:
@@ -135,7 +135,7 @@ def _books_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
 def _crm_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
     spec, runtime = run.spec(), run.runtime()
     own = index_records(crm_raw, kind, "crm", spec)
-    if run.crm_cursor is None or run.views:
+    if (run.crm_cursor is None and not run.targeted) or run.views:
         return own  # the CRM fetch was complete (or a view limits what may match)
     names = _unlinked_names(books_raw, links, "books", kind.books_name, kind.books_id_field)
     if not names:

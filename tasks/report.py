@@ -181,7 +181,9 @@ def report(run: RunContext, plan: pd.DataFrame, outcomes: list[dict],
         store.add_failures(run.run_id, run.module, failures)
     if not run.dry_run:
         _resolve_fixed(run, plan, outcomes)
-        for side, fetched in (("crm", crm_fetched), ("books", books_fetched)):
+        # A targeted run read a few records by id: it says nothing about the rest.
+        for side, fetched in () if run.targeted else (("crm", crm_fetched),
+                                                      ("books", books_fetched)):
             cursor = settle_cursor(run, side, fetched, outcomes, bool(failures))
             if cursor is not None:
                 store.advance_cursor(run.module, side, cursor)
@@ -225,13 +227,17 @@ def _artifacts(run: RunContext, plan: pd.DataFrame, counts: dict, api_calls: dic
                                  description=f"{run.module}: what a sync would do")
 
 
+def _cell(value) -> str:
+    """Text for a markdown table cell: a trailing backslash must not escape the next pipe."""
+    return str(value or "").replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
 def _plan_markdown(rows: pd.DataFrame) -> str:
     lines = ["| record | name | action | target | reason |", "|---|---|---|---|---|"]
     for r in rows.head(500).to_dict("records"):
-        name = str(r.get("name") or "").replace("|", "\\|")
-        reason = str(r.get("reason") or "").replace("|", "\\|")
-        lines.append(f"| {r['record_key']} | {name} | {EVENT_OF.get(r['action'], r['action'])}"
-                     f" | {r['target']} | {reason} |")
+        lines.append(f"| {r['record_key']} | {_cell(r.get('name'))} | "
+                     f"{EVENT_OF.get(r['action'], r['action'])} | {r['target']} | "
+                     f"{_cell(r.get('reason'))} |")
     if len(rows) > 500:
         lines.append(f"\n… and {len(rows) - 500} more")
     return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""Operator actions on single records: retry failed ones (F21), fetch one (F20), look up and
+import CRM records never imported (F26). Each ends in a *targeted* pipeline run.
+
+These functions only decide *which* records; the pipeline (flows/pipeline.py) syncs them with
+every guarantee of a normal run (plan, exactly-once, history, failures).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from crmbooks.connectors.zoho_crm import any_of, criterion
+from crmbooks.runtime import Runtime
+from crmbooks.store.repo import Store
+
+# operator word -> (crmbooks module, CRM module, fields to show and search)
+LOOKUPS = {
+    "accounts": ("customers", "Accounts", ("Account_Name",)),
+    "contacts": ("customers", "Contacts", ("First_Name", "Last_Name")),
+    "vendors": ("vendors", "Vendors", ("Vendor_Name",)),
+}
+FETCH_KINDS = {"customer": ("accounts", "contacts"), "vendor": ("vendors",)}
+
+
+class NothingToDo(LookupError):
+    """The action found no record to sync; the message says why."""
+
+
+def targets_of(record_keys) -> dict[str, list[str]]:
+    """{"crm": ids, "books": ids} from record keys like crm/Accounts/123, books/contacts/456."""
+    targets: dict[str, list[str]] = defaultdict(list)
+    for key in record_keys:
+        side, _, rest = str(key).partition("/")
+        record_id = rest.rsplit("/", 1)[-1]
+        if side in ("crm", "books") and record_id:
+            targets[side].append(record_id)
+    return dict(targets)
+
+
+def failed_targets(store: Store, *, run_id: str | None = None, module: str | None = None,
+                   record_keys: list[str] | None = None) -> dict[str, dict[str, list[str]]]:
+    """{module: targets} of the unresolved failures asked for (a run, a module, some keys)."""
+    failures = store.failures(run_id=run_id, module=module)
+    if record_keys:
+        failures = failures[failures["record_key"].isin(record_keys)]
+    if failures.empty:
+        where = (f"run {run_id}" if run_id else f"module {module}" if module else
+                 "any module")
+        raise NothingToDo(f"no unresolved failures for {where}"
+                          + (f" with key(s) {', '.join(record_keys)}" if record_keys else ""))
+    return {m: targets_of(group["record_key"]) for m, group in failures.groupby("module")}
+
+
+@dataclass
+class Found:
+    """A CRM record a lookup found, and whether it is already linked (imported)."""
+
+    module: str  # crmbooks module
+    crm_module: str
+    crm_id: str
+    name: str
+    linked: bool
+
+
+def look_up(runtime: Runtime, name: str, where: str) -> list[Found]:
+    """CRM records of `where` (accounts | contacts | vendors) whose name matches `name`."""
+    if where not in LOOKUPS:
+        raise ValueError(f"--module must be one of {', '.join(LOOKUPS)}, not {where!r}")
+    module, crm_module, fields = LOOKUPS[where]
+    words = [w for w in name.split() if w] or [name]
+    if len(fields) == 1:
+        criteria = criterion(fields[0], "equals", name)
+    else:  # contacts: first or last name (F26: "first and last name when only contacts")
+        criteria = any_of(*(criterion(f, "equals", w) for f in fields for w in words))
+    linked = set(runtime.store.links(module)["crm_id"])
+    found = []
+    for page in runtime.crm.search(crm_module, criteria=criteria, fields=["id", *fields]):
+        for record in page:
+            label = " ".join(str(record.get(f) or "") for f in fields).strip()
+            found.append(Found(module, crm_module, str(record["id"]), label,
+                               str(record["id"]) in linked))
+    return found
+
+
+def fetch_targets(runtime: Runtime, kind: str, *, crm_id: str | None = None,
+                  name: str | None = None) -> tuple[str, dict[str, list[str]]]:
+    """(module, targets) to refresh one customer or vendor from the CRM (F20)."""
+    if kind not in FETCH_KINDS:
+        raise ValueError(f"fetch takes customer or vendor, not {kind!r}")
+    module = LOOKUPS[FETCH_KINDS[kind][0]][0]
+    if crm_id:
+        return module, {"crm": [str(crm_id)]}
+    if not name:
+        raise ValueError("give --crm-id or --name")
+    found = [f for where in FETCH_KINDS[kind] for f in look_up(runtime, name, where)]
+    if not found:
+        raise NothingToDo(f"no CRM {kind} is named {name!r}")
+    if len(found) > 1:
+        choices = "; ".join(f"{f.name} ({f.crm_module} {f.crm_id})" for f in found[:10])
+        raise NothingToDo(f"{len(found)} CRM records match {name!r}: {choices}; "
+                          "run again with --crm-id")
+    return module, {"crm": [found[0].crm_id]}
