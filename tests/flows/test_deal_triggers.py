@@ -1,0 +1,299 @@
+"""End to end: deal triggers (F15–F17), manual deal links (F27) and the event receiver.
+
+Deals are walked through their stages with the CRM API; Books is read straight from the
+emulator's state. The customers a deal needs are linked the way the customers sync links them
+(an upsert by cf_crm_id plus a link row), which keeps these tests fast.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from crmbooks.runtime import get_runtime
+from flows.deal_triggers import sync_deal_triggers
+
+PROPOSAL, NEGOTIATION = "Proposal/Price Quote", "Negotiation/Review"
+WON, LOST, QUALIFICATION = "Closed Won", "Closed Lost", "Qualification"
+QUOTE_MODE = {"enabled": True, "mode": "quote", "create_stage": PROPOSAL,
+              "accept_stage": WON, "invoice_on_accept": True}
+INVOICE_MODE = {"enabled": True, "mode": "invoice"}
+
+
+def unpaced(monkeypatch) -> None:
+    """No client-side Books pacing: the emulator here does not enforce it."""
+    import crmbooks.runtime
+
+    built = crmbooks.runtime.config_from_store
+
+    def fast(*args, **kwargs):
+        return built(*args, **kwargs).model_copy(update={"books_requests_per_minute": 100_000})
+
+    monkeypatch.setattr(crmbooks.runtime, "config_from_store", fast)
+
+
+@pytest.fixture
+def store(connected, monkeypatch):
+    """Connected, unpaced; customers settings default (accounts)."""
+    unpaced(monkeypatch)
+    from crmbooks.runtime import reset_runtime_cache
+
+    reset_runtime_cache()
+    return connected
+
+
+def configure(store, settings: dict) -> None:
+    store.save_settings("deals", settings)
+
+
+def accounts(server) -> list[dict]:
+    return sorted(server.emu.crm.records("Accounts").values(), key=lambda r: r["id"])
+
+
+def link_account(store, account: dict) -> str:
+    """Link a CRM account to a Books business customer as the customers sync does."""
+    books = get_runtime().books
+    result = books.upsert_by_custom_field(
+        "contacts", "cf_crm_id", account["id"],
+        {"contact_name": account["Account_Name"], "contact_type": "customer",
+         "customer_sub_type": "business"})
+    assert result.ok, result
+    store.upsert_link("customers", crm_id=account["id"], books_id=result.id, kind="accounts",
+                      crm_module="Accounts", made_by="sync")
+    return result.id
+
+
+def new_deal(account: dict | None, stage: str = QUALIFICATION, **values) -> str:
+    body = {"Deal_Name": values.pop("name", "Rollout of 40 seats"), "Stage": stage,
+            "Amount": Decimal("1250.50"), "Description": "Forty seats, one year", **values}
+    if account is not None:
+        body["Account_Name"] = {"id": account["id"]}
+    body = {k: v for k, v in body.items() if v is not None}
+    [result] = get_runtime().crm.create("Deals", [body])
+    assert result.ok, result
+    return result.id
+
+
+def move(deal_id: str, **values) -> None:
+    [result] = get_runtime().crm.update("Deals", [{"id": deal_id, **values}])
+    assert result.ok, result
+
+
+def trigger(*deal_ids: str, dry_run: bool = False) -> dict:
+    state = sync_deal_triggers(deal_ids=list(deal_ids) or None, dry_run=dry_run,
+                               return_state=True)
+    try:
+        return state.result()
+    except Exception as exc:  # records failed: the summary rides on the exception
+        summary = getattr(exc, "summary", None)
+        if summary is None:
+            raise
+        return summary
+
+
+def books_of(server, resource: str, deal_id: str) -> list[dict]:
+    org = server.emu.books.org()
+    return [r for r in org.records[resource].values() if r.get("zcrm_potential_id") == deal_id]
+
+
+def deal(server, deal_id: str) -> dict:
+    return server.emu.crm.records("Deals")[deal_id]
+
+
+def events(store, run_id: str) -> list[dict]:
+    return store.events(run_id=run_id).to_dict("records")
+
+
+def written(summary: dict) -> int:
+    return sum(summary["counts"][s][k] for s in ("books", "crm") for k in ("created", "updated"))
+
+
+# ------------------------------------------------------------------------------ quote mode
+def test_quote_created_at_proposal_accepted_and_invoiced_when_won(store, emu_reset):
+    configure(store, QUOTE_MODE)
+    account = accounts(emu_reset)[0]
+    customer = link_account(store, account)
+    deal_id = new_deal(account)
+    assert written(trigger(deal_id)) == 0  # qualification: before the quote stage
+    assert books_of(emu_reset, "estimates", deal_id) == []
+
+    move(deal_id, Stage=PROPOSAL)
+    trigger(deal_id)
+    [quote] = books_of(emu_reset, "estimates", deal_id)
+    assert quote["status"] == "draft" and quote["customer_id"] == customer
+    [line] = quote["line_items"]
+    assert (line["name"], line["description"], line["rate"]) == (
+        "Rollout of 40 seats", "Forty seats, one year", Decimal("1250.50"))
+    assert deal(emu_reset, deal_id)["Books_Estimate_Id__c"] == quote["estimate_id"]
+    link = store.find_link("deals", books_id=quote["estimate_id"])
+    assert link.made_by == "trigger" and link.parent_crm_id == deal_id
+    # The salesperson is sent as salesperson_name (the emulator accepts it but keeps no copy).
+    owner = get_runtime().crm.get_record("Deals", deal_id, ["Owner"])["Owner"]
+    assert link.books_values["content"]["salesperson_name"] == owner["name"]
+
+    move(deal_id, Amount=Decimal("1400.00"), Stage=NEGOTIATION)  # a draft follows the deal
+    trigger(deal_id)
+    [quote] = books_of(emu_reset, "estimates", deal_id)
+    assert quote["line_items"][0]["rate"] == Decimal("1400.00")
+
+    move(deal_id, Stage=WON)
+    summary = trigger(deal_id)
+    [quote] = books_of(emu_reset, "estimates", deal_id)
+    [invoice] = books_of(emu_reset, "invoices", deal_id)
+    assert quote["status"] == "accepted"
+    assert invoice["status"] == "draft" and invoice["invoiced_estimate_id"] == quote[
+        "estimate_id"]
+    assert invoice["total"] == Decimal("1400.00")
+    actions = {(e["action"], e["side"]) for e in events(store, summary["run_id"])}
+    assert actions == {("updated", "books"), ("created", "books")}
+
+    # Replayed, duplicated and reordered events find nothing left to do.
+    for ids in ([deal_id], [deal_id, deal_id], []):
+        assert written(trigger(*ids)) == 0
+    assert len(books_of(emu_reset, "estimates", deal_id)) == 1
+    assert len(books_of(emu_reset, "invoices", deal_id)) == 1
+
+
+def test_lost_deal_declines_its_quote_and_a_lost_deal_without_quote_makes_none(store, emu_reset):
+    configure(store, QUOTE_MODE)
+    account = accounts(emu_reset)[1]
+    link_account(store, account)
+    never, quoted = new_deal(account), new_deal(account, PROPOSAL, name="Second deal")
+    trigger(never, quoted)
+    move(never, Stage=LOST)
+    move(quoted, Stage=LOST)
+    summary = trigger(quoted, never)
+    assert books_of(emu_reset, "estimates", never) == []
+    [quote] = books_of(emu_reset, "estimates", quoted)
+    assert quote["status"] == "declined"
+    [event] = events(store, summary["run_id"])
+    assert event["changes"] == [{"field": "status", "before": "draft", "after": "declined"}]
+    assert written(trigger(quoted)) == 0
+
+
+def test_a_sent_quote_is_left_alone_and_the_skip_says_why(store, emu_reset):
+    configure(store, QUOTE_MODE)
+    account = accounts(emu_reset)[2]
+    link_account(store, account)
+    deal_id = new_deal(account, PROPOSAL)
+    trigger(deal_id)
+    [quote] = books_of(emu_reset, "estimates", deal_id)
+    assert get_runtime().books.mark_estimate(quote["estimate_id"], "sent").ok
+    move(deal_id, Stage=LOST, Amount=Decimal("9.99"))
+    summary = trigger(deal_id)
+    [quote] = books_of(emu_reset, "estimates", deal_id)
+    assert quote["status"] == "sent" and quote["line_items"][0]["rate"] == Decimal("1250.50")
+    [event] = events(store, summary["run_id"])
+    assert event["action"] == "skipped" and "sent" in event["message"]
+    assert summary["counts"]["books"]["skipped"] == 1
+
+
+# ---------------------------------------------------------------------------- invoice mode
+def test_invoice_mode_won_invoices_lost_voids_and_replays_change_nothing(store, emu_reset):
+    configure(store, INVOICE_MODE)
+    account = accounts(emu_reset)[3]
+    link_account(store, account)
+    deal_id = new_deal(account, PROPOSAL)
+    trigger(deal_id)
+    assert books_of(emu_reset, "invoices", deal_id) == []
+    move(deal_id, Stage=WON)
+    trigger(deal_id)
+    [invoice] = books_of(emu_reset, "invoices", deal_id)
+    assert invoice["status"] == "draft" and invoice["total"] == Decimal("1250.50")
+    assert books_of(emu_reset, "estimates", deal_id) == []
+    move(deal_id, Stage=LOST)
+    trigger(deal_id)
+    [invoice] = books_of(emu_reset, "invoices", deal_id)
+    assert invoice["status"] == "void"
+    for ids in ([deal_id], [deal_id, deal_id]):
+        assert written(trigger(*ids)) == 0
+    move(deal_id, Stage=WON)  # won again: the voided invoice comes back as a draft
+    trigger(deal_id)
+    [invoice] = books_of(emu_reset, "invoices", deal_id)
+    assert invoice["status"] == "draft"
+
+
+# ------------------------------------------------------------------------------- bad input
+def test_deals_that_cannot_trigger_are_failures_with_reasons(store, emu_reset):
+    configure(store, INVOICE_MODE)
+    linked, unlinked = accounts(emu_reset)[4], accounts(emu_reset)[5]
+    link_account(store, linked)
+    no_account = new_deal(None, WON, name="No account")
+    no_amount = new_deal(linked, WON, name="No amount", Amount=None)
+    negative = new_deal(linked, WON, name="Negative", Amount=Decimal("-5"))
+    not_linked = new_deal(unlinked, WON, name="Unlinked")
+    fine = new_deal(linked, WON, name="Fine")
+    summary = trigger(no_account, no_amount, negative, not_linked, fine)
+    assert summary["state"] == "completed_with_failures"
+    failures = {f["crm_id"]: f["message"] for f in
+                store.failures(module="deals").to_dict("records")}
+    assert "has no account" in failures[no_account]
+    assert "has no Amount" in failures[no_amount]
+    assert "negative" in failures[negative]
+    assert unlinked["Account_Name"] in failures[not_linked]
+    assert "sync customers" in failures[not_linked]
+    assert fine not in failures and len(books_of(emu_reset, "invoices", fine)) == 1
+    for bad in (no_account, no_amount, negative, not_linked):
+        assert books_of(emu_reset, "invoices", bad) == []
+
+    link_account(store, unlinked)  # fixed at the source: the next run goes through
+    trigger(not_linked)
+    assert len(books_of(emu_reset, "invoices", not_linked)) == 1
+    assert not_linked not in set(store.failures(module="deals")["crm_id"])
+
+
+def test_a_currency_books_does_not_have_is_refused(store, emu_reset):
+    emu = emu_reset.emu
+    emu.config.crm_multi_currency = True
+    try:
+        from crmbooks.metadata import clear_cache
+
+        clear_cache(get_runtime())
+        configure(store, INVOICE_MODE)
+        account = accounts(emu_reset)[6]
+        link_account(store, account)
+        yen = new_deal(account, WON, name="Yen deal", Currency="JPY")
+        euro = new_deal(account, WON, name="Euro deal", Currency="EUR")
+        trigger(yen, euro)
+        failures = {f["crm_id"]: f["message"] for f in
+                    store.failures(module="deals").to_dict("records")}
+        assert "JPY is not enabled" in failures[yen]
+        assert books_of(emu_reset, "invoices", yen) == []
+        [invoice] = books_of(emu_reset, "invoices", euro)
+        assert invoice["currency_code"] == "EUR"
+    finally:
+        emu.config.crm_multi_currency = False
+
+
+def test_dry_run_plans_without_writing(store, emu_reset):
+    configure(store, QUOTE_MODE)
+    account = accounts(emu_reset)[7]
+    link_account(store, account)
+    deal_id = new_deal(account, WON)
+    summary = trigger(deal_id, dry_run=True)
+    assert books_of(emu_reset, "estimates", deal_id) == []
+    assert summary["counts"]["books"]["created"] == 2  # the quote and its invoice
+    assert {e["action"] for e in events(store, summary["run_id"])} == {"created", "updated"}
+
+
+# ---------------------------------------------------------------------------------- catch-up
+def test_catch_up_run_handles_deals_changed_since_the_cursor_only(store, emu_reset):
+    configure(store, INVOICE_MODE)
+    account = accounts(emu_reset)[8]
+    link_account(store, account)
+    seeded_won = [d for d in emu_reset.emu.crm.records("Deals").values()
+                  if d["Stage"] == WON]
+    assert seeded_won  # deals won before triggers existed are not invoiced by catch-up
+    time.sleep(1.05)  # CRM stamps are whole seconds
+    deal_id = new_deal(account, WON)
+    summary = trigger()
+    [invoice] = books_of(emu_reset, "invoices", deal_id)
+    assert summary["deals"] == 1
+    for old in seeded_won:
+        assert books_of(emu_reset, "invoices", old["id"]) == []
+    assert store.cursor("deals", "crm") is not None
+    again = trigger()
+    assert written(again) == 0
+    assert invoice["status"] == "draft"
