@@ -13,7 +13,16 @@ from prefect.states import Completed, Failed
 from tasks.fetch import fetch_books, fetch_crm
 from tasks.plan import dedupe, map_records, plan_changes
 from tasks.progress import Progress
-from tasks.push import BOOKS_BATCH, CRM_BATCH, batches, push_books, push_crm, rows_for
+from tasks.push import (
+    BOOKS_BATCH,
+    CRM_BATCH,
+    batches,
+    link_pairs,
+    pairs_to_link,
+    push_books,
+    push_crm,
+    rows_for,
+)
 from tasks.report import report
 from tasks.start import start_run
 
@@ -43,7 +52,12 @@ def abandon(run, exc: BaseException) -> None:
 
 
 def push_all(run, plan) -> list[dict]:
-    """Push the plan: Books first for rows bound there, then CRM (links its rows too)."""
+    """Push the plan: Books first for rows bound there, then CRM (links its rows too).
+
+    Pairs with nothing to write are linked first: after a crash between a create and its
+    link, the rerun finds the record by the stored id, and only the link is left to store.
+    """
+    link_pairs(run, pairs_to_link(plan))
     books_rows, crm_rows = rows_for(plan, "books"), rows_for(plan, "crm")
     inline = [r for r in plan.to_dict("records") if r.get("inline") is True]
     progress = Progress(run.module, len(books_rows) + len(crm_rows))

@@ -39,6 +39,23 @@ def rows_for(plan: pd.DataFrame, side: str) -> list[dict]:
     return [dict(r) for r in plan[wanted].to_dict("records")]
 
 
+def pairs_to_link(plan: pd.DataFrame) -> list[dict]:
+    """Records paired this run with nothing to write: matched by the id one side stores of the
+    other (a create whose link was lost in a crash) or by name. Only their link is missing."""
+    if plan.empty:
+        return []
+    wanted = ((plan["action"] == "nothing") & plan["match"].isin(["ref", "name"])
+              & plan["crm_id"].notna() & plan["books_id"].notna())
+    return [dict(r) for r in plan[wanted].to_dict("records")]
+
+
+def link_pairs(run: RunContext, rows: list[dict]) -> None:
+    """Store the links of `pairs_to_link` rows (one transaction; no remote write needed)."""
+    if rows:
+        spec = run.spec()
+        run.runtime().store.upsert_links(run.module, [link_fields(spec, r) for r in rows])
+
+
 def batches(rows: list[dict], size: int) -> list[list[dict]]:
     """Consecutive batches of at most `size` rows."""
     return [rows[i:i + size] for i in range(0, len(rows), size)]
