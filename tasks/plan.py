@@ -135,8 +135,10 @@ def _books_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
 def _crm_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
     spec, runtime = run.spec(), run.runtime()
     own = index_records(crm_raw, kind, "crm", spec)
-    if (run.crm_cursor is None and not run.targeted) or run.views:
-        return own  # the CRM fetch was complete (or a view limits what may match)
+    if run.crm_cursor is None and not run.targeted and not run.views:
+        return own  # the CRM fetch was complete
+    # Otherwise look the unlinked Books names up in the whole CRM module: a view limits what
+    # is synced, not what a Books record duplicates (F7 applies to out-of-view records too).
     names = _unlinked_names(books_raw, links, "books", kind.books_name, kind.books_id_field)
     if not names:
         return own
