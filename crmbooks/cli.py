@@ -387,6 +387,10 @@ from crmbooks.cli_admin import register as register_admin  # noqa: E402  (needs 
 
 register_admin(app)
 
+from crmbooks.cli_deals import register as register_deals  # noqa: E402  (needs `app`)
+
+register_deals(app)
+
 from crmbooks.cli_records import register as register_records  # noqa: E402
 
 register_records(app)
