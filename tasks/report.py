@@ -52,11 +52,17 @@ def failure_rows(plan: pd.DataFrame, outcomes: list[dict]) -> list[dict]:
     """Every failure of the run: mapping/plan failures and records the provider rejected."""
     rows = []
     for r in plan[plan["action"] == "fail"].to_dict("records") if not plan.empty else []:
+        error = r.get("error") if isinstance(r.get("error"), dict) else {}
+        message = f"{r.get('name') or r['record_key']}: {error['message']}" \
+            if error.get("message") else r.get("reason") or ""
         rows.append({"record_key": r["record_key"], "side": r["target"] if r["target"] in SIDES
                      else "books", "crm_id": r.get("crm_id"), "books_id": r.get("books_id"),
-                     "code": "INVALID_RECORD", "field": None, "message": r.get("reason") or "",
-                     "hint": "fix the record at its source; the next run or `crmbooks retry` "
-                             "syncs it", "payload": r.get("books_payload") or r.get("crm_payload")})
+                     "code": error.get("code") or "INVALID_RECORD", "field": error.get("field"),
+                     "message": message,
+                     "hint": error.get("hint") or "fix the record at its source; the next run "
+                             "or `crmbooks retry` syncs it",
+                     "payload": error.get("payload") or r.get("books_payload")
+                     or r.get("crm_payload")})
     for o in outcomes:
         if not o["ok"]:
             rows.append({"record_key": o["record_key"], "side": o["side"],

@@ -25,7 +25,7 @@ PLAN_COLUMNS = [
     "record_key", "kind", "source", "action", "target", "crm_id", "books_id",
     "parent_crm_id", "parent_books_id", "name", "match", "inline", "person_id",
     "books_payload", "crm_payload", "changes", "conflicts", "crm_values", "books_values",
-    "proposals", "reason",
+    "proposals", "reason", "error",
 ]
 ACTIONS = ("create", "update", "nothing", "skip", "clone", "overwrite", "conflict-merge", "fail")
 OTHER = {"crm": "books", "books": "crm"}
@@ -108,7 +108,8 @@ def _merge_row(ctx: _Ctx, link: dict, crm_rec: dict | None, books_rec: dict | No
                               winner=ctx.spec.conflict_winner(ctx.scope),
                               write_crm=ctx.two_way)
     except ConversionError as exc:
-        return _row(rec, action="fail", target="none", match="link", reason=exc.message)
+        return _row(rec, action="fail", target="none", match="link", reason=exc.message,
+                    error=_error(exc))
     return _result_row(ctx, rec, result, "link")
 
 
@@ -191,7 +192,8 @@ def _pair_row(ctx: _Ctx, side: str, rec: dict, other_id: str, other: dict | None
         result = merge_record(ctx.section, ctx.mapping, sides, source=source,
                               winner=ctx.spec.conflict_winner(ctx.scope), write_crm=ctx.two_way)
     except ConversionError as exc:
-        return _row(merged, action="fail", target="none", match=how, reason=exc.message)
+        return _row(merged, action="fail", target="none", match=how, reason=exc.message,
+                    error=_error(exc))
     row = _result_row(ctx, merged, result, how,
                       action if (action and (result.to_books or result.to_crm)) else None)
     return _stamp_ids(ctx, row)
@@ -324,9 +326,15 @@ def _fail_rows(failures: pd.DataFrame | None, kind: KindSpec) -> list[dict]:
         if f.get("kind") not in (kind.name, None):
             continue
         hint = f" ({f['hint']})" if f.get("hint") else ""
+        error = {k: f.get(k) for k in ("code", "field", "message", "hint", "payload")}
         rows.append(_row({**f, "source": OTHER[f["side"]]}, action="fail", target=f["side"],
-                         reason=f"{f.get('message')}{hint}"))
+                         reason=f"{f.get('message')}{hint}", error=error))
     return rows
+
+
+def _error(exc: ConversionError) -> dict[str, Any]:
+    """The ``error`` column of a fail row: what the failures table shows of it."""
+    return {"code": exc.code, "field": None, "message": exc.message, "hint": exc.hint}
 
 
 def plan_module(spec: ModuleSpec, settings: Any, mapping: Mapping, *,
