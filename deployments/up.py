@@ -218,6 +218,10 @@ def up(*, host: str = "127.0.0.1", port: int = 4200, emulators: bool | None = No
         else:
             console.print(f"Using the stored connection; sync state in {crmbooks_home()}",
                           highlight=False)
+        from deployments.serve import build_deployments  # imports Prefect while it boots
+
+        paused = _paused()
+        deployments = build_deployments(paused=paused)
         server.wait_healthy(server_timeout)
         if server.started_in is not None:
             console.print(f"Prefect server healthy after {server.started_in:.1f} s",
@@ -234,10 +238,6 @@ def up(*, host: str = "127.0.0.1", port: int = 4200, emulators: bool | None = No
                                       else None}))
         stack.callback(marker.unlink, missing_ok=True)
 
-        from deployments.serve import build_deployments
-
-        paused = _paused()
-        deployments = build_deployments(paused=paused)
         console.print(f"[bold green]Prefect UI:[/] {server.ui_url}  (ready in "
                       f"{time.monotonic() - t0:.1f} s; Ctrl-C stops everything started here)",
                       highlight=False)
