@@ -23,6 +23,7 @@ class RunContext(BaseModel):
     run_id: str
     module: str
     org_id: str
+    connection: str = "default"  # the stored connection (fleet: one per organization)
     dry_run: bool
     settings: dict
     settings_version: int | None = None
@@ -34,6 +35,10 @@ class RunContext(BaseModel):
     # A targeted run (retry, fetch one, import) syncs only these ids: {"crm": [...],
     # "books": [...]}. It reads them by id and never moves the cursors.
     targets: dict[str, list[str]] = {}
+    # An extra Books organization (F4) syncs CRM → Books only; the Books ids the CRM stores
+    # (Books_Id__c) belong to the primary organization, so they never pair records here.
+    one_way: bool = False
+    note: str | None = None  # said in the run's log and kept as its history message
 
     @property
     def targeted(self) -> bool:
@@ -42,7 +47,7 @@ class RunContext(BaseModel):
 
     def runtime(self) -> Runtime:
         """The store and clients of this run's organization."""
-        return get_runtime(self.org_id or None)
+        return get_runtime(self.org_id or None, self.connection)
 
     def spec(self) -> ModuleSpec:
         """The module's declarative description."""

@@ -72,6 +72,8 @@ def map_records(run: RunContext, crm: dict[str, pd.DataFrame],
     for kind in spec.active_kinds(settings):
         frame, failed = to_books(crm_kinds.get(kind.name, pd.DataFrame()), mapping, kind, spec,
                                  base_currency=run.base_currency)
+        if run.one_way and not frame.empty:
+            frame = frame.assign(ref_id=None)  # the CRM holds the primary org's Books ids
         mapped["crm"][kind.name] = frame
         failures.append(failed)
         if kind.name in books_kinds:

@@ -198,7 +198,8 @@ def report(run: RunContext, plan: pd.DataFrame, outcomes: list[dict],
     state = "completed_with_failures" if any(c["failed"] for c in counts.values()) \
         else "completed"
     store.finish_run(run.run_id, state, counts=counts, api_calls=api_calls,
-                     plan_summary=dict(Counter(plan["action"])) if not plan.empty else {})
+                     plan_summary=dict(Counter(plan["action"])) if not plan.empty else {},
+                     message=run.note)
     _artifacts(run, plan, counts, api_calls, failures)
     logger.info("%s %s: %s; API calls %s", run.module, state, counts, api_calls)
     return {"run_id": run.run_id, "state": state, "counts": counts, "api_calls": api_calls}

@@ -17,7 +17,7 @@ from crmbooks.metadata import (
     crm_field_metadata,
     resolve_view,
 )
-from crmbooks.runtime import get_runtime
+from crmbooks.runtime import NotConnected, get_runtime
 from crmbooks.settings import parse_module_settings
 from crmbooks.sync.check import MappingCheckError, assert_mapping_ok
 from crmbooks.sync.mapping import effective_mapping
@@ -33,19 +33,26 @@ class RunRefused(RuntimeError):
 # run context and therefore the cached results of every step that had already finished.
 @task(name="start-run", persist_result=True)
 def start_run(module: str, dry_run: bool, org_id: str | None = None,
-              targets: dict[str, list[str]] | None = None) -> RunContext:
+              targets: dict[str, list[str]] | None = None,
+              connection_name: str = "default") -> RunContext:
     """Check everything a run needs and open its history row; returns the run's context."""
-    runtime = get_runtime(org_id)
+    runtime = get_runtime(org_id, connection_name)
     store, logger = runtime.store, get_run_logger()
-    connection = store.connection()
+    connection = store.connection(connection_name)
     if connection.disabled:
         raise RunRefused("the integration is disabled: run `crmbooks enable` to sync again")
     if connection.paused:
         raise RunRefused("syncing is paused: run `crmbooks resume` to sync again")
     version, raw = store.active_settings(module) or (None, {})
     settings = parse_module_settings(module, raw)
+    one_way = _is_extra_org(connection, runtime.org_id)
+    note = None
+    if one_way and getattr(settings, "scope", "fetch") != "fetch":
+        settings = settings.model_copy(update={"scope": "fetch"})
+        note = (f"Books organization {runtime.org_id} is an extra organization: one-way sync "
+                "(CRM → Books) whatever the settings say (F4)")
     flow_run = getattr(get_run_context(), "task_run", None)
-    opened = {"dry_run": dry_run, "settings_version": version,
+    opened = {"dry_run": dry_run, "settings_version": version, "message": note,
               "flow_run_id": str(flow_run.flow_run_id) if flow_run else None}
     try:
         views = _check(runtime, module, settings)
@@ -57,14 +64,38 @@ def start_run(module: str, dry_run: bool, org_id: str | None = None,
     run_id = store.start_run(module, **opened)
     logger.info("run %s of %s (settings version %s, %s)", run_id, module, version,
                 "dry run" if dry_run else "live")
-    books_org = connection.books_org or {}
+    if note:
+        logger.info(note)
     return RunContext(
-        run_id=run_id, module=module, org_id=runtime.org_id, dry_run=dry_run,
+        run_id=run_id, module=module, org_id=runtime.org_id, connection=connection_name,
+        dry_run=dry_run,
         settings=settings.model_dump(mode="json"), settings_version=version,
         crm_cursor=store.cursor(module, "crm"), books_cursor=store.cursor(module, "books"),
-        views=views, base_currency=books_org.get("currency"),
-        calls_before=runtime.api_calls(), targets=targets or {},
+        views=views, base_currency=_books_org(connection, runtime.org_id).get("currency"),
+        calls_before=runtime.api_calls(), targets=targets or {}, one_way=one_way, note=note,
     )
+
+
+def _is_extra_org(connection, org_id: str) -> bool:
+    """True for an extra Books organization (F4); an org never connected is refused."""
+    extras = [str(o) for o in connection.extra_books_org_ids or []]
+    if not org_id or org_id == connection.books_org_id:
+        return False
+    if org_id not in extras:
+        raise NotConnected(
+            f"Books organization {org_id} is not connected (connected: "
+            f"{', '.join([connection.books_org_id or '?', *extras])}): add it with "
+            f"`crmbooks connect ... --extra-books-org {org_id}`")
+    return True
+
+
+def _books_org(connection, org_id: str) -> dict:
+    """What connect verified of one Books organization (name, currency …)."""
+    books_org = dict(connection.books_org or {})
+    extras = books_org.pop("extra", [])
+    if org_id and org_id != connection.books_org_id:
+        return next((o for o in extras if str(o.get("organization_id")) == org_id), {})
+    return books_org
 
 
 def _check(runtime, module: str, settings) -> dict[str, str]:

@@ -227,11 +227,11 @@ class Store:
 
     # ------------------------------------------------------------------------------ runs
     def start_run(self, module: str, *, dry_run: bool = False, flow_run_id: str | None = None,
-                  settings_version: int | None = None) -> str:
+                  settings_version: int | None = None, message: str | None = None) -> str:
         """Record the start of a run and return its id (uuid string)."""
         run = Run(module=module, org_id=self.org_id, dry_run=dry_run,
                   flow_run_id=_opt_str(flow_run_id), settings_version=settings_version,
-                  counts={}, api_calls={})
+                  counts={}, api_calls={}, message=message)
         with self.session() as s:
             s.add(run)
             s.commit()

@@ -1,0 +1,114 @@
+"""F4: an extra Books organization on the same CRM syncs one way only (CRM → Books).
+
+One test-local emulator serves two Books organizations (the session emulator has one). The
+primary org syncs both ways; the extra org gets every CRM customer, sends nothing to CRM
+whatever its settings say, and keeps its own links, cursors and history.
+"""
+
+from __future__ import annotations
+
+import pytest
+from customers_support import cf, clear_stats, unpaced, writes
+
+from crmbooks.runtime import NotConnected, reset_runtime_cache
+from crmbooks.store.repo import Store
+from emulators.core import EmulatorConfig, Sizes
+from emulators.server import EmulatorServer
+from flows.customers import sync_customers
+from flows.vendors import sync_vendors
+
+SMALL = Sizes(accounts=12, contacts_per_account=2, unassociated_contacts=2, vendors=5,
+              products=8, deals=6, books_customers=5, books_vendors=2, books_items=3)
+
+PRIMARY, EXTRA = "20099001", "20099002"
+
+
+@pytest.fixture(scope="module")
+def two_orgs():
+    """An emulator with two Books organizations, each seeded from the same CRM."""
+    config = EmulatorConfig(books_org_ids=[PRIMARY, EXTRA], books_rate_limit=100_000,
+                            books_daily_limit=1_000_000)
+    with EmulatorServer(config) as server:
+        server.emu.reset(seed=7, sizes=SMALL)
+        yield server
+
+
+@pytest.fixture
+def connected_two(two_orgs, monkeypatch, tmp_path):
+    """crmbooks connected with EXTRA as an extra organization; the primary org's Store."""
+    from crmbooks.connect import store_connection, verify
+    from crmbooks.connectors.config import ZohoConfig
+    from crmbooks.runtime import open_store
+
+    two_orgs.emu.reset(seed=7, sizes=SMALL)
+    config = two_orgs.emu.config
+    monkeypatch.setenv("CRMBOOKS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CRMBOOKS_DATABASE_URL", f"sqlite:///{tmp_path / 'crmbooks.db'}")
+    monkeypatch.setenv("CRMBOOKS_CLIENT_SECRET", config.client_secret)
+    monkeypatch.setenv("CRMBOOKS_REFRESH_TOKEN", config.refresh_token)
+    unpaced(monkeypatch)
+    zoho = ZohoConfig(accounts_url=two_orgs.base_url, api_url=two_orgs.base_url,
+                      client_id=config.client_id, client_secret=config.client_secret,
+                      refresh_token=config.refresh_token, books_org_id=PRIMARY)
+    reset_runtime_cache()
+    store_connection(open_store(), zoho, verify(zoho, [EXTRA]), extra_org_ids=[EXTRA])
+    yield Store(open_store().engine, org_id=PRIMARY)
+    reset_runtime_cache()
+
+
+def _contacts(server, org: str, contact_type: str) -> dict[str, dict]:
+    records = server.emu.books.org(org).records["contacts"]
+    return {i: r for i, r in records.items() if r["contact_type"] == contact_type}
+
+
+def test_extra_org_gets_every_crm_customer_and_sends_nothing_to_crm(connected_two, two_orgs):
+    primary = connected_two
+    extra = Store(primary.engine, org_id=EXTRA)
+    # Settings are per organization; the extra org's "both" is overridden (F4).
+    extra.save_settings("customers", {"scope": "both", "duplicates": "overwrite"})
+    assert sync_customers(return_state=True).is_completed()
+    crm_before = {m: dict(two_orgs.emu.crm.records(m)) for m in ("Accounts", "Contacts")}
+    clear_stats(two_orgs)
+
+    state = sync_customers(org_id=EXTRA, return_state=True)
+
+    assert state.is_completed(), state.message
+    assert writes(two_orgs, "crm") == []  # nothing from org 2 reaches CRM
+    assert {m: two_orgs.emu.crm.records(m) for m in crm_before} == crm_before
+    run = extra.list_runs(module="customers", limit=1)[0]
+    assert run.org_id == EXTRA and run.state == "completed"
+    assert "one-way" in (run.message or "") and EXTRA in run.message
+    assert run.counts["crm"]["created"] == run.counts["crm"]["updated"] == 0
+    # Every CRM account is a customer of org 2, created there or overwritten (CRM wins).
+    by_crm_id = {cf(r): r for r in _contacts(two_orgs, EXTRA, "customer").values() if cf(r)}
+    assert set(by_crm_id) == set(crm_before["Accounts"])
+    # Links and cursors are per organization.
+    links = extra.links("customers")
+    assert set(links["crm_id"]) == set(crm_before["Accounts"])
+    assert set(links["books_id"]) <= set(_contacts(two_orgs, EXTRA, "customer"))
+    assert not set(links["books_id"]) & set(primary.links("customers")["books_id"])
+    assert extra.cursor("customers", "crm") is not None
+    # The history lists the runs of every organization, each with its own.
+    orgs = [r.org_id for r in primary.list_runs(module="customers", limit=5)]
+    assert orgs == [EXTRA, PRIMARY]
+    # A second run of the extra org writes nothing.
+    clear_stats(two_orgs)
+    assert sync_customers(org_id=EXTRA, return_state=True).is_completed()
+    assert writes(two_orgs) == []
+
+
+def test_vendors_of_an_extra_org_and_an_unknown_org(connected_two, two_orgs):
+    vendors = _contacts(two_orgs, EXTRA, "vendor")
+    crm_vendors = dict(two_orgs.emu.crm.records("Vendors"))
+    clear_stats(two_orgs)
+
+    state = sync_vendors(org_id=EXTRA, return_state=True)
+
+    assert state.is_completed(), state.message
+    assert writes(two_orgs, "crm") == []
+    assert two_orgs.emu.crm.records("Vendors") == crm_vendors
+    linked = Store(connected_two.engine, org_id=EXTRA).links("vendors")
+    assert set(linked["crm_id"]) <= set(crm_vendors)
+    assert len(_contacts(two_orgs, EXTRA, "vendor")) >= len(vendors)
+    with pytest.raises(NotConnected, match="--extra-books-org 20099003"):
+        sync_vendors(org_id="20099003")
