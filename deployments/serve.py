@@ -55,8 +55,11 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
                    (TAG, "scheduled", "vendors"), {"dry_run": False}),
     DeploymentSpec("items", "flows/items.py:sync_items", EVERY_TWO_HOURS,
                    (TAG, "scheduled", "items"), {"dry_run": False}),
-    # Transactions catch-up (flows/transactions.py) and deal-triggers catch-up
-    # (flows/deal_triggers.py) go here, scheduled like the modules above, and in prefect.yaml.
+    # Deal triggers: events start runs within seconds (`crmbooks webhook`); this is the
+    # catch-up over every deal changed since the cursor. Transactions catch-up
+    # (flows/transactions.py) goes here too, scheduled like the modules above, and in prefect.yaml.
+    DeploymentSpec("deal-triggers", "flows/deal_triggers.py:sync_deal_triggers",
+                   EVERY_TWO_HOURS, (TAG, "scheduled", "deal-triggers"), {"dry_run": False}),
     DeploymentSpec("on-demand", "flows/operations.py:sync_now", None,
                    (TAG, "on-demand"), {}),
 )
