@@ -71,7 +71,8 @@ def fetch_books(run: RunContext) -> dict[str, pd.DataFrame]:
     frames = {}
     for resource in resources:
         rows = []
-        for page in runtime.books.iter_modified(resource, run.books_cursor):
+        for page in runtime.books.iter_modified(resource, run.books_cursor,
+                                                books_filter(run, resource)):
             for row in page:
                 if resource == "contacts" and row.get("contact_type") != CONTACT_TYPE.get(
                         run.module):
@@ -84,6 +85,14 @@ def fetch_books(run: RunContext) -> dict[str, pd.DataFrame]:
         frames[resource] = pd.DataFrame(rows, dtype=object)
     get_run_logger().info("Books: %s", {r: len(f) for r, f in frames.items()})
     return frames
+
+
+def books_filter(run: RunContext, resource: str) -> dict[str, str]:
+    """The list filter that keeps another module's contacts out of a scan (customers and
+    vendors are both Books contacts): without it each module pages through the other's."""
+    if resource == "contacts" and run.module in CONTACT_TYPE:
+        return {"contact_type": CONTACT_TYPE[run.module]}
+    return {}
 
 
 def _detail(runtime, resource: str, summary: dict, id_field: str) -> dict:

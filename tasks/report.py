@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from crmbooks.connectors.zoho_books import parse_books_time
 from crmbooks.sync.plan import EVENT_OF, plan_events
 from tasks.context import RunContext
-from tasks.fetch import CONTACT_TYPE
+from tasks.fetch import CONTACT_TYPE, books_filter
 
 SIDES = ("books", "crm")
 COUNT_KEYS = ("created", "updated", "deleted", "skipped", "conflicts", "failed")
@@ -154,7 +154,8 @@ def _past_own_writes(run: RunContext, side: str, baseline: datetime,
         resources = {k.books_resource for k in spec.active_kinds(settings)} - {"contact_persons"}
         if resources != {"contacts"}:
             return None  # items have no modified-time scan: their fetch is always complete
-        for page in runtime.books.iter_modified("contacts", baseline):
+        for page in runtime.books.iter_modified("contacts", baseline,
+                                                books_filter(run, "contacts")):
             for row in page:
                 if row.get("contact_type") != CONTACT_TYPE.get(run.module):
                     continue

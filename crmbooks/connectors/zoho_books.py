@@ -138,24 +138,29 @@ class BooksClient:
                 return
             page += 1
 
-    def iter_modified(self, resource: str, since: datetime | None) -> Iterator[list[dict]]:
+    def iter_modified(self, resource: str, since: datetime | None,
+                      params: Mapping[str, Any] | None = None) -> Iterator[list[dict]]:
         """Pages of records modified at or after `since` (all records when None).
 
         Transactions use the `last_modified_time` filter; contacts a scan sorted by
         last_modified_time descending that stops at the first older row; items, which have
         neither (ref §4.9), a full scan. Inclusivity is unverified [U]: callers de-duplicate
-        the boundary by id (style.md rule 8).
+        the boundary by id (style.md rule 8). `params` are extra list filters, e.g.
+        {"contact_type": "vendor"}: without it a vendors scan pages through every customer
+        modified since the cursor too.
         """
         if since is None or resource not in LMT_FILTER | SORTED_SCAN:
-            yield from self.iter_pages(resource)
+            yield from self.iter_pages(resource, params)
         elif resource in LMT_FILTER:
-            yield from self.iter_pages(resource, {"last_modified_time": books_time(since)})
+            yield from self.iter_pages(resource, {**(params or {}),
+                                                  "last_modified_time": books_time(since)})
         else:
-            yield from self._sorted_scan(resource, since)
+            yield from self._sorted_scan(resource, since, params)
 
-    def _sorted_scan(self, resource: str, since: datetime) -> Iterator[list[dict]]:
-        params = {"sort_column": "last_modified_time", "sort_order": "D"}
-        for rows in self.iter_pages(resource, params):
+    def _sorted_scan(self, resource: str, since: datetime,
+                     params: Mapping[str, Any] | None = None) -> Iterator[list[dict]]:
+        query = {**(params or {}), "sort_column": "last_modified_time", "sort_order": "D"}
+        for rows in self.iter_pages(resource, query):
             fresh = [r for r in rows if _modified(r) >= since]
             if fresh:
                 yield fresh
