@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from crmbooks.connectors.zoho_books import parse_books_time
 from crmbooks.sync.plan import EVENT_OF, plan_events
 from tasks.context import RunContext
-from tasks.fetch import CONTACT_TYPE, books_filter
+from tasks.fetch import CONTACT_TYPE, _echo_stamps, books_filter
 
 SIDES = ("books", "crm")
 COUNT_KEYS = ("created", "updated", "deleted", "skipped", "conflicts", "failed")
@@ -122,15 +122,17 @@ def settle_cursor(run: RunContext, side: str, fetched: dict[str, pd.DataFrame],
     stamps = [s for f in fetched.values() if not f.empty and column in f
               for s in (_stamp(side, v) for v in f[column]) if s]
     baseline = max(stamps, default=old)
-    if any_failed or baseline is None:
+    if any_failed:
         return None  # a failed record must be fetched again: the cursor stays
     wrote = [o for o in outcomes if o["ok"] and o["side"] == side]
     if not wrote:
         return baseline
+    # baseline None: the side was empty (a first sync into it); everything there now must be
+    # our own writes, which one full scan checks. Else each later run would re-read them all.
     return _past_own_writes(run, side, baseline, wrote, fetched) or baseline
 
 
-def _past_own_writes(run: RunContext, side: str, baseline: datetime,
+def _past_own_writes(run: RunContext, side: str, baseline: datetime | None,
                      wrote: list[dict], fetched: dict[str, pd.DataFrame]) -> datetime | None:
     """The newest stamp since `baseline` when everything since then is our own doing.
 
@@ -144,6 +146,8 @@ def _past_own_writes(run: RunContext, side: str, baseline: datetime,
     seen = {(str(i), s) for f in fetched.values() if not f.empty and id_column in f
             and stamp_column in f for i, s in zip(f[id_column], f[stamp_column], strict=True)}
     seen |= {(str(o.get(f"{side}_id")), o.get(f"{side}_modified")) for o in wrote}
+    # … or an echo of an earlier run: at the inclusive boundary the fetch dropped it as such.
+    seen |= set(_echo_stamps(run, side).items())
     touched = {str(o.get("parent_books_id")) for o in wrote if o.get("parent_books_id")}
 
     def ours(record_id, stamp) -> bool:
@@ -154,14 +158,19 @@ def _past_own_writes(run: RunContext, side: str, baseline: datetime,
         resources = {k.books_resource for k in spec.active_kinds(settings)} - {"contact_persons"}
         if resources != {"contacts"}:
             return None  # items have no modified-time scan: their fetch is always complete
+        restamped = {}
         for page in runtime.books.iter_modified("contacts", baseline,
                                                 books_filter(run, "contacts")):
             for row in page:
                 if row.get("contact_type") != CONTACT_TYPE.get(run.module):
                     continue
-                if not ours(row.get("contact_id"), row.get("last_modified_time")):
+                record_id, stamp = str(row.get("contact_id")), row.get("last_modified_time")
+                if not ours(record_id, stamp):
                     return None
-                newest = max(newest, _stamp("books", row["last_modified_time"]))
+                if record_id in touched and (record_id, stamp) not in seen:
+                    restamped[record_id] = stamp
+                newest = _later(newest, _stamp("books", stamp))
+        _restamp(run, restamped)
         return newest
     for module in sorted({k.crm_module for k in spec.active_kinds(settings)}):
         for page in runtime.crm.iter_records(module, ["id", "Modified_Time"],
@@ -169,8 +178,23 @@ def _past_own_writes(run: RunContext, side: str, baseline: datetime,
             for row in page:
                 if not ours(row.get("id"), row.get("Modified_Time")):
                     return None
-                newest = max(newest, _stamp("crm", row["Modified_Time"]))
+                newest = _later(newest, _stamp("crm", row["Modified_Time"]))
     return newest
+
+
+def _restamp(run: RunContext, stamps: dict[str, str]) -> None:
+    """Remember the stamp our person writes left on their customers as those customers' echo
+    stamp: else the next run reads them again, and each one's detail (a request apiece)."""
+    store = run.runtime().store
+    for books_id, stamp in stamps.items():
+        link = store.find_link(run.module, books_id=books_id)
+        if link is not None:
+            store.upsert_link(run.module, crm_id=link.crm_id, books_id=books_id,
+                              books_modified=stamp)
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 @task(name="report")
