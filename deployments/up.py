@@ -119,11 +119,16 @@ class PrefectServer:
             return False
         self.prefect_home.mkdir(parents=True, exist_ok=True)
         self._t0 = time.monotonic()
+        env = server_env(self.prefect_home, self.retention_days)
+        # The UI calls the API at http://<server.api.host>:<server.api.port>/api unless told
+        # otherwise: without these, the UI of a server on any port but 4200 calls port 4200.
+        env.update({"PREFECT_SERVER_API_HOST": self.host,
+                    "PREFECT_SERVER_API_PORT": str(self.port)})
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "prefect", "server", "start", "--host", self.host,
                  "--port", str(self.port)],
-                env=server_env(self.prefect_home, self.retention_days), stdin=subprocess.DEVNULL,
+                env=env, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
                 start_new_session=not sys.platform.startswith("linux"),
@@ -196,6 +201,12 @@ def up(*, host: str = "127.0.0.1", port: int = 4200, emulators: bool | None = No
                        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "5")
+    connected = _connected()
+    if emulators is None:
+        emulators = not connected
+    elif not emulators and not connected:
+        raise UpError("nothing is connected: run `crmbooks connect` first, or leave out "
+                      "--no-emulators to run on the emulators")
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     stack = contextlib.ExitStack()
     try:
@@ -206,8 +217,6 @@ def up(*, host: str = "127.0.0.1", port: int = 4200, emulators: bool | None = No
         else:
             console.print(f"Reusing the Prefect server already on {server.ui_url}",
                           highlight=False)
-        if emulators is None:
-            emulators = not _connected()
         emulator = None
         if emulators:
             emulator = _start_emulators(base_home, emulators_port, seed, accounts)

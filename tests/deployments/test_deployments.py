@@ -288,12 +288,13 @@ def _wait(condition, deadline: float, what: str, every: float = 0.25):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
     """Start `crmbooks up` (real server, emulators), run sync-customers, Ctrl-C, all gone.
 
     About 20 s on an idle 2-vCPU machine (server 7 s, run 8 s, stop 2 s); the bounds below
-    are generous because a loaded machine is several times slower. Marked `slow` so that a
+    are generous because a loaded machine is several times slower (with a load average of 15
+    on 2 vCPUs: server 92 s, run 43 s, 163 s in all). Marked `slow` so that a
     quick local loop can leave it out (`-m "not slow"`); the default suite and CI run it.
     """
     port, home = free_port(), tmp_path / "home"
@@ -313,7 +314,7 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
     api = f"http://127.0.0.1:{port}/api"
     server_pid = None
     try:
-        deadline = started + 120
+        deadline = started + 180
         _wait(lambda: "Prefect UI:" in "".join(lines) or proc.poll() is not None, deadline,
               "the UI address")
         assert proc.poll() is None, "".join(lines)
@@ -343,7 +344,7 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
             return state if state["type"] in {"COMPLETED", "FAILED", "CRASHED",
                                               "CANCELLED"} else None
 
-        state = _wait(finished, time.monotonic() + 90, "the sync-customers run", every=0.5)
+        state = _wait(finished, time.monotonic() + 120, "the sync-customers run", every=0.5)
         run_s = time.monotonic() - asked
         assert state["type"] == "COMPLETED", (state, "".join(lines)[-3000:])
 
