@@ -14,6 +14,7 @@ from prefect import get_run_logger, task
 
 from crmbooks.metadata import crm_field_metadata
 from crmbooks.sync.mapping import crm_fields, effective_mapping
+from crmbooks.sync.values import same
 from tasks.context import RunContext
 from tasks.fetch_targets import fetch_books_targets, fetch_crm_targets
 from tasks.retry import retry_transient
@@ -40,6 +41,7 @@ def fetch_crm(run: RunContext) -> dict[str, pd.DataFrame]:
             fields = [f for f in fields if f != kind.currency_field or f in known]
         wanted.setdefault(kind.crm_module, []).extend(fields)
     echoes = _echo_stamps(run, "crm")
+    synced = _synced_values(run, "crm") if echoes else {}
     frames = {}
     for module, fields in wanted.items():
         rows = []
@@ -47,7 +49,9 @@ def fetch_crm(run: RunContext) -> dict[str, pd.DataFrame]:
             module, list(dict.fromkeys(fields)), cvid=run.views.get(module),
             modified_since=run.crm_cursor, sort_by="Modified_Time",
         ):
-            rows += [r for r in page if not _is_echo(echoes, r.get("id"), r.get("Modified_Time"))]
+            rows += [r for r in page if not (
+                _is_echo(echoes, r.get("id"), r.get("Modified_Time"))
+                and _unchanged(synced.get(str(r.get("id"))), r))]
         frames[module] = pd.DataFrame(rows, dtype=object)
     get_run_logger().info("CRM: %s", {m: len(f) for m, f in frames.items()})
     return frames
@@ -106,6 +110,24 @@ def _is_echo(echoes: dict[str, str], record_id, stamp) -> bool:
     Records without a stamp (Books items carry none, ref §4.4) are never echoes.
     """
     return stamp is not None and echoes.get(str(record_id)) == stamp
+
+
+def _unchanged(synced: dict | None, row: dict) -> bool:
+    """True when a fetched row still has the values our last sync left on it.
+
+    Stamps have whole seconds: an edit in the same second as our write (a CRM workflow rule
+    reacting to it, say) carries our write's stamp. Only an unchanged row is an echo.
+    """
+    return synced is not None and all(same(row.get(f), v) for f, v in synced.items() if f in row)
+
+
+def _synced_values(run: RunContext, side: str) -> dict[str, dict]:
+    """{record id: the link's last synced values} for one side."""
+    links = run.runtime().store.links(run.module)
+    column, id_column = f"{side}_values", f"{side}_id"
+    if links.empty or column not in links:
+        return {}
+    return {str(i): v or {} for i, v in zip(links[id_column], links[column], strict=True)}
 
 
 def _echo_stamps(run: RunContext, side: str) -> dict[str, str]:

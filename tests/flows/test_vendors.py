@@ -242,6 +242,25 @@ def test_three_way_merge_crm_wins_a_field_changed_on_both_sides(store, emu_reset
     assert written(run(store)) == {"books": 0, "crm": 0}
 
 
+def test_an_edit_in_the_same_second_as_our_write_is_not_an_echo(store, emu_reset, crm_http,
+                                                               monkeypatch):
+    """Regression: stamps have whole seconds, so a CRM edit right after our write (a workflow
+    rule reacting to it) carried our write's stamp and was dropped as an echo, for good."""
+    emu = emu_reset.emu
+    frozen = emu.now()
+    monkeypatch.setattr(emu, "now", lambda: frozen)  # every write lands in the same second
+    seeded = set(vendors(emu))
+    run(store, scope="both", duplicates="skip")
+    links = store.links("vendors")
+    link = links[~links["crm_id"].isin(seeded)].iloc[0]  # a vendor this run wrote to CRM
+    crm_update(crm_http, "Vendors", link["crm_id"], {"City": "Same Second City"})
+    second = run(store)
+    contact = emu.books.org().records["contacts"][link["books_id"]]
+    assert contact["billing_address"]["city"] == "Same Second City"
+    assert written(second) == {"books": 1, "crm": 0}
+    assert written(run(store)) == {"books": 0, "crm": 0}
+
+
 # ------------------------------------------------------------------ bad input and failures
 def test_bad_vendors_fail_with_reasons_and_the_rest_syncs(store, emu_reset, crm_http):
     emu = emu_reset.emu
