@@ -759,7 +759,7 @@ def pause():
     _set_flag("paused", True, "Paused: scheduled and manual syncs will not start (a run "
               "already in progress completes); `crmbooks resume` turns them back on.",
               "Already paused.")
-    _schedules(paused=True)
+    _schedules()
 
 
 def resume():
@@ -769,14 +769,17 @@ def resume():
     """
     _set_flag("paused", False, "Resumed: scheduled and manual syncs run again.",
               "Not paused: nothing to resume.")
-    _schedules(paused=False)
+    _schedules()
 
 
-def _schedules(paused: bool) -> None:
-    """Also pause/resume the Prefect deployments' schedules, when a server answers (F22)."""
+def _schedules() -> None:
+    """The Prefect deployments' schedules follow the flags, when a server answers (F22, F28):
+    paused while crmbooks is paused or disabled, active otherwise."""
+    from crmbooks.runtime import open_store
     from deployments.control import set_schedules_paused
 
-    console.print(set_schedules_paused(paused), highlight=False)
+    row = open_store().connection()
+    console.print(set_schedules_paused(bool(row.paused or row.disabled)), highlight=False)
 
 
 def disable():
@@ -790,6 +793,7 @@ def disable():
     _set_flag("disabled", True, "Disabled: no sync will start until `crmbooks enable` (the "
               "transaction data on the CRM side is not removed yet; that part of F28 is not "
               "implemented).", "Already disabled.")
+    _schedules()
 
 
 def enable():
@@ -800,6 +804,7 @@ def enable():
     Example: crmbooks enable
     """
     _set_flag("disabled", False, "Enabled: syncs run again.", "Not disabled: nothing to enable.")
+    _schedules()
 
 
 def _set_flag(flag: str, value: bool, done: str, already: str) -> None:

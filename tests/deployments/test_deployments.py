@@ -260,6 +260,29 @@ def test_sync_now_refuses_while_paused(prefect_harness, connected_store):
     assert connected_store.list_runs() == []
 
 
+def test_cli_pause_resume_disable_enable_drive_the_schedules(harness_url, connected_store,
+                                                             monkeypatch):
+    """The schedules follow the flags: paused while paused or disabled (F22, F28)."""
+    from typer.testing import CliRunner
+
+    from crmbooks.cli import app
+
+    for deployment in build_deployments():
+        deployment.apply()
+    monkeypatch.setenv("PREFECT_API_URL", harness_url)
+    runner = CliRunner()
+
+    def step(command: str, paused: bool) -> None:
+        result = runner.invoke(app, [command])
+        assert result.exit_code == 0, result.output
+        assert {d.paused for d in _read_deployments().values()} == {paused}, result.output
+
+    step("pause", True)
+    step("disable", True)
+    step("resume", True)  # still disabled
+    step("enable", False)
+
+
 # ----------------------------------------------------------------------------- crmbooks up
 def free_port() -> int:
     with socket.socket() as s:
