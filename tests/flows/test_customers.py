@@ -34,6 +34,14 @@ def store(connected, emu_reset, monkeypatch):
     return connected
 
 
+@pytest.fixture
+def store_any_db(connected_any_db, emu_reset, monkeypatch):
+    """Like `store`, on SQLite and (when configured) PostgreSQL."""
+    unpaced(monkeypatch)
+    reseed(emu_reset)
+    return connected_any_db
+
+
 def duplicate_names(server) -> set[str]:
     """Names that a CRM account and a Books business customer share."""
     return set(crm_by_name(server)) & set(books_by_name(server, "business"))
@@ -234,8 +242,9 @@ def test_unknown_view_stops_before_any_write(store, emu_reset):
     assert books_customers(emu_reset) == books_before
 
 
-def test_second_run_is_incremental_and_cheap(store, emu_reset):
+def test_second_run_is_incremental_and_cheap(store_any_db, emu_reset):
     """Right after a full sync nothing is written; a quiet run costs ≤ 2 data requests a side."""
+    store = store_any_db
     first_state, first = sync(store, scope="both", duplicates="overwrite")
     assert first_state.is_completed() and first.counts["books"]["created"] == 8
     books_after, crm_after = (copy.deepcopy(books_customers(emu_reset)),

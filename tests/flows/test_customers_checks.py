@@ -89,6 +89,8 @@ def test_dry_run_plans_without_writing(store, emu_reset, duplicates):
     assert {"Acme Ltd", "Global Logistics Corp."} <= set(dup_events["name"])
     assert set(events[events["action"] == "created"]["name"]) >= {"Acme (UK), Ltd\\",
                                                                    "Meridian Holdings"}
+    near = events[events["name"].isin(["ACME Limited", "Global Foundry Corp.."])]
+    assert len(near) == 2 and all("possible duplicate of" in m for m in near["message"])
     artifacts = read_artifacts(run.flow_run_id)
     details = artifacts["customers-plan-details"].data
     assert "Acme (UK), Ltd\\\\" in details and expected in details
