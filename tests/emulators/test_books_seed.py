@@ -80,17 +80,17 @@ def test_several_organizations_have_their_own_data():
     assert not set(first.records["contacts"]) & set(second.records["contacts"])
 
 
-def test_seeding_ten_thousand_records_is_fast():
+def test_seeding_ten_thousand_records_gives_them_all():
+    # Speed is measured by bench/bench_emulators.py, not asserted here (a loaded CI machine
+    # would make a time bound flaky).
     emu = Emulator(EmulatorConfig())
     sizes = replace(emu.config.sizes, books_customers=8000, books_vendors=1000,
                     books_items=1000)
-    started = time.perf_counter()
     emu.books.seed(random.Random(1), sizes, emu.crm)
-    assert time.perf_counter() - started < 5
     assert len(emu.books.org().records["contacts"]) == 9000
 
 
-def test_list_page_of_200_over_many_records_is_fast():
+def test_list_pages_of_200_over_many_records():
     from emulators.books_list import list_page
     from emulators.books_resources import CONTACTS
 
@@ -99,11 +99,12 @@ def test_list_page_of_200_over_many_records_is_fast():
                    emu.crm)
     org = emu.books.org()
     list_page(org, CONTACTS, {})  # first call sorts
-    started = time.perf_counter()
+    seen = set()
     for page in range(1, 21):
         rows, context = list_page(org, CONTACTS, {"page": str(page)})
         assert len(rows) == 200
-    assert (time.perf_counter() - started) / 20 < 0.01
+        seen |= {r["contact_id"] for r in rows}
+    assert len(seen) == 4000  # every page brings new records
 
 
 class _Receiver(BaseHTTPRequestHandler):
