@@ -91,6 +91,13 @@ def events_of(store, run) -> list[dict]:
     return store.events(run_id=run.id).to_dict("records")
 
 
+def data_of(record: dict) -> dict:
+    """A Books record without Zoho's own CRM link fields (zcrm_vendor_id …, F25) and its
+    stamp: a record kept as it was (skip, a refused clone) may still gain those."""
+    return {k: v for k, v in record.items() if not k.startswith("zcrm_")
+            and k not in ("is_linked_with_zohocrm", "last_modified_time")}
+
+
 def money(value) -> Decimal:
     """An amount as an exact Decimal (emulator state holds floats on CRM, Decimals in Books)."""
     return Decimal(str(value))
