@@ -205,9 +205,7 @@ def test_pause_without_a_server_changes_nothing_and_says_so(tmp_path, monkeypatc
 
     monkeypatch.setenv("CRMBOOKS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
-    started = time.monotonic()
     assert "No Prefect server answers" in set_schedules_paused(True)
-    assert time.monotonic() - started < 5
 
 
 @pytest.fixture
