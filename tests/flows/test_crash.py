@@ -1,18 +1,28 @@
 """B2 (issues 4, 5): a sync killed at any moment and run again duplicates nothing, loses nothing.
 
-Each case runs the sync in a child process against the session emulator and the session Prefect
-API, slows the push with emulator latency, and SIGKILLs the child once the emulator has answered
-`k` writes (a Books PUT, a CRM upsert …): at the first write, in the middle of the Books pushes,
-during the CRM upsert batch, and once with dropped connections so that answers are lost after
-the write was applied. A second run, in-process and fault-free, must then converge to exactly
-what one fault-free run makes from the same seed (the reference): the same records on both
-sides, compared by name and by the other side's id they carry, no second record for any id, and
-the same links, every one pointing at records that exist. Kill points are named, not numbered:
-they are resolved against the write sequence of the reference run, so new seed data moves them
-along.
+Each case runs the sync in a child process (forked from a launcher that imported the flows
+once) against the session emulator and the session Prefect API, and kills it with SIGKILL:
+
+* from outside, once the emulator has answered `k` writes, with 20 ms of emulator latency so
+  the push is under way: at the first write, in the middle of the Books pushes, during the CRM
+  upsert batch, and once with dropped connections (answers lost after the write was applied,
+  the upserts retried) at the last third. Where such a kill lands is up to the scheduler: just
+  before the next write, or between a write and its link;
+* from inside, right after a write returned (the child kills itself): the exactly-once window
+  of the design, where the remote applied the write and nothing of its answer was stored. Once
+  for a Books contact with inline persons, once for the CRM accounts batch, once for a contact
+  person added to a linked Books contact (no unique key: looked up before it is added), once
+  for items (Books first, then CRM).
+
+A second run, in-process and fault-free, must then converge to exactly what fault-free runs
+make from the same seed (the reference): the same records on both sides, compared by name and by
+the other side's id they carry, no second record for any id, and the same links, every one
+pointing at records that exist. Kill points are named, not numbered: they are resolved against
+the writes of the reference run, so new seed data moves them along.
 
 The Books client normally paces itself to 100 requests a minute (the real limit); here it is
 unpaced (the emulator's limit is lifted by `emu_reset` too), in this process and in the child.
+Cost: about 3 s of CPU per case, plus the session harness, the launcher and the references once.
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ SETTINGS = {
 }
 LATENCY = {"latency_ms": 20}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
 
 def unpaced(config_from_store):
     """`config_from_store` with the Books pacer lifted (tests are not about pacing)."""
