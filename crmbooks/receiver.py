@@ -8,9 +8,10 @@ rejected (401 missing, 403 wrong) and starts nothing.
 
 A CRM Deals event queues its deal ids; a worker thread runs the deal-triggers flow in this
 process for the ids that have been quiet for `debounce_s` (a burst of edits to one deal makes
-one run). The flow reads each deal as it is now, so repeated, late or out-of-order events are
-harmless. With the receiver down nothing is lost: the scheduled catch-up run of the deal
-triggers reads every deal changed since its cursor.
+one run). Events of Quotes, Sales_Orders, Invoices and Purchase_Orders run the transactions
+flow (F14) for their records the same way, on a second worker. Both flows read the records as
+they are now, so repeated, late or out-of-order events are harmless. With the receiver down
+nothing is lost: the scheduled catch-up runs read every record changed since their cursors.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from crmbooks.store.engine import crmbooks_home
+from crmbooks.sync.transactions import CRM_BOOKS_ID
+from crmbooks.sync.transactions import RESOURCE as TRANSACTION_MODULES
 from crmbooks.sync.triggers import CRM_ESTIMATE_FIELD
 
 LOG = logging.getLogger("crmbooks.receiver")
@@ -147,6 +150,25 @@ def run_deal_triggers(deal_ids: list[str]) -> dict | None:
     return summary
 
 
+def run_transactions(keys: list[str]) -> list[dict]:
+    """The transactions flow for queued `Module:id` keys, one run per CRM module."""
+    from flows.pipeline import RecordsFailed
+    from flows.transactions import sync_transactions
+
+    by_module: dict[str, list[str]] = {}
+    for key in keys:
+        module, _, record_id = key.partition(":")
+        by_module.setdefault(module, []).append(record_id)
+    summaries = []
+    for module, ids in by_module.items():
+        state = sync_transactions(crm_module=module, crm_ids=ids, return_state=True)
+        try:
+            summaries.append(state.result())
+        except RecordsFailed as exc:
+            summaries.append(exc.summary)
+    return summaries
+
+
 def _authentic(given: str | None, expected: str) -> int | None:
     """None when `given` matches; the HTTP status to answer otherwise."""
     if not given:
@@ -167,7 +189,8 @@ def changed_fields(affected: Any) -> set[str]:
 
 
 def create_app(keys: dict[str, str], deals: Debouncer,
-               on_books: Callable[[dict], Any] | None = None) -> FastAPI:
+               on_books: Callable[[dict], Any] | None = None,
+               transactions: Debouncer | None = None) -> FastAPI:
     """The receiver's routes: /crm/notify, /books/webhook, /health."""
     app = FastAPI(title="crmbooks receiver", docs_url=None, redoc_url=None, openapi_url=None)
     seen = {"crm": 0, "books": 0, "rejected": 0}
@@ -188,10 +211,15 @@ def create_app(keys: dict[str, str], deals: Debouncer,
         seen["crm"] += 1
         ids = [str(i) for i in body.get("ids") or []]
         fields = changed_fields(body.get("affected_fields"))
-        own_echo = bool(fields) and fields <= {CRM_ESTIMATE_FIELD, "Modified_Time"}
-        if body.get("module") == "Deals" and body.get("operation") != "delete" and ids \
-                and not own_echo:
+        own_echo = bool(fields) and fields <= {CRM_ESTIMATE_FIELD, CRM_BOOKS_ID,
+                                               "Modified_Time"}
+        module = body.get("module")
+        if body.get("operation") == "delete" or not ids or own_echo:
+            pass
+        elif module == "Deals":
             deals.submit(ids)
+        elif module in TRANSACTION_MODULES and transactions is not None:
+            transactions.submit([f"{module}:{i}" for i in ids])
         return {"accepted": len(ids)}
 
     @app.post("/books/webhook")
@@ -240,7 +268,8 @@ class Receiver:
         self.host, self.public_url, self.watch = host, public_url, watch
         self.keys = load_secrets()
         self.deals = Debouncer(handler or run_deal_triggers, debounce_s)
-        self.app = create_app(self.keys, self.deals)
+        self.transactions = Debouncer(run_transactions, debounce_s)
+        self.app = create_app(self.keys, self.deals, transactions=self.transactions)
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, host=host, port=port, log_level="warning", access_log=False,
             lifespan="off"))
@@ -282,6 +311,7 @@ class Receiver:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.deals.stop()
+        self.transactions.stop()
         if unwatch and self.watch:
             from crmbooks.runtime import get_runtime
 

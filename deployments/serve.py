@@ -55,9 +55,10 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
                    (TAG, "scheduled", "vendors"), {"dry_run": False}),
     DeploymentSpec("items", "flows/items.py:sync_items", EVERY_TWO_HOURS,
                    (TAG, "scheduled", "items"), {"dry_run": False}),
-    # Deal triggers: events start runs within seconds (`crmbooks webhook`); this is the
-    # catch-up over every deal changed since the cursor. Transactions catch-up
-    # (flows/transactions.py) goes here too, scheduled like the modules above, and in prefect.yaml.
+    # Transactions and deal triggers: events start runs within seconds (`crmbooks webhook`);
+    # these are the catch-ups over every record changed since their cursors.
+    DeploymentSpec("transactions", "flows/transactions.py:sync_transactions", EVERY_TWO_HOURS,
+                   (TAG, "scheduled", "transactions"), {"dry_run": False}),
     DeploymentSpec("deal-triggers", "flows/deal_triggers.py:sync_deal_triggers",
                    EVERY_TWO_HOURS, (TAG, "scheduled", "deal-triggers"), {"dry_run": False}),
     DeploymentSpec("on-demand", "flows/operations.py:sync_now", None,
