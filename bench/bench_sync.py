@@ -1,0 +1,618 @@
+"""Sync benchmark (issues 4 and 5): API calls, time and memory of the pipeline vs a naive sync.
+
+    .venv/bin/python bench/bench_sync.py                 # full sizes, a few minutes on 2 cores
+    .venv/bin/python bench/bench_sync.py --quick         # 10x smaller, under a minute
+    .venv/bin/python bench/bench_sync.py --markdown FILE # also write the tables as Markdown
+
+Per module (customers: accounts + contacts as contact persons, scope both; vendors; items),
+three runs: the initial sync, an incremental run after 1% of the CRM records were changed
+through the CRM API, and a run with nothing changed. For each run: API calls per side split
+into data reads, writes, metadata and token calls; the minimum the APIs allow; calls/minimum;
+wall time; records/s; peak RSS of the sync process; and the minutes real Zoho Books' 100
+requests/minute would take by pacing alone.
+
+How it runs:
+
+* the emulator is a subprocess (`python -m emulators`, bench/_common.py), with Books' rate and
+  daily limits raised through POST /__emulator__/limits; the Books client's own pacing is raised
+  to match in the sync process (otherwise it paces itself to real Zoho's 100/minute);
+* each sync run is its own child process (`bench_sync.py --worker sync MODULE`) running the
+  module's Prefect flow in-process, exactly what `crmbooks sync MODULE` runs, against one
+  temporary Prefect API (`prefect_test_harness`, started once here) and one temporary crmbooks
+  home (SQLite state, metadata cache). A process per run is what makes `getrusage` peak RSS a
+  per-run figure; calls are read from the connectors' CallCounter per endpoint, which
+  `crmbooks sync --json` does not show; calls made inside the start-run task are metadata;
+* the naive baseline (`--worker naive MODULE`) uses the same connectors, one record per call,
+  no cursors: list ids, then per record read it, look it up on the other side (a Books list
+  filtered by name / a CRM search) and write it, then the same from Books to CRM. It runs on a
+  freshly reset emulator (same seed and sizes) over the first `--naive-cap` records of each
+  module and is extrapolated per record to the full size (stated in the output).
+
+The run stops by itself and always stops the emulator and the Prefect API it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench import _common  # noqa: E402  (after the path is set)
+from bench._common import BOOKS_ORG, CLIENT_ID, CLIENT_SECRET, REFRESH  # noqa: E402
+
+SEED = 7
+MODULES = ("customers", "vendors", "items")
+RUNS = ("initial", "incremental", "no change")
+REAL_BOOKS_PER_MINUTE = 100  # ref §4.11
+CRM_PAGE, CRM_WRITE = 200, 100
+# What changes before the incremental run (1%): CRM module -> field -> new value prefix.
+CHANGED_FIELD = {"Accounts": "Description", "Contacts": "Department", "Vendors": "Description",
+                 "Products": "Description"}
+FULL = {"accounts": 2000, "vendors": 500, "products": 2000}
+NAIVE_CAP = {"customers": 100, "vendors": 50, "items": 100}
+
+
+# ============================================================================================
+# The parent: emulator, Prefect API, children, tables
+# ============================================================================================
+
+
+def emulator_flags(sizes: dict) -> list[str]:
+    """Only the benchmark's records on the CRM side; Books starts empty (a first sync)."""
+    return ["--seed", str(SEED), "--accounts", str(sizes["accounts"]),
+            "--contacts-per-account", "2", "--unassociated-contacts", "0",
+            "--vendors", str(sizes["vendors"]), "--products", str(sizes["products"]),
+            "--deals", "0", "--books-customers", "0", "--books-vendors", "0",
+            "--books-items", "0"]
+
+
+def reset_sizes(sizes: dict) -> dict:
+    return {"seed": SEED, "accounts": sizes["accounts"], "contacts_per_account": 2,
+            "unassociated_contacts": 0, "vendors": sizes["vendors"],
+            "products": sizes["products"], "deals": 0, "books_customers": 0,
+            "books_vendors": 0, "books_items": 0}
+
+
+def crm_client(base: str, max_concurrency: int = 10):
+    from crmbooks.connectors.zoho_crm import CrmClient
+
+    return CrmClient(zoho_config(base, crm_max_concurrency=max_concurrency))
+
+
+def zoho_config(base: str, **overrides):
+    from pydantic import SecretStr
+
+    from crmbooks.connectors.config import ZohoConfig
+
+    values = dict(accounts_url=base, api_url=base, client_id=CLIENT_ID,
+                  client_secret=SecretStr(CLIENT_SECRET), refresh_token=SecretStr(REFRESH),
+                  books_org_id=BOOKS_ORG)
+    values.update(overrides)
+    return ZohoConfig(**values)
+
+
+def pick_changes(base: str, module: str, fraction: float = 0.01) -> dict[str, list[str]]:
+    """The ids of the CRM records to change before the incremental run (seeded choice)."""
+    crm = crm_client(base)
+    rng = random.Random(SEED)
+    wanted = {"customers": ("Accounts", "Contacts"), "vendors": ("Vendors",),
+              "items": ("Products",)}[module]
+    picks = {}
+    for crm_module in wanted:
+        pages = crm.iter_records(crm_module, ["Modified_Time"])
+        ids = sorted(str(r["id"]) for page in pages for r in page)
+        picks[crm_module] = sorted(rng.sample(ids, max(1, round(len(ids) * fraction))))
+    crm.close()
+    return picks
+
+
+def apply_changes(base: str, picks: dict[str, list[str]], label: str) -> dict:
+    """Change one mapped field of each picked record through the CRM API (not counted)."""
+    crm = crm_client(base)
+    parents = set()
+    for crm_module, ids in picks.items():
+        field = CHANGED_FIELD[crm_module]
+        records = [{"id": i, field: f"bench {label} {i}"[:100]} for i in ids]
+        failed = [r for r in crm.update(crm_module, records) if not r.ok]
+        if failed:
+            raise SystemExit(f"changing {crm_module} failed: {failed[:3]}")
+        if crm_module == "Contacts":
+            for i in ids:
+                record = crm.get_record("Contacts", i, ["Account_Name"]) or {}
+                parents.add(str((record.get("Account_Name") or {}).get("id")))
+    crm.close()
+    return {"parents": sorted(parents)}
+
+
+def minimum(module: str, run: str, sizes: dict, picks: dict, parents: list[str]) -> dict:
+    """The fewest data calls the APIs allow for this run, per side: reads and writes.
+
+    Reads: one page of 200 per changed CRM module (at least one, to learn nothing changed);
+    Books: one page (contacts: sorted by last_modified_time, nothing changed there), but items
+    have no modified filter or sort (ref §4.9), so every run pages through all of them.
+    Writes: Books one per customer (persons inline) / vendor / item; CRM: none (Books starts
+    empty and is only changed by the sync).
+    """
+    pages = lambda n: max(1, math.ceil(n / CRM_PAGE))  # noqa: E731
+    if module == "customers":
+        accounts, contacts = sizes["accounts"], sizes["accounts"] * 2
+        if run == "initial":
+            crm_reads, books_writes = pages(accounts) + pages(contacts), accounts
+        elif run == "incremental":
+            changed_accounts = set(picks["Accounts"])
+            crm_reads = pages(len(changed_accounts)) + pages(len(picks["Contacts"]))
+            books_writes = len(changed_accounts | set(parents))
+        else:
+            crm_reads, books_writes = 2, 0
+        books_reads = 1
+    else:
+        n = sizes["vendors" if module == "vendors" else "products"]
+        changed = len(next(iter(picks.values()))) if picks else 0
+        crm_reads = pages(n if run == "initial" else changed if run == "incremental" else 0)
+        books_writes = {"initial": n, "incremental": changed, "no change": 0}[run]
+        books_in_books = 0 if run == "initial" else n
+        books_reads = pages(books_in_books) if module == "items" else 1
+    return {"crm": {"reads": crm_reads, "writes": 0},
+            "books": {"reads": books_reads, "writes": books_writes}}
+
+
+def run_child(args: list[str], env: dict, timeout: float) -> dict:
+    """Run `bench_sync.py --worker …` in a child process; returns the JSON it wrote."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        path = out.name
+    try:
+        done = subprocess.run([sys.executable, __file__, "--worker", *args, "--out", path],
+                              cwd=REPO, env=env, timeout=timeout, capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"worker {args} failed ({done.returncode}):\n"
+                             f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+        return json.loads(Path(path).read_text())
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def classify(calls: dict[str, int], start_calls: dict[str, int]) -> dict:
+    """Calls per side split into reads / writes / meta (start-run) / token."""
+    out = {side: {"reads": 0, "writes": 0, "meta": 0, "token": 0} for side in ("crm", "books")}
+    for key, n in calls.items():
+        side_name, method, path = key.split(" ", 2)
+        side = "books" if key.startswith("B ") else "crm"
+        system = side_name if side == "crm" else method
+        if side == "books":
+            method, path = path.split(" ", 1)
+        meta = start_calls.get(key, 0)
+        if system == "accounts" or "oauth" in path:
+            out[side]["token"] += n
+            continue
+        out[side]["meta"] += meta
+        rest = n - meta
+        read = method == "GET" or path.endswith("/coql")
+        out[side]["reads" if read else "writes"] += rest
+    return out
+
+
+def sync_rows(module: str, run: str, result: dict, mins: dict, records: int) -> dict:
+    split = classify(result["calls"], result["start_calls"])
+    data = {s: split[s]["reads"] + split[s]["writes"] for s in split}
+    least = {s: mins[s]["reads"] + mins[s]["writes"] for s in mins}
+    ratio = (data["crm"] + data["books"]) / max(1, least["crm"] + least["books"])
+    books_all = sum(split["books"].values())
+    return {
+        "module": module, "run": run, "sync": "pipeline",
+        "CRM r/w (min)": f"{split['crm']['reads']}/{split['crm']['writes']} "
+                         f"({mins['crm']['reads']}/{mins['crm']['writes']})",
+        "Books r/w (min)": f"{split['books']['reads']}/{split['books']['writes']} "
+                           f"({mins['books']['reads']}/{mins['books']['writes']})",
+        "meta C/B": f"{split['crm']['meta']}/{split['books']['meta']}",
+        "token": split["crm"]["token"] + split["books"]["token"],
+        "calls/min": f"{ratio:.2f}",
+        "wall s": f"{result['wall']:.1f}",
+        "rec/s": f"{records / result['wall']:.0f}" if records else "-",
+        "peak RSS MB": f"{result['maxrss_mb']:.0f} ({result['rss_before_mb']:.0f})",
+        "Books @100/min": f"{books_all / REAL_BOOKS_PER_MINUTE:.1f} min",
+    }
+
+
+def naive_row(module: str, run: str, result: dict, full: int, mins: dict) -> dict:
+    scale = full / max(1, result["records"])
+    split = classify(result["calls"], {})
+    crm = {k: round(v * scale) for k, v in split["crm"].items()}
+    books = {k: round(v * scale) for k, v in split["books"].items()}
+    least = sum(mins[s]["reads"] + mins[s]["writes"] for s in mins)
+    data = crm["reads"] + crm["writes"] + books["reads"] + books["writes"]
+    wall = result["wall"] * scale
+    written = result["written"] * scale
+    return {
+        "module": module, "run": run, "sync": f"naive (x{scale:.0f})",
+        "CRM r/w (min)": f"{crm['reads']}/{crm['writes']}",
+        "Books r/w (min)": f"{books['reads']}/{books['writes']}",
+        "meta C/B": "0/0", "token": split["crm"]["token"] + split["books"]["token"],
+        "calls/min": f"{data / max(1, least):.2f}",
+        "wall s": f"{wall:.1f}",
+        "rec/s": f"{written / wall:.0f}" if written else "-",
+        "peak RSS MB": f"{result['maxrss_mb']:.0f}",
+        "Books @100/min": f"{(books['reads'] + books['writes']) / REAL_BOOKS_PER_MINUTE:.1f} min",
+    }
+
+
+def records_written(summary: dict) -> int:
+    return sum(summary["counts"][s][k] for s in ("books", "crm") for k in ("created", "updated"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10x smaller sizes (smoke run)")
+    parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown here")
+    parser.add_argument("--naive-cap", type=float, default=1.0,
+                        help="scale the naive baseline's record cap (default 1: 100/50/100)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--details", action="store_true", help="print calls per endpoint")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args.worker, args.out)
+
+    divisor = 10 if args.quick else 1
+    sizes = {k: v // divisor for k, v in FULL.items()}
+    caps = {k: max(10, int(v * args.naive_cap) // divisor) for k, v in NAIVE_CAP.items()}
+    info = _common.machine()
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as home:
+        env = child_env(home)
+        with _common.subprocess_emulator(emulator_flags(sizes)) as base:
+            limits = _common.raise_limits(base)
+            print(f"emulator: subprocess on {base}, sizes {sizes}; limits raised: "
+                  f"{ {k: limits[k] for k in ('books_rate_limit', 'books_daily_limit')} }",
+                  flush=True)
+            rows, details = pipeline_runs(base, env, sizes, args.details,
+                                          per_run=not args.quick)
+            if not args.no_naive:
+                rows += naive_runs(base, env, sizes, caps)
+    rows.sort(key=lambda r: (MODULES.index(r["module"]), RUNS.index(r["run"]),
+                             r["sync"] != "pipeline"))
+    print()
+    print(_common.table(rows, markdown=False))
+    for line in details:
+        print(line)
+    print(f"\ntotal {time.monotonic() - started:.0f} s")
+    if args.markdown:
+        text = ["Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), "",
+                f"Sizes: {sizes}; naive baseline capped at {caps} records per module and "
+                "extrapolated per record.", "",
+                _common.table(rows, markdown=True, text_columns=("module", "run", "sync")), "",
+                *details, ""]
+        args.markdown.write_text("\n".join(text), encoding="utf-8")
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+def child_env(home: str) -> dict:
+    return {**os.environ, "CRMBOOKS_HOME": f"{home}/crmbooks",
+            "CRMBOOKS_DATABASE_URL": f"sqlite:///{home}/crmbooks.db",
+            "CRMBOOKS_CLIENT_SECRET": CLIENT_SECRET, "CRMBOOKS_REFRESH_TOKEN": REFRESH,
+            "PREFECT_HOME": f"{home}/prefect", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING", "NO_COLOR": "1"}
+
+
+def pipeline_runs(base: str, env: dict, sizes: dict, show_details: bool,
+                  per_run: bool) -> tuple[list[dict], list[str]]:
+    """Connect once (as `crmbooks connect` does), then 3 runs per module: a child process per
+    run (`per_run`), or one per module (--quick: peak RSS is then the module's running max)."""
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("PREFECT_", "DO_NOT"))})
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    rows, details = [], []
+    connect(base, env)
+    started = time.monotonic()
+    with prefect_test_harness(server_startup_timeout=120):
+        print(f"  Prefect API (prefect_test_harness) up after {time.monotonic() - started:.0f} s",
+              flush=True)
+        env = {**env, "PREFECT_API_URL": PREFECT_API_URL.value()}
+        for module in MODULES:
+            results, picks, parents = {}, {}, []
+            for group in ([[r] for r in RUNS] if per_run else [list(RUNS)]):
+                child_started = time.monotonic()
+                answer = run_child(["sync", module, base, *group], env, timeout=900)
+                print(f"  {module} {', '.join(group)}: process "
+                      f"{time.monotonic() - child_started:.1f} s", flush=True)
+                results.update(answer["runs"])
+                picks, parents = answer["picks"] or picks, answer["parents"] or parents
+            for run in RUNS:
+                result = results[run]
+                mins = minimum(module, run, sizes, picks, parents)
+                rows.append(sync_rows(module, run, result, mins,
+                                      records_written(result["summary"])))
+                print(f"  {module} {run}: {result['wall']:.1f} s, "
+                      f"{result['summary']['counts']}", flush=True)
+                if show_details:
+                    details.append(f"- {module} {run}: " + ", ".join(
+                        f"{k} {v}" for k, v in result["calls"].items()))
+    return rows, details
+
+
+def connect(base: str, env: dict) -> None:
+    """Store the connection and the customers settings, in a child (like `crmbooks connect`)."""
+    run_child(["connect", base], env, timeout=120)
+
+
+def naive_runs(base: str, env: dict, sizes: dict, caps: dict) -> list[dict]:
+    """The naive baseline on a freshly reset emulator with the same seed and sizes."""
+    httpx.post(f"{base}/__emulator__/reset", json=reset_sizes(sizes),
+               timeout=300).raise_for_status()
+    _common.raise_limits(base)
+    rows = []
+    full = {"customers": sizes["accounts"] * 3, "vendors": sizes["vendors"],
+            "items": sizes["products"]}
+    for module in MODULES:
+        # One child runs the three naive runs (and makes the changes in between).
+        results = run_child(["naive", module, base, str(caps[module])], env, timeout=900)
+        for run in RUNS:
+            result = {**results["runs"][run], "maxrss_mb": results["maxrss_mb"]}
+            mins = minimum(module, run, sizes, results["picks"], results["parents"])
+            rows.append(naive_row(module, run, result, full[module], mins))
+            print(f"  naive {module} {run}: {result['records']} records, "
+                  f"{result['wall']:.1f} s", flush=True)
+    return rows
+
+
+# ============================================================================================
+# Workers (child processes)
+# ============================================================================================
+
+
+def worker(argv: list[str], out: str) -> int:
+    kind, rest = argv[0], argv[1:]
+    if kind == "connect":
+        result = worker_connect(rest[0])
+    elif kind == "sync":
+        result = worker_sync(rest[0], rest[1], rest[2:])
+    else:
+        result = worker_naive(rest[0], rest[1], int(rest[2]))
+    result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(out).write_text(json.dumps(result, default=str))
+    return 0
+
+
+def worker_connect(base: str) -> dict:
+    from crmbooks.connect import store_connection, verify
+    from crmbooks.runtime import open_store
+    from crmbooks.store.repo import Store
+
+    zoho = zoho_config(base)
+    store = open_store()
+    store_connection(store, zoho, verify(zoho))
+    Store(store.engine, org_id=BOOKS_ORG).save_settings(
+        "customers", {"crm_module": "accounts+contacts", "scope": "both", "duplicates": "skip"})
+    return {}
+
+
+def worker_sync(module: str, base: str, runs: list[str]) -> dict:
+    """Runs of the module's flow in this process (changes made before an incremental one)."""
+    import importlib
+
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    import flows.pipeline as pipeline
+    from crmbooks.connectors.http import CallCounter
+    from crmbooks.connectors.zoho_books import BooksClient
+    from crmbooks.runtime import get_runtime
+    from flows.pipeline import RecordsFailed
+
+    runtime = get_runtime()
+    # The emulator's Books limit is raised; the client must not pace itself to 100/minute.
+    runtime.books = BooksClient(runtime.config.model_copy(update={
+        "books_requests_per_minute": 10**9, "books_max_concurrency": 10}))
+
+    def calls() -> dict[str, int]:
+        return {**runtime.crm.calls.snapshot(),
+                **{f"B {k}": v for k, v in runtime.books.calls.snapshot().items()}}
+
+    marks: dict[str, dict] = {}
+    start_task = pipeline.start_run
+
+    def start_run(*args, **kwargs):
+        context = start_task(*args, **kwargs)
+        marks["start"] = calls()
+        return context
+
+    pipeline.start_run = start_run
+    flow = getattr(importlib.import_module(f"flows.{module}"), f"sync_{module}")
+    out: dict = {"runs": {}, "picks": {}, "parents": []}
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        warm_up()  # a long-lived worker pays Prefect's first-flow costs once, not per run
+        for run in runs:
+            if run == "incremental":
+                out["picks"] = pick_changes(base, module)
+                out["parents"] = apply_changes(base, out["picks"], "pipeline")["parents"]
+            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            before = calls()
+            started = time.perf_counter()
+            state = flow(return_state=True)
+            wall = time.perf_counter() - started
+            try:
+                summary = state.result()
+            except RecordsFailed as exc:
+                summary = exc.summary
+            out["runs"][run] = {
+                "wall": wall, "calls": CallCounter.diff(calls(), before),
+                "start_calls": CallCounter.diff(marks.get("start", {}), before),
+                "summary": summary, "rss_before_mb": rss_before,
+                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return out
+
+
+def warm_up() -> None:
+    """One trivial flow with one task: Prefect's client, API and task runner get going."""
+    from prefect import flow, task
+
+    @task
+    def nothing() -> int:
+        return 0
+
+    @flow(name="bench-warm-up")
+    def warm() -> int:
+        return nothing()
+
+    warm()
+
+
+# -------------------------------------------------------------------------- the naive sync
+
+
+def worker_naive(module: str, base: str, cap: int) -> dict:
+    """The three runs of the naive sync of one module (changes made before the second)."""
+    runs, picks, parents = {}, {}, []
+    for run in RUNS:
+        if run == "incremental":
+            picks = pick_changes(base, module)
+            parents = apply_changes(base, picks, "naive")["parents"]
+        runs[run] = naive_run(module, base, cap)
+    return {"runs": runs, "picks": picks, "parents": parents}
+
+
+def naive_run(module: str, base: str, cap: int) -> dict:
+    """Per record: read it, look it up on the other side, write it; no batches, no cursors."""
+    from crmbooks.connectors.zoho_books import BooksClient
+    from crmbooks.connectors.zoho_crm import CrmClient
+
+    config = zoho_config(base, books_requests_per_minute=10**9)
+    crm, books = CrmClient(config), BooksClient(config)
+    started = time.perf_counter()
+    records, written = {"customers": naive_customers, "vendors": naive_vendors,
+                        "items": naive_items}[module](crm, books, cap)
+    wall = time.perf_counter() - started
+    calls = {**crm.calls.snapshot(), **{f"B {k}": v for k, v in books.calls.snapshot().items()}}
+    crm.close()
+    books.close()
+    return {"wall": wall, "calls": calls, "records": records, "written": written}
+
+
+def _ids(crm, module: str, cap: int, fields=("Modified_Time",)) -> list[dict]:
+    """The first `cap` records' ids (the naive sync lists them 200 per page too)."""
+    out = []
+    for page in crm.iter_records(module, list(fields)):
+        out += page
+        if len(out) >= cap:
+            break
+    return out[:cap]
+
+
+def _books_find(books, resource: str, name: str, extra: dict) -> dict | None:
+    key = "contact_name" if resource == "contacts" else "name"
+    for page in books.iter_pages(resource, {**extra, key: name}):
+        return page[0]
+    return None
+
+
+def _write_books(books, resource: str, id_field: str, found: dict | None, body: dict) -> bool:
+    if found:
+        return books.update(resource, str(found[id_field]), body).ok
+    return books.create(resource, body).ok
+
+
+def naive_customers(crm, books, cap: int) -> tuple[int, int]:
+    """Accounts to Books customers, contacts to their persons, then Books back to CRM."""
+    written = 0
+    accounts = _ids(crm, "Accounts", cap)
+    names = {}
+    for row in accounts:
+        record = crm.get_record("Accounts", row["id"], ["Account_Name", "Phone", "Description",
+                                                         "Billing_City"]) or {}
+        name = record.get("Account_Name") or row["id"]
+        names[row["id"]] = name
+        found = _books_find(books, "contacts", name, {"contact_type": "customer"})
+        body = {"contact_name": name, "company_name": name, "contact_type": "customer",
+                "notes": record.get("Description") or "",
+                "billing_address": {"city": record.get("Billing_City") or ""}}
+        written += _write_books(books, "contacts", "contact_id", found, body)
+    contacts = [c for page in crm.iter_records("Contacts", ["id", "Account_Name"])
+                for c in page if str((c.get("Account_Name") or {}).get("id")) in names]
+    for row in contacts:
+        record = crm.get_record("Contacts", row["id"], ["First_Name", "Last_Name", "Email",
+                                                         "Department", "Account_Name"]) or {}
+        parent_name = names[str((record.get("Account_Name") or {}).get("id"))]
+        parent = _books_find(books, "contacts", parent_name, {"contact_type": "customer"})
+        if parent is None:
+            continue
+        body = {"first_name": record.get("First_Name") or "",
+                "last_name": record.get("Last_Name") or "x", "email": record.get("Email"),
+                "department": record.get("Department") or ""}
+        persons = books.contact_persons(str(parent["contact_id"]))
+        same = next((p for p in persons if p.get("email") == body["email"]), None)
+        if same:
+            result = books.update_contact_person(str(same["contact_person_id"]),
+                                                 str(parent["contact_id"]), body)
+        else:
+            result = books.create_contact_person(str(parent["contact_id"]), body)
+        written += result.ok
+    written += _books_to_crm(crm, books, "Accounts", "Account_Name", "customer")
+    return len(accounts) + len(contacts), written
+
+
+def naive_vendors(crm, books, cap: int) -> tuple[int, int]:
+    written = 0
+    vendors = _ids(crm, "Vendors", cap)
+    for row in vendors:
+        record = crm.get_record("Vendors", row["id"], ["Vendor_Name", "Email", "Description"])
+        name = (record or {}).get("Vendor_Name") or row["id"]
+        found = _books_find(books, "contacts", name, {"contact_type": "vendor"})
+        body = {"contact_name": name, "company_name": name, "contact_type": "vendor",
+                "notes": (record or {}).get("Description") or ""}
+        written += _write_books(books, "contacts", "contact_id", found, body)
+    written += _books_to_crm(crm, books, "Vendors", "Vendor_Name", "vendor")
+    return len(vendors), written
+
+
+def naive_items(crm, books, cap: int) -> tuple[int, int]:
+    written = 0
+    products = _ids(crm, "Products", cap)
+    for row in products:
+        record = crm.get_record("Products", row["id"], ["Product_Name", "Unit_Price",
+                                                         "Description"]) or {}
+        name = record.get("Product_Name") or row["id"]
+        found = _books_find(books, "items", name, {})
+        body = {"name": name, "rate": record.get("Unit_Price") or 0,
+                "description": record.get("Description") or ""}
+        written += _write_books(books, "items", "item_id", found, body)
+    written += _books_to_crm(crm, books, "Products", "Product_Name", None)
+    return len(products), written
+
+
+def _books_to_crm(crm, books, module: str, name_field: str, contact_type: str | None) -> int:
+    """The other direction: every Books record read, searched in CRM, created if missing."""
+    from crmbooks.connectors.zoho_crm import criterion
+
+    resource = "contacts" if contact_type else "items"
+    id_field, name_key = ("contact_id", "contact_name") if contact_type else ("item_id", "name")
+    written = 0
+    params = {"contact_type": contact_type} if contact_type else {}
+    for page in books.iter_pages(resource, params):
+        for row in page:
+            record = books.get(resource, str(row[id_field])) or row
+            name = record.get(name_key) or ""
+            hits = [r for p in crm.search(module, criteria=criterion(name_field, "equals", name),
+                                          fields=[name_field]) for r in p]
+            if not hits:
+                written += crm.upsert(module, [{name_field: name}])[0].ok
+    return written
+
+
+if __name__ == "__main__":
+    sys.exit(main())
