@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 
 import pytest
 from customers_support import (
     books_customers,
+    books_put,
     cf,
     clear_stats,
     crm,
+    crm_put,
     failures,
+    next_second,
     reseed,
     sync,
     unpaced,
@@ -97,26 +99,6 @@ def test_dry_run_plans_without_writing(store, emu_reset, duplicates):
     summary = {r["side"]: r for r in json.loads(artifacts["customers-plan-summary"].data)}
     assert summary["books"]["created"] == run.counts["books"]["created"] > 0
     assert summary["crm"]["created"] == run.counts["crm"]["created"] > 0
-
-
-def next_second() -> None:
-    """Wait for the next wall-clock second. Both APIs stamp changes to the second, so an edit
-    in the same second as our own write looks like its echo and is not fetched (known limit)."""
-    time.sleep(1.05 - time.time() % 1)
-
-
-def books_put(books_http, server, contact_id: str, body: dict) -> None:
-    """Change a Books contact over the API, as a Books user would."""
-    org = server.emu.config.books_org_ids[0]
-    response = books_http.put(f"/books/v3/contacts/{contact_id}",
-                              params={"organization_id": org}, json=body)
-    assert response.status_code == 200, response.text
-
-
-def crm_put(crm_http, module: str, record_id: str, values: dict) -> None:
-    """Change a CRM record over the API, as a CRM user would."""
-    response = crm_http.put(f"/crm/v8/{module}/{record_id}", json={"data": [values]})
-    assert response.status_code == 200, response.text
 
 
 def test_changed_on_both_sides_merges_and_records_the_conflict(store, emu_reset, crm_http,

@@ -13,17 +13,19 @@ import pytest
 from customers_support import (
     books_by_name,
     books_customers,
+    books_put,
     cf,
     clear_stats,
     crm,
     crm_by_name,
+    crm_put,
     failures,
+    next_second,
     request_log,
     reseed,
     sync,
     unpaced,
 )
-from test_customers_checks import books_put, crm_put, next_second
 
 
 @pytest.fixture
