@@ -13,12 +13,15 @@ import pytest
 from customers_support import (
     books_by_name,
     books_customers,
+    books_put,
     cf,
     clear_stats,
     crm,
     crm_by_name,
+    crm_put,
     data_requests,
     failures,
+    next_second,
     reseed,
     sync,
     unpaced,
@@ -259,3 +262,30 @@ def test_second_run_is_incremental_and_cheap(store_any_db, emu_reset):
         assert len(data_requests(emu_reset, "crm")) <= 2
         assert len(data_requests(emu_reset, "books")) <= 2
         assert books_customers(emu_reset) == books_after and crm(emu_reset) == crm_after
+
+
+def test_fetch_scope_after_two_way_keeps_what_was_pushed(store, emu_reset, crm_http,
+                                                         books_http):
+    """Switched to fetch: CRM changes still reach Books; CRM is neither written nor pruned."""
+    sync(store, scope="both")
+    pushed = {i: r for i, r in crm(emu_reset).items() if r.get("Books_Id__c")}
+    assert len(pushed) == 6
+    alpine = next(a for a in crm(emu_reset).values()
+                  if a["Account_Name"] == "Alpine Analytics SARL")
+    meridian = next(a for a in pushed.values() if a["Account_Name"] == "Meridian Holdings")
+    store.save_settings("customers", {"scope": "fetch"})
+    next_second()
+    crm_put(crm_http, "Accounts", alpine["id"], {"Billing_City": "Oslo"})
+    books_put(books_http, emu_reset, meridian["Books_Id__c"],
+              {"website": "https://meridian.example/new"})
+    crm_before = copy.deepcopy(crm(emu_reset))
+    clear_stats(emu_reset)
+
+    state, run = sync(store)
+
+    assert state.is_completed() and run.counts["books"]["updated"] == 1
+    synced = {cf(r): r for r in books_customers(emu_reset).values() if cf(r)}
+    assert synced[alpine["id"]]["billing_address"]["city"] == "Oslo"
+    assert writes(emu_reset, "crm") == [] and crm(emu_reset) == crm_before
+    assert books_customers(emu_reset)[meridian["Books_Id__c"]]["website"] == \
+        "https://meridian.example/new"  # kept in Books, not sent to CRM
