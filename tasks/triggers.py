@@ -212,7 +212,7 @@ def plan_triggers(run: TriggerRun, deals: list[dict]) -> list[dict]:
         existing.setdefault(str(link["parent_crm_id"]), {})[link["kind"]] = Existing(
             link["kind"], str(link["books_id"]), str(record.get(NUMBER[link["kind"]]) or ""),
             str(record.get("status") or "draft"), values.get("status"),
-            values.get("content") or {})
+            values.get("content") or {}, values.get("pending"))
     steps = []
     for deal in deals:
         for step in plan_deal(deal, ctx, existing.get(str(deal["id"]), {})):
@@ -290,10 +290,13 @@ def _push_step(runtime: Runtime, step: dict, made: dict[str, str]) -> dict:
     elif step["op"] == "update":
         result = books.update(resource, step["books_id"], _body(step, made))
         values = {"content": step["content"]}
-    else:  # mark
+    else:  # mark: the intended status is noted first, so a crash right after the mark
+        # cannot make the trigger mistake its own status change for a person's (B2).
+        _save_link(store, deal_id, resource, step["books_id"], {"pending": step["status"]},
+                   None)
         mark = books.mark_estimate if resource == "estimates" else books.mark_invoice
         result = mark(step["books_id"], step["status"])
-        values = {"status": step["status"]}
+        values = {"status": step["status"], "pending": None}
     if not result.ok:
         return _outcome(step, ok=False, code=result.code, field=result.field,
                         message=result.message)

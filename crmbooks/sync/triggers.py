@@ -97,6 +97,7 @@ class Existing:
     status: str = "draft"
     last_status: str | None = None  # the status the trigger last left it in
     content: Mapping[str, Any] = field(default_factory=dict)  # what the trigger last wrote
+    pending: str | None = None  # a status the trigger set but may not have recorded (crash)
 
     @property
     def label(self) -> str:
@@ -108,7 +109,8 @@ class Existing:
         if self.status not in MANAGED[self.resource]:
             return (f"{self.label} is {self.status} in Books: once a transaction is sent, "
                     "deal changes no longer trigger anything (F17)")
-        if self.status != "draft" and self.last_status and self.status != self.last_status:
+        ours = {self.last_status, self.pending}
+        if self.status != "draft" and self.last_status and self.status not in ours:
             return (f"{self.label} was marked {self.status} in Books, not by the trigger: "
                     "deal changes no longer trigger anything")
         return None

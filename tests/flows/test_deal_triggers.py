@@ -396,12 +396,15 @@ def test_receiver_triggers_within_seconds_rejects_bad_tokens_and_catch_up_covers
                           ).status_code == 200
         time.sleep(0.5)
         assert receiver.deals.runs == runs  # rejected events started nothing
-        for _ in range(3):  # replayed events: one more run that writes nothing
+        history = len(store.list_runs("deals", limit=100))
+        for _ in range(3):  # replayed events: debounced into runs that write nothing
             assert httpx.post(url, json={**event, "token": receiver.keys["crm_token"]}
                               ).status_code == 200
-        assert receiver.deals.idle() and receiver.deals.runs == runs + 1
+        assert receiver.deals.idle() and runs < receiver.deals.runs <= runs + 3
         assert len(books_of(emu_reset, "estimates", deal_id)) == 1
-        assert written(store.list_runs("deals", limit=1)[0].__dict__) == 0
+        replays = store.list_runs("deals", limit=100)[:len(store.list_runs("deals", limit=100))
+                                                      - history]
+        assert replays and all(written(r.__dict__) == 0 for r in replays)
     finally:
         receiver.stop()
     assert not emu_reset.emu.crm.notifier.channels  # the channel went with the receiver

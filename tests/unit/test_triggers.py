@@ -166,3 +166,11 @@ def test_bad_deal_data_does_not_matter_once_nothing_is_written():
     est = {"estimates": existing()}
     assert ops(plan_deal(deal("Closed Lost", Amount=None), ctx(), est)) == [
         ("mark", "estimates", "declined")]
+
+
+def test_a_status_the_trigger_set_but_did_not_record_is_still_its_own():
+    # Crash between "mark accepted" and storing it: the rerun must go on to the invoice.
+    crashed = {"estimates": existing(status="accepted", last="draft", pending="accepted")}
+    won = plan_deal(deal("Signed", Books_Estimate_Id__c="E1"), ctx(invoice_on_accept=True),
+                    crashed)
+    assert ops(won) == [("create", "invoices", "draft")]
