@@ -34,6 +34,13 @@ def store(connected, monkeypatch):
     return connected
 
 
+@pytest.fixture
+def store_any_db(connected_any_db, monkeypatch):
+    """The store on SQLite, and on PostgreSQL too when CRMBOOKS_TEST_POSTGRES_URL is set."""
+    unpaced(monkeypatch)
+    return connected_any_db
+
+
 def run(store, **settings):
     """Save the vendors settings (when given) and run the flow once; the run's history row."""
     if settings:
@@ -210,8 +217,9 @@ def test_a_dry_run_plans_and_writes_nothing(store, emu_reset):
 
 
 # ---------------------------------------------------------------------- merge (B3), history
-def test_three_way_merge_crm_wins_a_field_changed_on_both_sides(store, emu_reset, crm_http,
+def test_three_way_merge_crm_wins_a_field_changed_on_both_sides(store_any_db, emu_reset, crm_http,
                                                                 books_http):
+    store = store_any_db
     emu = emu_reset.emu
     seeded = set(vendors(emu))
     run(store, scope="both", duplicates="skip")
