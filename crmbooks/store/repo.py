@@ -8,12 +8,14 @@ replayed upsert recreates.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -30,6 +32,7 @@ from crmbooks.store.tables import (
     Link,
     RecordEvent,
     Run,
+    RunLock,
     SettingsVersion,
     utcnow,
 )
@@ -67,6 +70,42 @@ def _opt_str(value: Any) -> str | None:
 
 class StoreError(ValueError):
     """A store operation was called with data it cannot accept (caller's bug)."""
+
+
+#: A run lock older than this is taken over even when its process cannot be checked (another
+#: host): no sync of one module runs this long, so its holder died without releasing it.
+RUN_LOCK_STALE_AFTER = timedelta(hours=12)
+
+
+class RunLockHeld(RuntimeError):
+    """Another run of the same module holds the run lock; `holder` is its RunLock row."""
+
+    def __init__(self, holder: RunLock):
+        since = as_utc(holder.acquired_at)
+        super().__init__(
+            f"another run of {holder.module} is in progress (run {holder.run_id}, since "
+            f"{since:%Y-%m-%d %H:%M:%S} UTC, process {holder.pid} on {holder.host}): "
+            "try again when it ends")
+        self.holder = holder
+
+
+def _pid_alive(pid: int) -> bool:
+    """True when a process with this id runs on this host (or might: not ours to signal)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def lock_is_stale(lock: RunLock, stale_after: timedelta = RUN_LOCK_STALE_AFTER) -> bool:
+    """True for a lock whose run cannot be running any more: its process on this host is
+    gone (a run killed by SIGKILL or a crash of the machine), or it is older than the bound."""
+    if utcnow() - as_utc(lock.acquired_at) > stale_after:
+        return True
+    return lock.host == socket.gethostname() and lock.pid > 0 and not _pid_alive(lock.pid)
 
 
 class Store:
@@ -270,6 +309,69 @@ class Store:
             stmt = stmt.where(Run.module == module)
         with self.session() as s:
             return list(s.exec(stmt).all())
+
+    # -------------------------------------------------------------------------- run lock
+    def acquire_run_lock(self, module: str, run_id: str, *,
+                         stale_after: timedelta = RUN_LOCK_STALE_AFTER) -> RunLock | None:
+        """Make `run_id` the one run of `module` (this organization) that may sync now.
+
+        The insert is the atomic test-and-set (the unique key on org and module): of two
+        runs starting at once on any number of workers, exactly one gets the row. A lock of
+        a dead run (see :func:`lock_is_stale`) is taken over, and that run is closed as
+        failed. Returns the stale lock taken over (None if there was none); raises
+        RunLockHeld when another live run holds it. Holding it already is fine (a retry).
+        """
+        taken_over = None
+        for _ in range(3):
+            lock = RunLock(org_id=self.org_id, module=module, run_id=run_id,
+                           host=socket.gethostname(), pid=os.getpid())
+            try:
+                with self.session() as s:
+                    s.add(lock)
+                    s.commit()
+                return taken_over
+            except IntegrityError:
+                pass
+            holder = self.run_lock(module)
+            if holder is None:
+                continue  # released between our insert and our read: try again
+            if holder.run_id == run_id:
+                return taken_over
+            if not lock_is_stale(holder, stale_after):
+                raise RunLockHeld(holder)
+            if self._drop_stale_lock(holder):
+                taken_over = holder
+        holder = self.run_lock(module)
+        if holder is None or holder.run_id == run_id:  # pragma: no cover - a lost race loop
+            return taken_over
+        raise RunLockHeld(holder)
+
+    def _drop_stale_lock(self, holder: RunLock) -> bool:
+        """Delete a stale lock (only if unchanged) and close its run; False if gone."""
+        with self.session() as s:
+            gone = s.exec(delete(RunLock).where(RunLock.id == holder.id,
+                                                RunLock.run_id == holder.run_id))
+            s.exec(update(Run).where(Run.id == holder.run_id, Run.state == "running").values(
+                state="failed", finished_at=utcnow(),
+                message=f"interrupted: process {holder.pid} on {holder.host} ended without "
+                        "finishing this run (its run lock was taken over by the next run)"))
+            s.commit()
+        return bool(gone.rowcount)
+
+    def release_run_lock(self, module: str, run_id: str) -> bool:
+        """Release the run lock of `module` if `run_id` holds it; True when it did."""
+        with self.session() as s:
+            gone = s.exec(delete(RunLock).where(
+                RunLock.org_id == self.org_id, RunLock.module == module,
+                RunLock.run_id == run_id))
+            s.commit()
+        return bool(gone.rowcount)
+
+    def run_lock(self, module: str) -> RunLock | None:
+        """The lock of the run of `module` now in progress (this organization), if any."""
+        with self.session() as s:
+            return s.exec(select(RunLock).where(RunLock.org_id == self.org_id,
+                                                RunLock.module == module)).first()
 
     # ------------------------------------------------------------------- events, failures
     def add_events(self, run_id: str, module: str,

@@ -22,7 +22,9 @@ EVENT_ACTIONS = (
 #: How a link was made.
 LINK_ORIGINS = ("sync", "trigger", "manual")
 #: Run states, as printed by ``crmbooks sync --json``.
-RUN_STATES = ("running", "completed", "completed_with_failures", "failed", "cancelled")
+#: "refused": another run of the same module held its run lock (RunLock), nothing was done.
+RUN_STATES = ("running", "completed", "completed_with_failures", "failed", "cancelled",
+              "refused")
 
 
 def utcnow() -> datetime:
@@ -115,6 +117,27 @@ class Run(SQLModel, table=True):
     flow_run_id: str | None = Field(default=None, max_length=64)
     settings_version: int | None = None
     message: str | None = None
+
+
+class RunLock(SQLModel, table=True):
+    """The one run of a module that may sync now, per organization (issue 8).
+
+    Prefect's deployment concurrency limit covers scheduled runs only: a manual `crmbooks
+    sync` or the sync-now flow's child runs are no deployment runs. A run inserts this row
+    when it starts (the unique key makes the insert the atomic test-and-set) and deletes it
+    when it ends; a row whose process is gone is taken over (see Store.acquire_run_lock).
+    """
+
+    __tablename__ = "run_lock"
+    __table_args__ = (UniqueConstraint("org_id", "module", name="uq_run_lock"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(default="", max_length=64)
+    module: str = Field(max_length=40)
+    run_id: str = Field(max_length=36)
+    host: str = Field(default="", max_length=255)
+    pid: int = 0
+    acquired_at: datetime = _ts()
 
 
 class RecordEvent(SQLModel, table=True):
