@@ -129,7 +129,7 @@ def _flow_of(module: str):
     return getattr(importlib.import_module(f"flows.{module}"), f"sync_{module}")
 
 
-def run_module(module: str, dry_run: bool) -> dict:
+def run_module(module: str, dry_run: bool, org_id: str | None = None) -> dict:
     """Run one module's flow in this process; returns its run summary (or raises its error).
 
     A run whose records partly failed ends in a Failed state that carries the summary; any
@@ -137,7 +137,7 @@ def run_module(module: str, dry_run: bool) -> dict:
     """
     from flows.pipeline import RecordsFailed
 
-    state = _flow_of(module)(dry_run=dry_run, return_state=True)
+    state = _flow_of(module)(dry_run=dry_run, org_id=org_id, return_state=True)
     try:
         return state.result()
     except RecordsFailed as exc:
@@ -158,8 +158,13 @@ def _expected_errors() -> tuple[type[Exception], ...]:
             SettingsError, MappingCheckError, MappingError)
 
 
-def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False) -> int:
-    """Run modules in dependency order, print the outcome, return the exit code (cli.md)."""
+def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
+             orgs: list[str] | None = None) -> int:
+    """Run modules in dependency order, print the outcome, return the exit code (cli.md).
+
+    `orgs`: the Books organizations to sync, one after the other (default: the primary); an
+    extra one syncs CRM → Books only (F4), and its runs carry `org_id` in the JSON.
+    """
     import json
 
     from crmbooks.reporting import run_to_json
@@ -172,16 +177,17 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False) 
     if unknown:
         fail(f"unknown module {', '.join(unknown)}: use {', '.join(MODULE_ORDER)} or all")
     runs, code = [], EXIT_OK
-    for module in [m for m in MODULE_ORDER if m in wanted]:
+    for org, module in [(o, m) for o in orgs or [None] for m in MODULE_ORDER if m in wanted]:
         try:
             with _progress(module, dry_run, quiet=json_out):
-                summary = run_module(module, dry_run)
+                summary = run_module(module, dry_run, org)
         except RunRefused as exc:
             fail(str(exc), EXIT_PAUSED)
         except _expected_errors() as exc:
             fail(f"{module}: {exc}", EXIT_CONFIG)
         store = open_store()
-        runs.append(run_to_json(store, store.run(summary["run_id"])))
+        runs.append(run_to_json(store, store.run(summary["run_id"])) | (
+            {"org_id": org} if org else {}))
         if summary["state"] != "completed":
             code = EXIT_FAILED_RECORDS
     if json_out:
@@ -239,7 +245,8 @@ def _print_runs(runs: list[dict]) -> None:
     for run in runs:
         for side in ("books", "crm"):
             c = run["counts"][side]
-            table.add_row(run["module"] + (" (dry run)" if run.get("dry_run") else ""),
+            table.add_row(run["module"] + (f" ({run['org_id']})" if run.get("org_id") else "")
+                          + (" (dry run)" if run.get("dry_run") else ""),
                           run["state"], side, *(str(c[k]) for k in
                                                 ("created", "updated", "skipped", "conflicts",
                                                  "failed")),
@@ -280,12 +287,32 @@ def sync(
     modules: list[str] = typer.Argument(None, help="customers, vendors, items, or all"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: write nothing (B1)."),
     json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
+    org: str = typer.Option(None, "--org", help="Sync this Books organization (F4: an extra "
+                            "one syncs CRM → Books only)."),
+    all_orgs: bool = typer.Option(False, "--all-orgs",
+                                  help="Sync the primary, then each extra organization."),
 ):
     """Sync now, in dependency order (customers, vendors, items).
 
     Example: crmbooks sync customers --dry-run
+
+    Example: crmbooks sync --all-orgs
     """
-    raise typer.Exit(run_sync(modules or ["all"], dry_run, json_out))
+    raise typer.Exit(run_sync(modules or ["all"], dry_run, json_out, _orgs(org, all_orgs)))
+
+
+def _orgs(org: str | None, all_orgs: bool) -> list[str] | None:
+    """The organizations `sync` runs: one (--org), all connected ones, or the primary."""
+    if org and all_orgs:
+        fail("give --org or --all-orgs, not both")
+    if not all_orgs:
+        return [org.strip()] if org else None
+    from crmbooks.runtime import open_store
+
+    row = open_store().connection()
+    if row is None or not row.books_org_id:
+        fail("crmbooks is not connected yet: run `crmbooks connect` first")
+    return [row.books_org_id, *[str(o) for o in row.extra_books_org_ids or []]]
 
 
 @app.command()
@@ -394,6 +421,10 @@ register_deals(app)
 from crmbooks.cli_records import register as register_records  # noqa: E402
 
 register_records(app)
+
+from crmbooks.cli_linked import register as register_linked  # noqa: E402
+
+register_linked(app)
 
 
 def run() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 
 from crmbooks.connectors.results import WriteResult
 from crmbooks.sync.mapping import books_values_of, effective_mapping
@@ -90,11 +90,11 @@ def push_books(run: RunContext, rows: list[dict], inline: list[dict]) -> list[di
             result = _push_person(runtime, row)
         elif row.get("books_id"):
             result = runtime.books.update(kind.books_resource, row["books_id"],
-                                          row["books_payload"])
+                                          _linked_payload(kind, row))
         else:
             result = runtime.books.upsert_by_custom_field(
                 kind.books_resource, spec.books_crm_id_field, row["crm_id"],
-                row["books_payload"])
+                _linked_payload(kind, row))
         if not result.ok:
             results.append(outcome(row, "books", result))
             continue
@@ -109,6 +109,14 @@ def push_books(run: RunContext, rows: list[dict], inline: list[dict]) -> list[di
                                       books_modified=stamp if kind.parent is None else None)
             _link_inline_persons(run, row, result, inline)
     return results
+
+
+def _linked_payload(kind, row: dict) -> dict:
+    """The Books body with Zoho's own CRM link (zcrm_account_id …), so Books' "CRM" filter
+    lists every contact that came from or is linked to the CRM (F25)."""
+    if not kind.books_link_field or not row.get("crm_id"):
+        return row["books_payload"]
+    return {**row["books_payload"], kind.books_link_field: str(row["crm_id"])}
 
 
 def _books_held(run: RunContext, kind, result: WriteResult) -> dict | None:
@@ -219,8 +227,29 @@ def _crm_done(run: RunContext, row: dict, answer: WriteResult, books_ids: dict,
     spec = run.spec()
     stamp = (answer.details or {}).get("Modified_Time")
     books_id = books_ids.get(row["record_key"]) or row.get("books_id")
+    marked = _mark_linked_in_books(run, row, answer.id, books_id)
     run.runtime().store.upsert_link(
         run.module, **link_fields(spec, row, crm_id=answer.id, books_id=books_id,
                                   books_values=(held or {}).get(row["record_key"])),
-        crm_modified=stamp)
+        crm_modified=stamp, **marked)
     return outcome(row, "crm", crm_id=answer.id, books_id=books_id, crm_modified=stamp)
+
+
+def _mark_linked_in_books(run: RunContext, row: dict, crm_id: str | None,
+                          books_id: str | None) -> dict:
+    """A Books contact that just got its CRM twin (and was not written this run) gets Zoho's
+    own CRM link field, once (F25). Returns {"books_modified": stamp} of that write, so the
+    next run knows it for our own echo; {} when nothing was written."""
+    kind = run.spec().kind(row["kind"])
+    if (row["target"] != "crm" or row.get("match") == "link" or not kind.books_link_field
+            or not crm_id or not books_id):
+        return {}
+    result = run.runtime().books.update(kind.books_resource, books_id,
+                                        {kind.books_link_field: str(crm_id)})
+    if not result.ok:
+        # The CRM write and the link stand; only Books' own "CRM" filter will miss it.
+        get_run_logger().warning("Books contact %s: could not set %s (%s): %s", books_id,
+                                 kind.books_link_field, result.code, result.message)
+        return {}
+    stamp = (result.record or {}).get("last_modified_time")
+    return {"books_modified": stamp} if stamp else {}

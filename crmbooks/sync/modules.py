@@ -29,6 +29,9 @@ class KindSpec:
     books_filter: Mapping[str, str] = field(default_factory=dict)  # which Books records belong
     parent: str | None = None  # kind of the parent record (contact persons → accounts)
     currency_field: str | None = None  # CRM field whose value must be the Books base currency
+    # Zoho's own link on a Books contact (zcrm_account_id …): Books' "CRM" filter lists the
+    # contacts that carry it (F25), so every record we link carries it too.
+    books_link_field: str | None = None
 
     @property
     def section(self) -> str:
@@ -102,10 +105,12 @@ CUSTOMERS = ModuleSpec(
     name="customers",
     kinds=(
         KindSpec("accounts", "Accounts", "contacts", ("Account_Name",), "contact_name",
-                 _CONTACT_ID, {"contact_type": "customer", "customer_sub_type": "business"}),
+                 _CONTACT_ID, {"contact_type": "customer", "customer_sub_type": "business"},
+                 books_link_field="zcrm_account_id"),
         KindSpec("contacts", "Contacts", "contacts", ("First_Name", "Last_Name"),
                  "contact_name", _CONTACT_ID,
-                 {"contact_type": "customer", "customer_sub_type": "individual"}),
+                 {"contact_type": "customer", "customer_sub_type": "individual"},
+                 books_link_field="zcrm_contact_id"),
         KindSpec("contact_persons", "Contacts", "contact_persons", ("First_Name", "Last_Name"),
                  "contact_name", "contact_person_id", parent="accounts"),
     ),
@@ -114,7 +119,8 @@ CUSTOMERS = ModuleSpec(
 VENDORS = ModuleSpec(
     name="vendors",
     kinds=(KindSpec("vendors", "Vendors", "contacts", ("Vendor_Name",), "contact_name",
-                    _CONTACT_ID, {"contact_type": "vendor"}),),
+                    _CONTACT_ID, {"contact_type": "vendor"},
+                    books_link_field="zcrm_vendor_id"),),
     first_side="crm", winner="crm", mapping_file="vendors",
 )
 ITEMS = ModuleSpec(

@@ -7,9 +7,13 @@ whatever its settings say, and keeps its own links, cursors and history.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from customers_support import cf, clear_stats, unpaced, writes
+from typer.testing import CliRunner
 
+from crmbooks.cli import app
 from crmbooks.runtime import NotConnected, reset_runtime_cache
 from crmbooks.store.repo import Store
 from emulators.core import EmulatorConfig, Sizes
@@ -97,18 +101,29 @@ def test_extra_org_gets_every_crm_customer_and_sends_nothing_to_crm(connected_tw
     assert writes(two_orgs) == []
 
 
-def test_vendors_of_an_extra_org_and_an_unknown_org(connected_two, two_orgs):
-    vendors = _contacts(two_orgs, EXTRA, "vendor")
+def test_sync_cli_one_org_all_orgs_and_an_unknown_org(connected_two, two_orgs):
     crm_vendors = dict(two_orgs.emu.crm.records("Vendors"))
+    extra = Store(connected_two.engine, org_id=EXTRA)
+    extra.save_settings("vendors", {"duplicates": "overwrite"})  # CRM wins in org 2
     clear_stats(two_orgs)
+    runner = CliRunner()
 
-    state = sync_vendors(org_id=EXTRA, return_state=True)
+    result = runner.invoke(app, ["sync", "vendors", "--org", EXTRA, "--json"])
 
-    assert state.is_completed(), state.message
-    assert writes(two_orgs, "crm") == []
-    assert two_orgs.emu.crm.records("Vendors") == crm_vendors
-    linked = Store(connected_two.engine, org_id=EXTRA).links("vendors")
-    assert set(linked["crm_id"]) <= set(crm_vendors)
-    assert len(_contacts(two_orgs, EXTRA, "vendor")) >= len(vendors)
-    with pytest.raises(NotConnected, match="--extra-books-org 20099003"):
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads(result.output)["runs"]
+    assert run["org_id"] == EXTRA and run["state"] == "completed"
+    assert run["counts"]["books"]["created"] > 0 and run["api_calls"]["crm"] >= 1
+    assert writes(two_orgs, "crm") == [] and two_orgs.emu.crm.records("Vendors") == crm_vendors
+    assert set(extra.links("vendors")["crm_id"]) == set(crm_vendors)
+
+    result = runner.invoke(app, ["sync", "vendors", "--all-orgs", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [r["org_id"] for r in json.loads(result.output)["runs"]] == [PRIMARY, EXTRA]
+
+    result = runner.invoke(app, ["sync", "vendors", "--org", "20099003"])
+    assert result.exit_code == 2
+    assert "--extra-books-org 20099003" in " ".join(result.output.split())
+    assert runner.invoke(app, ["sync", "--org", EXTRA, "--all-orgs"]).exit_code == 2
+    with pytest.raises(NotConnected, match="not connected"):
         sync_vendors(org_id="20099003")
