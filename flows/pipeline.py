@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import get_run_logger
 from prefect.states import Completed, Failed
 
+from crmbooks.store.repo import RunLockHeld
 from tasks.fetch import fetch_books, fetch_crm
 from tasks.plan import dedupe, map_records, plan_changes
 from tasks.progress import Progress
@@ -24,13 +25,14 @@ from tasks.push import (
     rows_for,
 )
 from tasks.report import report
-from tasks.start import start_run
+from tasks.start import RunRefused, start_run
 
 
 def run_pipeline(module: str, dry_run: bool = False, org_id: str | None = None,
                  targets: dict[str, list[str]] | None = None, connection: str = "default"):
     """Sync one module (or only the `targets` ids); returns the run summary in a state."""
     run = start_run(module, dry_run, org_id, targets, connection)
+    hold_run_lock(run)
     try:
         crm = fetch_crm(run)
         books = fetch_books(run)
@@ -42,7 +44,38 @@ def run_pipeline(module: str, dry_run: bool = False, org_id: str | None = None,
     except BaseException as exc:
         abandon(run, exc)
         raise
+    finally:
+        release_run_lock(run)
     return finish(summary)
+
+
+class RunInProgress(RunRefused):
+    """Another run of the same module (and organization) is syncing: this one is refused."""
+
+
+def hold_run_lock(run) -> None:
+    """Make this the only live run of its module (issue 8): Prefect's deployment concurrency
+    limit does not cover a manual `crmbooks sync` or sync-now's child runs. A second run is
+    refused and recorded as such; a dry run writes nothing remote and takes no lock."""
+    if run.dry_run:
+        return
+    store = run.runtime().store
+    try:
+        stale = store.acquire_run_lock(run.module, run.run_id)
+    except RunLockHeld as exc:
+        store.finish_run(run.run_id, "refused", message=str(exc))
+        get_run_logger().warning("%s", exc)
+        raise RunInProgress(str(exc)) from None
+    if stale is not None:
+        get_run_logger().warning(
+            "run %s of %s had stopped without finishing (process %s on %s): took over its "
+            "lock", stale.run_id, run.module, stale.pid, stale.host)
+
+
+def release_run_lock(run) -> None:
+    """Let the next run of the module start (after the report, or after a failure)."""
+    if not run.dry_run:
+        run.runtime().store.release_run_lock(run.module, run.run_id)
 
 
 def abandon(run, exc: BaseException) -> None:

@@ -123,6 +123,8 @@ def _crm_name(module: str, record: dict) -> str:
         return record.get("Account_Name") or ""
     if module == "Products":
         return record.get("Product_Name") or ""
+    if module == "Vendors":
+        return record.get("Vendor_Name") or ""
     return f"{record.get('First_Name') or ''} {record.get('Last_Name') or ''}".strip()
 
 
@@ -140,11 +142,16 @@ def _cf_crm_id(record: dict) -> str | None:
     return _ref(value)
 
 
+CRM_MODULES = {"customers": ("Accounts", "Contacts"), "vendors": ("Vendors",),
+               "items": ("Products",)}
+CONTACT_TYPE = {"customers": "customer", "vendors": "vendor"}
+
+
 def world(emu, store, module: str) -> tuple[dict, list[str]]:
     """Both sides and the links of `module` without ids (ids differ from run to run), and the
     problems that need no reference: duplicate keys, links to records that do not exist."""
     org = emu.books.org()
-    crm_modules = ("Products",) if module == "items" else ("Accounts", "Contacts")
+    crm_modules = CRM_MODULES[module]
     crm = {m: emu.crm.records(m) for m in crm_modules}
     crm_names = {i: _crm_name(m, r) for m in crm_modules for i, r in crm[m].items()}
     if module == "items":
@@ -152,7 +159,7 @@ def world(emu, store, module: str) -> tuple[dict, list[str]]:
         books_names = {i: r.get("name") or "" for i, r in books["items"].items()}
     else:
         books = {"contacts": {i: r for i, r in org.records["contacts"].items()
-                              if r.get("contact_type") == "customer"}}
+                              if r.get("contact_type") == CONTACT_TYPE[module]}}
         books_names = {}
         for i, r in books["contacts"].items():
             books_names[i] = r["contact_name"]
