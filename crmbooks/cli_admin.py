@@ -290,6 +290,9 @@ def configure(
         help="Turn syncing of this MODULE on or off (configuring deals turns them on)."),
     note: str | None = typer.Option(None, "--note", help="Why this change (kept in history)."),
     sync: bool = typer.Option(False, "--sync", help="Save and sync: run MODULE right away."),
+    org: str | None = typer.Option(
+        None, "--org", help="Books organization these settings are for (default: the primary; "
+        "an extra one syncs CRM → Books only whatever its scope, F4)."),
 ):
     """Save a new version of a module's settings; it applies from the next run (F23).
 
@@ -321,7 +324,7 @@ def configure(
             owners = " and ".join(OPTION_MODULES[key])
             fail(f"{OPTION_FLAGS[key]} applies only to {owners}, not to {module}")
 
-    store = _settings_store()
+    store = _settings_store(org)
     active = store.active_settings(module)
     base_version, base = active if active else (0, {})
     previous = _normalised(module, base)
@@ -349,11 +352,13 @@ def configure(
         # Imported here: run_sync lives in crmbooks.cli, which imports this module.
         from crmbooks.cli import run_sync
 
-        raise typer.Exit(run_sync([module], dry_run=False, json_out=False))
+        raise typer.Exit(run_sync([module], dry_run=False, json_out=False,
+                                  **({"orgs": [store.org_id]} if org else {})))
 
 
-def _settings_store():
-    """The store scoped to the primary Books organization (where the sync reads settings)."""
+def _settings_store(org: str | None = None):
+    """The store scoped to a Books organization (default: the primary), where runs read
+    their settings."""
     from crmbooks.runtime import open_store
     from crmbooks.store.repo import Store
 
@@ -362,7 +367,10 @@ def _settings_store():
     if row is None or not row.books_org_id:
         fail("crmbooks is not connected yet: run `crmbooks connect` first (settings belong "
              "to a Books organization)")
-    return Store(base.engine, org_id=row.books_org_id)
+    connected = [row.books_org_id, *[str(o) for o in row.extra_books_org_ids or []]]
+    if org and org.strip() not in connected:
+        fail(f"Books organization {org} is not connected: use one of {', '.join(connected)}")
+    return Store(base.engine, org_id=org.strip() if org else row.books_org_id)
 
 
 def _normalised(module: str, settings: dict) -> dict:

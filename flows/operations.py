@@ -40,16 +40,18 @@ def wanted_modules(modules: list[str]) -> list[str]:
 
 
 @flow(name="sync-now", log_prints=False)
-def sync_now(modules: list[str] = ["all"], dry_run: bool = False):  # noqa: B006 (UI default)
+def sync_now(modules: list[str] = ["all"], dry_run: bool = False,  # noqa: B006 (UI default)
+             org_id: str | None = None):
     """Sync now (F19): `modules` is a list of customers, vendors, items, or ["all"];
-    `dry_run` only plans (B1). Modules run in dependency order, one child run each."""
+    `dry_run` only plans (B1); `org_id` a Books organization (default: the primary; an extra
+    one syncs CRM → Books only, F4). Modules run in dependency order, one child run each."""
     from flows.pipeline import RecordsFailed
     from tasks.start import RunRefused
 
     logger = get_run_logger()
     results: dict[str, dict] = {}
     for module in wanted_modules(modules):
-        state = module_flow(module)(dry_run=dry_run, return_state=True)
+        state = module_flow(module)(dry_run=dry_run, org_id=org_id, return_state=True)
         outcome = state.result(raise_on_failure=False)
         if state.is_completed():
             results[module] = {"state": "completed", "summary": outcome}

@@ -19,6 +19,7 @@ from crmbooks.store.repo import Store
 from emulators.core import EmulatorConfig, Sizes
 from emulators.server import EmulatorServer
 from flows.customers import sync_customers
+from flows.operations import sync_now
 from flows.vendors import sync_vendors
 
 SMALL = Sizes(accounts=12, contacts_per_account=2, unassociated_contacts=2, vendors=5,
@@ -69,7 +70,11 @@ def test_extra_org_gets_every_crm_customer_and_sends_nothing_to_crm(connected_tw
     primary = connected_two
     extra = Store(primary.engine, org_id=EXTRA)
     # Settings are per organization; the extra org's "both" is overridden (F4).
-    extra.save_settings("customers", {"scope": "both", "duplicates": "overwrite"})
+    configured = CliRunner().invoke(app, ["configure", "customers", "--org", EXTRA, "--scope",
+                                          "both", "--duplicates", "overwrite"])
+    assert configured.exit_code == 0, configured.output
+    assert extra.active_settings("customers")[1]["duplicates"] == "overwrite"
+    assert primary.active_settings("customers") is None
     assert sync_customers(return_state=True).is_completed()
     crm_before = {m: dict(two_orgs.emu.crm.records(m)) for m in ("Accounts", "Contacts")}
     clear_stats(two_orgs)
@@ -95,16 +100,18 @@ def test_extra_org_gets_every_crm_customer_and_sends_nothing_to_crm(connected_tw
     # The history lists the runs of every organization, each with its own.
     orgs = [r.org_id for r in primary.list_runs(module="customers", limit=5)]
     assert orgs == [EXTRA, PRIMARY]
-    # A second run of the extra org writes nothing.
+    # A second run of the extra org (sync now, as from the Prefect UI) writes nothing.
     clear_stats(two_orgs)
-    assert sync_customers(org_id=EXTRA, return_state=True).is_completed()
+    assert sync_now(modules=["customers"], org_id=EXTRA, return_state=True).is_completed()
     assert writes(two_orgs) == []
+    assert extra.list_runs(limit=1)[0].org_id == EXTRA
 
 
 def test_sync_cli_one_org_all_orgs_and_an_unknown_org(connected_two, two_orgs):
     crm_vendors = dict(two_orgs.emu.crm.records("Vendors"))
     extra = Store(connected_two.engine, org_id=EXTRA)
     extra.save_settings("vendors", {"duplicates": "overwrite"})  # CRM wins in org 2
+    assert CliRunner().invoke(app, ["configure", "vendors", "--org", "77"]).exit_code == 2
     clear_stats(two_orgs)
     runner = CliRunner()
 
