@@ -242,6 +242,8 @@ def push_triggers(run: TriggerRun, steps: list[dict]) -> list[dict]:
                 if CRM_ESTIMATE_FIELD in run.deal_fields:
                     crm_links[deal_id] = step["books_id"]
                 continue
+            if not step["books_id"] and step["op"] != "create":
+                step = {**step, "books_id": made.get(step["resource"])}  # made in this run
             try:
                 outcome = _push_step(runtime, step, made)
             except RetriableError as exc:  # retries exhausted: this deal waits for a rerun
@@ -250,11 +252,12 @@ def push_triggers(run: TriggerRun, steps: list[dict]) -> list[dict]:
             outcomes.append(outcome)
             if not outcome["ok"]:
                 break
-            if step["op"] == "create" and step["resource"] == "estimates":
-                made["estimates"] = outcome["books_id"]
-                if CRM_ESTIMATE_FIELD in run.deal_fields \
-                        and step["crm_value"] != outcome["books_id"]:
-                    crm_links[deal_id] = outcome["books_id"]
+            if step["op"] == "create":
+                made[step["resource"]] = outcome["books_id"]
+            if step["op"] == "create" and step["resource"] == "estimates" \
+                    and CRM_ESTIMATE_FIELD in run.deal_fields \
+                    and step["crm_value"] != outcome["books_id"]:
+                crm_links[deal_id] = outcome["books_id"]
     outcomes += _push_crm_links(runtime, crm_links, steps)
     return outcomes
 
