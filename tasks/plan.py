@@ -14,7 +14,7 @@ import pandas as pd
 from prefect import task
 
 from crmbooks.connectors.zoho_crm import criterion
-from crmbooks.sync.dedupe import INDEX_COLUMNS, index_records
+from crmbooks.sync.dedupe import INDEX_COLUMNS, index_records, normalise_name
 from crmbooks.sync.mapping import (
     FAILURE_COLUMNS,
     effective_mapping,
@@ -91,13 +91,17 @@ def dedupe(run: RunContext, crm: dict[str, pd.DataFrame],
     spec, settings = run.spec(), run.module_settings()
     crm_kinds, books_kinds = raw_by_kind(run, crm, books)
     links = run.runtime().store.links(run.module)
-    indexes: dict[str, dict[str, pd.DataFrame]] = {"crm": {}, "books": {}}
+    indexes: dict[str, dict] = {"crm": {}, "books": {}, "taken": {}}
     for kind in spec.active_kinds(settings):
         if kind.books_resource == "contact_persons":
             continue  # persons match within their parent, from the fetched records
         crm_raw = crm_kinds.get(kind.name, pd.DataFrame())
         books_raw = books_kinds.get(kind.name, pd.DataFrame())
-        indexes["books"][kind.name] = _books_index(run, kind, crm_raw, books_raw, links)
+        indexes["books"][kind.name], looked_up = _books_index(run, kind, crm_raw, books_raw,
+                                                              links)
+        seen = books.get(kind.books_resource, pd.DataFrame())
+        indexes["taken"][kind.name] = taken_names(
+            kind, (seen.to_dict("records") if not seen.empty else []) + looked_up)
         if settings.scope == "both":
             indexes["crm"][kind.name] = _crm_index(run, kind, crm_raw, books_raw, links)
     return indexes
@@ -111,14 +115,15 @@ def _unlinked_names(raw: pd.DataFrame, links: pd.DataFrame, side: str, name_of, 
                    if str(r.get(id_field)) not in linked and name_of(r)})
 
 
-def _books_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
+def _books_index(run, kind, crm_raw, books_raw, links) -> tuple[pd.DataFrame, list[dict]]:
+    """The Books name index of a kind, and the raw Books rows looked up to build it."""
     spec, runtime = run.spec(), run.runtime()
     own = index_records(books_raw, kind, "books", spec)
     if run.books_cursor is None and not run.targeted:
-        return own  # the Books fetch was complete
+        return own, []  # the Books fetch was complete
     names = _unlinked_names(crm_raw, links, "crm", kind.crm_name, "id")
     if not names:
-        return own
+        return own, []
     resource = kind.books_resource
     extra = {"contact_type": CONTACT_TYPE[run.module]} if resource == "contacts" else {}
     name_param = "contact_name" if resource == "contacts" else "name"
@@ -131,7 +136,19 @@ def _books_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
             for page in runtime.books.iter_pages(resource, {**extra, name_param: name}):
                 rows += page
     found = index_records(pd.DataFrame(rows, dtype=object), kind, "books", spec)
-    return _union(own, found)
+    return _union(own, found), rows
+
+
+def taken_names(kind, rows: list[dict]) -> set[str]:
+    """Normalised names of Books records that share the kind's name space but not its kind.
+
+    Books display names are unique per contact type, so an individual customer's name is
+    taken for a business customer too (and the reverse).
+    """
+    if kind.books_resource != "contacts":
+        return set()
+    return {normalise_name(kind.books_name(r)) for r in rows
+            if not kind.owns_books(r) and kind.books_name(r)}
 
 
 def _crm_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
@@ -174,4 +191,5 @@ def plan_changes(run: RunContext, mapped: dict, indexes: dict) -> pd.DataFrame:
     links = run.runtime().store.links(run.module)
     return plan_module(spec, settings, mapping, crm=mapped["crm"], books=mapped["books"],
                        links=links, crm_index=indexes["crm"] or None,
-                       books_index=indexes["books"] or None, failures=mapped["failures"])
+                       books_index=indexes["books"] or None, failures=mapped["failures"],
+                       taken=indexes.get("taken"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from crmbooks.sync.dedupe import index_of, match
+from crmbooks.sync.dedupe import index_of, match, normalise_name
 from crmbooks.sync.mapping import clean_records
 from crmbooks.sync.merge import MergeResult, Sides, merge_record
 from crmbooks.sync.modules import KindSpec, ModuleSpec
@@ -42,6 +42,7 @@ class _Ctx:
         self.duplicates = getattr(settings, "duplicates", "skip")
         self.two_way = self.scope == "both"
         self.links = _kind_links(links, kind)
+        self.taken: set[str] = set()  # Books names held by another kind (see plan_kind)
         self.link_by_crm = {r["crm_id"]: r for r in clean_records(self.links)}
         self.claimed: set[tuple[str, str]] = set()
 
@@ -255,6 +256,12 @@ def _create_row(ctx: _Ctx, side: str, rec: dict, proposals: list[str],
                 "crm_values": {f: converted.get(f) for p in ctx.section.fields
                                for f in p.crm_fields},
                 "crm_payload": rec["payload"]}
+    if target == "books" and normalise_name(rec.get("name")) in ctx.taken:
+        # Books display names are unique per contact type: a business customer cannot take
+        # the name of an individual one (or the reverse). Writing would fail every run.
+        return _row(rec, action="skip", target="none", match="name", reason=(
+            f"Books already has another kind of record named {rec.get('name')!r} (names are "
+            "unique per contact type there): rename one of them to sync this one"))
     row = _row(rec, action=action, target=target, proposals=proposals, **vals,
                reason=reason or "no match on the other side")
     if proposals:
@@ -288,7 +295,8 @@ def plan_kind(spec: ModuleSpec, kind: KindSpec, settings: Any, mapping: Mapping,
               links: pd.DataFrame | None = None, crm_index: pd.DataFrame | None = None,
               books_index: pd.DataFrame | None = None, parents: dict[str, str] | None = None,
               new_parents: dict[str, set[str]] | None = None,
-              failures: pd.DataFrame | None = None) -> pd.DataFrame:
+              failures: pd.DataFrame | None = None,
+              taken: set[str] | None = None) -> pd.DataFrame:
     """Plan one record kind: a DataFrame of PLAN_COLUMNS, one row per record.
 
     Args:
@@ -301,8 +309,12 @@ def plan_kind(spec: ModuleSpec, kind: KindSpec, settings: Any, mapping: Mapping,
         parents: {CRM parent id: Books parent id} (contact persons only).
         new_parents: {"crm": CRM ids, "books": Books ids} of parents created this run.
         failures: mapping failures (``to_books``/``to_crm``), added as ``fail`` rows.
+        taken: normalised Books names held by records of *another* kind with the same
+            uniqueness scope (e.g. individual customers, for accounts): such a record is
+            skipped with a reason instead of failing on Books' duplicate-name error.
     """
     ctx = _Ctx(spec, kind, settings, mapping, links)
+    ctx.taken = set(taken or ())
     crm_recs, books_recs = clean_records(crm), clean_records(books)
     rows = _plan_linked(ctx, crm_recs, books_recs)
     indexes = {"crm": crm_index if crm_index is not None else index_of(crm),
@@ -342,7 +354,8 @@ def plan_module(spec: ModuleSpec, settings: Any, mapping: Mapping, *,
                 links: pd.DataFrame | None = None,
                 crm_index: dict[str, pd.DataFrame] | None = None,
                 books_index: dict[str, pd.DataFrame] | None = None,
-                failures: pd.DataFrame | None = None) -> pd.DataFrame:
+                failures: pd.DataFrame | None = None,
+                taken: dict[str, set[str]] | None = None) -> pd.DataFrame:
     """Plan every active kind of a module (parents before children); frames keyed by kind.
 
     Contact persons created together with a new parent are put inline into the parent's
@@ -355,7 +368,7 @@ def plan_module(spec: ModuleSpec, settings: Any, mapping: Mapping, *,
             spec, kind, settings, mapping, crm=crm.get(kind.name), books=books.get(kind.name),
             links=links, crm_index=(crm_index or {}).get(kind.name),
             books_index=(books_index or {}).get(kind.name), parents=parents,
-            new_parents=new_parents, failures=failures))
+            new_parents=new_parents, failures=failures, taken=(taken or {}).get(kind.name)))
     plan = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PLAN_COLUMNS)
     return _inline_children(plan.astype(object))
 

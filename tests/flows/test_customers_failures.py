@@ -168,3 +168,27 @@ def test_criteria_special_names_sync_incrementally(store, emu_reset, crm_http, b
     assert cf(made) == crm_id and made["billing_address"]["city"] == "Leeds"
     assert run.counts["books"]["created"] == run.counts["crm"]["created"] == 1
     assert any("search" in r["path"] for r in request_log(emu_reset))  # looked up by name
+
+
+def test_an_account_named_like_a_books_individual_is_skipped_with_the_reason(
+        connected, emu_reset, crm_http, books_http, monkeypatch):
+    """Books names are unique per contact type: a business customer cannot take the name of
+    an individual one. The account is skipped with a reason instead of failing every run."""
+    unpaced(monkeypatch)
+    org = emu_reset.emu.config.books_org_ids[0]
+    created = books_http.post("/books/v3/contacts", params={"organization_id": org}, json={
+        "contact_name": "Zed Solo", "contact_type": "customer",
+        "customer_sub_type": "individual"})
+    assert created.status_code == 201, created.text
+    answer = crm_http.post("/crm/v8/Accounts", json={"data": [{"Account_Name": "Zed Solo"}]})
+    account_id = answer.json()["data"][0]["details"]["id"]
+
+    state, run = sync(connected, crm_module="accounts", scope="both", duplicates="skip")
+
+    assert run.state == "completed", failures(connected)
+    events = connected.events(run_id=run.id)
+    mine = events[events["crm_id"] == account_id]
+    assert list(mine["action"]) == ["skipped"]
+    assert "unique per contact type" in mine.iloc[0]["message"]
+    assert len(books_by_name(emu_reset)["Zed Solo"]) == 1  # nothing created, nothing lost
+    assert account_id in crm(emu_reset)
