@@ -31,9 +31,13 @@ deals_app = typer.Typer(help="Deals and their Books transactions: link, unlink, 
                         no_args_is_help=True)
 
 
+transactions_app = typer.Typer(help="CRM transactions → Books (F14).", no_args_is_help=True)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `crmbooks deals …` and `crmbooks webhook` to the app."""
+    """Add `crmbooks deals …`, `crmbooks transactions …` and `crmbooks webhook` to the app."""
     app.add_typer(deals_app, name="deals")
+    app.add_typer(transactions_app, name="transactions")
     app.command(name="webhook")(webhook)
 
 
@@ -185,6 +189,54 @@ def links(deal_id: str = typer.Argument(..., metavar="DEAL", help="CRM deal id."
                       f"  (status {row['status'] or '?'})", highlight=False)
 
 
+def _run_flow(flow, label: str, json_out: bool, **params) -> None:
+    """Run a flow in this process and print its run like `crmbooks sync` does."""
+    from crmbooks.cli import _expected_errors, _prepare_local_prefect
+    from crmbooks.reporting import run_to_json
+    from flows.pipeline import RecordsFailed
+    from tasks.start import RunRefused
+
+    _prepare_local_prefect()
+    _runtime()
+    state = flow(return_state=True, **params)
+    try:
+        summary = state.result()
+    except RecordsFailed as exc:
+        summary = exc.summary
+    except RunRefused as exc:
+        fail(str(exc), EXIT_PAUSED)
+    except _expected_errors() as exc:
+        fail(f"{label}: {exc}")
+    if not summary or not summary.get("run_id"):
+        console.print(f"{label} are off: configure them first (`crmbooks configure …`).")
+        return
+    store = _runtime().store
+    report = run_to_json(store, store.run(summary["run_id"]))
+    if json_out:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        books = report["counts"]["books"]
+        console.print(f"{label} {report['state']}: Books created {books['created']}, updated "
+                      f"{books['updated']}, skipped {books['skipped']}, failed "
+                      f"{books['failed']}", highlight=False)
+        for f in report["failures"]:
+            console.print(f"  [red]failed[/] {f['record']}: {f['message']}", highlight=False)
+    if report["state"] != "completed":
+        raise typer.Exit(EXIT_FAILED_RECORDS)
+
+
+@transactions_app.command("sync")
+def transactions_sync(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only plan (B1)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the run as JSON."),
+):
+    """Sync CRM quotes, sales orders, invoices and purchase orders changed since the last run
+    into Books now (F14, CRM → Books)."""
+    from flows.transactions import sync_transactions
+
+    _run_flow(sync_transactions, "transactions", json_out, dry_run=dry_run)
+
+
 @deals_app.command("trigger")
 def trigger(
     deal_ids: list[str] = typer.Argument(None, metavar="[DEAL]...",
@@ -194,41 +246,10 @@ def trigger(
     json_out: bool = typer.Option(False, "--json", help="Print the run as JSON."),
 ):
     """Run the deal triggers now (F15–F17): for these deals, or as a catch-up."""
-    from crmbooks.cli import _expected_errors, _prepare_local_prefect
-    from crmbooks.reporting import run_to_json
     from flows.deal_triggers import sync_deal_triggers
-    from flows.pipeline import RecordsFailed
-    from tasks.start import RunRefused
 
-    _prepare_local_prefect()
-    _runtime()
-    state = sync_deal_triggers(deal_ids=list(deal_ids or []) or None, dry_run=dry_run,
-                               return_state=True)
-    try:
-        summary = state.result()
-    except RecordsFailed as exc:
-        summary = exc.summary
-    except RunRefused as exc:
-        fail(str(exc), EXIT_PAUSED)
-    except _expected_errors() as exc:
-        fail(f"deals: {exc}")
-    if not summary or not summary.get("run_id"):
-        console.print("Deal triggers are off: run `crmbooks configure deals --mode quote|"
-                      "invoice …` first.")
-        return
-    store = _runtime().store
-    report = run_to_json(store, store.run(summary["run_id"]))
-    if json_out:
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        books = report["counts"]["books"]
-        console.print(f"deal triggers {report['state']}: {summary.get('deals', 0)} deal(s); "
-                      f"Books created {books['created']}, updated {books['updated']}, "
-                      f"skipped {books['skipped']}, failed {books['failed']}", highlight=False)
-        for f in report["failures"]:
-            console.print(f"  [red]failed[/] {f['record']}: {f['message']}", highlight=False)
-    if report["state"] != "completed":
-        raise typer.Exit(EXIT_FAILED_RECORDS)
+    _run_flow(sync_deal_triggers, "deal triggers", json_out,
+              deal_ids=list(deal_ids or []) or None, dry_run=dry_run)
 
 
 def webhook(

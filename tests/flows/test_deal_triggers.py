@@ -337,15 +337,19 @@ def test_link_and_unlink_deals_by_hand_but_not_trigger_links(store, emu_reset):
     account = accounts(emu_reset)[9]
     customer = link_account(store, account)
     deal_id = new_deal(account, PROPOSAL)
-    trigger(deal_id)
+
+    def cli(*args):
+        return runner.invoke(app, list(args))
+
+    result = cli("deals", "trigger", deal_id, "--json")
+    assert result.exit_code == 0, result.output
+    report = __import__("json").loads(result.output)
+    assert report["module"] == "deals" and report["counts"]["books"]["created"] == 1
     [quote] = books_of(emu_reset, "estimates", deal_id)
     books = get_runtime().books
     line = [{"name": "Support", "rate": Decimal("10.00"), "quantity": 1}]
     order = books.create("salesorders", {"customer_id": customer, "line_items": line}).record
     invoice = books.create("invoices", {"customer_id": customer, "line_items": line}).record
-
-    def cli(*args):
-        return runner.invoke(app, list(args))
 
     result = cli("deals", "link", deal_id, order["salesorder_number"])
     assert result.exit_code == 0, result.output

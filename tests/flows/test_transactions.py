@@ -129,6 +129,23 @@ def test_crm_transactions_land_in_books_once_and_follow_changes(store, emu_reset
     [estimate] = books_by_crm_id(emu_reset, "estimates", quote)
     assert estimate["total"] == Decimal("52.50")
 
+    # The catch-up (`crmbooks transactions sync`): seeded records of unlinked accounts fail
+    # with their reasons (exit 1); ours are not written again.
+    import json
+
+    from typer.testing import CliRunner
+
+    from crmbooks.cli import app
+
+    result = CliRunner().invoke(app, ["transactions", "sync", "--json"])
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.output)
+    assert report["module"] == "transactions"
+    assert all("not linked" in f["message"] for f in report["failures"])
+    for resource, crm_id in (("estimates", quote), ("salesorders", order),
+                             ("invoices", invoice), ("purchaseorders", purchase)):
+        assert len(books_by_crm_id(emu_reset, resource, crm_id)) == 1
+
 
 def test_unlinked_products_parties_and_foreign_currencies_fail_with_reasons(store, emu_reset,
                                                                             linked):
