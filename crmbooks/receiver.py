@@ -139,12 +139,16 @@ def run_deal_triggers(deal_ids: list[str]) -> dict | None:
     """The deal-triggers flow for these deals, in this process; its summary."""
     from flows.deal_triggers import sync_deal_triggers
     from flows.pipeline import RecordsFailed
+    from tasks.start import RunRefused
 
     state = sync_deal_triggers(deal_ids=deal_ids, return_state=True)
     try:
         summary = state.result()
     except RecordsFailed as exc:
         summary = exc.summary
+    except RunRefused as exc:  # paused or disabled: the catch-up run after resume covers it
+        LOG.warning("deal triggers not run: %s", exc)
+        return None
     LOG.info("deal triggers for %d deal(s): %s", len(deal_ids),
              (summary or {}).get("counts"))
     return summary
@@ -154,6 +158,7 @@ def run_transactions(keys: list[str]) -> list[dict]:
     """The transactions flow for queued `Module:id` keys, one run per CRM module."""
     from flows.pipeline import RecordsFailed
     from flows.transactions import sync_transactions
+    from tasks.start import RunRefused
 
     by_module: dict[str, list[str]] = {}
     for key in keys:
@@ -166,6 +171,8 @@ def run_transactions(keys: list[str]) -> list[dict]:
             summaries.append(state.result())
         except RecordsFailed as exc:
             summaries.append(exc.summary)
+        except RunRefused as exc:  # paused or disabled: the catch-up run covers it
+            LOG.warning("transactions not run: %s", exc)
     return summaries
 
 
