@@ -132,8 +132,4 @@ def _synced_values(run: RunContext, side: str) -> dict[str, dict]:
 
 def _echo_stamps(run: RunContext, side: str) -> dict[str, str]:
     """{record id: modified stamp right after our last write} for one side."""
-    links = run.runtime().store.links(run.module)
-    column, id_column = f"{side}_modified", f"{side}_id"
-    if links.empty or column not in links:
-        return {}
-    return {str(i): m for i, m in zip(links[id_column], links[column], strict=True) if m}
+    return run.runtime().store.link_stamps(run.module, side)

@@ -143,6 +143,18 @@ class Store:
             frame[col] = [v or {} for v in frame[col]]
         return frame
 
+    def link_stamps(self, module: str, side: str) -> dict[str, str]:
+        """{id on ``side`` (crm|books): its modified stamp right after our last write}, the
+        echo stamps a fetch drops: two columns, not whole links (whose JSON values cost a
+        second or more to load at a few thousand links, on every quiet run)."""
+        if side not in ("crm", "books"):
+            raise StoreError(f"side must be crm or books, got {side!r}")
+        id_col, stamp_col = getattr(Link, f"{side}_id"), getattr(Link, f"{side}_modified")
+        stmt = select(id_col, stamp_col).where(Link.org_id == self.org_id,
+                                               Link.module == module, stamp_col.is_not(None))
+        with self.session() as s:
+            return {str(i): m for i, m in s.exec(stmt).all() if m}
+
     def links_by_crm_id(self, module: str) -> dict[str, Link]:
         """Links of ``module`` keyed by CRM id."""
         with self.session() as s:
