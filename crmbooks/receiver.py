@@ -328,10 +328,31 @@ class Receiver:
                 LOG.warning("could not remove the CRM channel: %s", exc)
 
 
+def catch_up() -> None:
+    """One catch-up run of the deal triggers and the transactions (at receiver start)."""
+    from flows.deal_triggers import sync_deal_triggers
+    from flows.transactions import sync_transactions
+
+    for flow in (sync_deal_triggers, sync_transactions):
+        try:
+            flow(return_state=True)
+        except Exception as exc:  # the scheduled catch-up tries again
+            LOG.warning("catch-up %s did not run: %s", flow.name, exc)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8765, public_url: str | None = None) -> None:
     """`crmbooks webhook`: serve in the foreground until Ctrl-C."""
+    import signal
+
+    def _terminate(*_):  # a supervisor's SIGTERM stops it as cleanly as Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     receiver = Receiver(host, port, public_url).start()
+    # Catch up on what changed while no receiver listened (this also starts Prefect's API
+    # client, so the first event does not pay for it).
+    threading.Thread(target=catch_up, name="catch-up", daemon=True).start()
     print(f"crmbooks receiver on {receiver.url}: CRM notifications at /crm/notify (channel "
           f"{receiver.keys['channel_id']}); Books webhooks at /books/webhook with header "
           f"{BOOKS_HEADER} (its secret is in {state_file()}). Ctrl-C stops.", flush=True)
