@@ -50,10 +50,13 @@ def pairs_to_link(plan: pd.DataFrame) -> list[dict]:
 
 
 def link_pairs(run: RunContext, rows: list[dict]) -> None:
-    """Store the links of `pairs_to_link` rows (one transaction; no remote write needed)."""
-    if rows:
-        spec = run.spec()
-        run.runtime().store.upsert_links(run.module, [link_fields(spec, r) for r in rows])
+    """Store the links of `pairs_to_link` rows. A Books contact first gets Zoho's own CRM link
+    field (F25): a crash may have come between its CRM twin's create and that mark, and once
+    the pair is linked nothing else would write it (one request per pair; pairs are rare)."""
+    spec, store = run.spec(), run.runtime().store
+    for row in rows:
+        marked = _set_books_crm_link(run, spec.kind(row["kind"]), row["crm_id"], row["books_id"])
+        store.upsert_link(run.module, **link_fields(spec, row), **marked)
 
 
 def batches(rows: list[dict], size: int) -> list[list[dict]]:
@@ -241,8 +244,15 @@ def _mark_linked_in_books(run: RunContext, row: dict, crm_id: str | None,
     own CRM link field, once (F25). Returns {"books_modified": stamp} of that write, so the
     next run knows it for our own echo; {} when nothing was written."""
     kind = run.spec().kind(row["kind"])
-    if (row["target"] != "crm" or row.get("match") == "link" or not kind.books_link_field
-            or not crm_id or not books_id):
+    if row["target"] != "crm" or row.get("match") == "link":
+        return {}
+    return _set_books_crm_link(run, kind, crm_id, books_id)
+
+
+def _set_books_crm_link(run: RunContext, kind, crm_id: str | None,
+                        books_id: str | None) -> dict:
+    """Write Zoho's own CRM link field on a Books record; {"books_modified": stamp} or {}."""
+    if not kind.books_link_field or not crm_id or not books_id:
         return {}
     result = run.runtime().books.update(kind.books_resource, books_id,
                                         {kind.books_link_field: str(crm_id)})

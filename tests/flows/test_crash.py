@@ -177,8 +177,9 @@ def world(emu, store, module: str) -> tuple[dict, list[str]]:
     out: dict[str, list] = {}
     problems: list[str] = []
     for resource, records in books.items():
-        out[f"Books {resource}"] = sorted(
-            (r.get("contact_name") or r.get("name"), crm_name(_cf_crm_id(r)))
+        out[f"Books {resource}"] = sorted(  # name, the CRM ids it carries (ours, Zoho's)
+            (r.get("contact_name") or r.get("name"), crm_name(_cf_crm_id(r)),
+             crm_name(_ref(r.get("zcrm_account_id"))), crm_name(_ref(r.get("zcrm_contact_id"))))
             for r in records.values())
         twice = [k for k, n in Counter(filter(None, map(_cf_crm_id, records.values()))).items()
                  if n > 1]
