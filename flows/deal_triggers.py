@@ -19,6 +19,7 @@ from tasks.triggers import (
     push_triggers,
     report_triggers,
     start_triggers,
+    sync_customers_first,
 )
 
 
@@ -34,6 +35,9 @@ def sync_deal_triggers(deal_ids: list[str] | None = None, dry_run: bool = False,
     try:
         deals = fetch_deals(run, deal_ids)
         steps = plan_triggers(run, deals)
+        missing = sorted({s["missing_customer"] for s in steps if s.get("missing_customer")})
+        if missing and not dry_run and sync_customers_first(run, missing):
+            steps = plan_triggers(run, deals)  # with the customers just linked
         outcomes = [] if dry_run else push_triggers(run, steps)
         summary = report_triggers(run, steps, outcomes, deals)
     except BaseException as exc:

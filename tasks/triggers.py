@@ -224,6 +224,22 @@ def plan_triggers(run: TriggerRun, deals: list[dict]) -> list[dict]:
     return steps
 
 
+def sync_customers_first(run: TriggerRun, crm_ids: list[str]) -> bool:
+    """Link the accounts/contacts deals need by a targeted customers run (like `crmbooks
+    fetch customer`); True if it ran. A refusal (paused, another customers run going) or a
+    customer that cannot be synced leaves those deals failing with their reason."""
+    from flows.pipeline import run_pipeline
+
+    logger = get_run_logger()
+    logger.info("syncing %d customer(s) the deals need first", len(crm_ids))
+    try:
+        run_pipeline("customers", org_id=run.org_id or None, targets={"crm": crm_ids})
+    except Exception as exc:
+        logger.warning("the customers the deals need could not be synced first: %s", exc)
+        return False
+    return True
+
+
 @task(name="push-deal-triggers")
 def push_triggers(run: TriggerRun, steps: list[dict]) -> list[dict]:
     """Carry out the steps deal by deal; a rejected step stops that deal's later steps."""

@@ -161,6 +161,23 @@ def resolve_customer(deal: Mapping[str, Any], customers: Mapping[str, Any],
                   "triggered transaction needs the deal's Account Name")
 
 
+def unlinked_party(deal: Mapping[str, Any], customers: Mapping[str, Any],
+                   links: Mapping[str, Mapping[str, str]]) -> str | None:
+    """The CRM id of the deal's account or contact that a customers sync would link, when
+    that is all that keeps the deal from triggering (None otherwise)."""
+    customer, _ = resolve_customer(deal, customers, links)
+    if customer is not None:
+        return None
+    mode = customers.get("crm_module") or "accounts"
+    account_id, _ = _lookup(deal.get("Account_Name"))
+    contact_id, _ = _lookup(deal.get("Contact_Name"))
+    if mode != "contacts" and account_id:
+        return account_id
+    if contact_id and (mode == "contacts" or customers.get("include_unassociated_contacts")):
+        return contact_id
+    return None
+
+
 def amount_of(deal: Mapping[str, Any]) -> tuple[Decimal | None, str | None]:
     """The deal amount as money (Decimal, 2 places), or (None, reason)."""
     raw = deal.get("Amount")
@@ -291,7 +308,8 @@ def _content_or_fail(deal, ctx: DealContext) -> tuple[dict | None, dict | None]:
     if not (deal.get("Deal_Name") or "").strip():
         problems.append("the deal has no Deal Name: the item name comes from it")
     if problems:
-        return None, _step(deal, "fail", reason="; ".join(problems))
+        missing = unlinked_party(deal, ctx.customers, ctx.customer_links) if reason else None
+        return None, _step(deal, "fail", reason="; ".join(problems), missing_customer=missing)
     return content, None
 
 

@@ -243,32 +243,44 @@ def test_a_crash_between_the_books_write_and_its_link_makes_no_second_quote(
 
 
 # ------------------------------------------------------------------------------- bad input
+def books_customer_names(server) -> set[str]:
+    org = server.emu.books.org()
+    return {c["contact_name"] for c in org.records["contacts"].values()}
+
+
 def test_deals_that_cannot_trigger_are_failures_with_reasons(store, emu_reset):
     configure(store, INVOICE_MODE)
-    linked, unlinked = accounts(emu_reset)[4], accounts(emu_reset)[5]
+    taken = books_customer_names(emu_reset)
+    linked = accounts(emu_reset)[4]
     link_account(store, linked)
+    unlinked = next(a for a in accounts(emu_reset)[5:] if a["Account_Name"] not in taken)
+    # Named like a Books customer: the customers sync skips it (duplicates: skip).
+    clash = next(a for a in accounts(emu_reset) if a["Account_Name"] in taken)
     no_account = new_deal(None, WON, name="No account")
     no_amount = new_deal(linked, WON, name="No amount", Amount=None)
     negative = new_deal(linked, WON, name="Negative", Amount=Decimal("-5"))
     not_linked = new_deal(unlinked, WON, name="Unlinked")
+    blocked = new_deal(clash, WON, name="Blocked")
     fine = new_deal(linked, WON, name="Fine")
-    summary = trigger(no_account, no_amount, negative, not_linked, fine)
+    summary = trigger(no_account, no_amount, negative, not_linked, blocked, fine)
     assert summary["state"] == "completed_with_failures"
     failures = {f["crm_id"]: f["message"] for f in
                 store.failures(module="deals").to_dict("records")}
     assert "has no account" in failures[no_account]
     assert "has no Amount" in failures[no_amount]
     assert "negative" in failures[negative]
-    assert unlinked["Account_Name"] in failures[not_linked]
-    assert "sync customers" in failures[not_linked]
+    assert clash["Account_Name"] in failures[blocked] and "sync customers" in failures[blocked]
+    # An account not linked yet is synced first (a targeted customers run), then invoiced.
+    assert not_linked not in failures and len(books_of(emu_reset, "invoices", not_linked)) == 1
+    assert store.find_link("customers", crm_id=unlinked["id"]) is not None
     assert fine not in failures and len(books_of(emu_reset, "invoices", fine)) == 1
-    for bad in (no_account, no_amount, negative, not_linked):
+    for bad in (no_account, no_amount, negative, blocked):
         assert books_of(emu_reset, "invoices", bad) == []
 
-    link_account(store, unlinked)  # fixed at the source: the next run goes through
-    trigger(not_linked)
-    assert len(books_of(emu_reset, "invoices", not_linked)) == 1
-    assert not_linked not in set(store.failures(module="deals")["crm_id"])
+    link_account(store, clash)  # fixed at the source: the next run goes through
+    trigger(blocked)
+    assert len(books_of(emu_reset, "invoices", blocked)) == 1
+    assert blocked not in set(store.failures(module="deals")["crm_id"])
 
 
 def test_a_currency_books_does_not_have_is_refused(store, emu_reset):

@@ -174,3 +174,11 @@ def test_a_status_the_trigger_set_but_did_not_record_is_still_its_own():
     won = plan_deal(deal("Signed", Books_Estimate_Id__c="E1"), ctx(invoice_on_accept=True),
                     crashed)
     assert ops(won) == [("create", "invoices", "draft")]
+
+
+def test_an_unlinked_account_is_named_for_a_customers_sync_first():
+    [step] = plan_deal(deal("Signed", Account_Name={"id": "A9", "name": "Zed"}),
+                       ctx("invoice"), {})
+    assert step["op"] == "fail" and step["missing_customer"] == "A9"
+    [step] = plan_deal(deal("Signed", Account_Name=None), ctx("invoice"), {})
+    assert step["missing_customer"] is None  # nothing a customers sync could fix
