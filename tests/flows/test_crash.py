@@ -484,3 +484,5 @@ def test_a_killed_run_then_a_rerun_equals_one_clean_run(
     assert state.is_completed(), state.message
     got, problems = world(emu_reset.emu, store, module)
     assert_converged(got, problems, expected)
+    # the killed run's history row was closed when the rerun took over its run lock
+    assert [r.state for r in store.list_runs(module) if r.state == "running"] == []
