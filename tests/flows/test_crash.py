@@ -479,6 +479,11 @@ def test_a_killed_run_then_a_rerun_equals_one_clean_run(
           kill_after=kill_point(point, writes) if point else None,
           die_after=die_point(die_after, writes) if die_after else None)
 
+    if faults.get("drop_rate"):
+        with emu_reset.emu.stats.lock:
+            dropped = [e for e in emu_reset.emu.stats.log if e["status"] == 0
+                       and e["method"] in WRITE_METHODS]
+        assert dropped, "no write lost its answer before the kill: pick another fault seed"
     emu_reset.emu.set_faults(Faults())
     state = FLOWS[module](return_state=True)
     assert state.is_completed(), state.message
