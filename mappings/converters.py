@@ -68,6 +68,13 @@ def text(value: Any, ctx: Ctx) -> str | None:
     """
     if is_blank(value):
         return None
+    if isinstance(value, dict | list | tuple | set | bool):
+        # A misconfigured field (a lookup, multi-select or checkbox mapped as text) would
+        # otherwise reach the other side as Python's repr: "{'name': 'Box'}".
+        raise ConversionError(
+            "INVALID_TYPE", f"{ctx.name} is a {type(value).__name__}, not text: "
+            f"{str(value)[:60]}", "map a text field here, or pick the converter that fits "
+            "the field's type (lookup_name, picklist, boolean)")
     out = unicodedata.normalize("NFC", str(value).strip())
     bad = [c for c in out if unicodedata.category(c) == "Cc" and c not in "\n\t\r"]
     if bad:
