@@ -111,6 +111,14 @@ class FieldMapSetting(_Strict):
                          converter=self.converter)
 
 
+def _named(view: str | None) -> str | None:
+    """A view setting must name a view: an empty one would silently sync every record."""
+    if view is not None and not view.strip():
+        raise ValueError("the view is empty: name a CRM custom view (or give its id), or "
+                         "leave the setting out to sync every record")
+    return view
+
+
 class _SyncModule(_Strict):
     """Settings shared by the record modules: scope, duplicates policy, view, extra maps."""
 
@@ -120,6 +128,11 @@ class _SyncModule(_Strict):
     view: str | None = None  # CRM custom view name or id (F8)
     maps: tuple[FieldMapSetting, ...] = ()
 
+    @field_validator("view")
+    @classmethod
+    def _named_view(cls, value: str | None) -> str | None:
+        return _named(value)
+
 
 class CustomersSettings(_SyncModule):
     """F5–F9: which CRM module feeds Books customers, and how."""
@@ -127,6 +140,11 @@ class CustomersSettings(_SyncModule):
     crm_module: Literal["accounts", "contacts", "accounts+contacts"] = "accounts"
     include_unassociated_contacts: bool = False
     contact_view: str | None = None
+
+    @field_validator("contact_view")
+    @classmethod
+    def _named_contact_view(cls, value: str | None) -> str | None:
+        return _named(value)
 
     @model_validator(mode="after")
     def _contacts_options(self) -> CustomersSettings:
