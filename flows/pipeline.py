@@ -12,6 +12,7 @@ from prefect.states import Completed, Failed
 
 from crmbooks.store.repo import RunLockHeld
 from tasks.fetch import fetch_books, fetch_crm
+from tasks.guards import assert_currency_unchanged
 from tasks.plan import dedupe, map_records, plan_changes
 from tasks.progress import Progress
 from tasks.push import (
@@ -90,8 +91,10 @@ def push_all(run, plan) -> list[dict]:
     Pairs with nothing to write are linked first: after a crash between a create and its
     link, the rerun finds the record by the stored id, and only the link is left to store.
     """
-    link_pairs(run, pairs_to_link(plan))
     books_rows, crm_rows = rows_for(plan, "books"), rows_for(plan, "crm")
+    if books_rows or crm_rows:
+        assert_currency_unchanged(run)
+    link_pairs(run, pairs_to_link(plan))
     inline = [r for r in plan.to_dict("records") if r.get("inline") is True]
     progress = Progress(run.module, len(books_rows) + len(crm_rows))
     outcomes: list[dict] = []
