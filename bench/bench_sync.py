@@ -1,7 +1,7 @@
 """Sync benchmark (issues 4 and 5): API calls, time and memory of the pipeline vs a naive sync.
 
     .venv/bin/python bench/bench_sync.py                 # full sizes, a few minutes on 2 cores
-    .venv/bin/python bench/bench_sync.py --quick         # 10x smaller, under a minute
+    .venv/bin/python bench/bench_sync.py --quick         # 10x smaller: a smoke run
     .venv/bin/python bench/bench_sync.py --markdown FILE # also write the tables as Markdown
 
 Per module (customers: accounts + contacts as contact persons, scope both; vendors; items),
