@@ -174,11 +174,42 @@ def _decide(ctx: _Ctx, side: str, rec: dict, found: dict, other_by_id: dict,
             parents: dict[str, str], new_parents: set[str]) -> dict:
     """The plan row of one unlinked record, by how it matched the other side."""
     how, other_id = found.get("match"), found.get("other_id")
+    if how == "ref" and rec.get("ref_id") and str(rec["ref_id"]) == str(other_id):
+        # This record carries the other side's id: it is the copy we made of that record
+        # (its link was lost, e.g. a crash right after the create). The original wins.
+        other = other_by_id.get(other_id)
+        if other is None:
+            return _recovered_row(ctx, side, rec, other_id, parents)
+        return _pair_row(ctx, side, rec, other_id, other, how, OTHER[side])
     if how == "ref" or (how == "name" and ctx.kind.parent):
         return _pair_row(ctx, side, rec, other_id, other_by_id.get(other_id), how, side)
     if how in ("name", "ambiguous"):
         return _duplicate_row(ctx, side, rec, found, other_by_id)
     return _create_row(ctx, side, rec, found.get("proposals") or [], parents, new_parents)
+
+
+def _recovered_row(ctx: _Ctx, side: str, rec: dict, other_id: str,
+                   parents: dict[str, str]) -> dict:
+    """Link a copy we made to its original, which was not read this run (unchanged since the
+    cursor, or our own echo): the copy's values, as the create had stored them, are the base
+    of both sides; nothing is written. Writing the copy back over the original would change
+    the original wherever the mapping is not one-to-one."""
+    converted = {k: canon(v) for k, v in (rec.get("converted") or {}).items()}
+    merged = _combine(rec, {f"{OTHER[side]}_id": other_id})
+    if side == "crm":
+        values = {"crm_values": rec["crm_values"],
+                  "books_values": {p.books: converted.get(p.books) for p in ctx.section.fields}}
+        if merged.get("parent_crm_id") and not merged.get("parent_books_id"):
+            merged["parent_books_id"] = parents.get(merged["parent_crm_id"])
+    else:
+        values = {"books_values": rec["books_values"],
+                  "crm_values": {f: converted.get(f) for p in ctx.section.fields
+                                 for f in p.crm_fields}}
+        if merged.get("parent_books_id") and not merged.get("parent_crm_id"):
+            merged["parent_crm_id"] = parents.get(merged["parent_books_id"])
+    ctx.claimed |= {("crm", merged["crm_id"]), ("books", merged["books_id"])}
+    return _row(merged, action="nothing", target="none", match="ref", **values,
+                reason="matched by the stored id (link recovered); nothing to change")
 
 
 def _pair_row(ctx: _Ctx, side: str, rec: dict, other_id: str, other: dict | None, how: str,

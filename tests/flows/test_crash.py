@@ -10,7 +10,8 @@ once) against the session emulator and the session Prefect API, and kills it wit
   before the next write, or between a write and its link;
 * from inside, right after a write returned (the child kills itself): the exactly-once window
   of the design, where the remote applied the write and nothing of its answer was stored. Once
-  for a Books contact with inline persons, once for the CRM accounts batch, once for a contact
+  for a Books contact with inline persons, once each for the CRM accounts and contacts
+  batches (the contacts need their new accounts as parents), once for a contact
   person added to a linked Books contact (no unique key: looked up before it is added), once
   for items (Books first, then CRM).
 
@@ -461,6 +462,7 @@ CASES = [
     # the exactly-once window itself: the remote applied the write, nothing of it was stored
     pytest.param("customers", None, "books:books-middle", {}, id="customers-books-unread"),
     pytest.param("customers", None, "crm:1", {}, id="customers-crm-batch-unread"),
+    pytest.param("customers", None, "crm:2", {}, id="customers-crm-contacts-unread"),
     pytest.param("customers-new-persons", None, "person:1", {}, id="customers-person-unread"),
     pytest.param("items", None, "crm:1", {}, id="items-crm-unread"),
 ]
