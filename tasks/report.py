@@ -9,7 +9,7 @@ past our writes, so the next quiet run costs one request per module instead of r
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from prefect import get_run_logger, task
@@ -21,6 +21,8 @@ from tasks.context import RunContext
 from tasks.fetch import CONTACT_TYPE, _echo_stamps, books_filter
 
 SIDES = ("books", "crm")
+#: How far ahead of our clock a provider's stamp may be and still move a cursor.
+CLOCK_SKEW = timedelta(minutes=5)
 COUNT_KEYS = ("created", "updated", "deleted", "skipped", "conflicts", "failed")
 COUNT_OF_ACTION = {"create": "created", "clone": "created", "update": "updated",
                    "overwrite": "updated", "conflict-merge": "updated"}
@@ -120,7 +122,7 @@ def settle_cursor(run: RunContext, side: str, fetched: dict[str, pd.DataFrame],
     column = "Modified_Time" if side == "crm" else "last_modified_time"
     old = run.crm_cursor if side == "crm" else run.books_cursor
     stamps = [s for f in fetched.values() if not f.empty and column in f
-              for s in (_stamp(side, v) for v in f[column]) if s]
+              for s in (_credible(_stamp(side, v)) for v in f[column]) if s]
     baseline = max(stamps, default=old)
     if any_failed:
         return None  # a failed record must be fetched again: the cursor stays
@@ -130,6 +132,15 @@ def settle_cursor(run: RunContext, side: str, fetched: dict[str, pd.DataFrame],
     # baseline None: the side was empty (a first sync into it); everything there now must be
     # our own writes, which one full scan checks. Else each later run would re-read them all.
     return _past_own_writes(run, side, baseline, wrote, fetched) or baseline
+
+
+def _credible(stamp: datetime | None) -> datetime | None:
+    """A modified stamp, or None when it lies in the future (a clock gone wrong: the year
+    9999). Such a stamp must not carry the cursor past now, or every later change would be
+    missed; its record is read again each run instead."""
+    if stamp is None or stamp > datetime.now(UTC) + CLOCK_SKEW:
+        return None
+    return stamp
 
 
 def _past_own_writes(run: RunContext, side: str, baseline: datetime | None,
@@ -169,7 +180,7 @@ def _past_own_writes(run: RunContext, side: str, baseline: datetime | None,
                     return None
                 if record_id in touched and (record_id, stamp) not in seen:
                     restamped[record_id] = stamp
-                newest = _later(newest, _stamp("books", stamp))
+                newest = _later(newest, _credible(_stamp("books", stamp)))
         _restamp(run, restamped)
         return newest
     for module in sorted({k.crm_module for k in spec.active_kinds(settings)}):
@@ -178,7 +189,7 @@ def _past_own_writes(run: RunContext, side: str, baseline: datetime | None,
             for row in page:
                 if not ours(row.get("id"), row.get("Modified_Time")):
                     return None
-                newest = _later(newest, _stamp("crm", row["Modified_Time"]))
+                newest = _later(newest, _credible(_stamp("crm", row["Modified_Time"])))
     return newest
 
 
