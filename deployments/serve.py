@@ -15,10 +15,19 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-#: F18: every two hours, on the hour, in UTC (cron, so runs are clock-aligned; an `interval`
-#: would be anchored at deploy time and first run two hours later).
-EVERY_TWO_HOURS = "0 */2 * * *"
 TIMEZONE = "UTC"
+
+
+def every_two_hours(minute: int) -> str:
+    """F18: every two hours in UTC, `minute` past the hour (a cron, so runs are clock-aligned;
+    an `interval` would be anchored at deploy time and first run two hours later)."""
+    return f"{minute} */2 * * *"
+
+
+#: The modules start ten minutes apart, in dependency order: each paces its Books calls under
+#: the organization's 100 requests a minute on its own, so runs started together would add up
+#: past it; and the transactions and deal-trigger catch-ups run after the records they need.
+STAGGER = {"customers": 0, "vendors": 10, "items": 20, "transactions": 30, "deal-triggers": 40}
 #: Two runs of one deployment never overlap: a run started while another is going is
 #: Cancelled ("Deployment concurrency limit reached"), the next schedule picks the work up.
 ONE_AT_A_TIME = {"limit": 1, "collision_strategy": "CANCEL_NEW"}
@@ -49,18 +58,21 @@ class DeploymentSpec:
 
 
 DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
-    DeploymentSpec("customers", "flows/customers.py:sync_customers", EVERY_TWO_HOURS,
+    DeploymentSpec("customers", "flows/customers.py:sync_customers",
+                   every_two_hours(STAGGER["customers"]),
                    (TAG, "scheduled", "customers"), {"dry_run": False}),
-    DeploymentSpec("vendors", "flows/vendors.py:sync_vendors", EVERY_TWO_HOURS,
+    DeploymentSpec("vendors", "flows/vendors.py:sync_vendors", every_two_hours(STAGGER["vendors"]),
                    (TAG, "scheduled", "vendors"), {"dry_run": False}),
-    DeploymentSpec("items", "flows/items.py:sync_items", EVERY_TWO_HOURS,
+    DeploymentSpec("items", "flows/items.py:sync_items", every_two_hours(STAGGER["items"]),
                    (TAG, "scheduled", "items"), {"dry_run": False}),
     # Transactions and deal triggers: events start runs within seconds (`crmbooks webhook`);
     # these are the catch-ups over every record changed since their cursors.
-    DeploymentSpec("transactions", "flows/transactions.py:sync_transactions", EVERY_TWO_HOURS,
+    DeploymentSpec("transactions", "flows/transactions.py:sync_transactions",
+                   every_two_hours(STAGGER["transactions"]),
                    (TAG, "scheduled", "transactions"), {"dry_run": False}),
     DeploymentSpec("deal-triggers", "flows/deal_triggers.py:sync_deal_triggers",
-                   EVERY_TWO_HOURS, (TAG, "scheduled", "deal-triggers"), {"dry_run": False}),
+                   every_two_hours(STAGGER["deal-triggers"]), (TAG, "scheduled", "deal-triggers"),
+                   {"dry_run": False}),
     DeploymentSpec("on-demand", "flows/operations.py:sync_now", None,
                    (TAG, "on-demand"), {}),
 )

@@ -25,7 +25,6 @@ import yaml
 
 from deployments.serve import (
     DEPLOYMENTS,
-    EVERY_TWO_HOURS,
     ONE_AT_A_TIME,
     TAG,
     TIMEZONE,
@@ -80,7 +79,9 @@ def test_module_deployments_every_two_hours_one_at_a_time_on_the_pool():
         assert d["work_pool"]["name"] == WORK_POOL, name
         assert TAG in d["tags"], name
         if "scheduled" in d["tags"]:  # the modules and the catch-ups (F18)
-            assert d["schedules"] == [{"cron": EVERY_TWO_HOURS, "timezone": TIMEZONE}], name
+            [schedule] = d["schedules"]
+            assert schedule["timezone"] == TIMEZONE, name
+            assert re.fullmatch(r"\d{1,2} \*/2 \* \* \*", schedule["cron"]), name
             assert d["parameters"] == {"dry_run": False}, name
         if name in SCHEDULED:
             assert "scheduled" in d["tags"]
@@ -88,6 +89,13 @@ def test_module_deployments_every_two_hours_one_at_a_time_on_the_pool():
     on_demand = found["on-demand"]
     assert on_demand["entrypoint"] == "flows/operations.py:sync_now"
     assert not on_demand.get("schedules")
+
+
+def test_modules_start_apart_in_dependency_order():
+    """Staggered starts: concurrent runs would add their Books calls up past the org limit."""
+    minutes = [int(s.cron.split()[0]) for s in DEPLOYMENTS if s.cron]
+    assert minutes == sorted(minutes) and len(set(minutes)) == len(minutes)
+    assert [s.name for s in DEPLOYMENTS if s.cron][:3] == ["customers", "vendors", "items"]
 
 
 def test_serve_table_matches_prefect_yaml():
@@ -113,7 +121,7 @@ def test_served_deployments_carry_the_table():
         assert d.paused is True
         assert d.entrypoint == spec.module_path + "." + spec.entrypoint.split(":")[1]
         crons = [(s.schedule.cron, s.schedule.timezone) for s in d.schedules or []]
-        assert crons == ([(EVERY_TWO_HOURS, TIMEZONE)] if spec.cron else [])
+        assert crons == ([(spec.cron, TIMEZONE)] if spec.cron else [])
 
 
 def test_later_modules_are_deployed_once_their_flows_exist():
@@ -180,7 +188,7 @@ def test_prefect_deploy_all_registers_schedules_and_limits(harness_url, tmp_path
         assert d.concurrency_options.collision_strategy.value == "CANCEL_NEW"
         assert sorted(d.tags) == sorted(spec.tags)
         crons = [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules]
-        assert crons == ([(EVERY_TWO_HOURS, TIMEZONE, True)] if spec.cron else []), full_name
+        assert crons == ([(spec.cron, TIMEZONE, True)] if spec.cron else []), full_name
         assert d.parameter_openapi_schema["properties"]["dry_run"]["type"] == "boolean"
 
 
