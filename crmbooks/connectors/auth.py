@@ -92,7 +92,7 @@ class ZohoOAuth(httpx.Auth):
 
     async def async_auth_flow(self, request):  # pragma: no cover - the clients are sync
         """Not supported: crmbooks uses a sync httpx.Client."""
-        raise NotImplementedError("ZohoOAuth supports httpx.Client only")
+        raise TypeError("ZohoOAuth works with httpx.Client; crmbooks has no async clients")
 
     def _valid_token(self) -> str | None:
         current = self._token  # a tuple swap is atomic; no lock needed to read it
