@@ -55,18 +55,10 @@ def percentile(values: list[float], q: float) -> float:
 def connect(server) -> None:
     """Connect crmbooks to the emulators, as `crmbooks connect` does (secrets from env)."""
     import crmbooks.runtime
-    from crmbooks.connect import store_connection, verify
-    from crmbooks.connectors.config import ZohoConfig
-    from crmbooks.runtime import open_store, reset_runtime_cache
+    from crmbooks.connect import connect_to_emulator
+    from crmbooks.runtime import reset_runtime_cache
 
-    config = server.emu.config
-    os.environ["CRMBOOKS_CLIENT_SECRET"] = config.client_secret
-    os.environ["CRMBOOKS_REFRESH_TOKEN"] = config.refresh_token
-    zoho = ZohoConfig(accounts_url=server.base_url, api_url=server.base_url,
-                      client_id=config.client_id, client_secret=config.client_secret,
-                      refresh_token=config.refresh_token, books_org_id=config.books_org_ids[0])
-    reset_runtime_cache()
-    store_connection(open_store(), zoho, verify(zoho))
+    connect_to_emulator(server)
     built = crmbooks.runtime.config_from_store  # the emulator does not pace: neither do we
 
     def fast(*args, **kwargs):

@@ -354,24 +354,10 @@ def demo(
 
 def _connect_demo(server) -> None:
     """Connect to the in-process emulators with their demo credentials and demo settings."""
-    import os
+    from crmbooks.connect import connect_to_emulator
 
-    from crmbooks.connect import store_connection, verify
-    from crmbooks.connectors.config import ZohoConfig
-    from crmbooks.runtime import open_store, reset_runtime_cache
-    from crmbooks.store.repo import Store
-
-    config = server.emu.config
-    os.environ["CRMBOOKS_CLIENT_SECRET"] = config.client_secret
-    os.environ["CRMBOOKS_REFRESH_TOKEN"] = config.refresh_token
-    zoho = ZohoConfig(accounts_url=server.base_url, api_url=server.base_url,
-                      client_id=config.client_id, client_secret=config.client_secret,
-                      refresh_token=config.refresh_token, books_org_id=config.books_org_ids[0])
-    reset_runtime_cache()
-    store = open_store()
-    store_connection(store, zoho, verify(zoho))
     # Settings belong to a Books organization, like everything a run reads.
-    org_store = Store(store.engine, org_id=zoho.books_org_id)
+    org_store = connect_to_emulator(server)
     org_store.save_settings("customers", {"crm_module": "accounts+contacts", "scope": "both",
                                           "duplicates": "skip"})
 

@@ -182,3 +182,26 @@ def store_connection(store: Store, config: ZohoConfig, check: ConnectionCheck, *
         extra_books_org_ids=list(extra_org_ids or []), crm_org=check.crm_org,
         books_org=books_org,
     )
+
+
+def connect_to_emulator(server) -> Store:
+    """Connect to a running emulator exactly as `crmbooks connect` does, with the emulator's
+    own credentials (the secrets go to the environment, as an operator would set them).
+
+    Used by `crmbooks demo` and `up`, the benchmarks and the tests; returns the store of the
+    connected Books organization.
+    """
+    import os
+
+    from crmbooks.runtime import open_store, reset_runtime_cache
+
+    config = server.emu.config
+    os.environ["CRMBOOKS_CLIENT_SECRET"] = config.client_secret
+    os.environ["CRMBOOKS_REFRESH_TOKEN"] = config.refresh_token
+    zoho = ZohoConfig(accounts_url=server.base_url, api_url=server.base_url,
+                      client_id=config.client_id, client_secret=config.client_secret,
+                      refresh_token=config.refresh_token, books_org_id=config.books_org_ids[0])
+    reset_runtime_cache()
+    store = open_store()
+    store_connection(store, zoho, verify(zoho))
+    return Store(store.engine, org_id=zoho.books_org_id)

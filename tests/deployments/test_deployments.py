@@ -220,10 +220,8 @@ def test_pause_without_a_server_changes_nothing_and_says_so(tmp_path, monkeypatc
 def connected_store(emu_reset, tmp_path, monkeypatch):
     """crmbooks connected to the session emulator (as `crmbooks connect` does), Books unpaced."""
     import crmbooks.runtime
-    from crmbooks.connect import store_connection, verify
-    from crmbooks.connectors.config import ZohoConfig
-    from crmbooks.runtime import open_store, reset_runtime_cache
-    from crmbooks.store.repo import Store
+    from crmbooks.connect import connect_to_emulator
+    from crmbooks.runtime import reset_runtime_cache
 
     config = emu_reset.emu.config
     monkeypatch.setenv("CRMBOOKS_HOME", str(tmp_path / "home"))
@@ -233,12 +231,7 @@ def connected_store(emu_reset, tmp_path, monkeypatch):
     built = crmbooks.runtime.config_from_store
     monkeypatch.setattr(crmbooks.runtime, "config_from_store", lambda *a, **k: built(
         *a, **k).model_copy(update={"books_requests_per_minute": 100_000}))
-    zoho = ZohoConfig(accounts_url=emu_reset.base_url, api_url=emu_reset.base_url,
-                      client_id=config.client_id, client_secret=config.client_secret,
-                      refresh_token=config.refresh_token, books_org_id=config.books_org_ids[0])
-    reset_runtime_cache()
-    store_connection(open_store(), zoho, verify(zoho))
-    yield Store(open_store().engine, org_id=zoho.books_org_id)
+    yield connect_to_emulator(emu_reset)
     reset_runtime_cache()
 
 

@@ -42,22 +42,15 @@ def sqlite_only(tmp_path):
 
 def connect_to(emulator, monkeypatch, tmp_path, database_url: str):
     """Point crmbooks at the emulator exactly as `crmbooks connect` does; returns the Store."""
-    from crmbooks.connect import store_connection, verify
-    from crmbooks.connectors.config import ZohoConfig
-    from crmbooks.runtime import open_store, reset_runtime_cache
-    from crmbooks.store.repo import Store
+    from crmbooks.connect import connect_to_emulator
 
     config = emulator.emu.config
     monkeypatch.setenv("CRMBOOKS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CRMBOOKS_DATABASE_URL", database_url)
+    # Set through monkeypatch first, so that the test restores them afterwards.
     monkeypatch.setenv("CRMBOOKS_CLIENT_SECRET", config.client_secret)
     monkeypatch.setenv("CRMBOOKS_REFRESH_TOKEN", config.refresh_token)
-    zoho = ZohoConfig(accounts_url=emulator.base_url, api_url=emulator.base_url,
-                      client_id=config.client_id, client_secret=config.client_secret,
-                      refresh_token=config.refresh_token, books_org_id=config.books_org_ids[0])
-    reset_runtime_cache()
-    store_connection(open_store(), zoho, verify(zoho))
-    return Store(open_store().engine, org_id=zoho.books_org_id)
+    return connect_to_emulator(emulator)
 
 
 @pytest.fixture
