@@ -356,14 +356,21 @@ def test_a_product_in_another_currency_fails(multi_currency, store, emu_reset, c
 def test_a_quiet_run_writes_nothing_and_costs_one_scan_of_the_items(store, emu_reset):
     """Books items have no modified-time filter: each run lists them all (200 a page) and the
     links tell which changed. With every item linked, a quiet run costs ceil(items / 200)
-    Books requests and one CRM request (If-Modified-Since → 304)."""
+    Books requests and one CRM request (If-Modified-Since → 304) — plus, because the cursor
+    is inclusive and stamps are whole seconds, one page per 200 of our own CRM writes stamped
+    in the cursor's very second (they come back once as echoes; how many depends on how fast
+    the first run wrote)."""
     emu = emu_reset.emu
     emu.reset(seed=7, sizes=dataclasses.replace(emu.config.sizes, books_items=205))
     first = run(store, scope="both", duplicates="overwrite")
     assert first.state == "completed"
+    cursor = store.cursor("items", "crm").isoformat()
+    at_boundary = sum(1 for p in emu.crm.records("Products").values()
+                      if p["Modified_Time"] == cursor)
     quiet = run(store)
     count = len(items(emu))
     assert count > 200
     assert written(quiet) == {"books": 0, "crm": 0}
-    assert quiet.api_calls == {"books": math.ceil(count / 200), "crm": 1}
+    assert quiet.api_calls == {"books": math.ceil(count / 200),
+                               "crm": max(1, math.ceil(at_boundary / 200))}
 
