@@ -75,6 +75,13 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
                    {"dry_run": False}),
     DeploymentSpec("on-demand", "flows/operations.py:sync_now", None,
                    (TAG, "on-demand"), {}),
+    # Operator actions on single records (F20, F21, F26), run from the UI with parameters.
+    DeploymentSpec("retry", "flows/records.py:retry_failed_records", None,
+                   (TAG, "on-demand", "operator"), {}),
+    DeploymentSpec("fetch-one", "flows/records.py:fetch_one", None,
+                   (TAG, "on-demand", "operator"), {}),
+    DeploymentSpec("import", "flows/records.py:import_from_crm", None,
+                   (TAG, "on-demand", "operator"), {}),
 )
 
 

@@ -18,7 +18,8 @@ MODULE_ORDER = ("customers", "vendors", "items")
 
 @flow(name="retry-failed-records", persist_result=True)
 def retry_failed_records(module: str | None = None, run_id: str | None = None,
-                         record_keys: list[str] | None = None, org_id: str | None = None):
+                         record_keys: list[str] | None = None, org_id: str | None = None,
+                         dry_run: bool = False):
     """Retry unresolved failures: of a run, of a module, or given record keys.
 
     A record fixed at its source syncs and its failure is resolved; one still broken stays
@@ -27,25 +28,28 @@ def retry_failed_records(module: str | None = None, run_id: str | None = None,
     runtime = get_runtime(org_id)
     chosen = failed_targets(runtime.store, run_id=run_id, module=module,
                             record_keys=record_keys)
-    return [run_pipeline(m, org_id=org_id, targets=chosen[m])
+    return [run_pipeline(m, dry_run=dry_run, org_id=org_id, targets=chosen[m])
             for m in MODULE_ORDER if m in chosen]
 
 
 @flow(name="fetch-one", persist_result=True)
-def fetch_one(kind: str, crm_id: str | None = None, name: str | None = None,
-              org_id: str | None = None):
+def fetch_one(kind: str = "customer", crm_id: str | None = None, name: str | None = None,
+              org_id: str | None = None, dry_run: bool = False):
     """F20: refresh one customer or vendor from the CRM, by CRM id or exact name."""
     module, targets = fetch_targets(get_runtime(org_id), kind, crm_id=crm_id, name=name)
-    return run_pipeline(module, org_id=org_id, targets=targets)
+    return run_pipeline(module, dry_run=dry_run, org_id=org_id, targets=targets)
 
 
 @flow(name="import-from-crm", persist_result=True)
-def import_from_crm(name: str, where: str = "accounts", pick: int = 1,
-                    org_id: str | None = None):
+def import_from_crm(name: str = "", where: str = "accounts", pick: int = 1,
+                    org_id: str | None = None, dry_run: bool = False):
     """F26: find CRM records never imported by name and import the `pick`-th (1-based)."""
+    if not name.strip():
+        raise ValueError("give the name to look up in the CRM")
     found = [f for f in look_up(get_runtime(org_id), name, where) if not f.linked]
     if not 1 <= pick <= len(found):
         raise ValueError(f"{len(found)} CRM {where} named {name!r} were never imported; "
                          f"pick must be between 1 and {len(found)}")
     chosen = found[pick - 1]
-    return run_pipeline(chosen.module, org_id=org_id, targets={"crm": [chosen.crm_id]})
+    return run_pipeline(chosen.module, dry_run=dry_run, org_id=org_id,
+                        targets={"crm": [chosen.crm_id]})
