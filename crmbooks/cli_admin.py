@@ -791,17 +791,33 @@ def _schedules() -> None:
 
 
 def disable():
-    """Disable the integration: every sync refuses to start (exit 3) until `crmbooks enable`.
-
-    For now this only sets the disabled flag; removing the transaction data crmbooks put on
-    the CRM side (the rest of F28) is not implemented yet. Settings and links are kept.
+    """Disable the integration (F28): every sync refuses to start (exit 3) until `crmbooks
+    enable`, and the transaction data crmbooks put on the CRM side is removed (the Books quote
+    shown on each deal, the Books id on CRM transactions). Books is left untouched; settings
+    and links are kept, so `enable` (or `connect` to another Books organization) goes on.
 
     Example: crmbooks disable
     """
-    _set_flag("disabled", True, "Disabled: no sync will start until `crmbooks enable` (the "
-              "transaction data on the CRM side is not removed yet; that part of F28 is not "
-              "implemented).", "Already disabled.")
+    _set_flag("disabled", True, "Disabled: no sync will start until `crmbooks enable`.",
+              "Already disabled.")
     _schedules()
+    _remove_crm_transaction_data()
+
+
+def _remove_crm_transaction_data() -> None:
+    """The CRM side of F28 (a failure is reported; the integration stays disabled)."""
+    from crmbooks.operations import remove_crm_transaction_data
+    from crmbooks.runtime import get_runtime
+
+    try:
+        cleared = remove_crm_transaction_data(get_runtime())
+    except Exception as exc:  # noqa: BLE001 - disabled anyway; say what is left to do
+        console.print(f"[yellow]The CRM transaction data could not be removed ({exc}); run "
+                      "`crmbooks disable` again once the CRM answers.[/]")
+        return
+    if cleared:
+        console.print("Removed crmbooks' transaction data from the CRM: " + ", ".join(
+            f"{n} {module}" for module, n in sorted(cleared.items())) + " (Books untouched).")
 
 
 def enable():

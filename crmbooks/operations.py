@@ -101,3 +101,30 @@ def fetch_targets(runtime: Runtime, kind: str, *, crm_id: str | None = None,
         raise NothingToDo(f"{len(found)} CRM records match {name!r}: {choices}; "
                           "run again with --crm-id")
     return module, {"crm": [found[0].crm_id]}
+
+
+# CRM fields through which crmbooks shows Books transactions on the CRM side.
+DEAL_TRANSACTION_FIELD = "Books_Estimate_Id__c"
+TRANSACTION_ID_FIELD = "Books_Id__c"
+
+
+def remove_crm_transaction_data(runtime: Runtime) -> dict[str, int]:
+    """F28: take the transaction data crmbooks put on the CRM side away again.
+
+    Deals lose the Books quote shown on them, CRM transactions the Books id written on them.
+    Books is not touched, and the links stay, so that enabling again (also after a crash in
+    the middle of this) carries on exactly once. Returns how many CRM records were cleared.
+    """
+    cleared: dict[str, int] = {}
+    deals = runtime.store.links("deals")
+    deal_ids = sorted({str(d) for d in deals.get("parent_crm_id", []) if d})
+    if deal_ids:
+        results = runtime.crm.update(
+            "Deals", [{"id": d, DEAL_TRANSACTION_FIELD: None} for d in deal_ids])
+        cleared["Deals"] = sum(r.ok for r in results)
+    transactions = runtime.store.links("transactions")
+    for crm_module, group in transactions.groupby("crm_module") if not transactions.empty \
+            else ():
+        rows = [{"id": str(i), TRANSACTION_ID_FIELD: None} for i in group["crm_id"]]
+        cleared[crm_module] = sum(r.ok for r in runtime.crm.update(crm_module, rows))
+    return cleared

@@ -457,3 +457,29 @@ def test_receiver_triggers_within_seconds_rejects_bad_tokens_and_catch_up_covers
     [quote] = books_of(emu_reset, "estimates", deal_id)
     assert quote["status"] == "accepted"
     assert len(books_of(emu_reset, "invoices", deal_id)) == 1
+
+
+def test_disable_removes_the_transaction_data_on_the_crm_side_and_leaves_books(
+        store, emu_reset):
+    """F28: disabling takes the Books quote off the deal; Books keeps it; syncs refuse."""
+    from typer.testing import CliRunner
+
+    from crmbooks.cli import app
+
+    configure(store, QUOTE_MODE)
+    account = accounts(emu_reset)[0]
+    link_account(store, account)
+    deal_id = new_deal(account, stage=PROPOSAL)
+    trigger(deal_id)
+    [quote] = books_of(emu_reset, "estimates", deal_id)
+    assert deal(emu_reset, deal_id)["Books_Estimate_Id__c"] == quote["estimate_id"]
+
+    result = CliRunner().invoke(app, ["disable"])
+
+    assert result.exit_code == 0, result.output
+    assert not deal(emu_reset, deal_id).get("Books_Estimate_Id__c")
+    assert [q["estimate_id"] for q in books_of(emu_reset, "estimates", deal_id)] == [
+        quote["estimate_id"]]  # Books untouched
+    refused = CliRunner().invoke(app, ["sync", "customers"])
+    assert refused.exit_code == 3, refused.output
+    assert CliRunner().invoke(app, ["enable"]).exit_code == 0
