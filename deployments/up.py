@@ -61,6 +61,33 @@ class UpContext:
 SERVICES: list[Callable[[UpContext], contextlib.AbstractContextManager]] = []
 
 
+@contextlib.contextmanager
+def event_receiver(ctx: UpContext):
+    """The event receiver (issue 6): deal and transaction changes start runs within seconds.
+
+    It registers a CRM notification channel pointing at itself and accepts Books webhooks; a
+    receiver that cannot start is reported and `up` goes on (the schedules catch up).
+    """
+    from crmbooks.receiver import Receiver
+
+    try:
+        receiver = Receiver().start()
+    except Exception as exc:  # noqa: BLE001 - the rest of `up` is still useful without it
+        if ctx.console is not None:
+            ctx.console.print(f"[yellow]Event receiver not started: {exc}[/]")
+        yield None
+        return
+    if ctx.console is not None:
+        ctx.console.print(f"Event receiver: {receiver.url}", highlight=False)
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+SERVICES.append(event_receiver)
+
+
 def server_env(prefect_home: Path, retention_days: int) -> dict[str, str]:
     """The environment of the Prefect server child (reference/prefect.md TL;DR 6–7)."""
     env = dict(os.environ)

@@ -341,6 +341,7 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
         _wait(lambda: "Prefect UI:" in "".join(lines) or proc.poll() is not None, deadline,
               "the UI address")
         assert proc.poll() is None, "".join(lines)
+        assert "Event receiver: http://127.0.0.1:" in "".join(lines)  # issue 6's receiver
         ready_s = time.monotonic() - started
         marker = json.loads((home / "up" / "up.json").read_text())
         server_pid = marker["server_pid"]
