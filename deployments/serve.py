@@ -82,6 +82,11 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
                    (TAG, "on-demand", "operator"), {}),
     DeploymentSpec("import", "flows/records.py:import_from_crm", None,
                    (TAG, "on-demand", "operator"), {}),
+    # Settings actions (F22, F23, F25, F28), as their `crmbooks` commands do.
+    *(DeploymentSpec(name, f"flows/admin.py:{function}", None, (TAG, "on-demand", "admin"))
+      for name, function in (("pause", "pause_syncs"), ("resume", "resume_syncs"),
+                             ("edit", "edit_settings"), ("disable", "disable_integration"),
+                             ("enable", "enable_integration"), ("linked", "linked_records"))),
 )
 
 

@@ -1,0 +1,79 @@
+"""The operator's settings actions as flows, so the Prefect UI can run them with a form:
+pause / resume (F22), edit a module's settings (F23), disable / enable (F28) and list the
+records linked to the CRM (F25). Each does what its `crmbooks` command does.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+
+from crmbooks.runtime import get_runtime, open_store
+from crmbooks.settings import parse_module_settings
+
+
+def _set_flag(flag: str, value: bool) -> str:
+    """Set paused/disabled on the connection; the schedules follow when a server answers."""
+    from deployments.control import set_schedules_paused
+
+    store = open_store()
+    row = store.connection()
+    if row is None:
+        raise RuntimeError("crmbooks is not connected yet: run `crmbooks connect` first")
+    store.save_connection(row.name, **{flag: value})
+    row = store.connection()
+    said = set_schedules_paused(bool(row.paused or row.disabled))
+    get_run_logger().info("%s set to %s; %s", flag, value, said)
+    return said
+
+
+@flow(name="pause-syncs")
+def pause_syncs() -> str:
+    """F22: scheduled and manual syncs refuse to start; a run already going completes."""
+    return _set_flag("paused", True)
+
+
+@flow(name="resume-syncs")
+def resume_syncs() -> str:
+    """F22: syncs run again, on schedule and on demand."""
+    return _set_flag("paused", False)
+
+
+@flow(name="edit-settings")
+def edit_settings(module: str = "customers", changes: dict | None = None,
+                  note: str | None = None, org_id: str | None = None) -> int:
+    """F23: merge `changes` over the module's active settings, check them, save a new version
+    (kept with its history; it applies from the next run). Returns the version number."""
+    store = get_runtime(org_id).store
+    current = (store.active_settings(module) or (None, {}))[1]
+    merged = {**current, **(changes or {})}
+    checked = parse_module_settings(module, merged)  # SettingsError names what is wrong
+    version = store.save_settings(module, checked.model_dump(mode="json"), note=note)
+    get_run_logger().info("%s settings version %s saved: %s", module, version, changes)
+    return version
+
+
+@flow(name="disable-integration")
+def disable_integration() -> dict:
+    """F28: stop all sync and remove the transaction data crmbooks put on the CRM side."""
+    from crmbooks.operations import remove_crm_transaction_data
+
+    _set_flag("disabled", True)
+    return remove_crm_transaction_data(get_runtime())
+
+
+@flow(name="enable-integration")
+def enable_integration() -> str:
+    """F28: sync again (connect again first to switch Books organization or credentials)."""
+    return _set_flag("disabled", False)
+
+
+@flow(name="linked-records")
+def linked_records(what: str = "customers", org_id: str | None = None) -> int:
+    """F25: the customers or vendors linked to the CRM, as a table artifact."""
+    from crmbooks.cli_linked import linked_rows
+
+    rows = linked_rows(get_runtime(org_id).store, what)
+    create_table_artifact(rows or [{"note": f"no {what} linked to the CRM yet"}],
+                          key=f"linked-{what}", description=f"{what} linked to the CRM")
+    return len(rows)
