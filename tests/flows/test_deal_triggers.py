@@ -11,6 +11,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from customers_support import unpaced
 
 from crmbooks.runtime import get_runtime
 from flows.deal_triggers import sync_deal_triggers
@@ -20,18 +21,6 @@ WON, LOST, QUALIFICATION = "Closed Won", "Closed Lost", "Qualification"
 QUOTE_MODE = {"enabled": True, "mode": "quote", "create_stage": PROPOSAL,
               "accept_stage": WON, "invoice_on_accept": True}
 INVOICE_MODE = {"enabled": True, "mode": "invoice"}
-
-
-def unpaced(monkeypatch) -> None:
-    """No client-side Books pacing: the emulator here does not enforce it."""
-    import crmbooks.runtime
-
-    built = crmbooks.runtime.config_from_store
-
-    def fast(*args, **kwargs):
-        return built(*args, **kwargs).model_copy(update={"books_requests_per_minute": 100_000})
-
-    monkeypatch.setattr(crmbooks.runtime, "config_from_store", fast)
 
 
 @pytest.fixture

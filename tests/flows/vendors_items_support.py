@@ -7,22 +7,10 @@ import time
 from decimal import Decimal
 
 import httpx
+from customers_support import unpaced  # noqa: F401  (one copy, re-exported here)
 
 CRM = "/crm/v8"
 BOOKS = "/books/v3"
-
-
-def unpaced(monkeypatch) -> None:
-    """Lift the client-side Books pacing (100 requests a minute, about 0.6 s a request): the
-    test emulators do not enforce it, and these tests are about data, not pacing."""
-    import crmbooks.runtime
-
-    built = crmbooks.runtime.config_from_store
-
-    def fast(*args, **kwargs):
-        return built(*args, **kwargs).model_copy(update={"books_requests_per_minute": 100_000})
-
-    monkeypatch.setattr(crmbooks.runtime, "config_from_store", fast)
 
 
 def org_of(emulator) -> str:
