@@ -363,8 +363,18 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
                                timeout=5).json()
         assert deployment["paused"] is False
         asked = time.monotonic()
-        run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={},
-                         timeout=5).json()
+
+        def created():
+            # A freshly started server may answer 503 while its services settle; Prefect's
+            # own client retries that, and so does this raw call (bounded).
+            answer = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run",
+                                json={}, timeout=5)
+            if answer.status_code == 503:
+                return None
+            assert answer.status_code == 201, (answer.status_code, answer.text)
+            return answer.json()
+
+        run = _wait(created, time.monotonic() + 60, "the run to be created", every=1.0)
 
         def finished():
             state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=5).json()["state"]
