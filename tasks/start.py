@@ -25,6 +25,14 @@ from crmbooks.sync.modules import module_spec
 from tasks.context import RunContext
 
 
+def refuse_if_stopped(connection) -> None:
+    """F22/F28: no run starts while the integration is paused or disabled (exit code 3)."""
+    if connection.disabled:
+        raise RunRefused("the integration is disabled: run `crmbooks enable` to sync again")
+    if connection.paused:
+        raise RunRefused("syncing is paused: run `crmbooks resume` to sync again")
+
+
 class RunRefused(RuntimeError):
     """The integration is paused or disabled: no run starts (exit code 3)."""
 
@@ -39,10 +47,7 @@ def start_run(module: str, dry_run: bool, org_id: str | None = None,
     runtime = get_runtime(org_id, connection_name)
     store, logger = runtime.store, get_run_logger()
     connection = store.connection(connection_name)
-    if connection.disabled:
-        raise RunRefused("the integration is disabled: run `crmbooks enable` to sync again")
-    if connection.paused:
-        raise RunRefused("syncing is paused: run `crmbooks resume` to sync again")
+    refuse_if_stopped(connection)
     version, raw = store.active_settings(module) or (None, {})
     settings = parse_module_settings(module, raw)
     one_way = _is_extra_org(connection, runtime.org_id)

@@ -32,7 +32,7 @@ from crmbooks.sync.transactions import (
     crm_fields,
 )
 from tasks.report import COUNT_KEYS, SIDES
-from tasks.start import RunRefused
+from tasks.start import refuse_if_stopped
 
 MODULE = "transactions"
 UNIQUE_FIELD = "cf_crm_id"
@@ -70,10 +70,7 @@ def start_transactions(dry_run: bool, org_id: str | None, only: str | None = Non
     runtime = get_runtime(org_id)
     store, logger = runtime.store, get_run_logger()
     connection = store.connection()
-    if connection.disabled:
-        raise RunRefused("the integration is disabled: run `crmbooks enable` to sync again")
-    if connection.paused:
-        raise RunRefused("syncing is paused: run `crmbooks resume` to sync again")
+    refuse_if_stopped(connection)
     version, raw = store.active_settings(MODULE) or (None, {})
     settings = parse_module_settings(MODULE, raw)
     if not settings.enabled:

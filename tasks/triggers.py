@@ -40,7 +40,7 @@ from crmbooks.sync.triggers import (
     upsert_key,
 )
 from tasks.report import COUNT_KEYS, SIDES
-from tasks.start import RunRefused
+from tasks.start import refuse_if_stopped
 
 MODULE = "deals"
 UNIQUE_FIELD = "cf_crm_id"
@@ -108,10 +108,7 @@ def start_triggers(dry_run: bool, org_id: str | None, catch_up: bool) -> Trigger
     runtime = get_runtime(org_id)
     store, logger = runtime.store, get_run_logger()
     connection = store.connection()
-    if connection.disabled:
-        raise RunRefused("the integration is disabled: run `crmbooks enable` to sync again")
-    if connection.paused:
-        raise RunRefused("syncing is paused: run `crmbooks resume` to sync again")
+    refuse_if_stopped(connection)
     version, raw = store.active_settings(MODULE) or (None, {})
     settings = parse_module_settings(MODULE, raw)
     if not settings.enabled:
