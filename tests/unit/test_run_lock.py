@@ -3,7 +3,6 @@ PostgreSQL; a dead or ancient holder is taken over and its run closed."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -12,27 +11,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import SQLModel
 
-from crmbooks.store.engine import make_engine
 from crmbooks.store.repo import RunLockHeld, Store
 from crmbooks.store.tables import RunLock, utcnow
-
-PG_URL = os.environ.get("CRMBOOKS_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    else:
-        if not PG_URL:
-            pytest.skip("PostgreSQL store tests need CRMBOOKS_TEST_POSTGRES_URL")
-        engine = make_engine(PG_URL, create=False)
-        SQLModel.metadata.drop_all(engine)
-        SQLModel.metadata.create_all(engine)
-    yield Store(engine, org_id="20099001")
-    engine.dispose()
 
 
 def test_one_holder_per_module_and_organization(store):

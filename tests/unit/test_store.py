@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlmodel import SQLModel
 
 from crmbooks.store import Store, StoreError, database_url, make_engine
-
-PG_URL = os.environ.get("CRMBOOKS_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request, tmp_path):
-    """A fresh store on a temporary SQLite file, or on the test PostgreSQL database."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    else:
-        if not PG_URL:
-            pytest.skip("PostgreSQL store tests need CRMBOOKS_TEST_POSTGRES_URL "
-                        "(e.g. postgresql://postgres@127.0.0.1:5432/crmbooks_test)")
-        engine = make_engine(PG_URL, create=False)
-        SQLModel.metadata.drop_all(engine)
-        SQLModel.metadata.create_all(engine)
-    yield Store(engine, org_id="20099001")
-    engine.dispose()
 
 
 def test_database_url_defaults_to_sqlite_under_crmbooks_home(tmp_path, monkeypatch):
