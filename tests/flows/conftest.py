@@ -5,6 +5,7 @@ in tests/conftest.py, shared with tests/deployments), and connects to the sessio
 from __future__ import annotations
 
 import pytest
+from connect_support import connect_to
 
 
 @pytest.fixture(autouse=True)
@@ -38,19 +39,6 @@ def database_url(request, tmp_path):
 def sqlite_only(tmp_path):
     """For tests that need not run on both databases."""
     return f"sqlite:///{tmp_path / 'crmbooks.db'}"
-
-
-def connect_to(emulator, monkeypatch, tmp_path, database_url: str):
-    """Point crmbooks at the emulator exactly as `crmbooks connect` does; returns the Store."""
-    from crmbooks.connect import connect_to_emulator
-
-    config = emulator.emu.config
-    monkeypatch.setenv("CRMBOOKS_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CRMBOOKS_DATABASE_URL", database_url)
-    # Set through monkeypatch first, so that the test restores them afterwards.
-    monkeypatch.setenv("CRMBOOKS_CLIENT_SECRET", config.client_secret)
-    monkeypatch.setenv("CRMBOOKS_REFRESH_TOKEN", config.refresh_token)
-    return connect_to_emulator(emulator)
 
 
 @pytest.fixture

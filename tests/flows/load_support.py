@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_crash import _connect_to, assert_converged, clear_stats, reset, world
+from connect_support import connect_to
+from test_crash import assert_converged, clear_stats, reset, world
 
 from flows.customers import sync_customers
 from flows.items import sync_items
@@ -29,7 +30,7 @@ def prepare(emulator, monkeypatch, home: Path, database_url: str, modules, setti
     """A freshly seeded emulator (no faults) and crmbooks connected to it with each module's
     settings saved; the Store."""
     reset(emulator)
-    store = _connect_to()(emulator, monkeypatch, home, database_url)
+    store = connect_to(emulator, monkeypatch, home, database_url)
     for module in modules:
         store.save_settings(module, (settings or {}).get(module, SETTINGS[module]))
     clear_stats(emulator)

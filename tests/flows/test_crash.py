@@ -40,6 +40,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from connect_support import connect_to
 
 from emulators.core import Faults
 from flows.customers import sync_customers
@@ -72,15 +73,6 @@ def _unpaced_books(monkeypatch):
     import crmbooks.runtime as runtime
 
     monkeypatch.setattr(runtime, "config_from_store", unpaced(runtime.config_from_store))
-
-
-def _connect_to():
-    """`connect_to` of tests/flows/conftest.py (conftest modules are not importable by name)."""
-    here = str(Path(__file__).with_name("conftest.py"))
-    for module in list(sys.modules.values()):
-        if getattr(module, "__file__", None) == here and hasattr(module, "connect_to"):
-            return module.connect_to
-    raise RuntimeError(f"{here} is not loaded")
 
 
 # ------------------------------------------------------------------------- emulator probes
@@ -262,7 +254,7 @@ def prepare(scenario: str, emulator, monkeypatch, home: Path, database_url: str)
     """A fresh emulator, crmbooks connected to it with the scenario's settings; the Store."""
     module, before = SCENARIOS[scenario]
     reset(emulator)
-    store = _connect_to()(emulator, monkeypatch, home, database_url)
+    store = connect_to(emulator, monkeypatch, home, database_url)
     store.save_settings(module, SETTINGS[module])
     if before is not None:
         before(emulator, store)
