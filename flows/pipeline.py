@@ -95,12 +95,12 @@ def push_all(run, plan) -> list[dict]:
     if books_rows or crm_rows:
         assert_currency_unchanged(run)
     link_pairs(run, pairs_to_link(plan))
-    inline = [r for r in plan.to_dict("records") if r.get("inline") is True]
+    inline = inline_by_parent(plan)
     progress = Progress(run.module, len(books_rows) + len(crm_rows))
     outcomes: list[dict] = []
     for batch in batches(books_rows, BOOKS_BATCH):
-        outcomes += push_books(run, batch, [c for c in inline if c["parent_crm_id"] in
-                                            {r.get("crm_id") for r in batch}])
+        parents = dict.fromkeys(r.get("crm_id") for r in batch)
+        outcomes += push_books(run, batch, [c for p in parents for c in inline.get(p, [])])
         progress.advance(len(batch))
     books_done = [o for o in outcomes if o["side"] == "books"]
     for batch in batches(crm_rows, CRM_BATCH):
@@ -108,6 +108,18 @@ def push_all(run, plan) -> list[dict]:
         progress.advance(len(batch))
     progress.done()
     return outcomes
+
+
+def inline_by_parent(plan) -> dict:
+    """{parent CRM id: its plan rows created inside the parent (persons)}, in plan order.
+
+    Grouped once: filtering every inline row for every batch was quadratic (about 5·10⁹ steps
+    for 50,000 customers with 100,000 contacts, issue 8's benchmark)."""
+    out: dict = {}
+    for row in plan.to_dict("records") if not plan.empty else []:
+        if row.get("inline") is True:
+            out.setdefault(row["parent_crm_id"], []).append(row)
+    return out
 
 
 class RecordsFailed(Exception):
