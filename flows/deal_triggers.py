@@ -3,8 +3,9 @@
 Started with `deal_ids` by the event receiver (`crmbooks webhook`) within seconds of a deal
 change, and without them by the schedule as a catch-up over every deal modified since the
 cursor. Both read the deals as they are now, so a repeated, late or reordered event plans
-nothing new; writes are upserts keyed by deal id and type, so two runs racing on one deal
-still make one transaction.
+nothing new; writes are upserts keyed by deal id and type. Like every module run, a live run
+holds the store's run lock of module "deals" (a second one at once is refused with
+RunInProgress, which the event receiver requeues); a dry run takes none.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import Completed
 
-from flows.pipeline import abandon, finish
+from flows.pipeline import abandon, finish, hold_run_lock, release_run_lock
 from tasks.triggers import (
     fetch_deals,
     plan_triggers,
@@ -32,6 +33,7 @@ def sync_deal_triggers(deal_ids: list[str] | None = None, dry_run: bool = False,
     if run is None:
         return Completed(message="deal triggers are off: run `crmbooks configure deals`",
                          data={"state": "off", "run_id": None})
+    hold_run_lock(run)
     try:
         deals = fetch_deals(run, deal_ids)
         steps = plan_triggers(run, deals)
@@ -43,4 +45,6 @@ def sync_deal_triggers(deal_ids: list[str] | None = None, dry_run: bool = False,
     except BaseException as exc:
         abandon(run, exc)
         raise
+    finally:
+        release_run_lock(run)
     return finish(summary)

@@ -55,6 +55,7 @@ class TriggerRun(BaseModel):
     catch_up: bool
     settings: dict
     customers: dict
+    module: str = MODULE  # the run lock's key (flows.pipeline.hold_run_lock)
     stages: list[tuple[str, int | None, str | None]]
     currencies: list[str]
     deal_fields: list[str]
