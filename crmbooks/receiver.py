@@ -1,4 +1,4 @@
-"""The event receiver (`crmbooks webhook`): CRM notifications and Books webhooks → deal triggers.
+"""The event receiver (`crmbooks webhook`): CRM notifications and Books webhooks → runs.
 
 At start it registers a CRM notification channel (`actions/watch`) for Deals and the
 transaction modules, with a random channel token that is kept in CRMBOOKS_HOME/receiver.json
@@ -6,12 +6,34 @@ transaction modules, with a random channel token that is kept in CRMBOOKS_HOME/r
 file in their `X-Webhook-Secret` header. An event with a missing or wrong token/secret is
 rejected (401 missing, 403 wrong) and starts nothing.
 
-A CRM Deals event queues its deal ids; a worker thread runs the deal-triggers flow in this
-process for the ids that have been quiet for `debounce_s` (a burst of edits to one deal makes
-one run). Events of Quotes, Sales_Orders, Invoices and Purchase_Orders run the transactions
-flow (F14) for their records the same way, on a second worker. Both flows read the records as
-they are now, so repeated, late or out-of-order events are harmless. With the receiver down
-nothing is lost: the scheduled catch-up runs read every record changed since their cursors.
+Books webhooks are per organization: each connected organization posts to
+`/books/webhook/<organization id>` (Books' record payloads carry no organization id, and a
+workflow webhook is configured per organization anyway); `/books/webhook` is the primary
+organization's. An organization that is not connected is answered 404. Against the emulators
+the receiver registers these URLs itself (`/__emulator__/webhooks`); with real Books they are
+configured by hand (Settings > Workflow Actions > Webhooks, header X-Webhook-Secret).
+
+What starts what:
+- a CRM Deals event queues its deal ids for the deal-triggers flow of the primary
+  organization (a deal's Books quote/invoice fields hold one organization's transaction);
+- a CRM Quotes, Sales_Orders, Invoices or Purchase_Orders event queues its records for the
+  transactions flow (F14, `crm_module` + `crm_ids`) of every connected organization whose
+  transactions are enabled (extra organizations are CRM → Books only, F4);
+- a Books estimate, sales order, invoice or purchase order event of the primary organization
+  queues its record for the transactions flow (`books_resource` + `books_ids`, Books → CRM).
+  Ignored, with a 200 that says why: other event types, deletions (deletions are not synced),
+  events of extra organizations (one-way, F4), organizations whose transactions are off, and
+  the echo of crmbooks' own write (the record's `last_modified_time` equals the stamp the link
+  kept right after that write). Malformed JSON or a record without its id is a 400.
+
+Each flow has its own worker (a Debouncer): ids run once they have been quiet for
+`debounce_s`, so a burst of edits, duplicated or reordered events make one run. The flows read
+the records as they are now, so repeated, late or out-of-order events are harmless. A run
+refused because another run of the same module holds the store's run lock (a catch-up run, a
+manual sync) is requeued, and tried again after the debounce delay until the lock is free; a
+paused or disabled integration drops the events (the catch-up run after resume covers them).
+With the receiver down nothing is lost: the scheduled catch-up runs read every record changed
+since their cursors.
 """
 
 from __future__ import annotations
@@ -23,14 +45,17 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from crmbooks.store.engine import crmbooks_home
 from crmbooks.sync.transactions import CRM_BOOKS_ID
@@ -43,6 +68,10 @@ CRM_EVENTS = ("Deals.all", "Quotes.all", "Sales_Orders.all", "Invoices.all",
               "Purchase_Orders.all")
 CHANNEL_HOURS = 24  # channels are renewed well before they expire
 RENEW_EVERY_S = 6 * 3600
+#: Books entity name (event_type prefix, payload key, `<entity>_id`) → API resource.
+BOOKS_ENTITIES = {resource[:-1]: resource for resource in TRANSACTION_MODULES.values()}
+#: Store modules whose links keep the stamp of crmbooks' own Books writes (echo detection).
+ECHO_MODULES = ("transactions", "deals")
 
 
 def state_file() -> Path:
@@ -68,20 +97,34 @@ def load_secrets(path: Path | None = None) -> dict[str, str]:
     return data
 
 
-class Debouncer:
-    """Ids in, batches out: an id runs once it has been quiet for `delay_s`, on one thread."""
+class Requeue(Exception):
+    """Raised by a Debouncer handler: these ids could not run yet (a run lock is held)."""
 
-    def __init__(self, handler: Callable[[list[str]], Any], delay_s: float = 0.3):
-        self.handler, self.delay_s = handler, delay_s
+    def __init__(self, ids: Iterable[str], reason: str = ""):
+        super().__init__(reason)
+        self.ids = list(ids)
+
+
+class Debouncer:
+    """Ids in, batches out: an id runs once it has been quiet for `delay_s`, on one thread.
+
+    A handler that raises :class:`Requeue` gets those ids back after `delay_s` (unless newer
+    events queued them already); any other error is logged and its ids are dropped.
+    """
+
+    def __init__(self, handler: Callable[[list[str]], Any], delay_s: float = 0.3,
+                 name: str = "deal-triggers"):
+        self.handler, self.delay_s, self.name = handler, delay_s, name
         self._due: dict[str, float] = {}
         self._cond = threading.Condition()
         self._stop = False
         self.runs = 0
+        self.requeued = 0
         self.busy = False
-        self._thread = threading.Thread(target=self._loop, name="deal-triggers", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, ids: list[str]) -> None:
+    def submit(self, ids: Iterable[str]) -> None:
         """Queue ids (again): each one's run moves to `delay_s` from now."""
         with self._cond:
             due = time.monotonic() + self.delay_s
@@ -127,53 +170,187 @@ class Debouncer:
                 self.busy = True
             try:
                 self.handler(ready)
+            except Requeue as again:
+                LOG.info("%s: %d id(s) wait for the run lock: %s", self.name,
+                         len(again.ids), again)
+                with self._cond:  # a newer event for an id keeps its own (later) due time
+                    due = time.monotonic() + self.delay_s
+                    for i in again.ids:
+                        self._due.setdefault(str(i), due)
+                    self.requeued += 1
             except Exception:  # one bad run must not stop the receiver
-                LOG.exception("deal-triggers run for %d deal(s) failed", len(ready))
+                LOG.exception("%s run for %d id(s) failed", self.name, len(ready))
             finally:
                 with self._cond:
                     self.busy = False
                     self.runs += 1
 
 
-def run_deal_triggers(deal_ids: list[str]) -> dict | None:
-    """The deal-triggers flow for these deals, in this process; its summary."""
-    from flows.deal_triggers import sync_deal_triggers
-    from flows.pipeline import RecordsFailed
-    from tasks.start import RunRefused
+# ------------------------------------------------------------------------ organizations
+def connected_orgs() -> tuple[str, list[str]]:
+    """The primary Books organization and the extra ones (F4) of the stored connection."""
+    from crmbooks.runtime import NotConnected, open_store
 
-    state = sync_deal_triggers(deal_ids=deal_ids, return_state=True)
+    row = open_store().connection()
+    if row is None or not row.books_org_id:
+        raise NotConnected("crmbooks is not connected yet: run `crmbooks connect` first")
+    return str(row.books_org_id), [str(o) for o in row.extra_books_org_ids or []]
+
+
+def org_store(org_id: str):
+    """The store of one organization (its settings, links, run locks)."""
+    from crmbooks.runtime import open_store
+    from crmbooks.store.repo import Store
+
+    return Store(open_store().engine, org_id=org_id)
+
+
+def transactions_enabled(org_id: str) -> bool:
+    """Whether this organization syncs transactions (read per event: settings may change)."""
+    from crmbooks.settings import SettingsError, parse_module_settings
+
+    raw = (org_store(org_id).active_settings("transactions") or (None, {}))[1]
     try:
-        summary = state.result()
-    except RecordsFailed as exc:
-        summary = exc.summary
-    except RunRefused as exc:  # paused or disabled: the catch-up run after resume covers it
-        LOG.warning("deal triggers not run: %s", exc)
+        return parse_module_settings("transactions", raw).enabled
+    except SettingsError:  # the run would refuse with the reason; let it say so
+        return True
+
+
+def transaction_orgs() -> list[str]:
+    """Every connected organization whose transactions are enabled, the primary first."""
+    primary, extras = connected_orgs()
+    return [org for org in (primary, *extras) if transactions_enabled(org)]
+
+
+def lock_busy(org_id: str, module: str) -> bool:
+    """True while a live run of `module` holds this organization's run lock.
+
+    Checked before starting a flow, so that waiting for a long catch-up run costs one read per
+    retry instead of a refused run in the history each time.
+    """
+    from crmbooks.store.repo import lock_is_stale
+
+    lock = org_store(org_id).run_lock(module)
+    return lock is not None and not lock_is_stale(lock)
+
+
+def is_echo(org_id: str, event: BooksEvent) -> bool:
+    """True when a Books event only reports crmbooks' own write: a link of this record holds
+    the very `last_modified_time` Books answered that write with."""
+    if not event.modified:
+        return False
+    store = org_store(org_id)
+    for module in ECHO_MODULES:
+        link = store.find_link(module, books_id=event.record_id)
+        if link is not None and link.books_modified == event.modified:
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------ Books events
+@dataclass(frozen=True)
+class BooksEvent:
+    """One Books webhook, reduced to what starts a run."""
+
+    resource: str  # estimates | salesorders | invoices | purchaseorders
+    record_id: str
+    action: str  # created | updated | deleted | "" (not said: Books' default payload)
+    modified: str | None = None  # the record's last_modified_time, when sent
+
+
+def parse_books_event(body: Any) -> BooksEvent | None:
+    """The transaction a Books webhook is about; None for events of other kinds.
+
+    Two shapes are read: the emulator's `{"event_type": "invoice_updated", "data": {…}}` and
+    Books' default workflow payload `{"invoice": {…}}` (one key named after the entity). A
+    body that is not an object, or a transaction without its id, raises ValueError.
+    """
+    if not isinstance(body, dict):
+        raise ValueError("a JSON object is expected")
+    if "event_type" in body:
+        entity, _, action = str(body.get("event_type") or "").rpartition("_")
+        record = body.get("data")
+    else:
+        entity = next((k for k in body if k in BOOKS_ENTITIES), "")
+        action, record = "", body.get(entity)
+    if entity not in BOOKS_ENTITIES:
         return None
-    LOG.info("deal triggers for %d deal(s): %s", len(deal_ids),
-             (summary or {}).get("counts"))
+    if not isinstance(record, dict):
+        raise ValueError(f"the {entity} event carries no {entity} object")
+    record_id = record.get(f"{entity}_id")
+    if not record_id or not str(record_id).strip():
+        raise ValueError(f"the {entity} event has no {entity}_id")
+    modified = record.get("last_modified_time")
+    return BooksEvent(BOOKS_ENTITIES[entity], str(record_id).strip(), action,
+                      str(modified) if modified else None)
+
+
+def transaction_key(org_id: str, side: str, module: str, record_id: str) -> str:
+    """A transactions-queue entry: one record of one organization, from one side's event."""
+    return f"{org_id}|{side}|{module}|{record_id}"
+
+
+# ------------------------------------------------------------------------ the runs
+def run_deal_triggers(deal_ids: list[str]) -> dict | None:
+    """The deal-triggers flow for these deals (primary organization), in this process; its
+    summary. Requeues the deals while another deal-triggers run holds the lock."""
+    from flows.deal_triggers import sync_deal_triggers
+
+    primary, _ = connected_orgs()
+    if lock_busy(primary, "deals"):
+        raise Requeue(deal_ids, "a deal-triggers run is in progress")
+    summary = _result(sync_deal_triggers(deal_ids=deal_ids, return_state=True), deal_ids)
+    if summary is not None:
+        LOG.info("deal triggers for %d deal(s): %s", len(deal_ids), summary.get("counts"))
     return summary
 
 
 def run_transactions(keys: list[str]) -> list[dict]:
-    """The transactions flow for queued `Module:id` keys, one run per CRM module."""
-    from flows.pipeline import RecordsFailed
+    """The transactions flow for queued keys: one run per organization, side and module.
+
+    Keys of a run refused by the run lock are requeued (all together, after the others ran).
+    """
     from flows.transactions import sync_transactions
+
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for key in keys:
+        org, side, module, record_id = key.split("|", 3)
+        groups.setdefault((org, side, module), []).append(record_id)
+    summaries, again = [], []
+    for (org, side, module), ids in groups.items():
+        group_keys = [transaction_key(org, side, module, i) for i in ids]
+        if lock_busy(org, "transactions"):
+            again += group_keys
+            continue
+        target = ({"crm_module": module, "crm_ids": ids} if side == "crm" else
+                  {"books_resource": module, "books_ids": ids})
+        try:
+            summary = _result(sync_transactions(org_id=org, **target, return_state=True),
+                              group_keys)
+        except Requeue:
+            again += group_keys
+            continue
+        if summary is not None:
+            summaries.append(summary)
+    if again:
+        raise Requeue(again, "a transactions run is in progress")
+    return summaries
+
+
+def _result(state, ids: list[str]) -> dict | None:
+    """A run's summary; Requeue when the run lock refused it; None when paused/disabled."""
+    from flows.pipeline import RecordsFailed, RunInProgress
     from tasks.start import RunRefused
 
-    by_module: dict[str, list[str]] = {}
-    for key in keys:
-        module, _, record_id = key.partition(":")
-        by_module.setdefault(module, []).append(record_id)
-    summaries = []
-    for module, ids in by_module.items():
-        state = sync_transactions(crm_module=module, crm_ids=ids, return_state=True)
-        try:
-            summaries.append(state.result())
-        except RecordsFailed as exc:
-            summaries.append(exc.summary)
-        except RunRefused as exc:  # paused or disabled: the catch-up run covers it
-            LOG.warning("transactions not run: %s", exc)
-    return summaries
+    try:
+        return state.result()
+    except RecordsFailed as exc:
+        return exc.summary
+    except RunInProgress as exc:  # another run of the module: run these once it ends
+        raise Requeue(ids, str(exc)) from None
+    except RunRefused as exc:  # paused or disabled: the catch-up run after resume covers it
+        LOG.warning("not run: %s", exc)
+        return None
 
 
 def _authentic(given: str | None, expected: str) -> int | None:
@@ -195,12 +372,27 @@ def changed_fields(affected: Any) -> set[str]:
     return fields
 
 
+def books_webhook_ignored(org_id: str, event: BooksEvent | None) -> str | None:
+    """Why an authentic Books event of a connected organization starts nothing (or None)."""
+    primary, _ = connected_orgs()
+    if event is None:
+        return "not a transaction event"
+    if event.action == "deleted":
+        return "deletions are not synced"
+    if org_id != primary:
+        return "an extra organization syncs CRM → Books only (F4)"
+    if not transactions_enabled(org_id):
+        return "transactions are off for this organization"
+    if is_echo(org_id, event):
+        return "the echo of crmbooks' own write"
+    return None
+
+
 def create_app(keys: dict[str, str], deals: Debouncer,
-               on_books: Callable[[dict], Any] | None = None,
                transactions: Debouncer | None = None) -> FastAPI:
-    """The receiver's routes: /crm/notify, /books/webhook, /health."""
+    """The receiver's routes: /crm/notify, /books/webhook[/{org_id}], /health."""
     app = FastAPI(title="crmbooks receiver", docs_url=None, redoc_url=None, openapi_url=None)
-    seen = {"crm": 0, "books": 0, "rejected": 0}
+    seen = {"crm": 0, "books": 0, "rejected": 0, "ignored": 0}
 
     @app.post("/crm/notify")
     async def crm_notify(request: Request):
@@ -226,28 +418,52 @@ def create_app(keys: dict[str, str], deals: Debouncer,
         elif module == "Deals":
             deals.submit(ids)
         elif module in TRANSACTION_MODULES and transactions is not None:
-            transactions.submit([f"{module}:{i}" for i in ids])
+            orgs = await run_in_threadpool(transaction_orgs)
+            transactions.submit([transaction_key(org, "crm", module, i)
+                                 for org in orgs for i in ids])
         return {"accepted": len(ids)}
 
-    @app.post("/books/webhook")
-    async def books_webhook(request: Request):
-        """A Books webhook: {event_type, data}; the shared secret rides in a header."""
+    async def books_webhook(request: Request, org_id: str | None):
         status = _authentic(request.headers.get(BOOKS_HEADER), keys["books_secret"])
         if status:
             seen["rejected"] += 1
             return JSONResponse({"error": "invalid webhook secret"}, status)
+        primary, extras = await run_in_threadpool(connected_orgs)
+        org_id = org_id or primary
+        if org_id not in (primary, *extras):
+            seen["rejected"] += 1
+            return JSONResponse({"error": f"Books organization {org_id} is not connected"},
+                                404)
         try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            return JSONResponse({"error": "a JSON object is expected"}, 400)
+            event = parse_books_event(json.loads(await request.body() or b"{}"))
+        except ValueError as exc:  # JSONDecodeError included
+            seen["rejected"] += 1
+            return JSONResponse({"error": f"malformed Books webhook: {exc}"}, 400)
         seen["books"] += 1
-        if on_books is not None and isinstance(body, dict):
-            on_books(body)
+        why = await run_in_threadpool(books_webhook_ignored, org_id, event)
+        if why or transactions is None:
+            seen["ignored"] += 1
+            return {"accepted": 0, "ignored": why or "no transactions worker"}
+        transactions.submit([transaction_key(org_id, "books", event.resource,
+                                             event.record_id)])
         return {"accepted": 1}
+
+    @app.post("/books/webhook")
+    async def books_webhook_primary(request: Request):
+        """A Books webhook of the primary organization (the secret rides in a header)."""
+        return await books_webhook(request, None)
+
+    @app.post("/books/webhook/{org_id}")
+    async def books_webhook_of(org_id: str, request: Request):
+        """A Books webhook of one connected organization."""
+        return await books_webhook(request, org_id)
 
     @app.get("/health")
     async def health():
-        return {"ok": True, "pending": deals.pending(), "runs": deals.runs, "events": seen}
+        workers = {"deals": deals, **({"transactions": transactions} if transactions else {})}
+        return {"ok": True, "pending": deals.pending(), "runs": deals.runs, "events": seen,
+                "workers": {name: {"pending": w.pending(), "runs": w.runs,
+                                   "requeued": w.requeued} for name, w in workers.items()}}
 
     app.state.seen = seen
     return app
@@ -266,16 +482,54 @@ def register_channel(runtime, notify_url: str, keys: dict[str, str]) -> dict:
     return item
 
 
+def books_webhook_urls(base_url: str) -> dict[str, str]:
+    """Where each connected organization's Books webhooks go (primary first)."""
+    primary, extras = connected_orgs()
+    return {org: f"{base_url}/books/webhook/{org}" for org in (primary, *extras)}
+
+
+def emulator_controls(books_url: str) -> str | None:
+    """The emulator's control URL when Books is the emulator (it answers
+    `/__emulator__/stats`), else None: real Books webhooks are configured in its UI."""
+    base = books_url.rstrip("/")
+    try:
+        answer = httpx.get(f"{base}/__emulator__/stats", timeout=5)
+        is_emulator = answer.status_code == 200 and "books_org" in answer.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return f"{base}/__emulator__" if is_emulator else None
+
+
+def register_books_webhooks(controls: str, urls: dict[str, str], secret: str) -> None:
+    """Tell the Books emulator to post each organization's events to its URL with the secret
+    (what an operator configures in each Books organization's UI)."""
+    for org, url in urls.items():
+        httpx.post(f"{controls}/webhooks", timeout=5, json={
+            "org_id": org, "url": url, "secret": secret, "header": BOOKS_HEADER,
+        }).raise_for_status()
+
+
+def unregister_books_webhooks(controls: str, orgs: Iterable[str]) -> None:
+    """Stop the Books emulator's webhooks of these organizations."""
+    for org in orgs:
+        httpx.delete(f"{controls}/webhooks/{org}", timeout=5).raise_for_status()
+
+
 class Receiver:
-    """The receiver on a background thread: start(), stop(); `url` once started."""
+    """The receiver on a background thread: start(), stop(); `url` once started.
+
+    `handler` / `transactions_handler` replace the flows the workers start (tests).
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, public_url: str | None = None,
                  debounce_s: float = 0.3, handler: Callable[[list[str]], Any] | None = None,
-                 watch: bool = True):
+                 watch: bool = True,
+                 transactions_handler: Callable[[list[str]], Any] | None = None):
         self.host, self.public_url, self.watch = host, public_url, watch
         self.keys = load_secrets()
         self.deals = Debouncer(handler or run_deal_triggers, debounce_s)
-        self.transactions = Debouncer(run_transactions, debounce_s)
+        self.transactions = Debouncer(transactions_handler or run_transactions, debounce_s,
+                                      name="transactions")
         self.app = create_app(self.keys, self.deals, transactions=self.transactions)
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, host=host, port=port, log_level="warning", access_log=False,
@@ -283,9 +537,12 @@ class Receiver:
         self._thread: threading.Thread | None = None
         self._renew: threading.Timer | None = None
         self.url = ""
+        self.books_urls: dict[str, str] = {}
+        self.emulator: str | None = None  # the Books emulator's controls, when it is one
 
     def start(self, timeout_s: float = 15.0) -> Receiver:
-        """Listen, then register the CRM channel pointing at /crm/notify."""
+        """Listen, then register the CRM channel pointing at /crm/notify and, against the
+        emulators, the Books webhooks of every connected organization."""
         self._thread = threading.Thread(target=self._server.run, name="crmbooks-receiver",
                                         daemon=True)
         self._thread.start()
@@ -298,6 +555,7 @@ class Receiver:
         self.url = (self.public_url or f"http://{self.host}:{port}").rstrip("/")
         if self.watch:
             self._register()
+            self._register_books()
         return self
 
     def _register(self) -> None:
@@ -310,8 +568,18 @@ class Receiver:
         self._renew.daemon = True
         self._renew.start()
 
+    def _register_books(self) -> None:
+        from crmbooks.runtime import get_runtime
+
+        self.books_urls = books_webhook_urls(self.url)
+        self.emulator = emulator_controls(get_runtime().config.books_url)
+        if self.emulator is not None:
+            register_books_webhooks(self.emulator, self.books_urls, self.keys["books_secret"])
+            LOG.info("Books emulator webhooks → %s", ", ".join(self.books_urls.values()))
+
     def stop(self, unwatch: bool = True) -> None:
-        """Stop listening, finish the run in progress, and (by default) drop the channel."""
+        """Stop listening, finish the run in progress, and (by default) drop the channel and
+        the emulator's webhooks."""
         if self._renew is not None:
             self._renew.cancel()
         self._server.should_exit = True
@@ -326,16 +594,24 @@ class Receiver:
                 get_runtime().crm.unwatch([self.keys["channel_id"]])
             except Exception as exc:  # the channel expires by itself anyway
                 LOG.warning("could not remove the CRM channel: %s", exc)
+            if self.emulator is not None:
+                try:
+                    unregister_books_webhooks(self.emulator, self.books_urls)
+                except httpx.HTTPError as exc:  # the emulator may be gone first
+                    LOG.warning("could not remove the emulator's Books webhooks: %s", exc)
 
 
 def catch_up() -> None:
-    """One catch-up run of the deal triggers and the transactions (at receiver start)."""
+    """One catch-up run of the deal triggers (primary organization) and of the transactions
+    of every organization that syncs them (at receiver start)."""
     from flows.deal_triggers import sync_deal_triggers
     from flows.transactions import sync_transactions
 
-    for flow in (sync_deal_triggers, sync_transactions):
+    runs = [(sync_deal_triggers, {})] + [(sync_transactions, {"org_id": org})
+                                         for org in transaction_orgs()]
+    for flow, kwargs in runs:
         try:
-            flow(return_state=True)
+            flow(**kwargs, return_state=True)
         except Exception as exc:  # the scheduled catch-up tries again
             LOG.warning("catch-up %s did not run: %s", flow.name, exc)
 
@@ -353,9 +629,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, public_url: str | None = No
     # Catch up on what changed while no receiver listened (this also starts Prefect's API
     # client, so the first event does not pay for it).
     threading.Thread(target=catch_up, name="catch-up", daemon=True).start()
-    print(f"crmbooks receiver on {receiver.url}: CRM notifications at /crm/notify (channel "
-          f"{receiver.keys['channel_id']}); Books webhooks at /books/webhook with header "
-          f"{BOOKS_HEADER} (its secret is in {state_file()}). Ctrl-C stops.", flush=True)
+    print(describe(receiver), flush=True)
     try:
         while receiver._thread is not None and receiver._thread.is_alive():
             receiver._thread.join(timeout=0.5)
@@ -363,3 +637,20 @@ def serve(host: str = "127.0.0.1", port: int = 8765, public_url: str | None = No
         pass
     finally:
         receiver.stop()
+
+
+def describe(receiver: Receiver) -> str:
+    """What `crmbooks webhook` prints: where events arrive and how Books must send them."""
+    lines = [f"crmbooks receiver on {receiver.url}: CRM notifications at /crm/notify (channel "
+             f"{receiver.keys['channel_id']})."]
+    if receiver.emulator is not None:
+        lines.append("Books webhooks registered with the emulator: " +
+                     ", ".join(f"{org} → {url}" for org, url in receiver.books_urls.items()))
+    else:
+        lines.append(f"Books webhooks: in each organization, Settings > Workflow Actions > "
+                     f"Webhooks, POST to the URL below with header {BOOKS_HEADER} (its secret "
+                     f"is in {state_file()}), for estimates, sales orders, invoices and "
+                     "purchase orders:")
+        lines += [f"  {org}: {url}" for org, url in receiver.books_urls.items()]
+    lines.append("Ctrl-C stops.")
+    return "\n".join(lines)

@@ -842,6 +842,26 @@ def _control_router(emu: Emulator) -> APIRouter:
             emu.tokens.expire_all()
         return json_response({"status": "success"})
 
+    @router.post("/webhooks")
+    async def add_webhook(request: Request):
+        """Books webhooks of one organization to `url` with `header: secret` (what an operator
+        sets up in Books' UI; the event receiver registers itself here)."""
+        raw = await _json_body(request)
+        missing = [k for k in ("org_id", "url", "secret") if not raw.get(k)]
+        if missing:
+            return json_response({"error": f"missing: {', '.join(missing)}"}, 400)
+        org_id = str(raw["org_id"])
+        if org_id not in emu.books.orgs:
+            return json_response({"error": f"unknown Books organization {org_id}"}, 404)
+        emu.books.register_webhook(org_id, str(raw["url"]), str(raw["secret"]),
+                                   str(raw.get("header") or "X-Webhook-Secret"))
+        return json_response({"org_id": org_id, "url": raw["url"]})
+
+    @router.delete("/webhooks/{org_id}")
+    def remove_webhook(org_id: str):
+        emu.books.unregister_webhook(org_id)
+        return json_response({"status": "success"})
+
     return router
 
 

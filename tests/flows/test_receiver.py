@@ -1,0 +1,299 @@
+"""End to end: the event receiver (`crmbooks webhook`, issue 6) and the deal-triggers run lock.
+
+The receiver runs in this process against the session emulator, which delivers its CRM
+notifications and Books webhooks over HTTP. Waiting is on conditions, never on time: the
+emulator's delivery queues are drained (`Notifier.drain`, the Books webhook queue's `join`),
+then the receiver's workers are waited for (`Debouncer.idle`). Tests about what the receiver
+starts (not what the flows do) inject a handler that records the queued keys.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+from customers_support import unpaced
+from test_deal_triggers import (
+    PROPOSAL,
+    QUOTE_MODE,
+    WON,
+    accounts,
+    books_of,
+    configure,
+    link_account,
+    move,
+    new_deal,
+    trigger,
+    written,
+)
+
+from crmbooks.receiver import BOOKS_HEADER, Receiver
+from crmbooks.runtime import get_runtime, reset_runtime_cache
+from flows.deal_triggers import sync_deal_triggers
+from flows.pipeline import RunInProgress
+
+TRANSACTIONS = {"enabled": True,
+                "modules": ["estimates", "salesorders", "invoices", "purchaseorders"]}
+
+
+@pytest.fixture
+def store(connected, monkeypatch):
+    """Connected, unpaced; customers settings default (accounts)."""
+    unpaced(monkeypatch)
+    reset_runtime_cache()
+    return connected
+
+
+def wait_for(check, timeout_s: float = 15.0):
+    """The first truthy value of `check()`, polled until `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout_s} s")
+
+
+def settle(server, receiver: Receiver) -> None:
+    """Every event the emulator queued is delivered and every run it started has ended."""
+    server.emu.crm.notifier.drain()
+    server.emu.books.webhooks.queue.join()
+    assert receiver.deals.idle(30) and receiver.transactions.idle(30)
+
+
+def runs_of(store, module: str) -> list:
+    return store.list_runs(module, limit=200)
+
+
+# --------------------------------------------------------------------- the deals run lock
+def test_a_second_deal_triggers_run_at_once_is_refused_and_a_dry_run_takes_no_lock(
+        store, emu_reset, monkeypatch):
+    import flows.deal_triggers as module
+
+    configure(store, QUOTE_MODE)
+    account = accounts(emu_reset)[0]
+    link_account(store, account)
+    deal_id = new_deal(account, PROPOSAL)
+    original, holding, refused = module.hold_run_lock, threading.Event(), threading.Event()
+
+    def gated(run) -> None:
+        """The first live run keeps the lock until the second one was refused."""
+        try:
+            original(run)
+        except RunInProgress:
+            refused.set()
+            raise
+        if not run.dry_run and not holding.is_set():
+            holding.set()
+            refused.wait(timeout=60)
+
+    monkeypatch.setattr(module, "hold_run_lock", gated)
+    states = []
+    first = threading.Thread(target=lambda: states.append(
+        sync_deal_triggers(deal_ids=[deal_id], return_state=True)))
+    first.start()
+    try:
+        assert holding.wait(60)
+        assert store.run_lock("deals") is not None
+        assert trigger(deal_id, dry_run=True)["counts"]["books"]["created"] == 1  # no lock
+        with pytest.raises(RunInProgress, match="another run of deals is in progress"):
+            sync_deal_triggers(deal_ids=[deal_id])
+    finally:
+        refused.set()
+        first.join(timeout=60)
+    assert states[0].is_completed()
+    assert len(books_of(emu_reset, "estimates", deal_id)) == 1  # made once, by the first run
+    assert store.run_lock("deals") is None  # released after the report
+    assert sorted(r.state for r in runs_of(store, "deals")) == ["completed", "completed",
+                                                                 "refused"]
+
+
+# ------------------------------------------------------------------------- deal events
+def test_receiver_triggers_within_seconds_rejects_bad_tokens_and_catch_up_covers_downtime(
+        store, emu_reset):
+    configure(store, QUOTE_MODE)
+    account = accounts(emu_reset)[10]
+    link_account(store, account)
+    receiver = Receiver(debounce_s=0.2).start()
+    try:
+        deal_id = new_deal(account)
+        move(deal_id, Stage=PROPOSAL)
+        # How fast is measured by bench/bench_events.py; here only that it happens.
+        [quote] = wait_for(lambda: books_of(emu_reset, "estimates", deal_id))
+        assert quote["status"] == "draft"
+        settle(emu_reset, receiver)
+        runs = receiver.deals.runs
+
+        url = f"{receiver.url}/crm/notify"
+        event = {"module": "Deals", "ids": [deal_id], "operation": "update",
+                 "channel_id": receiver.keys["channel_id"]}
+        assert httpx.post(url, json={**event, "token": "wrong"}).status_code == 403
+        assert httpx.post(url, json=event).status_code == 401
+        assert httpx.post(url, content=b"{not json").status_code == 400
+        assert receiver.deals.pending() == 0  # queued synchronously: rejected = nothing
+        history = len(runs_of(store, "deals"))
+        for _ in range(3):  # replayed events: debounced into runs that write nothing
+            assert httpx.post(url, json={**event, "token": receiver.keys["crm_token"]}
+                              ).status_code == 200
+        assert receiver.deals.idle() and runs < receiver.deals.runs <= runs + 3
+        assert len(books_of(emu_reset, "estimates", deal_id)) == 1
+        replays = runs_of(store, "deals")[:len(runs_of(store, "deals")) - history]
+        assert replays and all(written(r.__dict__) == 0 for r in replays)
+    finally:
+        receiver.stop()
+    assert not emu_reset.emu.crm.notifier.channels  # the channel went with the receiver
+    assert not emu_reset.emu.books.webhooks.hooks  # and so did the emulator's Books webhooks
+
+    move(deal_id, Stage=WON)  # nobody listens: the catch-up run picks it up
+    emu_reset.emu.crm.notifier.drain()
+    assert books_of(emu_reset, "invoices", deal_id) == []
+    trigger()
+    [quote] = books_of(emu_reset, "estimates", deal_id)
+    assert quote["status"] == "accepted"
+    assert len(books_of(emu_reset, "invoices", deal_id)) == 1
+
+
+def test_a_run_refused_by_the_run_lock_is_requeued_and_runs_once_the_lock_is_free(
+        store, emu_reset, monkeypatch):
+    import crmbooks.receiver
+
+    configure(store, QUOTE_MODE)
+    account = accounts(emu_reset)[1]
+    link_account(store, account)
+    deal_id = new_deal(account)
+    # A catch-up run of the deal triggers holds the lock (this process: alive, not stale).
+    store.acquire_run_lock("deals", "catch-up-in-progress")
+    receiver = Receiver(debounce_s=0.1).start()
+    try:
+        # 1. Seen before starting a flow: the deals wait, and no refused run is recorded.
+        move(deal_id, Stage=PROPOSAL)
+        wait_for(lambda: receiver.deals.requeued >= 2)
+        assert books_of(emu_reset, "estimates", deal_id) == []
+        assert runs_of(store, "deals") == []
+        # 2. Taken between that look and the run's start: the run is refused, then requeued.
+        monkeypatch.setattr(crmbooks.receiver, "lock_busy", lambda org, module: False)
+        wait_for(lambda: any(r.state == "refused" for r in runs_of(store, "deals")))
+        requeued = receiver.deals.requeued
+        wait_for(lambda: receiver.deals.requeued > requeued)
+        assert receiver.deals.pending() and books_of(emu_reset, "estimates", deal_id) == []
+
+        store.release_run_lock("deals", "catch-up-in-progress")
+        [quote] = wait_for(lambda: books_of(emu_reset, "estimates", deal_id))
+        settle(emu_reset, receiver)
+        assert quote["status"] == "draft"
+        assert len(books_of(emu_reset, "estimates", deal_id)) == 1
+        assert "completed" in {r.state for r in runs_of(store, "deals")}
+    finally:
+        receiver.stop()
+
+
+def test_events_while_paused_are_dropped_and_the_catch_up_after_resume_covers_them(
+        store, emu_reset):
+    configure(store, QUOTE_MODE)
+    account = accounts(emu_reset)[2]
+    link_account(store, account)
+    deal_id = new_deal(account)
+    receiver = Receiver(debounce_s=0.1).start()
+    try:
+        settle(emu_reset, receiver)
+        runs = receiver.deals.runs
+        store.save_connection("default", paused=True)
+        move(deal_id, Stage=PROPOSAL)
+        settle(emu_reset, receiver)
+        assert receiver.deals.runs == runs + 1 and receiver.deals.requeued == 0  # dropped
+        assert books_of(emu_reset, "estimates", deal_id) == []
+        store.save_connection("default", paused=False)
+        settle(emu_reset, receiver)
+        assert receiver.deals.runs == runs + 1  # resuming replays nothing by itself
+    finally:
+        receiver.stop()
+    trigger()  # the catch-up run after resume
+    [quote] = books_of(emu_reset, "estimates", deal_id)
+    assert quote["status"] == "draft"
+
+
+# ------------------------------------------------------------------------ Books webhooks
+class Recorder:
+    """A transactions handler that records the keys it is given, batch by batch."""
+
+    def __init__(self):
+        self.batches: list[list[str]] = []
+
+    def __call__(self, keys: list[str]) -> None:
+        self.batches.append(sorted(keys))
+
+
+def test_books_webhooks_are_checked_and_queue_their_transaction_once(store, emu_reset):
+    store.save_settings("transactions", TRANSACTIONS)
+    org = emu_reset.emu.config.books_org_ids[0]
+    seen = Recorder()
+    receiver = Receiver(debounce_s=0.2, transactions_handler=seen).start()
+    try:
+        # Registered with the emulator like an operator configures Books' UI.
+        hook = receiver.books_urls[org]
+        assert hook == f"{receiver.url}/books/webhook/{org}"
+        assert emu_reset.emu.books.webhooks.hooks[org].url == hook
+        books = get_runtime().books
+        customer = next(c for c in emu_reset.emu.books.org().records["contacts"].values()
+                        if c["contact_type"] == "customer")
+        invoice = books.create("invoices", {"customer_id": customer["contact_id"], "line_items": [
+            {"name": "Support", "rate": "10.00", "quantity": 1}]}).record
+        key = f"{org}|books|invoices|{invoice['invoice_id']}"
+        settle(emu_reset, receiver)
+        assert seen.batches == [[key]]  # the emulator's invoice_created reached the queue
+
+        secret = {BOOKS_HEADER: receiver.keys["books_secret"]}
+        data = {"invoice_id": invoice["invoice_id"], "status": "sent",
+                "last_modified_time": "2026-11-28T06:00:02+0000"}
+        event = {"event_type": "invoice_updated", "data": data}
+        for url, body, headers, status in (
+                (hook, event, {BOOKS_HEADER: "wrong"}, 403),
+                (hook, event, {}, 401),
+                (f"{receiver.url}/books/webhook/99999999", event, secret, 404),
+                (hook, b"{not json", secret, 400),
+                (hook, [event], secret, 400),
+                (hook, {"event_type": "invoice_updated", "data": "x"}, secret, 400),
+                (hook, {"event_type": "invoice_updated", "data": {"status": "sent"}}, secret,
+                 400),
+        ):
+            kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
+            answer = httpx.post(url, headers=headers, **kwargs)
+            assert answer.status_code == status, (url, body, answer.text)
+            assert "error" in answer.json()
+        for body, why in (
+                ({"event_type": "bill_created", "data": {"bill_id": "1"}}, "not a transaction"),
+                ({"event_type": "invoice_deleted", "data": data}, "deletions are not synced"),
+                ({"payment": {"payment_id": "1"}}, "not a transaction"),
+        ):
+            answer = httpx.post(hook, json=body, headers=secret)
+            assert answer.status_code == 200 and why in answer.json()["ignored"], answer.text
+        assert receiver.transactions.pending() == 0  # none of the above queued anything
+
+        # Duplicated and reordered (an older stamp after a newer one), in both payload shapes
+        # and on both URLs of the primary organization: one run for the record.
+        older = {**data, "status": "draft", "last_modified_time": "2026-11-28T06:00:01+0000"}
+        for url, body in ((hook, event), (hook, {"event_type": "invoice_updated",
+                                                  "data": older}),
+                          (f"{receiver.url}/books/webhook", event), (hook, {"invoice": data})):
+            assert httpx.post(url, json=body, headers=secret).json() == {"accepted": 1}
+        settle(emu_reset, receiver)
+        assert seen.batches[1:] == [[key]]
+
+        # The echo of crmbooks' own write (the link keeps the stamp Books answered it with).
+        store.upsert_link("transactions", crm_id="5725767000000123001",
+                          books_id=invoice["invoice_id"], kind="invoices",
+                          crm_module="Invoices", made_by="sync",
+                          books_modified=data["last_modified_time"])
+        answer = httpx.post(hook, json=event, headers=secret)
+        assert "own write" in answer.json()["ignored"]
+        store.save_settings("transactions", {**TRANSACTIONS, "enabled": False})
+        answer = httpx.post(hook, json={"event_type": "invoice_updated", "data": older},
+                            headers=secret)
+        assert "transactions are off" in answer.json()["ignored"]
+        settle(emu_reset, receiver)
+        assert seen.batches[2:] == []
+    finally:
+        receiver.stop()
