@@ -14,6 +14,7 @@ import time
 
 import httpx
 import pytest
+import test_multi_org
 from customers_support import unpaced
 from test_deal_triggers import (
     PROPOSAL,
@@ -31,9 +32,13 @@ from test_deal_triggers import (
 
 from crmbooks.receiver import BOOKS_HEADER, Receiver
 from crmbooks.runtime import get_runtime, reset_runtime_cache
+from crmbooks.store.repo import Store
 from flows.deal_triggers import sync_deal_triggers
 from flows.pipeline import RunInProgress
 
+PRIMARY, EXTRA = test_multi_org.PRIMARY, test_multi_org.EXTRA
+# The F4 tests' two-organization emulator and connection, as fixtures of this module too.
+two_orgs, connected_two = test_multi_org.two_orgs, test_multi_org.connected_two
 TRANSACTIONS = {"enabled": True,
                 "modules": ["estimates", "salesorders", "invoices", "purchaseorders"]}
 
@@ -297,3 +302,49 @@ def test_books_webhooks_are_checked_and_queue_their_transaction_once(store, emu_
         assert seen.batches[2:] == []
     finally:
         receiver.stop()
+
+
+def test_every_connected_organization_gets_its_events_and_extra_ones_only_crm_to_books(
+        connected_two, two_orgs):
+    primary, extra = connected_two, Store(connected_two.engine, org_id=EXTRA)
+    for store in (primary, extra):
+        store.save_settings("transactions", TRANSACTIONS)
+    seen = Recorder()
+    receiver = Receiver(debounce_s=0.2, transactions_handler=seen).start()
+    try:
+        assert set(receiver.books_urls) == {PRIMARY, EXTRA}
+        assert {o: h.url for o, h in two_orgs.emu.books.webhooks.hooks.items()} == {
+            PRIMARY: f"{receiver.url}/books/webhook/{PRIMARY}",
+            EXTRA: f"{receiver.url}/books/webhook/{EXTRA}"}
+        notify = f"{receiver.url}/crm/notify"
+        event = {"module": "Quotes", "ids": ["5725767000000999001"], "operation": "update",
+                 "affected_fields": [{"5725767000000999001": ["Subject"]}],
+                 "token": receiver.keys["crm_token"]}
+        assert httpx.post(notify, json=event).status_code == 200
+        echo = {**event, "affected_fields": [{"5725767000000999001": ["Books_Id__c"]}]}
+        assert httpx.post(notify, json=echo).status_code == 200  # our own write-back
+        assert receiver.transactions.idle()
+        assert seen.batches == [[f"{org}|crm|Quotes|5725767000000999001"
+                                 for org in (PRIMARY, EXTRA)]]
+
+        extra.save_settings("transactions", {**TRANSACTIONS, "enabled": False})
+        assert httpx.post(notify, json=event).status_code == 200
+        assert receiver.transactions.idle()
+        assert seen.batches[1:] == [[f"{PRIMARY}|crm|Quotes|5725767000000999001"]]
+
+        secret = {BOOKS_HEADER: receiver.keys["books_secret"]}
+        change = {"event_type": "estimate_updated",
+                  "data": {"estimate_id": "460000000099001", "status": "sent"}}
+        answer = httpx.post(receiver.books_urls[EXTRA], json=change, headers=secret)
+        assert answer.status_code == 200 and "CRM → Books only" in answer.json()["ignored"]
+        answer = httpx.post(f"{receiver.url}/books/webhook/20099003", json=change,
+                            headers=secret)
+        assert answer.status_code == 404 and "20099003" in answer.json()["error"]
+        assert receiver.transactions.pending() == 0
+        answer = httpx.post(receiver.books_urls[PRIMARY], json=change, headers=secret)
+        assert answer.json() == {"accepted": 1}
+        assert receiver.transactions.idle()
+        assert seen.batches[2:] == [[f"{PRIMARY}|books|estimates|460000000099001"]]
+    finally:
+        receiver.stop()
+    assert not two_orgs.emu.books.webhooks.hooks

@@ -1,0 +1,79 @@
+"""The event receiver's pure parts: reading Books webhooks, and the debouncing worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from crmbooks.receiver import BooksEvent, Debouncer, Requeue, changed_fields, parse_books_event
+
+STAMP = "2026-11-28T06:00:02+0000"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ({"event_type": "invoice_updated", "data": {"invoice_id": 4600001, "last_modified_time":
+                                                STAMP}},
+     BooksEvent("invoices", "4600001", "updated", STAMP)),
+    ({"event_type": "salesorder_created", "data": {"salesorder_id": " 9 "}},
+     BooksEvent("salesorders", "9", "created", None)),
+    ({"event_type": "purchaseorder_deleted", "data": {"purchaseorder_id": "7"}},
+     BooksEvent("purchaseorders", "7", "deleted", None)),
+    # Books' default workflow payload: one key named after the entity, no event type.
+    ({"estimate": {"estimate_id": "5", "last_modified_time": STAMP}},
+     BooksEvent("estimates", "5", "", STAMP)),
+])
+def test_books_transaction_events_are_read_in_both_shapes(body, expected):
+    assert parse_books_event(body) == expected
+
+
+@pytest.mark.parametrize("body", [
+    {"event_type": "bill_created", "data": {"bill_id": "1"}},
+    {"event_type": "contact_updated", "data": {"contact_id": "1"}},
+    {"event_type": "", "data": {}},
+    {"payment": {"payment_id": "1"}},
+    {},
+])
+def test_other_events_are_not_transaction_events(body):
+    assert parse_books_event(body) is None
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ([{"event_type": "invoice_updated"}], "JSON object"),
+    ("invoice_updated", "JSON object"),
+    ({"event_type": "invoice_updated"}, "no invoice object"),
+    ({"event_type": "invoice_updated", "data": ["x"]}, "no invoice object"),
+    ({"event_type": "estimate_updated", "data": {"status": "sent"}}, "no estimate_id"),
+    ({"invoice": {"invoice_id": "  "}}, "no invoice_id"),
+])
+def test_malformed_transaction_events_say_what_is_wrong(body, message):
+    with pytest.raises(ValueError, match=message):
+        parse_books_event(body)
+
+
+def test_changed_fields_of_crm_notifications():
+    assert changed_fields([{"1": ["Stage", "Amount"]}, {"2": ["Books_Id__c"]}, "Owner"]) == {
+        "Stage", "Amount", "Books_Id__c", "Owner"}
+    assert changed_fields(None) == set() and changed_fields({"1": ["x"]}) == set()
+
+
+def test_a_batch_refused_by_the_run_lock_comes_back_once_and_others_are_dropped():
+    calls: list[list[str]] = []
+
+    def handler(ids: list[str]) -> None:
+        calls.append(sorted(ids))
+        if len(calls) == 1:
+            raise Requeue(["a"], "lock held")  # 'a' waits; 'b' ran
+        if ids == ["boom"]:
+            raise RuntimeError("a failing run drops its ids and the worker goes on")
+
+    worker = Debouncer(handler, delay_s=0.01, name="test")
+    try:
+        worker.submit(["a", "b", "a"])
+        assert worker.idle()
+        assert calls == [["a", "b"], ["a"]] and worker.requeued == 1
+        worker.submit(["boom"])
+        assert worker.idle()
+        worker.submit(["c"])
+        assert worker.idle()
+        assert calls[2:] == [["boom"], ["c"]] and worker.runs == 4
+    finally:
+        worker.stop()
