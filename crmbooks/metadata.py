@@ -91,7 +91,8 @@ def _sampled_custom_fields(runtime, resource: str) -> list[dict]:
         for page in runtime.books.iter_pages(resource, params, per_page=1):
             record = page[0]
             if "custom_fields" not in record:
-                id_field = "contact_id" if resource == "contacts" else "item_id"
+                # contacts → contact_id, items → item_id, estimates → estimate_id …
+                id_field = f"{resource[:-1]}_id"
                 record = runtime.books.get(resource, record[id_field]) or {}
             return [{"api_name": f.get("api_name"), "data_type": f.get("data_type"),
                      "is_unique": bool(f.get("is_unique"))}

@@ -166,12 +166,32 @@ class ItemsSettings(_SyncModule):
     """F11: CRM Products ↔ Books items (Books is pushed first and wins in two-way mode)."""
 
 
+TransactionResource = Literal["estimates", "salesorders", "invoices", "purchaseorders"]
+
+
 class TransactionsSettings(_Strict):
-    """F14: which Books transactions are shown on the CRM side (event-driven)."""
+    """F14: which transactions sync (both ways, event-driven), and their custom fields.
+
+    ``maps`` pair a CRM field with a Books custom field (``custom_fields.cf_…``) of the
+    transactions; ``section`` names one Books resource (estimates …) or, when left out, the
+    map applies to every synced one. Values travel CRM → Books and Books → CRM (``direction``).
+    """
 
     enabled: bool = False
-    modules: tuple[Literal["estimates", "salesorders", "invoices", "purchaseorders"], ...] = (
-        "estimates", "salesorders", "invoices")
+    modules: tuple[TransactionResource, ...] = ("estimates", "salesorders", "invoices")
+    maps: tuple[FieldMapSetting, ...] = ()
+
+    @model_validator(mode="after")
+    def _custom_fields_only(self) -> TransactionsSettings:
+        for m in self.maps:
+            if not m.books.startswith("custom_fields.cf_") or m.books == "custom_fields.cf_crm_id":
+                raise ValueError(f"maps: {m.books}={m.crm}: transactions map Books custom fields "
+                                 "only (cf_…, not cf_crm_id, which crmbooks owns)")
+            if m.section is not None and m.section not in (
+                    "estimates", "salesorders", "invoices", "purchaseorders"):
+                raise ValueError(f"maps: {m.books}={m.crm}: section must be estimates, "
+                                 f"salesorders, invoices or purchaseorders, got {m.section!r}")
+        return self
 
 
 class DealTriggerSettings(_Strict):

@@ -1,4 +1,5 @@
-"""Transaction tasks (F14, CRM → Books): start, fetch, plan, push, report.
+"""Transaction tasks (F14): start, fetch, plan, push, report — the CRM → Books half here, the
+Books → CRM half in tasks/transactions_books.py; one run (and one report) covers both.
 
 CRM quotes, sales orders, invoices and purchase orders become Books estimates, sales orders,
 invoices and purchase orders for linked customers/vendors/items. Exactly-once: each Books
@@ -6,11 +7,15 @@ record is written by an upsert on its unique `cf_crm_id` custom field (the CRM r
 linked (module `transactions`) right after; the link keeps what was written, so an unchanged
 record (or the echo of our own write) plans nothing. The Books id is written back to the CRM
 record's `Books_Id__c`, so the transaction can be found from the CRM side.
+
+Who wins (docs/decisions.md): CRM → Books runs first. While the Books record is a draft, CRM
+changes reach it; once Books moved it past draft (sent, accepted, paid, void …), Books owns
+its status and amounts and only the mapped custom fields still travel CRM → Books.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -18,7 +23,8 @@ from prefect.context import get_run_context
 from pydantic import BaseModel
 
 from crmbooks.connectors.errors import RetriableError
-from crmbooks.metadata import _cached, _is_unique_key, crm_field_metadata
+from crmbooks.connectors.zoho_books import parse_books_time
+from crmbooks.metadata import _cached, _is_unique_key, books_custom_fields, crm_field_metadata
 from crmbooks.runtime import Runtime, get_runtime
 from crmbooks.settings import SettingsError, parse_module_settings
 from crmbooks.store.jsonsafe import json_safe
@@ -31,7 +37,8 @@ from crmbooks.sync.transactions import (
     books_body,
     crm_fields,
 )
-from tasks.report import COUNT_KEYS, SIDES
+from crmbooks.sync.transactions_crm import CRM_MAPPABLE, crm_body, custom_to_books, custom_to_crm
+from tasks.report import CLOCK_SKEW, COUNT_KEYS, SIDES
 from tasks.start import refuse_if_stopped
 
 MODULE = "transactions"
@@ -44,10 +51,17 @@ class TransactionsRun(BaseModel):
     run_id: str
     org_id: str
     dry_run: bool
+    module: str = MODULE  # the run lock's key (flows/pipeline.hold_run_lock)
     catch_up: bool = True  # False: only the records of events (the cursors stay)
+    to_books: bool = True  # the CRM → Books path runs
+    to_crm: bool = True  # the Books → CRM path runs
     modules: list[str]  # CRM modules synced
     fields: dict[str, list[str]]
+    present: dict[str, list[str]] = {}  # every field the CRM org has, per module
+    statuses: dict[str, list[str] | None] = {}  # the CRM Status picklist, per module
+    maps: dict[str, list[dict]] = {}  # custom-field maps per CRM module, with both field types
     cursors: dict[str, datetime | None]
+    books_cursors: dict[str, datetime | None] = {}  # per Books resource
     customers_mode: str
     currencies: list[str]
     base_currency: str | None = None
@@ -65,8 +79,10 @@ def cursor_module(crm_module: str) -> str:
 
 @task(name="start-transactions")
 def start_transactions(dry_run: bool, org_id: str | None, only: str | None = None,
-                       catch_up: bool = True) -> TransactionsRun | None:
-    """Check connection and settings; None when transactions are off."""
+                       catch_up: bool = True, to_books: bool = True,
+                       to_crm: bool = True) -> TransactionsRun | None:
+    """Check connection and settings (custom-field maps against both sides' live fields,
+    before any write); None when transactions are off or `only` is not synced."""
     runtime = get_runtime(org_id)
     store, logger = runtime.store, get_run_logger()
     connection = store.connection()
@@ -85,7 +101,11 @@ def start_transactions(dry_run: bool, org_id: str | None, only: str | None = Non
         if not _is_unique_key(runtime, RESOURCE[module], UNIQUE_FIELD):
             raise SettingsError(f"Books {RESOURCE[module]} have no unique custom field "
                                 f"{UNIQUE_FIELD}: create it so transactions write exactly once")
-    fields = {m: crm_fields(m, {f.get("api_name") for f in crm_field_metadata(runtime, m)})
+    meta = {m: {f.get("api_name"): f for f in crm_field_metadata(runtime, m)} for m in modules}
+    if to_crm:
+        _check_books_id_unique(meta)
+    maps = field_maps(runtime, settings.maps, modules, meta)
+    fields = {m: list(dict.fromkeys(crm_fields(m, set(meta[m])) + [x["crm"] for x in maps[m]]))
               for m in modules}
     currencies = _cached(runtime, "books-currencies",
                          lambda: [c.get("currency_code") for c in runtime.books.currencies()])
@@ -96,18 +116,76 @@ def start_transactions(dry_run: bool, org_id: str | None, only: str | None = Non
                              flow_run_id=str(flow_run.flow_run_id) if flow_run else None)
     return TransactionsRun(
         run_id=run_id, org_id=runtime.org_id, dry_run=dry_run, catch_up=catch_up,
-        modules=modules, fields=fields,
+        to_books=to_books, to_crm=to_crm, modules=modules, fields=fields,
+        present={m: sorted(k for k in meta[m] if k) for m in modules},
+        statuses={m: _picklist(meta[m].get("Status")) for m in modules}, maps=maps,
         cursors={m: store.cursor(cursor_module(m), "crm") for m in modules},
+        books_cursors={RESOURCE[m]: store.cursor(cursor_module(RESOURCE[m]), "books")
+                       for m in modules},
         customers_mode=customers.crm_module, currencies=[c for c in currencies if c],
         base_currency=(connection.books_org or {}).get("currency"),
         calls_before=runtime.api_calls())
+
+
+def _picklist(field: dict | None) -> list[str] | None:
+    if not field:
+        return None
+    return [str(v.get("actual_value") or v.get("display_value"))
+            for v in field.get("pick_list_values") or []]
+
+
+def _check_books_id_unique(meta: dict[str, dict[str, dict]]) -> None:
+    """Books → CRM creates upsert by Books_Id__c: it must exist and be unique (exactly once)."""
+    for module, fields in meta.items():
+        field = fields.get(CRM_BOOKS_ID)
+        if not field or not field.get("unique"):
+            raise SettingsError(f"CRM {module} need a unique field {CRM_BOOKS_ID} (Books Id): "
+                                "create it (mark it unique) so Books transactions are copied to "
+                                "the CRM exactly once")
+
+
+def field_maps(runtime, maps, modules: list[str], meta: dict[str, dict[str, dict]]
+               ) -> dict[str, list[dict]]:
+    """The custom-field maps of each CRM module with both fields' types, checked against the
+    live metadata of both sides; SettingsError naming every bad map (nothing is written)."""
+    out: dict[str, list[dict]] = {m: [] for m in modules}
+    problems = []
+    for module in modules:
+        resource = RESOURCE[module]
+        wanted = [m for m in maps if m.section in (None, resource)]
+        books = {f.get("api_name"): f for f in books_custom_fields(runtime, resource)} \
+            if wanted else {}
+        for m in wanted:
+            cf = m.books.removeprefix("custom_fields.")
+            crm = meta[module].get(m.crm)
+            if crm is None:
+                problems.append(f"{m.books}={m.crm}: CRM {module} have no field {m.crm}")
+            elif crm.get("data_type") not in CRM_MAPPABLE:
+                problems.append(f"{m.books}={m.crm}: CRM field {m.crm} is a "
+                                f"{crm.get('data_type')} field, which cannot carry a Books "
+                                "custom field value")
+            elif m.direction != "to_books" and (crm.get("read_only")
+                                                or crm.get("field_read_only")):
+                problems.append(f"{m.books}={m.crm}: CRM field {m.crm} is read-only")
+            if cf not in books:
+                problems.append(f"{m.books}={m.crm}: Books {resource} have no custom field "
+                                f"{cf} (create it in Books, or fix the map)")
+            if crm is not None and cf in books:
+                out[module].append({"crm": m.crm, "books": cf, "direction": m.direction,
+                                    "crm_type": crm.get("data_type"),
+                                    "books_type": books[cf].get("data_type")})
+    if problems:
+        raise SettingsError("transactions maps do not fit the live fields: "
+                            + "; ".join(problems) + " (`crmbooks configure transactions "
+                            "--unmap cf_…` removes a map); nothing was written")
+    return out
 
 
 @task(name="fetch-crm-transactions")
 def fetch_transactions(run: TransactionsRun, crm_ids: list[str] | None) -> dict[str, list]:
     """CRM records per module: these ids (events) or changed since each module's cursor."""
     crm, out = run.runtime().crm, {}
-    for module in run.modules:
+    for module in run.modules if run.to_books else ():
         if crm_ids:
             found = [crm.get_record(module, i, run.fields[module]) for i in dict.fromkeys(crm_ids)]
             out[module] = [r for r in found if r]
@@ -120,7 +198,8 @@ def fetch_transactions(run: TransactionsRun, crm_ids: list[str] | None) -> dict[
     return out
 
 
-def _links(store) -> dict[str, dict[str, str]]:
+def links_of(store) -> dict[str, dict[str, str]]:
+    """{accounts|contacts|vendors|items: {CRM id: Books id}} from the links of those modules."""
     out: dict[str, dict[str, str]] = {"accounts": {}, "contacts": {}, "vendors": {},
                                       "items": {}}
     for module, kinds in (("customers", ("accounts", "contacts")), ("vendors", ("vendors",)),
@@ -132,11 +211,63 @@ def _links(store) -> dict[str, dict[str, str]]:
     return out
 
 
+def parties_back(store) -> dict[str, dict]:
+    """{Books customer/vendor id: the CRM lookup that names it} from the links."""
+    out: dict[str, dict] = {}
+    for module, kinds in (("customers", {"accounts": "Account_Name",
+                                         "contacts": "Contact_Name"}),
+                          ("vendors", {"vendors": "Vendor_Name"})):
+        for row in store.links(module).to_dict("records"):
+            field = kinds.get(row["kind"])
+            if field and str(row["books_id"]) not in out:
+                out[str(row["books_id"])] = {field: {"id": str(row["crm_id"])}}
+    return out
+
+
+def items_back(store) -> dict[str, str]:
+    """{Books item id: CRM product id} from the items links."""
+    return {str(r["books_id"]): str(r["crm_id"])
+            for r in store.links("items", "products").to_dict("records")}
+
+
+def crm_content(body: dict, record: dict) -> dict:
+    """What a link keeps of a Books record as the CRM saw it last (its `books_values`): the
+    CRM body, plus the Books status and total a list summary can be checked against."""
+    return json_safe({**body, "$status": record.get("status"), "$total": record.get("total")})
+
+
+def is_echo(link, summary: dict) -> bool:
+    """A Books record that still carries the stamp, status and total our last write left: it
+    needs no detail read and no plan. (Stamps have one-second resolution: a person's edit in
+    the very second of our write differs at least in status or total, or waits for the next
+    webhook, which is read in full.)"""
+    get = (lambda k: link.get(k)) if isinstance(link, dict) else (lambda k: getattr(link, k))
+    values = get("books_values") or {}
+    return bool(get("books_modified")) and get("books_modified") == summary.get(
+        "last_modified_time") and values.get("$status") == summary.get("status") and str(
+        values.get("$total")) == str(json_safe(summary.get("total")))
+
+
+def _books_values(run: TransactionsRun, resource: str, record: dict | None, maps) -> dict | None:
+    """The `books_values` of a record we just wrote to Books, so that its echo (a webhook, the
+    catch-up) plans nothing on the Books → CRM path."""
+    if not record:
+        return None
+    store = run.runtime().store
+    party = parties_back(store).get(str(record.get("vendor_id" if resource == "purchaseorders"
+                                                   else "customer_id") or ""))
+    module = CRM_MODULE[resource]
+    body, _ = crm_body(record, resource, party=party, items_back=items_back(store),
+                       picklist=run.statuses.get(module), present=set(run.present[module]))
+    custom, problems = custom_to_crm(record, maps)
+    return None if body is None or problems else crm_content({**body, **custom}, record)
+
+
 @task(name="plan-transactions")
 def plan_transactions(run: TransactionsRun, fetched: dict[str, list]) -> list[dict]:
-    """Per record: create, update, nothing, skip (closed in Books) or fail (with reason)."""
+    """Per record: create, update, nothing, skip (past draft/closed in Books) or fail."""
     runtime = run.runtime()
-    links = _links(runtime.store)
+    links = links_of(runtime.store)
     known = runtime.store.links_by_crm_id(MODULE)
     plan = []
     for module, records in fetched.items():
@@ -151,9 +282,13 @@ def plan_transactions(run: TransactionsRun, fetched: dict[str, list]) -> list[di
             body, why = books_body(record, module, customers_mode=run.customers_mode,
                                    links=links, currencies=frozenset(run.currencies),
                                    base_currency=run.base_currency)
-            if body is None:
-                plan.append({**row, "op": "fail", "reason": why})
+            custom, problems = custom_to_books(record, run.maps.get(module, []))
+            if body is None or problems:
+                plan.append({**row, "op": "fail",
+                             "reason": "; ".join(([why] if why else []) + problems)})
                 continue
+            if custom:
+                body["custom_fields"] = custom
             content = json_safe(body)
             row.update(body=body, content=content)
             if link is None:
@@ -164,15 +299,34 @@ def plan_transactions(run: TransactionsRun, fetched: dict[str, list]) -> list[di
                 op = "link_crm" if row["crm_value"] != link.books_id else "nothing"
                 plan.append({**row, "op": op, "reason": "unchanged"})
                 continue
-            current = runtime.books.get(resource, link.books_id)
-            status = (current or {}).get("status")
-            if current is not None and status in CLOSED:
-                plan.append({**row, "op": "skip", "reason": f"the Books {NOUN[resource]} is "
-                             f"{status}: CRM changes are no longer applied"})
-                continue
-            plan.append({**row, "op": "update" if current else "create",
-                         "reason": "changed in CRM"})
+            plan.append(_past_draft(run, row, link, custom))
     return plan
+
+
+def _past_draft(run: TransactionsRun, row: dict, link, custom: list[dict]) -> dict:
+    """A changed CRM record of a linked transaction: the whole body while Books has it as a
+    draft; past draft Books owns status and amounts, so only the custom fields go."""
+    resource = row["resource"]
+    current = run.runtime().books.get(resource, link.books_id)
+    status = (current or {}).get("status")
+    if current is None:
+        return {**row, "op": "create", "reason": f"the Books {NOUN[resource]} was deleted"}
+    if status in CLOSED:
+        return {**row, "op": "skip", "reason": f"the Books {NOUN[resource]} is {status}: "
+                "CRM changes are no longer applied"}
+    if status in (None, "", "draft"):
+        return {**row, "op": "update", "reason": "changed in CRM"}
+    if custom and any(c["value"] != _books_value(current, c["api_name"]) for c in custom):
+        return {**row, "body": {"custom_fields": custom}, "op": "update",
+                "reason": f"custom fields changed in CRM (the Books {NOUN[resource]} is "
+                          f"{status}: Books keeps its status and amounts)"}
+    return {**row, "op": "skip", "reason": f"the Books {NOUN[resource]} is {status}: past "
+            "draft Books owns its status and amounts, CRM changes to them are not applied"}
+
+
+def _books_value(record: dict, api_name: str) -> str:
+    return next((str(cf.get("value") or "") for cf in record.get("custom_fields") or []
+                 if cf.get("api_name") == api_name), "")
 
 
 @task(name="push-transactions")
@@ -187,8 +341,12 @@ def push_transactions(run: TransactionsRun, plan: list[dict]) -> list[dict]:
         if row["op"] not in ("create", "update"):
             continue
         try:
-            result = books.upsert_by_custom_field(row["resource"], UNIQUE_FIELD, row["crm_id"],
-                                                  row["body"])
+            # A linked record is updated by its id: one made in Books (Books → CRM) may not
+            # carry cf_crm_id yet, and an upsert by it would then create a second one.
+            result = (books.update(row["resource"], row["books_id"], row["body"])
+                      if row["op"] == "update" and row["books_id"] else
+                      books.upsert_by_custom_field(row["resource"], UNIQUE_FIELD, row["crm_id"],
+                                                   row["body"]))
         except RetriableError as exc:
             outcomes.append({**_slim(row), "side": "books", "ok": False,
                              "code": "RETRIES_EXHAUSTED", "message": str(exc)})
@@ -200,6 +358,8 @@ def push_transactions(run: TransactionsRun, plan: list[dict]) -> list[dict]:
         store.upsert_link(MODULE, crm_id=row["crm_id"], books_id=result.id,
                           kind=row["resource"], crm_module=row["crm_module"],
                           crm_values=row["content"], made_by="sync",
+                          books_values=_books_values(run, row["resource"], result.record,
+                                                     run.maps.get(row["crm_module"], [])),
                           books_modified=(result.record or {}).get("last_modified_time"))
         outcomes.append({**_slim(row), "books_id": result.id, "side": "books", "ok": True})
         if row["crm_value"] != result.id:
@@ -223,38 +383,43 @@ def _slim(row: dict) -> dict:
 
 @task(name="report-transactions")
 def report_transactions(run: TransactionsRun, plan: list[dict], outcomes: list[dict],
-                        fetched: dict[str, list]) -> dict:
-    """History, failures, cursors, artifacts; closes the run."""
+                        fetched: dict[str, list],
+                        books_fetched: dict[str, list] | None = None) -> dict:
+    """History, failures, cursors (both sides), artifacts; closes the run."""
     runtime = run.runtime()
     store = runtime.store
     counts = {s: dict.fromkeys(COUNT_KEYS, 0) for s in SIDES}
     events, failures = [], []
     for row in plan:
-        key = f"{row['crm_module']}:{row['crm_id']}"
+        key, side = record_key(row), row.get("side", "books")
         if row["op"] == "skip":
-            counts["books"]["skipped"] += 1
-            events.append(_event(row, key, "skipped", "books", row["reason"]))
+            counts[side]["skipped"] += 1
+            events.append(_event(row, key, "skipped", side, row["reason"]))
         elif row["op"] == "fail":
-            counts["books"]["failed"] += 1
-            events.append(_event(row, key, "failed", "books", row["reason"]))
-            failures.append({"record_key": key, "side": "books", "crm_id": row["crm_id"],
+            counts[side]["failed"] += 1
+            events.append(_event(row, key, "failed", side, row["reason"]))
+            failures.append({"record_key": key, "side": side, "crm_id": row.get("crm_id"),
+                             "books_id": row.get("books_id"),
                              "code": "INVALID_RECORD", "message": f"{row['name']}: "
                              f"{row['reason']}", "hint": "link what the reason names (sync "
-                             "that module) or fix the record; the next run picks it up"})
+                             "that module) or fix the record or the map; the next run picks "
+                             "it up"})
         elif run.dry_run and row["op"] in ("create", "update"):
-            counts["books"]["created" if row["op"] == "create" else "updated"] += 1
-            events.append(_event(row, key, "created" if row["op"] == "create" else "updated",
-                                 "books", row["reason"]))
+            action = "created" if row["op"] == "create" else "updated"
+            counts[side][action] += 1
+            events.append(_event(row, key, action, side, row["reason"]))
     for o in outcomes:
-        key = f"{o['crm_module']}:{o['crm_id']}"
+        key = record_key(o)
         action = ("created" if o["op"] == "create" else "updated") if o["ok"] else "failed"
         counts[o["side"]][action] += 1
         events.append(_event(o, key, action, o["side"], o.get("reason") if o["ok"]
                              else f"{o.get('code')}: {o.get('message')}"))
         if not o["ok"]:
-            failures.append({"record_key": key, "side": o["side"], "crm_id": o["crm_id"],
+            failures.append({"record_key": key, "side": o["side"], "crm_id": o.get("crm_id"),
+                             "books_id": o.get("books_id"),
                              "code": str(o.get("code") or ""), "field": o.get("field"),
-                             "message": f"{o.get('name') or o['crm_id']}: {o.get('message')}",
+                             "message": f"{o.get('name') or o.get('crm_id') or o.get('books_id')}"
+                                        f": {o.get('message')}",
                              "hint": "correct the record, then run again"})
     store.clear_events(run.run_id)
     store.add_events(run.run_id, MODULE, events)
@@ -262,10 +427,11 @@ def report_transactions(run: TransactionsRun, plan: list[dict], outcomes: list[d
         if failures:
             store.add_failures(run.run_id, MODULE, failures)
         failed = {f["record_key"] for f in failures}
-        store.resolve_failures(MODULE, {f"{r['crm_module']}:{r['crm_id']}" for r in plan}
-                               - failed)
+        store.resolve_failures(MODULE, {record_key(r) for r in plan} - failed)
         for module, records in fetched.items() if run.catch_up else ():
             _settle(run, store, module, records, failed)
+        for resource, records in (books_fetched or {}).items() if run.catch_up else ():
+            _settle_books(store, resource, records, failed)
     calls = runtime.api_calls()
     api_calls = {s: calls.get(s, 0) - run.calls_before.get(s, 0) for s in SIDES}
     state = "completed_with_failures" if failures or any(
@@ -283,8 +449,14 @@ def report_transactions(run: TransactionsRun, plan: list[dict], outcomes: list[d
     return {"run_id": run.run_id, "state": state, "counts": counts, "api_calls": api_calls}
 
 
+def record_key(row: dict) -> str:
+    """`Quotes:<crm id>` for a CRM record (CRM → Books), `estimates:<books id>` for a Books
+    record (Books → CRM): the key of its events and failure rows."""
+    return row.get("key") or f"{row['crm_module']}:{row['crm_id']}"
+
+
 def _event(row: dict, key: str, action: str, side: str, message) -> dict:
-    return {"record_key": key, "side": side, "crm_id": row["crm_id"],
+    return {"record_key": key, "side": side, "crm_id": row.get("crm_id"),
             "books_id": row.get("books_id"), "name": row.get("name"), "action": action,
             "message": message}
 
@@ -300,3 +472,16 @@ def _settle(run: TransactionsRun, store, module: str, records: list[dict],
     new = min(bad) if bad else max(stamps.values())
     store.advance_cursor(cursor_module(module), "crm", new)
 
+
+def _settle_books(store, resource: str, records: list[dict], failed: set[str]) -> None:
+    """The same for a Books resource's cursor; a stamp far ahead of our clock (a broken
+    clock, the year 9999) never moves it: that record is read again next run instead."""
+    id_field, limit = f"{resource[:-1]}_id", datetime.now(UTC) + CLOCK_SKEW
+    stamps = {f"{resource}:{r[id_field]}": parse_books_time(str(r["last_modified_time"]))
+              for r in records if r.get("last_modified_time")}
+    stamps = {k: v for k, v in stamps.items() if v <= limit}
+    if not stamps:
+        return
+    bad = [stamps[k] for k in failed if k in stamps]
+    new = min(bad) if bad else max(stamps.values())
+    store.advance_cursor(cursor_module(resource), "books", new)
