@@ -259,13 +259,15 @@ def webhook(
         None, "--public-url", help="URL the CRM and Books reach this receiver at "
                                    "(default http://HOST:PORT)."),
 ):
-    """Receive CRM notifications and Books webhooks; run the deal triggers within seconds.
+    """Receive CRM notifications and Books webhooks; run deal triggers and transactions
+    within seconds.
 
     Registers a CRM notification channel (Deals and the transaction modules) with a random
     token kept under CRMBOOKS_HOME, and checks the shared secret of Books webhooks (header
-    X-Webhook-Secret; the secret is in CRMBOOKS_HOME/receiver.json). Events with a wrong
-    token or secret are rejected. With the receiver down, the scheduled catch-up run of the
-    deal triggers picks the changes up.
+    X-Webhook-Secret; the secret is in CRMBOOKS_HOME/receiver.json), one URL per connected
+    Books organization (/books/webhook/ORG_ID): registered with the emulators by itself,
+    printed to configure in real Books. Events with a wrong token or secret are rejected.
+    With the receiver down, the scheduled catch-up runs pick the changes up.
     """
     from crmbooks.cli import _prepare_local_prefect
     from crmbooks.receiver import serve

@@ -641,16 +641,19 @@ def serve(host: str = "127.0.0.1", port: int = 8765, public_url: str | None = No
 
 def describe(receiver: Receiver) -> str:
     """What `crmbooks webhook` prints: where events arrive and how Books must send them."""
-    lines = [f"crmbooks receiver on {receiver.url}: CRM notifications at /crm/notify (channel "
-             f"{receiver.keys['channel_id']})."]
+    return "\n".join([
+        f"crmbooks receiver on {receiver.url}: CRM notifications at /crm/notify (channel "
+        f"{receiver.keys['channel_id']}).", *books_setup(receiver), "Ctrl-C stops."])
+
+
+def books_setup(receiver: Receiver) -> list[str]:
+    """Where each organization's Books webhooks go: registered with the emulator, or what to
+    configure in each real Books organization (the secret itself is never printed)."""
     if receiver.emulator is not None:
-        lines.append("Books webhooks registered with the emulator: " +
-                     ", ".join(f"{org} → {url}" for org, url in receiver.books_urls.items()))
-    else:
-        lines.append(f"Books webhooks: in each organization, Settings > Workflow Actions > "
-                     f"Webhooks, POST to the URL below with header {BOOKS_HEADER} (its secret "
-                     f"is in {state_file()}), for estimates, sales orders, invoices and "
-                     "purchase orders:")
-        lines += [f"  {org}: {url}" for org, url in receiver.books_urls.items()]
-    lines.append("Ctrl-C stops.")
-    return "\n".join(lines)
+        return ["Books webhooks registered with the emulator: " +
+                ", ".join(f"{org} → {url}" for org, url in receiver.books_urls.items())]
+    return [f"Books webhooks: in each organization, Settings > Workflow Actions > Webhooks, "
+            f"POST to its URL below with the header {BOOKS_HEADER} (its secret is in "
+            f"{state_file()}), from workflow rules on estimates, sales orders, invoices and "
+            "purchase orders:",
+            *(f"  {org}: {url}" for org, url in receiver.books_urls.items())]

@@ -65,8 +65,10 @@ SERVICES: list[Callable[[UpContext], contextlib.AbstractContextManager]] = []
 def event_receiver(ctx: UpContext):
     """The event receiver (issue 6): deal and transaction changes start runs within seconds.
 
-    It registers a CRM notification channel pointing at itself and accepts Books webhooks; a
-    receiver that cannot start is reported and `up` goes on (the schedules catch up).
+    It registers a CRM notification channel pointing at itself and accepts Books webhooks of
+    every connected organization (registered with the emulators when they are the Zoho side;
+    printed for the operator to configure in real Books); a receiver that cannot start is
+    reported and `up` goes on (the schedules catch up).
     """
     from crmbooks.receiver import Receiver
 
@@ -78,7 +80,11 @@ def event_receiver(ctx: UpContext):
         yield None
         return
     if ctx.console is not None:
+        from crmbooks.receiver import books_setup
+
         ctx.console.print(f"Event receiver: {receiver.url}", highlight=False)
+        for line in books_setup(receiver):
+            ctx.console.print(line, highlight=False, soft_wrap=True)
     try:
         yield receiver
     finally:

@@ -345,6 +345,7 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
               "the UI address")
         assert proc.poll() is None, "".join(lines)
         assert "Event receiver: http://127.0.0.1:" in "".join(lines)  # issue 6's receiver
+        assert "Books webhooks registered with the emulator" in "".join(lines)
         ready_s = time.monotonic() - started
         marker = json.loads((home / "up" / "up.json").read_text())
         server_pid = marker["server_pid"]

@@ -304,6 +304,32 @@ def test_books_webhooks_are_checked_and_queue_their_transaction_once(store, emu_
         receiver.stop()
 
 
+def test_webhook_tells_where_books_must_send_its_events_without_printing_the_secret(
+        store, emu_reset, monkeypatch):
+    import crmbooks.receiver
+    from crmbooks.receiver import describe, emulator_controls, state_file
+
+    org = emu_reset.emu.config.books_org_ids[0]
+    receiver = Receiver(debounce_s=0.1).start()
+    try:  # the emulators: registered by the receiver itself
+        said = describe(receiver)
+        assert f"registered with the emulator: {org} → {receiver.url}/books/webhook/{org}" \
+            in said and receiver.keys["books_secret"] not in said
+        assert emulator_controls(receiver.url) is None  # a host without the controls
+    finally:
+        receiver.stop()
+    monkeypatch.setattr(crmbooks.receiver, "emulator_controls", lambda url: None)
+    receiver = Receiver(debounce_s=0.1).start()
+    try:  # real Books: nothing registered, the operator is told what to configure
+        said = describe(receiver)
+        assert not emu_reset.emu.books.webhooks.hooks
+        assert f"  {org}: {receiver.url}/books/webhook/{org}" in said.splitlines()
+        assert BOOKS_HEADER in said and str(state_file()) in said
+        assert receiver.keys["books_secret"] not in said
+    finally:
+        receiver.stop()
+
+
 def test_every_connected_organization_gets_its_events_and_extra_ones_only_crm_to_books(
         connected_two, two_orgs):
     primary, extra = connected_two, Store(connected_two.engine, org_id=EXTRA)
