@@ -41,7 +41,7 @@ OPTION_MODULES: dict[str, tuple[str, ...]] = {
     "scope": ("customers", "vendors", "items"),
     "duplicates": ("customers", "vendors", "items"),
     "view": ("customers", "vendors", "items"),
-    "maps": ("customers", "vendors", "items"),
+    "maps": ("customers", "vendors", "items", "transactions"),
     "modules": ("transactions",),
     "mode": ("deals",),
     "create_stage": ("deals",),
@@ -271,7 +271,9 @@ def configure(
     contact_view: str | None = typer.Option(
         None, "--contact-view", help="customers with accounts+contacts: the contacts view."),
     maps: list[str] = typer.Option(
-        [], "--map", help="Extra field map BOOKS_FIELD=CRM_FIELD (F9); repeat for more."),
+        [], "--map", help="Extra field map BOOKS_FIELD=CRM_FIELD (F9); repeat for more. "
+        "transactions: a Books custom field, both ways, e.g. cf_po_ref=PO_Ref__c, or "
+        "invoices:cf_po_ref=PO_Ref__c for one type only."),
     unmap: list[str] = typer.Option(
         [], "--unmap", help="Remove the extra field map of this BOOKS_FIELD."),
     types: str | None = typer.Option(
@@ -302,6 +304,9 @@ def configure(
 
     Example: crmbooks configure customers --crm-module accounts+contacts --duplicates skip
     --view "All Accounts" --map cf_tier=Tier --sync
+
+    Example: crmbooks configure transactions --types estimates,invoices
+    --map cf_po_ref=PO_Ref__c --enable
 
     Example: crmbooks configure deals --mode quote --create-stage "Proposal/Price Quote"
     --accept-stage "Closed Won" --invoice-on-accept
@@ -413,23 +418,39 @@ def _merge(module: str, current: dict, given: dict, maps: list[str], unmap: list
     if enabled is not None:
         merged["enabled"] = enabled
     if maps or unmap:
-        current_maps = {m["books"]: m for m in merged.get("maps") or []}
+        current_maps = {_map_key(m): m for m in merged.get("maps") or []}
         for text in maps:
+            section, text = _map_section(module, text)
             try:
-                pair = FieldMapSetting.parse(text)
+                pair = FieldMapSetting.parse(text).model_copy(update={"section": section})
             except SettingsError as exc:
                 fail(str(exc))
             except ValueError as exc:
                 fail(f"--map {text!r} is not valid: {exc}")
-            current_maps[pair.books] = pair.model_dump(mode="json")
+            current_maps[_map_key(pair.model_dump(mode="json"))] = pair.model_dump(mode="json")
         for books_field in unmap:
-            key = books_field.strip()
+            section, key = _map_section(module, books_field.strip())
             key = f"custom_fields.{key}" if key.startswith("cf_") else key
+            key = f"{section}:{key}" if section else key
             if current_maps.pop(key, None) is None:
                 fail(f"--unmap {books_field!r}: there is no extra map for that Books field "
                      f"(extra maps: {', '.join(current_maps) or 'none'})")
         merged["maps"] = list(current_maps.values())
     return merged
+
+
+def _map_section(module: str, text: str) -> tuple[str | None, str]:
+    """transactions: `invoices:cf_x=Y__c` maps for invoices only → ("invoices", "cf_x=Y__c")."""
+    head, sep, rest = text.partition(":")
+    if module == "transactions" and sep and head.strip() in (
+            "estimates", "salesorders", "invoices", "purchaseorders"):
+        return head.strip(), rest
+    return None, text
+
+
+def _map_key(m: dict) -> str:
+    """An extra map's identity: its Books field (and, for transactions, its type)."""
+    return f"{m['section']}:{m['books']}" if m.get("section") else m["books"]
 
 
 def _check_views(module: str, settings: dict) -> None:
@@ -484,7 +505,7 @@ def _show(value: Any) -> str:
         return "—"
     if isinstance(value, list):
         if value and isinstance(value[0], dict) and "books" in value[0]:
-            return ", ".join(f"{m['books']}={m['crm']}" for m in value)
+            return ", ".join(f"{_map_key(m)}={m['crm']}" for m in value)
         return ", ".join(str(v) for v in value) or "—"
     if isinstance(value, bool):
         return "yes" if value else "no"

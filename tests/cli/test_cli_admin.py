@@ -217,6 +217,8 @@ def test_configure_saves_versions_and_prints_the_diff(connected, runner, emulato
     (["deals", "--mode", "quote"], "create_stage"),
     (["deals", "--mode", "invoice", "--create-stage", "Qualification"], "quote mode"),
     (["customers", "--map", "no-equals-sign"], "BOOKS_FIELD=CRM_FIELD"),
+    (["transactions", "--map", "reference_number=Subject"], "Books custom fields only"),
+    (["transactions", "--map", "cf_crm_id=Books_Id__c"], "not cf_crm_id"),
     (["widgets"], "unknown module"),
 ])
 def test_configure_rejects_bad_values_with_exit_2(connected, runner, args, words):
@@ -250,6 +252,23 @@ def test_configure_unmap_and_clear_view(connected, runner):
     assert vendors["settings"]["maps"] == [] and vendors["settings"]["view"] is None
     again = runner.invoke(app, ["configure", "vendors", "--unmap", "cf_region"])
     assert again.exit_code == 2 and "no extra map" in again.output
+
+
+def test_configure_transactions_maps_custom_fields_shared_or_per_type(connected, runner):
+    result = runner.invoke(app, ["configure", "transactions", "--map", "cf_po_ref=PO_Ref__c",
+                                 "--map", "invoices:cf_terms=Terms__c"])
+    assert result.exit_code == 0, result.output
+    assert "invoices:custom_fields.cf_terms=Terms__c" in result.output
+    settings = json.loads(runner.invoke(app, ["status", "--json"]).output)["modules"][
+        "transactions"]["settings"]
+    assert [(m["books"], m["crm"], m["section"]) for m in settings["maps"]] == [
+        ("custom_fields.cf_po_ref", "PO_Ref__c", None),
+        ("custom_fields.cf_terms", "Terms__c", "invoices")]
+    result = runner.invoke(app, ["configure", "transactions", "--unmap", "invoices:cf_terms"])
+    assert result.exit_code == 0, result.output
+    settings = json.loads(runner.invoke(app, ["status", "--json"]).output)["modules"][
+        "transactions"]["settings"]
+    assert [m["crm"] for m in settings["maps"]] == ["PO_Ref__c"]
 
 
 def test_configure_checks_the_view_against_crm(connected, runner):
