@@ -103,6 +103,7 @@ def test_new_books_transactions_of_linked_customers_appear_in_the_crm_once(
     # The scheduled catch-up, both ways: each appears once, linked, known to both sides.
     first = run()
     assert first["counts"]["crm"]["created"] == 2, first
+    assert store.cursor("transactions:invoices", "books") is not None  # the catch-up moved it
     [crm_invoice] = crm_by_books_id(emu_reset, "Invoices", invoice["invoice_id"])
     assert crm_invoice["Subject"] == "Made in Books"
     assert crm_invoice["Account_Name"] == ids["account"]
@@ -134,6 +135,7 @@ def test_a_replayed_create_after_a_lost_link_makes_no_second_crm_record(store, e
         "customer_id": linked["customer"],
         "line_items": [{"item_id": linked["item"], "quantity": 1, "rate": Decimal("5")}]})
     assert run_books("invoices", invoice["invoice_id"])["counts"]["crm"]["created"] == 1
+    assert store.cursor("transactions:invoices", "books") is None  # webhook runs leave it
     # A crash right after the CRM upsert: neither the link nor cf_crm_id were stored.
     store.delete_link("transactions", books_id=invoice["invoice_id"])
     books = get_runtime().books
