@@ -22,9 +22,13 @@ What starts what:
 - a Books estimate, sales order, invoice or purchase order event of the primary organization
   queues its record for the transactions flow (`books_resource` + `books_ids`, Books → CRM).
   Ignored, with a 200 that says why: other event types, deletions (deletions are not synced),
-  events of extra organizations (one-way, F4), organizations whose transactions are off, and
-  the echo of crmbooks' own write (the record's `last_modified_time` equals the stamp the link
-  kept right after that write). Malformed JSON or a record without its id is a 400.
+  events of extra organizations (one-way, F4) and organizations whose transactions are off.
+  Malformed JSON or a record without its id is a 400. The echo of crmbooks' own write (the
+  record's `last_modified_time` equals the stamp its link kept right after that write) starts
+  no run; this is decided when the run would start, once no run of the organization that
+  writes transactions holds its lock, since the webhook may arrive before the link is stored.
+  CRM events of crmbooks' own Books-id write-backs start nothing either (their changed fields
+  say so); those of its Books → CRM writes do start a run, which plans nothing.
 
 Each flow has its own worker (a Debouncer): ids run once they have been quiet for
 `debounce_s`, so a burst of edits, duplicated or reordered events make one run. The flows read
@@ -108,14 +112,17 @@ class Requeue(Exception):
 class Debouncer:
     """Ids in, batches out: an id runs once it has been quiet for `delay_s`, on one thread.
 
-    A handler that raises :class:`Requeue` gets those ids back after `delay_s` (unless newer
-    events queued them already); any other error is logged and its ids are dropped.
+    Ids with the same `group(id)` (default: the id itself) share one quiet period and run in
+    the same batch: the transactions queue groups the events of one record whatever stamps
+    they carry. A handler that raises :class:`Requeue` gets those ids back after `delay_s`
+    (unless newer events queued them already); any other error is logged and its ids dropped.
     """
 
     def __init__(self, handler: Callable[[list[str]], Any], delay_s: float = 0.3,
-                 name: str = "deal-triggers"):
-        self.handler, self.delay_s, self.name = handler, delay_s, name
-        self._due: dict[str, float] = {}
+                 name: str = "deal-triggers", group: Callable[[str], str] = str):
+        self.handler, self.delay_s, self.name, self.group = handler, delay_s, name, group
+        self._due: dict[str, float] = {}  # group → when it has been quiet long enough
+        self._ids: dict[str, set[str]] = {}  # group → its queued ids
         self._cond = threading.Condition()
         self._stop = False
         self.runs = 0
@@ -129,13 +136,14 @@ class Debouncer:
         with self._cond:
             due = time.monotonic() + self.delay_s
             for i in ids:
-                self._due[str(i)] = due
+                self._due[self.group(str(i))] = due
+                self._ids.setdefault(self.group(str(i)), set()).add(str(i))
             self._cond.notify()
 
     def pending(self) -> int:
         """Ids waiting or running."""
         with self._cond:
-            return len(self._due) + (1 if self.busy else 0)
+            return sum(map(len, self._ids.values())) + (1 if self.busy else 0)
 
     def idle(self, timeout_s: float = 10.0) -> bool:
         """Wait until nothing is queued or running (tests, shutdown)."""
@@ -158,15 +166,17 @@ class Debouncer:
             with self._cond:
                 while not self._stop:
                     now = time.monotonic()
-                    ready = [i for i, due in self._due.items() if due <= now]
-                    if ready:
+                    ready_groups = [g for g, due in self._due.items() if due <= now]
+                    if ready_groups:
                         break
                     wait = min(self._due.values(), default=now + 1.0) - now
                     self._cond.wait(timeout=max(wait, 0.01))
                 if self._stop:
                     return
-                for i in ready:
-                    del self._due[i]
+                ready = []
+                for g in ready_groups:
+                    del self._due[g]
+                    ready += sorted(self._ids.pop(g))
                 self.busy = True
             try:
                 self.handler(ready)
@@ -176,7 +186,8 @@ class Debouncer:
                 with self._cond:  # a newer event for an id keeps its own (later) due time
                     due = time.monotonic() + self.delay_s
                     for i in again.ids:
-                        self._due.setdefault(str(i), due)
+                        self._due.setdefault(self.group(str(i)), due)
+                        self._ids.setdefault(self.group(str(i)), set()).add(str(i))
                     self.requeued += 1
             except Exception:  # one bad run must not stop the receiver
                 LOG.exception("%s run for %d id(s) failed", self.name, len(ready))
@@ -234,15 +245,20 @@ def lock_busy(org_id: str, module: str) -> bool:
     return lock is not None and not lock_is_stale(lock)
 
 
-def is_echo(org_id: str, event: BooksEvent) -> bool:
-    """True when a Books event only reports crmbooks' own write: a link of this record holds
-    the very `last_modified_time` Books answered that write with."""
-    if not event.modified:
+def own_stamp(org_id: str, books_id: str, stamp: str) -> bool:
+    """True when `stamp` is the `last_modified_time` Books answered one of crmbooks' own
+    writes of this record with (kept on its link): the event only echoes that write.
+
+    Asked when the run would start, not when the event arrives: Books may deliver the
+    webhook before the writing run has stored its link, but that run holds the run lock
+    until it has, and the events wait for the lock.
+    """
+    if not stamp:
         return False
     store = org_store(org_id)
     for module in ECHO_MODULES:
-        link = store.find_link(module, books_id=event.record_id)
-        if link is not None and link.books_modified == event.modified:
+        link = store.find_link(module, books_id=books_id)
+        if link is not None and link.books_modified == stamp:
             return True
     return False
 
@@ -285,9 +301,22 @@ def parse_books_event(body: Any) -> BooksEvent | None:
                       str(modified) if modified else None)
 
 
-def transaction_key(org_id: str, side: str, module: str, record_id: str) -> str:
-    """A transactions-queue entry: one record of one organization, from one side's event."""
-    return f"{org_id}|{side}|{module}|{record_id}"
+def transaction_key(org_id: str, side: str, module: str, record_id: str,
+                    stamp: str | None = None) -> str:
+    """A transactions-queue entry: one record of one organization, from one side's event,
+    with the record's modified time a Books event reported (to tell our own echoes)."""
+    return f"{org_id}|{side}|{module}|{record_id}|{stamp or ''}"
+
+
+def record_of(key: str) -> str:
+    """A transactions-queue entry without its stamp: the record it is about."""
+    return key.rpartition("|")[0]
+
+
+def read_key(key: str) -> tuple[str, str, str, str, str]:
+    """(org, side, module, record id, stamp) of a transactions-queue entry."""
+    org, side, module, record_id, stamp = key.split("|", 4)
+    return org, side, module, record_id, stamp
 
 
 # ------------------------------------------------------------------------ the runs
@@ -308,19 +337,30 @@ def run_deal_triggers(deal_ids: list[str]) -> dict | None:
 def run_transactions(keys: list[str]) -> list[dict]:
     """The transactions flow for queued keys: one run per organization, side and module.
 
-    Keys of a run refused by the run lock are requeued (all together, after the others ran).
+    A group waits (requeued) while a run that writes transactions holds its organization's
+    lock; then a Books record all of whose events echo crmbooks' own writes is dropped. Keys
+    of a run refused by the run lock are requeued (all together, after the others ran).
     """
     from flows.transactions import sync_transactions
 
     groups: dict[tuple[str, str, str], list[str]] = {}
     for key in keys:
-        org, side, module, record_id = key.split("|", 3)
-        groups.setdefault((org, side, module), []).append(record_id)
+        org, side, module, _, _ = read_key(key)
+        groups.setdefault((org, side, module), []).append(key)
     summaries, again = [], []
-    for (org, side, module), ids in groups.items():
-        group_keys = [transaction_key(org, side, module, i) for i in ids]
-        if lock_busy(org, "transactions"):
+    for (org, side, module), group_keys in groups.items():
+        writers = ("transactions",) if side == "crm" else ("transactions", "deals")
+        if any(lock_busy(org, m) for m in writers):
             again += group_keys
+            continue
+        stamps: dict[str, set[str]] = {}
+        for key in group_keys:
+            stamps.setdefault(read_key(key)[3], set()).add(read_key(key)[4])
+        ids = [i for i, seen in stamps.items()
+               if side == "crm" or not all(own_stamp(org, i, s) for s in seen)]
+        if not ids:
+            LOG.info("%d Books event(s) of %s only echo crmbooks' own writes: no run",
+                     len(group_keys), module)
             continue
         target = ({"crm_module": module, "crm_ids": ids} if side == "crm" else
                   {"books_resource": module, "books_ids": ids})
@@ -383,8 +423,6 @@ def books_webhook_ignored(org_id: str, event: BooksEvent | None) -> str | None:
         return "an extra organization syncs CRM → Books only (F4)"
     if not transactions_enabled(org_id):
         return "transactions are off for this organization"
-    if is_echo(org_id, event):
-        return "the echo of crmbooks' own write"
     return None
 
 
@@ -445,7 +483,7 @@ def create_app(keys: dict[str, str], deals: Debouncer,
             seen["ignored"] += 1
             return {"accepted": 0, "ignored": why or "no transactions worker"}
         transactions.submit([transaction_key(org_id, "books", event.resource,
-                                             event.record_id)])
+                                             event.record_id, event.modified)])
         return {"accepted": 1}
 
     @app.post("/books/webhook")
@@ -529,7 +567,7 @@ class Receiver:
         self.keys = load_secrets()
         self.deals = Debouncer(handler or run_deal_triggers, debounce_s)
         self.transactions = Debouncer(transactions_handler or run_transactions, debounce_s,
-                                      name="transactions")
+                                      name="transactions", group=record_of)
         self.app = create_app(self.keys, self.deals, transactions=self.transactions)
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, host=host, port=port, log_level="warning", access_log=False,

@@ -30,7 +30,7 @@ from test_deal_triggers import (
     written,
 )
 
-from crmbooks.receiver import BOOKS_HEADER, Receiver
+from crmbooks.receiver import BOOKS_HEADER, Receiver, Requeue, run_transactions
 from crmbooks.runtime import get_runtime, reset_runtime_cache
 from crmbooks.store.repo import Store
 from flows.deal_triggers import sync_deal_triggers
@@ -248,7 +248,8 @@ def test_books_webhooks_are_checked_and_queue_their_transaction_once(store, emu_
             {"name": "Support", "rate": "10.00", "quantity": 1}]}).record
         key = f"{org}|books|invoices|{invoice['invoice_id']}"
         settle(emu_reset, receiver)
-        assert seen.batches == [[key]]  # the emulator's invoice_created reached the queue
+        # The emulator's invoice_created reached the queue, with the record's stamp.
+        assert seen.batches == [[f"{key}|{invoice['last_modified_time']}"]]
 
         secret = {BOOKS_HEADER: receiver.keys["books_secret"]}
         data = {"invoice_id": invoice["invoice_id"], "status": "sent",
@@ -285,15 +286,22 @@ def test_books_webhooks_are_checked_and_queue_their_transaction_once(store, emu_
                           (f"{receiver.url}/books/webhook", event), (hook, {"invoice": data})):
             assert httpx.post(url, json=body, headers=secret).json() == {"accepted": 1}
         settle(emu_reset, receiver)
-        assert seen.batches[1:] == [[key]]
+        assert seen.batches[1:] == [[f"{key}|{older['last_modified_time']}",
+                                     f"{key}|{data['last_modified_time']}"]]  # one batch
 
-        # The echo of crmbooks' own write (the link keeps the stamp Books answered it with).
+        # The echo of crmbooks' own write (the link keeps the stamp Books answered it with)
+        # starts no run; an event with another stamp of the same record does.
         store.upsert_link("transactions", crm_id="5725767000000123001",
                           books_id=invoice["invoice_id"], kind="invoices",
                           crm_module="Invoices", made_by="sync",
                           books_modified=data["last_modified_time"])
-        answer = httpx.post(hook, json=event, headers=secret)
-        assert "own write" in answer.json()["ignored"]
+        assert run_transactions([f"{key}|{data['last_modified_time']}"] * 2) == []
+        assert runs_of(store, "transactions") == []
+        with pytest.raises(Requeue):  # a transactions run in progress: the events wait
+            store.acquire_run_lock("transactions", "catch-up-in-progress")
+            run_transactions([f"{key}|{older['last_modified_time']}"])
+        store.release_run_lock("transactions", "catch-up-in-progress")
+        assert runs_of(store, "transactions") == []
         store.save_settings("transactions", {**TRANSACTIONS, "enabled": False})
         answer = httpx.post(hook, json={"event_type": "invoice_updated", "data": older},
                             headers=secret)
@@ -350,13 +358,13 @@ def test_every_connected_organization_gets_its_events_and_extra_ones_only_crm_to
         echo = {**event, "affected_fields": [{"5725767000000999001": ["Books_Id__c"]}]}
         assert httpx.post(notify, json=echo).status_code == 200  # our own write-back
         assert receiver.transactions.idle()
-        assert seen.batches == [[f"{org}|crm|Quotes|5725767000000999001"
+        assert seen.batches == [[f"{org}|crm|Quotes|5725767000000999001|"
                                  for org in (PRIMARY, EXTRA)]]
 
         extra.save_settings("transactions", {**TRANSACTIONS, "enabled": False})
         assert httpx.post(notify, json=event).status_code == 200
         assert receiver.transactions.idle()
-        assert seen.batches[1:] == [[f"{PRIMARY}|crm|Quotes|5725767000000999001"]]
+        assert seen.batches[1:] == [[f"{PRIMARY}|crm|Quotes|5725767000000999001|"]]
 
         secret = {BOOKS_HEADER: receiver.keys["books_secret"]}
         change = {"event_type": "estimate_updated",
@@ -370,7 +378,7 @@ def test_every_connected_organization_gets_its_events_and_extra_ones_only_crm_to
         answer = httpx.post(receiver.books_urls[PRIMARY], json=change, headers=secret)
         assert answer.json() == {"accepted": 1}
         assert receiver.transactions.idle()
-        assert seen.batches[2:] == [[f"{PRIMARY}|books|estimates|460000000099001"]]
+        assert seen.batches[2:] == [[f"{PRIMARY}|books|estimates|460000000099001|"]]
     finally:
         receiver.stop()
     assert not two_orgs.emu.books.webhooks.hooks

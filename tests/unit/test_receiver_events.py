@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from crmbooks.receiver import BooksEvent, Debouncer, Requeue, changed_fields, parse_books_event
+from crmbooks.receiver import (
+    BooksEvent,
+    Debouncer,
+    Requeue,
+    changed_fields,
+    parse_books_event,
+    read_key,
+    record_of,
+    transaction_key,
+)
 
 STAMP = "2026-11-28T06:00:02+0000"
 
@@ -75,5 +84,22 @@ def test_a_batch_refused_by_the_run_lock_comes_back_once_and_others_are_dropped(
         worker.submit(["c"])
         assert worker.idle()
         assert calls[2:] == [["boom"], ["c"]] and worker.runs == 4
+    finally:
+        worker.stop()
+
+
+def test_events_of_one_record_share_one_quiet_period_whatever_their_stamps():
+    calls: list[list[str]] = []
+    worker = Debouncer(calls.append, delay_s=0.01, name="test", group=record_of)
+    try:
+        worker.submit([transaction_key("1", "books", "invoices", "7", "06:00:02")])
+        worker.submit([transaction_key("1", "books", "invoices", "7", "06:00:01"),
+                       transaction_key("1", "books", "invoices", "7", "06:00:02")])
+        assert worker.pending() == 2
+        assert worker.idle()
+        assert calls == [["1|books|invoices|7|06:00:01", "1|books|invoices|7|06:00:02"]]
+        assert read_key(calls[0][0]) == ("1", "books", "invoices", "7", "06:00:01")
+        assert read_key(transaction_key("1", "crm", "Quotes", "9")) == (
+            "1", "crm", "Quotes", "9", "")
     finally:
         worker.stop()

@@ -1,0 +1,124 @@
+"""End to end: transactions through the event receiver (F14, issue 6), both ways.
+
+The emulators deliver CRM notifications and Books webhooks to a receiver in this process,
+which runs the real transactions flow. Waiting is on conditions (the record changed, the
+emulator's delivery queues drained, the receiver's workers idle), never on time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import httpx
+import transactions_support
+from transactions_support import books_by_crm_id, crm_create, lines
+
+from crmbooks.receiver import BOOKS_HEADER, Receiver
+from crmbooks.runtime import get_runtime
+
+store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
+
+
+def wait_for(check, timeout_s: float = 20.0):
+    """The first truthy value of `check()`, polled until `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout_s} s")
+
+
+def settle(server, receiver: Receiver) -> None:
+    """Every event the emulator queued is delivered and every run it started has ended."""
+    for _ in range(3):  # a run's own writes queue more events: settle until none are left
+        server.emu.crm.notifier.drain()
+        server.emu.books.webhooks.queue.join()
+        assert receiver.deals.idle(30) and receiver.transactions.idle(30)
+
+
+def after_stamp(stamp: str) -> None:
+    """Wait until the clock has left the whole second of a Books stamp: a change made in the
+    same second as crmbooks' own write carries the same stamp, so it reads as that write's
+    echo (the stamps' resolution, shared with the flows' echo detection)."""
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z")
+    wait_for(lambda: datetime.now(UTC).replace(microsecond=0) > moment)
+
+
+def written(run) -> int:
+    return sum(run.counts[s][k] for s in ("books", "crm") for k in ("created", "updated"))
+
+
+def test_books_changes_reach_the_crm_through_webhooks_and_echoes_start_nothing(
+        store, emu_reset, linked):
+    receiver = Receiver(debounce_s=0.2).start()
+    crm = emu_reset.emu.crm
+    try:
+        # CRM → Books (a CRM notification). Our Books write and our CRM write-back of its id
+        # come back as events, and start no run: one run in the history.
+        quote = crm_create("Quotes", {"Subject": "Through the receiver", "Account_Name": {
+            "id": linked["account"]}, "Quoted_Items": lines(linked)})
+        [estimate] = wait_for(lambda: books_by_crm_id(emu_reset, "estimates", quote))
+        wait_for(lambda: crm.records("Quotes")[quote].get("Books_Id__c"))
+        settle(emu_reset, receiver)
+        [first] = store.list_runs("transactions", limit=10)
+        assert first.state == "completed" and first.counts["books"]["created"] == 1
+        estimate_id = estimate["estimate_id"]
+
+        # Books → CRM (a Books webhook, as a person marks the quote sent in Books).
+        after_stamp(estimate["last_modified_time"])
+        assert get_runtime().books.mark_estimate(estimate_id, "sent").ok
+        wait_for(lambda: crm.records("Quotes")[quote].get("Status") == "Delivered")
+        settle(emu_reset, receiver)
+        runs = store.list_runs("transactions", limit=50)
+        # One run wrote the status; the CRM event of that write starts a run that writes
+        # nothing (the flow knows its echo): no loop.
+        assert [written(r) for r in runs[:-1]] in ([1], [0, 1]), [r.counts for r in runs]
+        assert runs[-2].counts["crm"]["updated"] == 1
+        books_stamp = emu_reset.emu.books.org().records["estimates"][estimate_id][
+            "last_modified_time"]
+
+        # Replayed, duplicated and reordered webhooks (the sent one twice, then the creation
+        # event after it): at most one more run, writing nothing.
+        hook, secret = receiver.books_urls[store.org_id], {
+            BOOKS_HEADER: receiver.keys["books_secret"]}
+        sent = {"event_type": "estimate_updated", "data": {
+            "estimate_id": estimate_id, "status": "sent", "last_modified_time": books_stamp}}
+        created = {"event_type": "estimate_created", "data": estimate}
+        for body in (sent, sent, created):
+            answer = httpx.post(hook, content=json.dumps(body, default=str), timeout=10,
+                                headers={**secret, "Content-Type": "application/json"})
+            assert answer.status_code == 200, answer.text
+        settle(emu_reset, receiver)
+        replays = store.list_runs("transactions", limit=50)[:-len(runs)]
+        assert len(replays) <= 1 and sum(written(r) for r in replays) == 0
+        assert crm.records("Quotes")[quote].get("Status") == "Delivered"
+        assert emu_reset.emu.books.org().records["estimates"][estimate_id][
+            "last_modified_time"] == books_stamp  # nothing written back to Books either
+    finally:
+        receiver.stop()
+
+
+def test_a_books_webhook_waits_for_a_running_transactions_run_then_applies(
+        store, emu_reset, linked):
+    quote = crm_create("Quotes", {"Subject": "Waits for the lock", "Account_Name": {
+        "id": linked["account"]}, "Quoted_Items": lines(linked)})
+    assert transactions_support.run("Quotes", quote)["counts"]["books"]["created"] == 1
+    [estimate] = books_by_crm_id(emu_reset, "estimates", quote)
+    holder = store.start_run("transactions")  # a catch-up run in progress (this process)
+    store.acquire_run_lock("transactions", holder)
+    receiver = Receiver(debounce_s=0.1).start()
+    try:
+        after_stamp(estimate["last_modified_time"])
+        assert get_runtime().books.mark_estimate(estimate["estimate_id"], "sent").ok
+        wait_for(lambda: receiver.transactions.requeued >= 2)
+        assert emu_reset.emu.crm.records("Quotes")[quote].get("Status") != "Delivered"
+        store.release_run_lock("transactions", holder)
+        wait_for(lambda: emu_reset.emu.crm.records("Quotes")[quote].get("Status")
+                 == "Delivered")
+        settle(emu_reset, receiver)
+    finally:
+        receiver.stop()
