@@ -305,23 +305,27 @@ def plan_transactions(run: TransactionsRun, fetched: dict[str, list]) -> list[di
 
 def _past_draft(run: TransactionsRun, row: dict, link, custom: list[dict]) -> dict:
     """A changed CRM record of a linked transaction: the whole body while Books has it as a
-    draft; past draft Books owns status and amounts, so only the custom fields go."""
+    draft; past draft Books owns status and amounts, so only the custom fields go, or, with
+    none changed, the row carries the Books record (`restore`) for the Books → CRM path to
+    set the CRM record back to."""
     resource = row["resource"]
     current = run.runtime().books.get(resource, link.books_id)
     status = (current or {}).get("status")
     if current is None:
         return {**row, "op": "create", "reason": f"the Books {NOUN[resource]} was deleted"}
     if status in CLOSED:
-        return {**row, "op": "skip", "reason": f"the Books {NOUN[resource]} is {status}: "
-                "CRM changes are no longer applied"}
+        return {**row, "op": "skip", "restore": current, "reason": f"the Books "
+                f"{NOUN[resource]} is {status}: CRM changes are no longer applied (the CRM "
+                "record is set back to the Books values)"}
     if status in (None, "", "draft"):
         return {**row, "op": "update", "reason": "changed in CRM"}
     if custom and any(c["value"] != _books_value(current, c["api_name"]) for c in custom):
         return {**row, "body": {"custom_fields": custom}, "op": "update",
                 "reason": f"custom fields changed in CRM (the Books {NOUN[resource]} is "
                           f"{status}: Books keeps its status and amounts)"}
-    return {**row, "op": "skip", "reason": f"the Books {NOUN[resource]} is {status}: past "
-            "draft Books owns its status and amounts, CRM changes to them are not applied"}
+    return {**row, "op": "skip", "restore": current, "reason": f"the Books {NOUN[resource]} "
+            f"is {status}: past draft Books owns its status and amounts, CRM changes to them "
+            "are not applied (the CRM record is set back to the Books values)"}
 
 
 def _books_value(record: dict, api_name: str) -> str:

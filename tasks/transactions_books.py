@@ -58,12 +58,15 @@ def _party_id(record: dict, resource: str) -> str:
 
 @task(name="fetch-books-transactions")
 def fetch_books_transactions(run: TransactionsRun, books_resource: str | None = None,
-                             books_ids: list[str] | None = None) -> dict[str, list]:
+                             books_ids: list[str] | None = None,
+                             crm_plan: list[dict] | None = None) -> dict[str, list]:
     """Books records per resource: these ids (a webhook) or changed since the resource's Books
     cursor. Records that need no detail (echoes of our writes, transactions of parties not
-    linked) stay list summaries; the others are read in full (lines, custom fields)."""
+    linked) stay list summaries; the others are read in full (lines, custom fields). Plus
+    the records the CRM → Books plan found edited in CRM past draft: the CRM gets them back."""
+    restore = _restore(crm_plan or [])
     if not run.to_crm:
-        return {}
+        return restore
     runtime = run.runtime()
     books, store = runtime.books, runtime.store
     links = {str(r["books_id"]): r for r in store.links(MODULE).to_dict("records")}
@@ -86,6 +89,19 @@ def fetch_books_transactions(run: TransactionsRun, books_resource: str | None = 
             records.append(summary if echo or stranger else
                            (books.get(resource, books_id) or summary))
         out[resource] = records
+    for resource, records in restore.items():
+        forced = {str(r[id_field(resource)]) for r in records}
+        out[resource] = [r for r in out.get(resource, []) if str(r[id_field(resource)])
+                         not in forced] + records
+    return out
+
+
+def _restore(crm_plan: list[dict]) -> dict[str, list]:
+    """Books records (already read) to write back over their CRM records, marked as such."""
+    out: dict[str, list] = {}
+    for row in crm_plan:
+        if row.get("restore"):
+            out.setdefault(row["resource"], []).append({**row["restore"], "_restore": True})
     return out
 
 
@@ -141,6 +157,10 @@ def _plan_one(run: TransactionsRun, record: dict, resource: str, module: str, by
     content = crm_content(body, record)
     crm_id = link.crm_id if link else row["cf"] or None
     row.update(body=body, content=content, crm_id=crm_id)
+    if record.get("_restore") and link is not None:
+        body[CRM_BOOKS_ID] = books_id
+        return {**row, "op": "update", "reason": f"edited in CRM past draft: set back to the "
+                f"Books {noun} (Books owns its status and amounts)"}
     if link is not None and (link.books_values or {}) == content:
         if row["cf"] != link.crm_id and row["status"] not in UNEDITABLE:
             return {**row, "op": "link_books", "reason": "CRM id shown on the Books record"}

@@ -70,15 +70,22 @@ def test_books_status_and_totals_reach_the_crm_once_and_books_wins_past_draft(
     [row] = crm_quote["Quoted_Items"]
     assert (row["Quantity"], Decimal(str(row["Discount"]))) == (4, Decimal("4.20"))
 
-    # Past draft Books owns the amounts: a CRM edit of the lines is not applied, and said so.
+    # Past draft Books owns the amounts: a CRM edit of the lines is not applied, said so, and
+    # the CRM record is set back to the Books values; then all is quiet.
     [result] = get_runtime().crm.update("Quotes", [{"id": quote, "Quoted_Items": lines(
         ids, quantity=9)}])
     assert result.ok
     summary = run("Quotes", quote)
-    assert summary["counts"]["books"]["skipped"] == 1 and written(summary) == 0
+    assert summary["counts"]["books"]["skipped"] == 1, summary
+    assert summary["counts"]["books"]["updated"] == 0 and summary["counts"]["crm"]["updated"] == 1
     assert any("past draft" in (e["message"] or "") for e in events(store, summary))
     [estimate] = books_by_crm_id(emu_reset, "estimates", quote)
     assert estimate["total"] == Decimal("45.05")
+    crm_quote = emu_reset.emu.crm.records("Quotes")[quote]
+    assert Decimal(str(crm_quote["Grand_Total"])) == Decimal("45.05")
+    assert crm_quote["Quoted_Items"][0]["Quantity"] == 4
+    assert written(run("Quotes", quote)) == 0
+    assert written(run_books("estimates", estimate["estimate_id"])) == 0
 
     # Accepted, then declined in Books: each reaches the CRM.
     assert books.mark_estimate(estimate["estimate_id"], "accepted").ok
