@@ -5,7 +5,8 @@ router mirrors: `organization_id` on every call but GET /organizations; JSON bod
 legacy form field `JSONString`; `{"code":0,"message":…,"<key>":…}` envelopes with an object
 `page_context`; 201 on create; `{"code":N,"message":…}` errors (the codes and their
 sources are listed at the top of books_state.py).
-Emulator-only controls are Python methods (`register_webhook`), never extra HTTP routes.
+Emulator-only controls are Python methods (`register_webhook`), never extra /books routes (the
+test control `POST /__emulator__/webhooks` of emulators.core calls it).
 """
 
 from __future__ import annotations

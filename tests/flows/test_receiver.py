@@ -382,3 +382,42 @@ def test_every_connected_organization_gets_its_events_and_extra_ones_only_crm_to
     finally:
         receiver.stop()
     assert not two_orgs.emu.books.webhooks.hooks
+
+
+def test_deal_trigger_writes_in_books_come_back_as_webhooks_that_write_nothing(
+        store, emu_reset):
+    configure(store, QUOTE_MODE)
+    store.save_settings("transactions", TRANSACTIONS)
+    account = accounts(emu_reset)[3]
+    link_account(store, account)
+    receiver = Receiver(debounce_s=0.1).start()
+    try:
+        deal_id = new_deal(account)
+        move(deal_id, Stage=WON)  # a quote, accepted, and its invoice: several Books writes
+        wait_for(lambda: books_of(emu_reset, "invoices", deal_id))
+        settle(emu_reset, receiver)
+        settle(emu_reset, receiver)  # the runs of the first events' echoes queue no more
+        [quote] = books_of(emu_reset, "estimates", deal_id)
+        assert quote["status"] == "accepted" and len(books_of(emu_reset, "invoices",
+                                                              deal_id)) == 1
+        # Books events of the trigger's writes: no transactions run writes anything (the
+        # last write's echo starts none; earlier ones are skipped: they belong to a deal).
+        txn = runs_of(store, "transactions")
+        assert all(written(r.__dict__) == 0 for r in txn), [r.counts for r in txn]
+        assert not emu_reset.emu.crm.records("Quotes") or all(
+            q.get("Books_Id__c") != quote["estimate_id"]
+            for q in emu_reset.emu.crm.records("Quotes").values())
+    finally:
+        receiver.stop()
+
+
+def test_the_emulator_webhook_control_refuses_incomplete_or_unknown_registrations(emu_reset):
+    controls = f"{emu_reset.base_url}/__emulator__/webhooks"
+    org = emu_reset.emu.config.books_org_ids[0]
+    missing = httpx.post(controls, json={"org_id": org, "url": "http://127.0.0.1:9/x"})
+    assert missing.status_code == 400 and "secret" in missing.json()["error"]
+    unknown = httpx.post(controls, json={"org_id": "123", "url": "http://127.0.0.1:9/x",
+                                         "secret": "s"})
+    assert unknown.status_code == 404 and "123" in unknown.json()["error"]
+    assert httpx.post(controls, content=b"[1]").status_code == 400
+    assert not emu_reset.emu.books.webhooks.hooks  # nothing registered by any of them
