@@ -41,7 +41,9 @@ def fetch_crm(run: RunContext) -> dict[str, pd.DataFrame]:
             fields = [f for f in fields if f != kind.currency_field or f in known]
         wanted.setdefault(kind.crm_module, []).extend(fields)
     echoes = _echo_stamps(run, "crm")
-    synced = _synced_values(run, "crm") if echoes else {}
+    # The links' synced values (every link, JSON included) are read at the first echo
+    # candidate only: a quiet run (304) must not load them (issue 8: memory).
+    synced: dict[str, dict] | None = None
     frames = {}
     for module, fields in wanted.items():
         rows = []
@@ -49,9 +51,13 @@ def fetch_crm(run: RunContext) -> dict[str, pd.DataFrame]:
             module, list(dict.fromkeys(fields)), cvid=run.views.get(module),
             modified_since=run.crm_cursor, sort_by="Modified_Time",
         ):
-            rows += [r for r in page if not (
-                _is_echo(echoes, r.get("id"), r.get("Modified_Time"))
-                and _unchanged(synced.get(str(r.get("id"))), r))]
+            for r in page:
+                if _is_echo(echoes, r.get("id"), r.get("Modified_Time")):
+                    if synced is None:
+                        synced = _synced_values(run, "crm")
+                    if _unchanged(synced.get(str(r.get("id"))), r):
+                        continue
+                rows.append(r)
         frames[module] = pd.DataFrame(rows, dtype=object)
     get_run_logger().info("CRM: %s", {m: len(f) for m, f in frames.items()})
     return frames

@@ -90,7 +90,7 @@ def dedupe(run: RunContext, crm: dict[str, pd.DataFrame],
     """For each kind, the index of every record on each side that duplicates may match."""
     spec, settings = run.spec(), run.module_settings()
     crm_kinds, books_kinds = raw_by_kind(run, crm, books)
-    links = run.runtime().store.links(run.module)
+    links = _links_if(run, [*crm_kinds.values(), *books_kinds.values()])
     indexes: dict[str, dict] = {"crm": {}, "books": {}, "taken": {}}
     for kind in spec.active_kinds(settings):
         if kind.books_resource == "contact_persons":
@@ -105,6 +105,15 @@ def dedupe(run: RunContext, crm: dict[str, pd.DataFrame],
         if settings.scope == "both":
             indexes["crm"][kind.name] = _crm_index(run, kind, crm_raw, books_raw, links)
     return indexes
+
+
+def _links_if(run: RunContext, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The module's links, or none when no record was fetched: they only serve the fetched
+    records, and every link with its JSON values is the biggest thing a quiet run would hold
+    (a few KB per link; issue 8: memory)."""
+    if all(frame is None or frame.empty for frame in frames):
+        return pd.DataFrame()
+    return run.runtime().store.links(run.module)
 
 
 def _unlinked_names(raw: pd.DataFrame, links: pd.DataFrame, side: str, name_of, id_field) -> list:
@@ -188,7 +197,8 @@ def plan_changes(run: RunContext, mapped: dict, indexes: dict) -> pd.DataFrame:
     """The plan (B1): one row per record, what to write where and why."""
     spec, settings = run.spec(), run.module_settings()
     mapping = effective_mapping(spec, settings)
-    links = run.runtime().store.links(run.module)
+    links = _links_if(run, [*mapped["crm"].values(), *mapped["books"].values(),
+                            mapped["failures"]])
     return plan_module(spec, settings, mapping, crm=mapped["crm"], books=mapped["books"],
                        links=links, crm_index=indexes["crm"] or None,
                        books_index=indexes["books"] or None, failures=mapped["failures"],

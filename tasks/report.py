@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from crmbooks.connectors.zoho_books import parse_books_time
 from crmbooks.sync.plan import EVENT_OF, plan_events
@@ -208,7 +209,9 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-@task(name="report")
+# Not persisted, so never cached: NO_CACHE spares Prefect hashing its inputs (the plan, the
+# outcomes and both sides' fetched frames), a full pickle of the run's data (issue 8).
+@task(name="report", cache_policy=NO_CACHE)
 def report(run: RunContext, plan: pd.DataFrame, outcomes: list[dict],
            crm_fetched: dict[str, pd.DataFrame], books_fetched: dict[str, pd.DataFrame]) -> dict:
     """Write the run's history and artifacts, move the cursors, close the run."""
