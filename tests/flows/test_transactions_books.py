@@ -13,6 +13,7 @@ from transactions_support import (
     crm_by_books_id,
     crm_create,
     lines,
+    link,
     run,
     run_books,
 )
@@ -214,3 +215,29 @@ def test_a_second_transactions_run_is_refused_while_one_holds_the_lock(store, em
     finally:
         store.release_run_lock("transactions", holder)
     assert run_books("invoices", invoice["invoice_id"])["counts"]["crm"]["created"] == 1
+
+
+def test_purchase_orders_of_linked_vendors_and_invoices_of_linked_contacts_reach_the_crm(
+        store, emu_reset, linked):
+    crm = emu_reset.emu.crm
+    contact = next(c for c in sorted(crm.records("Contacts").values(), key=lambda r: r["id"])
+                   if c.get("Account_Name"))
+    store.save_settings("customers", {"crm_module": "contacts"})
+    person = link(store, "customers", "contacts", "Contacts", contact["id"], "contacts",
+                  {"contact_name": f"{contact['Last_Name']} (t)", "contact_type": "customer"})
+    order = books_create("purchaseorders", {
+        "vendor_id": linked["books_vendor"],
+        "line_items": [{"item_id": linked["item"], "quantity": 2, "rate": Decimal("4.25")}]})
+    invoice = books_create("invoices", {
+        "customer_id": person,
+        "line_items": [{"item_id": linked["item"], "quantity": 1, "rate": Decimal("12")}]})
+    assert run_books("purchaseorders", order["purchaseorder_id"])["counts"]["crm"][
+        "created"] == 1
+    [crm_order] = crm_by_books_id(emu_reset, "Purchase_Orders", order["purchaseorder_id"])
+    assert crm_order["Vendor_Name"] == linked["vendor"]
+    assert Decimal(str(crm_order["Grand_Total"])) == Decimal("8.50")
+    assert run_books("invoices", invoice["invoice_id"])["counts"]["crm"]["created"] == 1
+    [crm_invoice] = crm_by_books_id(emu_reset, "Invoices", invoice["invoice_id"])
+    # With contacts as customers the CRM invoice names the contact, and its account.
+    assert crm_invoice["Contact_Name"] == contact["id"]
+    assert crm_invoice["Account_Name"] == contact["Account_Name"]
