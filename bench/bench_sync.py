@@ -35,6 +35,7 @@ The run stops by itself and always stops the emulator and the Prefect API it sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -44,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import httpx
@@ -62,8 +64,21 @@ CRM_PAGE, CRM_WRITE = 200, 100
 # What changes before the incremental run (1%): CRM module -> field -> new value prefix.
 CHANGED_FIELD = {"Accounts": "Description", "Contacts": "Department", "Vendors": "Description",
                  "Products": "Description"}
-FULL = {"accounts": 2000, "vendors": 500, "products": 2000}
+# The dataset of a size N (`python -m bench --sizes`): N accounts with CONTACTS_PER_ACCOUNT
+# contacts each, N / VENDORS_PER vendors, N products. This script alone runs N = 2,000.
+CONTACTS_PER_ACCOUNT, VENDORS_PER = 2, 4
 NAIVE_CAP = {"customers": 100, "vendors": 50, "items": 100}
+HEAP_ENV = "CRMBOOKS_BENCH_HEAP"  # "1": the sync workers also trace the Python heap's peak
+PREPARED = ":prepared"  # a run name suffix: the parent already made the incremental changes
+
+
+def sizes_for(customers: int) -> dict:
+    """The CRM dataset of a benchmark size: accounts, vendors and products (contacts follow)."""
+    return {"accounts": customers, "vendors": max(1, customers // VENDORS_PER),
+            "products": customers}
+
+
+FULL = sizes_for(2000)
 
 
 # ============================================================================================
@@ -74,14 +89,15 @@ NAIVE_CAP = {"customers": 100, "vendors": 50, "items": 100}
 def emulator_flags(sizes: dict) -> list[str]:
     """Only the benchmark's records on the CRM side; Books starts empty (a first sync)."""
     return ["--seed", str(SEED), "--accounts", str(sizes["accounts"]),
-            "--contacts-per-account", "2", "--unassociated-contacts", "0",
+            "--contacts-per-account", str(CONTACTS_PER_ACCOUNT), "--unassociated-contacts", "0",
             "--vendors", str(sizes["vendors"]), "--products", str(sizes["products"]),
             "--deals", "0", "--books-customers", "0", "--books-vendors", "0",
             "--books-items", "0"]
 
 
 def reset_sizes(sizes: dict) -> dict:
-    return {"seed": SEED, "accounts": sizes["accounts"], "contacts_per_account": 2,
+    return {"seed": SEED, "accounts": sizes["accounts"],
+            "contacts_per_account": CONTACTS_PER_ACCOUNT,
             "unassociated_contacts": 0, "vendors": sizes["vendors"],
             "products": sizes["products"], "deals": 0, "books_customers": 0,
             "books_vendors": 0, "books_items": 0}
@@ -149,7 +165,7 @@ def minimum(module: str, run: str, sizes: dict, picks: dict, parents: list[str])
     """
     pages = lambda n: max(1, math.ceil(n / CRM_PAGE))  # noqa: E731
     if module == "customers":
-        accounts, contacts = sizes["accounts"], sizes["accounts"] * 2
+        accounts, contacts = sizes["accounts"], sizes["accounts"] * CONTACTS_PER_ACCOUNT
         if run == "initial":
             crm_reads, books_writes = pages(accounts) + pages(contacts), accounts
         elif run == "incremental":
@@ -206,11 +222,22 @@ def classify(calls: dict[str, int], start_calls: dict[str, int]) -> dict:
     return out
 
 
-def sync_rows(module: str, run: str, result: dict, mins: dict, records: int) -> dict:
-    split = classify(result["calls"], result["start_calls"])
-    data = {s: split[s]["reads"] + split[s]["writes"] for s in split}
-    least = {s: mins[s]["reads"] + mins[s]["writes"] for s in mins}
-    ratio = (data["crm"] + data["books"]) / max(1, least["crm"] + least["books"])
+def data_calls(entry: dict) -> dict:
+    """A pipeline entry's calls per side split into reads / writes / meta / token."""
+    return classify(entry["result"]["calls"], entry["result"]["start_calls"])
+
+
+def least(mins: dict) -> int:
+    """The minimum data calls of both sides."""
+    return sum(mins[s]["reads"] + mins[s]["writes"] for s in mins)
+
+
+def sync_rows(entry: dict) -> dict:
+    """The detailed row of one pipeline run (reads/writes per side, meta, token, pacing)."""
+    module, run, result, mins, records = (entry[k] for k in ("module", "run", "result", "mins",
+                                                             "records"))
+    split = data_calls(entry)
+    data = sum(split[s]["reads"] + split[s]["writes"] for s in split)
     books_all = sum(split["books"].values())
     return {
         "module": module, "run": run, "sync": "pipeline",
@@ -220,7 +247,7 @@ def sync_rows(module: str, run: str, result: dict, mins: dict, records: int) -> 
                            f"({mins['books']['reads']}/{mins['books']['writes']})",
         "meta C/B": f"{split['crm']['meta']}/{split['books']['meta']}",
         "token": split["crm"]["token"] + split["books"]["token"],
-        "calls/min": f"{ratio:.2f}",
+        "calls/min": f"{data / max(1, least(mins)):.2f}",
         "wall s": f"{result['wall']:.1f}",
         "rec/s": f"{records / result['wall']:.1f}" if records else "-",
         "peak RSS MB": f"{result['maxrss_mb']:.0f} ({result['rss_before_mb']:.0f})",
@@ -228,45 +255,100 @@ def sync_rows(module: str, run: str, result: dict, mins: dict, records: int) -> 
     }
 
 
-def naive_row(module: str, run: str, result: dict, full: int, mins: dict, records: int,
-              list_pages: int) -> dict:
-    """Figures of a capped naive run, extrapolated per record to `full` records; its CRM list
-    pages are counted at the full size instead (they do not grow per record)."""
-    scale = full / max(1, result["records"])
+def naive_figures(entry: dict) -> dict:
+    """A capped naive run extrapolated per record to the module's full size.
+
+    Calls and seconds scale by full / sampled records, except what the full-size run does once,
+    whatever the sample: its CRM list pages (counted at the full size) and the seconds spent
+    paging through every contact to find the sampled accounts' ones (not scaled); token
+    requests are not scaled either.
+    """
+    result = entry["result"]
+    scale = entry["full"] / max(1, result["records"])
     list_key = "crm GET /crm/v8/{module}"
-    calls = {k: (list_pages if k == list_key else v if "oauth" in k else v * scale)
+    calls = {k: (entry["pages"] if k == list_key else v if "oauth" in k else v * scale)
              for k, v in result["calls"].items()}
     split = classify(calls, {})
     crm = {k: round(v) for k, v in split["crm"].items()}
     books = {k: round(v) for k, v in split["books"].items()}
-    least = sum(mins[s]["reads"] + mins[s]["writes"] for s in mins)
-    data = crm["reads"] + crm["writes"] + books["reads"] + books["writes"]
-    wall = result["wall"] * scale
+    once = result.get("list_wall", 0.0)
+    return {"scale": scale, "crm": crm, "books": books,
+            "data": crm["reads"] + crm["writes"] + books["reads"] + books["writes"],
+            "token": crm["token"] + books["token"],
+            "wall": (result["wall"] - once) * scale + once,
+            "cpu": result.get("cpu", 0.0) * scale}
+
+
+def naive_row(entry: dict) -> dict:
+    """The detailed row of one naive run, extrapolated (see naive_figures)."""
+    naive, mins, records = naive_figures(entry), entry["mins"], entry["records"]
+    crm, books = naive["crm"], naive["books"]
     return {
-        "module": module, "run": run, "sync": f"naive (x{scale:.0f})",
+        "module": entry["module"], "run": entry["run"], "sync": f"naive (x{naive['scale']:.0f})",
         "CRM r/w (min)": f"{crm['reads']}/{crm['writes']}",
         "Books r/w (min)": f"{books['reads']}/{books['writes']}",
-        "meta C/B": "0/0", "token": round(split["crm"]["token"] + split["books"]["token"]),
-        "calls/min": f"{data / max(1, least):.2f}",
-        "wall s": f"{wall:.1f}",
-        "rec/s": f"{records / wall:.1f}" if records else "-",
-        "peak RSS MB": f"{result['maxrss_mb']:.0f}",
+        "meta C/B": "0/0", "token": naive["token"],
+        "calls/min": f"{naive['data'] / max(1, least(mins)):.2f}",
+        "wall s": f"{naive['wall']:.1f}",
+        "rec/s": f"{records / naive['wall']:.1f}" if records else "-",
+        "peak RSS MB": f"{entry['result']['maxrss_mb']:.0f}",
         "Books @100/min": f"{(books['reads'] + books['writes']) / REAL_BOOKS_PER_MINUTE:.1f} min",
     }
+
+
+def compact_row(size: int, entry: dict, naive: dict | None) -> dict:
+    """One row of `python -m bench`'s table: a pipeline run and its naive baseline side by side.
+
+    Per record means per record the run had to sync (the dataset at first, then the changed
+    ones; "-" for the run with nothing changed). Calls are data calls of both sides; metadata
+    and token requests are shown apart.
+    """
+    result, records = entry["result"], entry["records"]
+    split = data_calls(entry)
+    data = sum(split[s]["reads"] + split[s]["writes"] for s in split)
+    per = (lambda v, fmt: format(v / records, fmt) if records else "-")  # noqa: E731
+    row = {
+        "N": f"{size:,}", "module": entry["module"], "run": entry["run"],
+        "records": f"{records:,}",
+        "calls (min)": f"{data:,} ({least(entry['mins']):,})",
+        "meta+token": f"{split['crm']['meta'] + split['books']['meta']}"
+                      f"+{split['crm']['token'] + split['books']['token']}",
+        "calls/min": f"{data / max(1, least(entry['mins'])):.2f}",
+        "calls/rec": per(data, ".3f"),
+        "wall s": f"{result['wall']:.1f}",
+        "CPU s": f"{result['cpu']:.1f}",
+        "CPU ms/rec": per(result["cpu"] * 1000, ".2f"),
+        "peak RSS MB (run)": f"{result['maxrss_mb']:.0f} "
+                             f"(+{result['maxrss_mb'] - result['rss_before_mb']:.0f})",
+    }
+    if result.get("heap_mb") is not None:
+        row["heap peak MB"] = f"{result['heap_mb']:.0f}"
+    if naive is not None:
+        figures = naive_figures(naive)
+        row["naive calls (/rec)"] = (f"{figures['data']:,} ({figures['data'] / records:.2f})"
+                                     if records else f"{figures['data']:,}")
+        row["naive wall s"] = f"{figures['wall']:.1f}"
+    return row
+
+
+def dataset(module: str, sizes: dict) -> int:
+    """The module's CRM records (customers: accounts and their contacts)."""
+    return {"customers": sizes["accounts"] * (1 + CONTACTS_PER_ACCOUNT),
+            "vendors": sizes["vendors"], "items": sizes["products"]}[module]
 
 
 def needed(module: str, run: str, sizes: dict, picks: dict) -> int:
     """Records the run had to sync: the whole dataset at first, then the changed ones."""
     if run == "initial":
-        return {"customers": sizes["accounts"] * 3, "vendors": sizes["vendors"],
-                "items": sizes["products"]}[module]
+        return dataset(module, sizes)
     return sum(len(ids) for ids in picks.values()) if run == "incremental" else 0
 
 
 def list_pages(module: str, sizes: dict) -> int:
     """CRM list pages of the whole dataset (what the naive sync pages through for ids)."""
     pages = lambda n: math.ceil(n / CRM_PAGE)  # noqa: E731
-    return {"customers": pages(sizes["accounts"]) + pages(sizes["accounts"] * 2),
+    return {"customers": pages(sizes["accounts"])
+            + pages(sizes["accounts"] * CONTACTS_PER_ACCOUNT),
             "vendors": pages(sizes["vendors"]), "items": pages(sizes["products"])}[module]
 
 
@@ -286,21 +368,13 @@ def main(argv: list[str] | None = None) -> int:
 
     divisor = 10 if args.quick else 1
     sizes = {k: v // divisor for k, v in FULL.items()}
-    caps = {k: max(10, int(v * args.naive_cap) // divisor) for k, v in NAIVE_CAP.items()}
+    caps = naive_caps(args.naive_cap, divisor)
     info = _common.machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-sync-") as home:
-        env = child_env(home)
-        with _common.subprocess_emulator(emulator_flags(sizes)) as base:
-            limits = _common.raise_limits(base)
-            print(f"emulator: subprocess on {base}, sizes {sizes}; limits raised: "
-                  f"{ {k: limits[k] for k in ('books_rate_limit', 'books_daily_limit')} }",
-                  flush=True)
-            rows, details = pipeline_runs(base, env, sizes, args.details,
-                                          per_run=not args.quick)
-            if not args.no_naive:
-                rows += naive_runs(base, env, sizes, caps)
+    pipeline, naive, details = measure(sizes, caps, args.details, per_run=not args.quick,
+                                       naive=not args.no_naive)
+    rows = [sync_rows(e) for e in pipeline] + [naive_row(e) for e in naive]
     rows.sort(key=lambda r: (MODULES.index(r["module"]), RUNS.index(r["run"]),
                              r["sync"] != "pipeline"))
     print()
@@ -319,6 +393,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def naive_caps(factor: float = 1.0, divisor: int = 1) -> dict:
+    """Records per module the naive baseline runs before it is extrapolated."""
+    return {k: max(10, int(v * factor) // divisor) for k, v in NAIVE_CAP.items()}
+
+
+def measure(sizes: dict, caps: dict, show_details: bool = False, per_run: bool = True,
+            naive: bool = True, modules: tuple[str, ...] = MODULES,
+            ) -> tuple[list[dict], list[dict], list[str]]:
+    """The whole benchmark at one size: a fresh emulator seeded with `sizes`, a fresh crmbooks
+    home and Prefect API, the three pipeline runs of each module, then the naive baseline.
+
+    Returns (pipeline entries, naive entries, calls-per-endpoint lines); an entry holds the
+    module, the run, the worker's result, the minimum calls and the records to sync.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as home:
+        env = child_env(home)
+        with _common.subprocess_emulator(emulator_flags(sizes), start_timeout=600) as base:
+            limits = _common.raise_limits(base)
+            print(f"emulator: subprocess on {base}, sizes {sizes}; limits raised: "
+                  f"{ {k: limits[k] for k in ('books_rate_limit', 'books_daily_limit')} }",
+                  flush=True)
+            pipeline, details = pipeline_runs(base, env, sizes, show_details, per_run, modules)
+            baseline = naive_runs(base, env, sizes, caps, modules) if naive else []
+    return pipeline, baseline, details
+
+
 def child_env(home: str) -> dict:
     return {**os.environ, "CRMBOOKS_HOME": f"{home}/crmbooks",
             "CRMBOOKS_DATABASE_URL": f"sqlite:///{home}/crmbooks.db",
@@ -327,41 +427,69 @@ def child_env(home: str) -> dict:
             "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING", "NO_COLOR": "1"}
 
 
-def pipeline_runs(base: str, env: dict, sizes: dict, show_details: bool,
-                  per_run: bool) -> tuple[list[dict], list[str]]:
+def child_timeout(records: int) -> float:
+    """Seconds a child may take: generous, growing with the records it syncs (busy machine)."""
+    return 900 + 0.2 * records
+
+
+def pipeline_runs(base: str, env: dict, sizes: dict, show_details: bool, per_run: bool,
+                  modules: tuple[str, ...] = MODULES) -> tuple[list[dict], list[str]]:
     """Connect once (as `crmbooks connect` does), then 3 runs per module: a child process per
     run (`per_run`), or one per module (--quick: peak RSS is then the module's running max)."""
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("PREFECT_", "DO_NOT"))})
+    # The harness's server process inherits this process's environment: this size's home.
+    saved = {k: os.environ.get(k) for k in env if k.startswith(("PREFECT_", "DO_NOT"))}
+    os.environ.update({k: env[k] for k in saved})
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    rows, details = [], []
+    entries, details = [], []
     connect(base, env)
     started = time.monotonic()
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=120), restored_environ(saved):
         print(f"  Prefect API (prefect_test_harness) up after {time.monotonic() - started:.0f} s",
               flush=True)
         env = {**env, "PREFECT_API_URL": PREFECT_API_URL.value()}
-        for module in MODULES:
+        for module in modules:
             results, picks, parents = {}, {}, []
             for group in ([[r] for r in RUNS] if per_run else [list(RUNS)]):
                 child_started = time.monotonic()
-                answer = run_child(["sync", module, base, *group], env, timeout=900)
+                if group == ["incremental"]:
+                    # Made here, not in the child: listing every id would be its peak RSS.
+                    picks = pick_changes(base, module)
+                    parents = apply_changes(base, picks, "pipeline")["parents"]
+                    group = ["incremental" + PREPARED]
+                answer = run_child(["sync", module, base, *group], env,
+                                   timeout=child_timeout(dataset(module, sizes) * len(group)))
                 print(f"  {module} {', '.join(group)}: process "
                       f"{time.monotonic() - child_started:.1f} s", flush=True)
                 results.update(answer["runs"])
                 picks, parents = answer["picks"] or picks, answer["parents"] or parents
             for run in RUNS:
                 result = results[run]
-                mins = minimum(module, run, sizes, picks, parents)
-                rows.append(sync_rows(module, run, result, mins,
-                                      needed(module, run, sizes, picks)))
-                print(f"  {module} {run}: {result['wall']:.1f} s, "
-                      f"{result['summary']['counts']}", flush=True)
+                entries.append({"module": module, "run": run, "result": result,
+                                "mins": minimum(module, run, sizes, picks, parents),
+                                "records": needed(module, run, sizes, picks),
+                                "dataset": dataset(module, sizes)})
+                print(f"  {module} {run}: {result['wall']:.1f} s, cpu {result['cpu']:.1f} s, "
+                      f"peak RSS {result['maxrss_mb']:.0f} MB, {result['summary']['counts']}",
+                      flush=True)
                 if show_details:
                     details.append(f"- {module} {run}: " + ", ".join(
                         f"{k} {v}" for k, v in result["calls"].items()))
-    return rows, details
+    return entries, details
+
+
+@contextlib.contextmanager
+def restored_environ(saved: dict[str, str | None]):
+    """Put these variables back as they were on the way out (None: unset them)."""
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def connect(base: str, env: dict) -> None:
@@ -369,26 +497,27 @@ def connect(base: str, env: dict) -> None:
     run_child(["connect", base], env, timeout=120)
 
 
-def naive_runs(base: str, env: dict, sizes: dict, caps: dict) -> list[dict]:
+def naive_runs(base: str, env: dict, sizes: dict, caps: dict,
+               modules: tuple[str, ...] = MODULES) -> list[dict]:
     """The naive baseline on a freshly reset emulator with the same seed and sizes."""
     httpx.post(f"{base}/__emulator__/reset", json=reset_sizes(sizes),
-               timeout=300).raise_for_status()
+               timeout=600).raise_for_status()
     _common.raise_limits(base)
-    rows = []
-    full = {"customers": sizes["accounts"] * 3, "vendors": sizes["vendors"],
-            "items": sizes["products"]}
-    for module in MODULES:
+    entries = []
+    for module in modules:
         # One child runs the three naive runs (and makes the changes in between).
-        results = run_child(["naive", module, base, str(caps[module])], env, timeout=900)
+        results = run_child(["naive", module, base, str(caps[module])], env,
+                            timeout=child_timeout(dataset(module, sizes)))
         for run in RUNS:
             result = {**results["runs"][run], "maxrss_mb": results["maxrss_mb"]}
-            mins = minimum(module, run, sizes, results["picks"], results["parents"])
-            rows.append(naive_row(module, run, result, full[module], mins,
-                                  needed(module, run, sizes, results["picks"]),
-                                  list_pages(module, sizes)))
+            entries.append({"module": module, "run": run, "result": result,
+                            "mins": minimum(module, run, sizes, results["picks"],
+                                            results["parents"]),
+                            "records": needed(module, run, sizes, results["picks"]),
+                            "full": dataset(module, sizes), "pages": list_pages(module, sizes)})
             print(f"  naive {module} {run}: {result['records']} records, "
                   f"{result['wall']:.1f} s", flush=True)
-    return rows
+    return entries
 
 
 # ============================================================================================
@@ -434,6 +563,8 @@ def worker_sync(module: str, base: str, runs: list[str]) -> dict:
     from crmbooks.runtime import get_runtime
     from flows.pipeline import RecordsFailed
 
+    # Python heap peak per run (tracemalloc): only on request, it slows allocation-heavy code.
+    heap = os.environ.get(HEAP_ENV) == "1"
     runtime = get_runtime()
     # The emulator's Books limit is raised; the client must not pace itself to 100/minute.
     runtime.books = BooksClient(runtime.config.model_copy(update={
@@ -452,29 +583,64 @@ def worker_sync(module: str, base: str, runs: list[str]) -> dict:
         return context
 
     pipeline.start_run = start_run
+    steps: dict[str, dict] = {}
+    if heap:
+        trace_steps(pipeline, steps)
     flow = getattr(importlib.import_module(f"flows.{module}"), f"sync_{module}")
     out: dict = {"runs": {}, "picks": {}, "parents": []}
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         warm_up()  # a long-lived worker pays Prefect's first-flow costs once, not per run
         for run in runs:
-            if run == "incremental":
+            if run == "incremental":  # (":prepared": the parent made the changes)
                 out["picks"] = pick_changes(base, module)
                 out["parents"] = apply_changes(base, out["picks"], "pipeline")["parents"]
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            before = calls()
+            if heap:
+                tracemalloc.start()
+            before, cpu_before = calls(), cpu_seconds()
             started = time.perf_counter()
             state = flow(return_state=True)
             wall = time.perf_counter() - started
+            cpu = cpu_seconds() - cpu_before
+            heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
+            tracemalloc.stop()
             try:
                 summary = state.result()
             except RecordsFailed as exc:
                 summary = exc.summary
-            out["runs"][run] = {
-                "wall": wall, "calls": CallCounter.diff(calls(), before),
+            out["runs"][run.removesuffix(PREPARED)] = {
+                "wall": wall, "cpu": cpu, "heap_mb": heap_peak, "steps": dict(steps),
+                "calls": CallCounter.diff(calls(), before),
                 "start_calls": CallCounter.diff(marks.get("start", {}), before),
                 "summary": summary, "rss_before_mb": rss_before,
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     return out
+
+
+# The pipeline's steps (flows.pipeline names) whose Python heap --heap reports.
+STEPS = ("fetch_crm", "fetch_books", "map_records", "dedupe", "plan_changes", "push_all",
+         "report")
+
+
+def trace_steps(pipeline, out: dict) -> None:
+    """Wrap each step of flows.pipeline to record, in `out[step]`, the Python heap still live
+    when it returned (what the run holds from then on) and its peak during the step."""
+    for name in STEPS:
+        def traced(*args, _step=getattr(pipeline, name), _name=name, **kwargs):
+            tracemalloc.reset_peak()
+            value = _step(*args, **kwargs)
+            live, peak = tracemalloc.get_traced_memory()
+            out[_name] = {"live_mb": live / 2**20, "peak_mb": peak / 2**20}
+            return value
+
+        setattr(pipeline, name, traced)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (all its threads; not its children,
+    not the emulator's nor the Prefect API's process)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def warm_up() -> None:
@@ -513,14 +679,16 @@ def naive_run(module: str, base: str, cap: int) -> dict:
 
     config = zoho_config(base, books_requests_per_minute=10**9)
     crm, books = CrmClient(config), BooksClient(config)
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds()
+    listing = {"wall": 0.0}
     records, written = {"customers": naive_customers, "vendors": naive_vendors,
-                        "items": naive_items}[module](crm, books, cap)
+                        "items": naive_items}[module](crm, books, cap, listing)
     wall = time.perf_counter() - started
     calls = {**crm.calls.snapshot(), **{f"B {k}": v for k, v in books.calls.snapshot().items()}}
     crm.close()
     books.close()
-    return {"wall": wall, "calls": calls, "records": records, "written": written}
+    return {"wall": wall, "cpu": cpu_seconds() - cpu_before, "list_wall": listing["wall"],
+            "calls": calls, "records": records, "written": written}
 
 
 def _ids(crm, module: str, cap: int, fields=("Modified_Time",)) -> list[dict]:
@@ -546,8 +714,11 @@ def _write_books(books, resource: str, id_field: str, found: dict | None, body: 
     return books.create(resource, body).ok
 
 
-def naive_customers(crm, books, cap: int) -> tuple[int, int]:
-    """Accounts to Books customers, contacts to their persons, then Books back to CRM."""
+def naive_customers(crm, books, cap: int, listing: dict) -> tuple[int, int]:
+    """Accounts to Books customers, contacts to their persons, then Books back to CRM.
+
+    The sampled accounts' contacts are found by paging through every contact: done once
+    whatever the sample, so its seconds (`listing["wall"]`) are not extrapolated."""
     written = 0
     accounts = _ids(crm, "Accounts", cap)
     names = {}
@@ -561,8 +732,10 @@ def naive_customers(crm, books, cap: int) -> tuple[int, int]:
                 "notes": record.get("Description") or "",
                 "billing_address": {"city": record.get("Billing_City") or ""}}
         written += _write_books(books, "contacts", "contact_id", found, body)
+    listed = time.perf_counter()
     contacts = [c for page in crm.iter_records("Contacts", ["id", "Account_Name"])
                 for c in page if str((c.get("Account_Name") or {}).get("id")) in names]
+    listing["wall"] = time.perf_counter() - listed
     for row in contacts:
         record = crm.get_record("Contacts", row["id"], ["First_Name", "Last_Name", "Email",
                                                          "Department", "Account_Name"]) or {}
@@ -585,7 +758,7 @@ def naive_customers(crm, books, cap: int) -> tuple[int, int]:
     return len(accounts) + len(contacts), written
 
 
-def naive_vendors(crm, books, cap: int) -> tuple[int, int]:
+def naive_vendors(crm, books, cap: int, listing: dict) -> tuple[int, int]:
     written = 0
     vendors = _ids(crm, "Vendors", cap)
     for row in vendors:
@@ -599,7 +772,7 @@ def naive_vendors(crm, books, cap: int) -> tuple[int, int]:
     return len(vendors), written
 
 
-def naive_items(crm, books, cap: int) -> tuple[int, int]:
+def naive_items(crm, books, cap: int, listing: dict) -> tuple[int, int]:
     written = 0
     products = _ids(crm, "Products", cap)
     for row in products:
