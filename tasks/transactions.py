@@ -169,7 +169,9 @@ def field_maps(runtime, maps, modules: list[str], meta: dict[str, dict[str, dict
                 problems.append(f"{m.books}={m.crm}: CRM field {m.crm} is read-only")
             if cf not in books:
                 problems.append(f"{m.books}={m.crm}: Books {resource} have no custom field "
-                                f"{cf} (create it in Books, or fix the map)")
+                                f"{cf} (create it in Books — crmbooks reads the custom fields "
+                                f"off the newest {NOUN[resource]}, so give it a value there — "
+                                "or fix the map)")
             if crm is not None and cf in books:
                 out[module].append({"crm": m.crm, "books": cf, "direction": m.direction,
                                     "crm_type": crm.get("data_type"),
