@@ -30,7 +30,7 @@ from test_deal_triggers import (
     written,
 )
 
-from crmbooks.receiver import BOOKS_HEADER, Receiver, Requeue, run_transactions
+from crmbooks.receiver import BOOKS_HEADER, Receiver, Requeue, catch_up, run_transactions
 from crmbooks.runtime import get_runtime, reset_runtime_cache
 from crmbooks.store.repo import Store
 from flows.deal_triggers import sync_deal_triggers
@@ -382,6 +382,13 @@ def test_every_connected_organization_gets_its_events_and_extra_ones_only_crm_to
     finally:
         receiver.stop()
     assert not two_orgs.emu.books.webhooks.hooks
+    # The catch-up at receiver start runs the transactions of each organization syncing them.
+    extra.save_settings("transactions", TRANSACTIONS)
+    catch_up()
+    runs = primary.list_runs("transactions", limit=10)
+    # (Seeded CRM transactions of parties not linked here fail: the runs happened.)
+    assert sorted(r.org_id for r in runs) == [PRIMARY, EXTRA]
+    assert all(r.state.startswith("completed") for r in runs)
 
 
 def test_deal_trigger_writes_in_books_come_back_as_webhooks_that_write_nothing(
