@@ -215,10 +215,13 @@ def _run_flow(flow, label: str, json_out: bool, **params) -> None:
     if json_out:
         print(json.dumps(report, indent=2, default=str))
     else:
-        books = report["counts"]["books"]
+        books, crm = report["counts"]["books"], report["counts"]["crm"]
         console.print(f"{label} {report['state']}: Books created {books['created']}, updated "
                       f"{books['updated']}, skipped {books['skipped']}, failed "
                       f"{books['failed']}", highlight=False)
+        if any(crm.values()):  # transactions also write the CRM side (Books → CRM)
+            console.print(f"  CRM created {crm['created']}, updated {crm['updated']}, skipped "
+                          f"{crm['skipped']}, failed {crm['failed']}", highlight=False)
         for f in report["failures"]:
             console.print(f"  [red]failed[/] {f['record']}: {f['message']}", highlight=False)
     if report["state"] != "completed":
