@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from customers_support import clear_stats
@@ -331,20 +332,21 @@ class Launcher:
             self.proc.wait()
 
 
-def crash(launcher: Launcher, emulator, flow: str, log: Path, *, kill_after: int | None = None,
+def crash(launcher: Launcher, emulator, flow: str, log: Path, *,
+          kill_when: Callable[[object], bool] | None = None,
           die_after: str | None = None) -> None:
-    """Run `flow` in a child process and make sure it dies by SIGKILL: sent by this test
-    once the emulator has answered `kill_after` writes, or by the child itself at a hook
-    (`die_after`, see LAUNCHER)."""
+    """Run `flow` in a child process and make sure it dies by SIGKILL: sent by this test as
+    soon as `kill_when(emulator.emu)` holds (e.g. the emulator answered k writes), or by the
+    child itself at a hook (`die_after`, see LAUNCHER)."""
     clear_stats(emulator)
     pid = launcher.start(flow, log, die_after)
     deadline = time.monotonic() + 120
     status = None
     while status is None:
-        if kill_after is not None and len(applied_writes(emulator.emu)) >= kill_after:
+        if kill_when is not None and kill_when(emulator.emu):
             os.kill(pid, signal.SIGKILL)
-            kill_after = None
-        status = launcher.line(timeout=0.002 if kill_after is not None else 1.0)
+            kill_when = None
+        status = launcher.line(timeout=0.002 if kill_when is not None else 1.0)
         assert time.monotonic() < deadline, "the child neither reached its kill point nor died"
     status = int(status)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (

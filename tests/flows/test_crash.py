@@ -25,8 +25,9 @@ and kills it with SIGKILL at one of these named points, spread over a full sync:
   - in the report, after the last push: between its CRM and its Books cursor move;
 * customers again, an incremental run after a clean sync (its cursors set), where two new CRM
   contacts become contact persons of linked Books contacts (no unique key: looked up before
-  they are added): right after the first and after the second add, and after the last push,
-  before the report;
+  they are added): right after the first and after the second add, from outside while the
+  push waits to retry an add whose answer was lost (applied, not replayed: no unique key), and
+  after the last push, before the report;
 * vendors (the third module): right after the first Books write, after the CRM upsert, and
   after the CRM upsert with dropped connections;
 * items: right after the second Books write and after the CRM upsert;
@@ -111,6 +112,12 @@ def add_persons(emulator, store) -> None:
     assert all(r.ok for r in get_runtime().crm.create("Contacts", new))
 
 
+def added_persons(emu) -> list[str]:
+    """The contact persons `add_persons` made Books contacts get, by first name."""
+    return sorted(p.get("first_name") for r in emu.books.org().records["contacts"].values()
+                  for p in r.get("contact_persons") or [] if p.get("last_name") == "Crashtest")
+
+
 # scenario: (flow, what happens before the run that is killed)
 SCENARIOS = {
     "customers": ("customers", None),
@@ -157,7 +164,19 @@ def reference(scenario: str, emulator, monkeypatch, tmp_path) -> tuple[dict, lis
     return _REFERENCE[scenario]
 
 
-def kill_point(name: str, writes: list[str]) -> int:
+def kill_point(name: str, writes: list[str]):
+    """When to kill from outside, by name, for one reference write sequence: a test of the
+    emulator (the child is killed as soon as it holds)."""
+    if name == "lost-person-answer":
+        # a contact person's add lost its answer: not idempotent, so the client does not
+        # replay it, and the push task waits (10 s) for its retry
+        return lambda emu: any(r.startswith("POST /books/v3/contacts/contactpersons")
+                               for r in dropped_requests(emu))
+    count = answered_writes(name, writes)
+    return lambda emu: len(applied_writes(emu)) >= count
+
+
+def answered_writes(name: str, writes: list[str]) -> int:
     """How many answered writes to wait for before the kill, by name, for one write sequence."""
     books = [w for w in writes if w.split(" ")[1].startswith("/books/")]
     first_crm = next(i for i, w in enumerate(writes) if w.split(" ")[1].startswith("/crm/"))
@@ -175,7 +194,7 @@ def kill_point(name: str, writes: list[str]) -> int:
 def die_point(name: str, writes: list[str]) -> str:
     """The launcher's `die_after` spec for a named point (see crash_support.LAUNCHER)."""
     hook, _, point = name.partition(":")
-    return f"{hook}:{point if point.isdigit() else kill_point(point, writes)}"
+    return f"{hook}:{point if point.isdigit() else answered_writes(point, writes)}"
 
 
 # --------------------------------------------------------------------------------- a crash
@@ -236,6 +255,8 @@ CASES = [
                  id="customers-second-person-unread"),
     pytest.param("customers-new-persons", None, "report:1", {},
                  id="customers-persons-before-report"),
+    pytest.param("customers-new-persons", "lost-person-answer", None,
+                 {"drop_rate": 0.3, "seed": 1}, id="customers-person-lost-answer"),
     pytest.param("vendors", None, "books:1", {}, id="vendors-books-unread"),
     pytest.param("vendors", None, "crm:1", {}, id="vendors-crm-unread"),
     pytest.param("vendors", None, "crm:1", {"drop_rate": 0.3, "seed": 1},
@@ -259,12 +280,15 @@ def test_a_killed_run_then_a_rerun_equals_one_clean_run(
     emu_reset.emu.set_faults(Faults.from_dict({**(LATENCY if point else {}), **faults}))
 
     crash(launcher, emu_reset, flow, tmp_path / "child.log",
-          kill_after=kill_point(point, writes) if point else None,
+          kill_when=kill_point(point, writes) if point else None,
           die_after=die_point(die_after, writes) if die_after else None)
 
     if faults.get("drop_rate"):
         assert any(r.split(" ")[0] != "GET" for r in dropped_requests(emu_reset.emu)), (
             "no write lost its answer before the kill: pick another fault seed")
+    if point == "lost-person-answer":
+        assert added_persons(emu_reset.emu), (
+            "the add whose answer was lost had not been applied: pick another fault seed")
     if die_after and die_after.partition(":")[0] in READ_HOOKS:
         assert applied_writes(emu_reset.emu) == [], "a kill while reading came after a write"
     frozen = frozen_modules(flow, die_after)
