@@ -129,9 +129,11 @@ def _world(emu, store, module: str) -> tuple[dict, list[str]]:
     out: dict[str, list] = {}
     problems: list[str] = []
     for resource, records in books.items():
-        out[f"Books {resource}"] = sorted(  # name, the CRM ids it carries (ours, Zoho's)
+        # name, the CRM ids it carries (ours, Zoho's), a value (edited by one scenario)
+        out[f"Books {resource}"] = sorted(
             (r.get("contact_name") or r.get("name"), crm_name(_cf_crm_id(r)),
-             crm_name(_ref(r.get("zcrm_account_id"))), crm_name(_ref(r.get("zcrm_contact_id"))))
+             crm_name(_ref(r.get("zcrm_account_id"))), crm_name(_ref(r.get("zcrm_contact_id"))),
+             r.get("website"))
             for r in records.values())
         twice = [k for k, n in Counter(filter(None, map(_cf_crm_id, records.values()))).items()
                  if n > 1]
@@ -142,9 +144,9 @@ def _world(emu, store, module: str) -> tuple[dict, list[str]]:
                  p.get("email") or "")
                 for r in records.values() for p in r.get("contact_persons") or [])
     for m, records in crm.items():
-        out[f"CRM {m}"] = sorted(
-            (_crm_name(m, r), crm_name(_ref(r.get("Account_Name"))),
-             books_name(_ref(r.get("Books_Id__c")))) for r in records.values())
+        out[f"CRM {m}"] = sorted(  # name, parent account (contacts), Books id, a value
+            (_crm_name(m, r), crm_name(_ref(r.get("Account_Name"))) if m == "Contacts" else None,
+             books_name(_ref(r.get("Books_Id__c"))), r.get("Website")) for r in records.values())
         twice = [k for k, n in Counter(
             filter(None, (_ref(r.get("Books_Id__c")) for r in records.values()))).items()
             if n > 1]
@@ -206,6 +208,7 @@ FLOWS = {"customers": sync_customers, "vendors": sync_vendors, "items": sync_ite
 # writes only), or, for a generator, right after it yielded its n-th page
 HOOKS = {"books": (BooksClient, "upsert_by_custom_field"), "crm": (CrmClient, "upsert"),
          "person": (BooksClient, "create_contact_person"), "books-update": (BooksClient, "update"),
+         "crm-update": (CrmClient, "update"),
          "crm-page": (CrmClient, "iter_records"), "books-page": (BooksClient, "iter_pages"),
          "books-get": (BooksClient, "get"), "link": (Store, "upsert_link"),
          "cursor": (Store, "advance_cursor"), "report": (pipeline, "report")}
