@@ -19,6 +19,8 @@ from pathlib import Path
 
 from customers_support import clear_stats
 
+from emulators.core import Faults
+
 ROOT = Path(__file__).resolve().parents[2]
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -57,6 +59,12 @@ def wait_idle(emulator, timeout: float = 30.0) -> None:
         time.sleep(0.005)
 
 
+def reset(emulator) -> None:
+    """The emulator as `emu_reset` leaves it: same seed and sizes, no faults, zero counters."""
+    emulator.emu.reset(seed=7)
+    emulator.emu.set_faults(Faults())
+
+
 # ------------------------------------------------------------------------------ the world
 
 
@@ -89,9 +97,12 @@ CRM_MODULES = {"customers": ("Accounts", "Contacts"), "vendors": ("Vendors",),
 CONTACT_TYPE = {"customers": "customer", "vendors": "vendor"}
 
 
-def world(emu, store, modules: tuple[str, ...]) -> tuple[dict, list[str]]:
-    """Both sides and the links of each of `modules`, without ids (ids differ from run to
-    run), and the problems that need no reference: duplicate keys, links to nothing."""
+def world(emu, store, modules: str | tuple[str, ...]) -> tuple[dict, list[str]]:
+    """Both sides and the links of a module (or of each of `modules`), without ids (ids
+    differ from run to run), and the problems that need no reference: duplicate keys, links
+    to nothing."""
+    if isinstance(modules, str):
+        return _world(emu, store, modules)
     out: dict[str, list] = {}
     problems: list[str] = []
     for module in modules:

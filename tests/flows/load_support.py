@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from connect_support import connect_to
-from test_crash import assert_converged, clear_stats, reset, world
+from crash_support import assert_converged, reset, world
+from customers_support import clear_stats
 
 from flows.customers import sync_customers
 from flows.items import sync_items

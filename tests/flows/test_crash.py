@@ -65,6 +65,7 @@ from crash_support import (
     assert_converged,
     crash,
     dropped_requests,
+    reset,
     world,
 )
 from customers_support import clear_stats, unpaced
@@ -155,12 +156,6 @@ SCENARIOS = {
     "sync-now": ("all", None),
 }
 _REFERENCE: dict[str, tuple[dict, list[str]]] = {}
-
-
-def reset(emulator) -> None:
-    """The emulator as `emu_reset` leaves it: same seed and sizes, no faults, zero counters."""
-    emulator.emu.reset(seed=7)
-    emulator.emu.set_faults(Faults())
 
 
 def prepare(scenario: str, emulator, monkeypatch, home: Path, database_url: str):

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_crash import _crm_name, applied_writes, clear_stats
+from crash_support import _crm_name, applied_writes
+from customers_support import clear_stats
 from vendors_items_support import books_create, unpaced
 
 from flows.customers import sync_customers
