@@ -62,7 +62,8 @@ def _aware(moment: datetime) -> datetime:
 
 def retry(
     run: str = typer.Option(None, "--run", help="Retry the failures of this run (id)."),
-    module: str = typer.Option(None, "--module", help="Retry the failures of one module."),
+    module: str = typer.Option(None, "--module", help="Retry the failures of one module: "
+                               "customers, vendors, items, transactions or deals."),
     record: list[str] = typer.Option(None, "--record",
                                      help="Retry these record keys (see `history --failures`)."),
     json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
@@ -70,6 +71,8 @@ def retry(
     """Retry failed records: all of a run, of a module, or by record key.
 
     A record fixed at its source syncs; one still broken stays failed with its reason.
+    Transactions are re-run through the transactions flow (keys `Quotes:<CRM id>` into Books,
+    `estimates:<Books id>` into the CRM), deals through the deal triggers (`deal:<id>`).
 
     Example: crmbooks retry --module customers
     """

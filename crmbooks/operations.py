@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from crmbooks.connectors.zoho_crm import any_of, criterion
 from crmbooks.runtime import Runtime
 from crmbooks.store.repo import Store
+from crmbooks.sync.transactions import CRM_MODULE, RESOURCE
 
 # operator word -> (crmbooks module, CRM module, fields to show and search)
 LOOKUPS = {
@@ -27,6 +28,11 @@ class NothingToDo(LookupError):
     """The action found no record to sync; the message says why."""
 
 
+#: modules whose failures `retry` re-runs: the pipeline modules, then transactions (their
+#: lines need the items linked), then the deal triggers.
+RETRY_MODULES = ("customers", "vendors", "items", "transactions", "deals")
+
+
 def targets_of(record_keys) -> dict[str, list[str]]:
     """{"crm": ids, "books": ids} from record keys like crm/Accounts/123, books/contacts/456."""
     targets: dict[str, list[str]] = defaultdict(list)
@@ -38,9 +44,34 @@ def targets_of(record_keys) -> dict[str, list[str]]:
     return dict(targets)
 
 
+def transaction_targets(record_keys) -> dict[str, list[str]]:
+    """{source: ids} from transaction keys: `Quotes:<crm id>` (a CRM module: CRM → Books) or
+    `estimates:<books id>` (a Books resource: Books → CRM), the keys of tasks/transactions.py."""
+    targets: dict[str, list[str]] = defaultdict(list)
+    for key in record_keys:
+        source, _, record_id = str(key).partition(":")
+        if (source in RESOURCE or source in CRM_MODULE) and record_id:
+            targets[source].append(record_id)
+    return dict(targets)
+
+
+def deal_targets(record_keys) -> dict[str, list[str]]:
+    """{"deals": deal ids} from deal keys `deal:<id>` (tasks/triggers.py)."""
+    ids = [k.partition(":")[2] for k in map(str, record_keys) if k.startswith("deal:")]
+    return {"deals": [i for i in ids if i]} if any(ids) else {}
+
+
+TARGETS_OF = {"transactions": transaction_targets, "deals": deal_targets}
+
+
 def failed_targets(store: Store, *, run_id: str | None = None, module: str | None = None,
                    record_keys: list[str] | None = None) -> dict[str, dict[str, list[str]]]:
-    """{module: targets} of the unresolved failures asked for (a run, a module, some keys)."""
+    """{module: targets} of the unresolved failures asked for (a run, a module, some keys).
+
+    Targets are {"crm": ids, "books": ids} for the pipeline modules, {CRM module or Books
+    resource: ids} for transactions, {"deals": ids} for the deal triggers."""
+    if module and module not in RETRY_MODULES:
+        raise ValueError(f"--module must be one of {', '.join(RETRY_MODULES)}, not {module!r}")
     failures = store.failures(run_id=run_id, module=module)
     if record_keys:
         failures = failures[failures["record_key"].isin(record_keys)]
@@ -49,7 +80,8 @@ def failed_targets(store: Store, *, run_id: str | None = None, module: str | Non
                  "any module")
         raise NothingToDo(f"no unresolved failures for {where}"
                           + (f" with key(s) {', '.join(record_keys)}" if record_keys else ""))
-    return {m: targets_of(group["record_key"]) for m, group in failures.groupby("module")}
+    return {m: TARGETS_OF.get(m, targets_of)(dict.fromkeys(group["record_key"]))
+            for m, group in failures.groupby("module")}
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Each chooses records, then runs the module's pipeline on exactly those (a targeted run):
 retry failed records, fetch one customer or vendor from the CRM, import a CRM record found by
-name. A targeted run never moves the cursors.
+name. A targeted run never moves the cursors. Retried transactions and deals run through
+their own flows (sync-transactions, sync-deal-triggers) as events of exactly those records.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from prefect import flow
 
 from crmbooks.operations import failed_targets, fetch_targets, look_up
 from crmbooks.runtime import get_runtime
+from crmbooks.sync.transactions import RESOURCE
+from flows.deal_triggers import sync_deal_triggers
 from flows.pipeline import run_pipeline
+from flows.transactions import sync_transactions
 
 MODULE_ORDER = ("customers", "vendors", "items")
 
@@ -23,13 +27,28 @@ def retry_failed_records(module: str | None = None, run_id: str | None = None,
     """Retry unresolved failures: of a run, of a module, or given record keys.
 
     A record fixed at its source syncs and its failure is resolved; one still broken stays
-    failed with its reason (its attempts counter goes up).
+    failed with its reason (its attempts counter goes up). Customers, vendors and items go
+    first (transactions and deals need them linked), then transactions, then deals.
     """
     runtime = get_runtime(org_id)
     chosen = failed_targets(runtime.store, run_id=run_id, module=module,
                             record_keys=record_keys)
-    return [run_pipeline(m, dry_run=dry_run, org_id=org_id, targets=chosen[m])
+    runs = [run_pipeline(m, dry_run=dry_run, org_id=org_id, targets=chosen[m])
             for m in MODULE_ORDER if m in chosen]
+    runs += [retry_transactions(source, ids, dry_run, org_id)
+             for source, ids in chosen.get("transactions", {}).items()]
+    if chosen.get("deals", {}).get("deals"):
+        runs.append(sync_deal_triggers(deal_ids=chosen["deals"]["deals"], dry_run=dry_run,
+                                       org_id=org_id, return_state=True))
+    return runs
+
+
+def retry_transactions(source: str, ids: list[str], dry_run: bool, org_id: str | None):
+    """One targeted transactions run: CRM ids of a CRM module into Books, or Books ids of a
+    Books resource into the CRM (the two halves of a transaction failure's key)."""
+    direction = ({"crm_module": source, "crm_ids": ids} if source in RESOURCE else
+                 {"books_resource": source, "books_ids": ids})
+    return sync_transactions(dry_run=dry_run, org_id=org_id, return_state=True, **direction)
 
 
 @flow(name="fetch-one", persist_result=True)

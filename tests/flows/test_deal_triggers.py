@@ -12,7 +12,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from customers_support import unpaced
+from customers_support import unpaced, writes
 
 from crmbooks.runtime import get_runtime
 from flows.deal_triggers import sync_deal_triggers
@@ -271,6 +271,43 @@ def test_deals_that_cannot_trigger_are_failures_with_reasons(store, emu_reset):
     trigger(blocked)
     assert len(books_of(emu_reset, "invoices", blocked)) == 1
     assert blocked not in set(store.failures(module="deals")["crm_id"])
+
+
+def test_crmbooks_retry_reruns_only_the_failed_deals_and_resolves_the_fixed_one(store,
+                                                                                 emu_reset):
+    import json
+
+    from typer.testing import CliRunner
+
+    from crmbooks.cli import app
+
+    configure(store, INVOICE_MODE)
+    account = accounts(emu_reset)[4]
+    link_account(store, account)
+    fine = new_deal(account, WON, name="Fine")
+    no_account = new_deal(None, WON, name="No account yet")
+    no_amount = new_deal(account, WON, name="No amount", Amount=None)
+    summary = trigger(fine, no_account, no_amount)
+    assert summary["counts"]["books"]["failed"] == 2
+    assert set(store.failures(module="deals")["record_key"]) == {
+        f"deal:{no_account}", f"deal:{no_amount}"}
+
+    emu_reset.emu.stats.clear()
+    move(no_account, Account_Name={"id": account["id"]})  # fixed at the source
+    result = CliRunner().invoke(app, ["retry", "--module", "deals", "--json"])
+
+    assert result.exit_code == 1, result.output  # the deal without an amount still fails
+    [again] = json.loads(result.output)["runs"]
+    assert again["module"] == "deals" and again["counts"]["books"]["created"] == 1
+    assert [f["record"] for f in again["failures"]] == [f"deal:{no_amount}"]
+    assert len(books_of(emu_reset, "invoices", no_account)) == 1
+    assert len(books_of(emu_reset, "invoices", fine)) == 1  # not made again
+    [still] = store.failures(module="deals").to_dict("records")
+    assert still["crm_id"] == no_amount and still["attempts"] == 2
+    assert "has no Amount" in still["message"]
+    # Written: the fix itself, then only the fixed deal's invoice (an upsert by deal id).
+    assert [(w["method"], w["path"]) for w in writes(emu_reset)] == [
+        ("PUT", "/crm/v8/Deals"), ("PUT", "/books/v3/invoices")]
 
 
 def test_a_currency_books_does_not_have_is_refused(store, emu_reset):
