@@ -55,7 +55,8 @@ def sync_transactions(dry_run: bool = False, org_id: str | None = None,
         plan = plan_transactions(run, fetched)
         outcomes = [] if dry_run else push_transactions(run, plan)
 
-        books_fetched = fetch_books_transactions(run, books_resource, books_ids, plan)
+        books_fetched = fetch_books_transactions(run, books_resource, books_ids, plan,
+                                                 outcomes)
         back_plan = plan_books_transactions(run, books_fetched)
         back = [] if dry_run else push_books_transactions(run, back_plan)
 

@@ -307,9 +307,10 @@ def plan_transactions(run: TransactionsRun, fetched: dict[str, list]) -> list[di
 
 def _past_draft(run: TransactionsRun, row: dict, link, custom: list[dict]) -> dict:
     """A changed CRM record of a linked transaction: the whole body while Books has it as a
-    draft; past draft Books owns status and amounts, so only the custom fields go, or, with
-    none changed, the row carries the Books record (`restore`) for the Books → CRM path to
-    set the CRM record back to."""
+    draft; past draft Books owns status and amounts, so only the custom fields go (and the
+    Books record they leave is set back over the CRM record, `restore_after`), or, with none
+    changed, the row carries the Books record (`restore`) for the Books → CRM path to set the
+    CRM record back to."""
     resource = row["resource"]
     current = run.runtime().books.get(resource, link.books_id)
     status = (current or {}).get("status")
@@ -322,9 +323,15 @@ def _past_draft(run: TransactionsRun, row: dict, link, custom: list[dict]) -> di
     if status in (None, "", "draft"):
         return {**row, "op": "update", "reason": "changed in CRM"}
     if custom and any(c["value"] != _books_value(current, c["api_name"]) for c in custom):
+        # `restore_after`: once the custom fields are in Books, the Books record as that write
+        # left it goes back over the CRM record (its amounts and status, with the new custom
+        # values): the CRM does not keep amounts Books does not have. Not before the write: a
+        # failed one must not take the CRM user's custom values away.
         return {**row, "body": {"custom_fields": custom}, "op": "update",
+                "restore_after": True,
                 "reason": f"custom fields changed in CRM (the Books {NOUN[resource]} is "
-                          f"{status}: Books keeps its status and amounts)"}
+                          f"{status}: Books keeps its status and amounts, the CRM record is "
+                          "set back to them)"}
     return {**row, "op": "skip", "restore": current, "reason": f"the Books {NOUN[resource]} "
             f"is {status}: past draft Books owns its status and amounts, CRM changes to them "
             "are not applied (the CRM record is set back to the Books values)"}
@@ -367,7 +374,9 @@ def push_transactions(run: TransactionsRun, plan: list[dict]) -> list[dict]:
                           books_values=_books_values(run, row["resource"], result.record,
                                                      run.maps.get(row["crm_module"], [])),
                           books_modified=(result.record or {}).get("last_modified_time"))
-        outcomes.append({**_slim(row), "books_id": result.id, "side": "books", "ok": True})
+        outcomes.append({**_slim(row), "books_id": result.id, "side": "books", "ok": True}
+                        | ({"restore": result.record or books.get(row["resource"], result.id)}
+                           if row.get("restore_after") else {}))
         if row["crm_value"] != result.id:
             back.setdefault(row["crm_module"], {})[row["crm_id"]] = result.id
     for module, pairs in back.items():

@@ -59,12 +59,14 @@ def _party_id(record: dict, resource: str) -> str:
 @task(name="fetch-books-transactions")
 def fetch_books_transactions(run: TransactionsRun, books_resource: str | None = None,
                              books_ids: list[str] | None = None,
-                             crm_plan: list[dict] | None = None) -> dict[str, list]:
+                             crm_plan: list[dict] | None = None,
+                             pushed: list[dict] | None = None) -> dict[str, list]:
     """Books records per resource: these ids (a webhook) or changed since the resource's Books
     cursor. Records that need no detail (echoes of our writes, transactions of parties not
     linked) stay list summaries; the others are read in full (lines, custom fields). Plus
-    the records the CRM → Books plan found edited in CRM past draft: the CRM gets them back."""
-    restore = _restore(crm_plan or [])
+    the records the CRM → Books plan found edited in CRM past draft (in `crm_plan`, or, when
+    their custom fields went to Books, in the `pushed` outcomes): the CRM gets them back."""
+    restore = _restore([*(crm_plan or []), *(o for o in pushed or () if o["ok"])])
     if not run.to_crm:
         return restore
     runtime = run.runtime()
@@ -97,7 +99,8 @@ def fetch_books_transactions(run: TransactionsRun, books_resource: str | None = 
 
 
 def _restore(crm_plan: list[dict]) -> dict[str, list]:
-    """Books records (already read) to write back over their CRM records, marked as such."""
+    """Books records (already read or just written) to write back over their CRM records,
+    marked as such."""
     out: dict[str, list] = {}
     for row in crm_plan:
         if row.get("restore"):

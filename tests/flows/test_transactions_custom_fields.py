@@ -136,3 +136,41 @@ def _writes(server) -> dict:
     crm = {(m, i): rec.get("Modified_Time") for m in ("Quotes", "Invoices")
            for i, rec in server.emu.crm.records(m).items()}
     return {**books, **crm}
+
+
+def test_past_draft_a_crm_edit_of_custom_fields_and_amounts_sends_the_fields_and_restores_the_amounts(  # noqa: E501
+        custom_fields, emu_reset, linked):
+    store = custom_fields
+    estimate(linked, cf_po_ref="PO-0", cf_weeks="1", cf_ship_on="2026-12-01")
+    quote = crm_create("Quotes", {"Subject": "Sent one", "Account_Name": {
+        "id": linked["account"]}, "Quoted_Items": lines(linked), "PO_Ref__c": "PO-1",
+        "Weeks__c": 2, "Ship_Note__c": "2027-01-15"})
+    assert run("Quotes", quote)["counts"]["books"]["created"] == 1
+    [made] = books_by_crm_id(emu_reset, "estimates", quote)
+    assert get_runtime().books.mark_estimate(made["estimate_id"], "sent").ok
+    assert run_books("estimates", made["estimate_id"])["counts"]["crm"]["updated"] == 1
+
+    # One CRM edit of both: a mapped custom field and the amounts (9 seats instead of 2).
+    [result] = get_runtime().crm.update("Quotes", [{"id": quote, "PO_Ref__c": "PO-2",
+                                                    "Quoted_Items": lines(linked, quantity=9)}])
+    assert result.ok
+    summary = run("Quotes", quote)
+
+    assert summary["counts"]["books"]["updated"] == 1, summary
+    assert summary["counts"]["crm"]["updated"] == 1, summary  # set back in the same run
+    [books_estimate] = books_by_crm_id(emu_reset, "estimates", quote)
+    assert cf(books_estimate, "cf_po_ref") == "PO-2"  # the custom field reached Books
+    assert books_estimate["status"] == "sent" and books_estimate["total"] == Decimal("21.00")
+    assert books_estimate["line_items"][0]["quantity"] == 2  # Books keeps its amounts
+    crm_quote = emu_reset.emu.crm.records("Quotes")[quote]
+    assert crm_quote["PO_Ref__c"] == "PO-2"  # the CRM keeps its custom value
+    assert Decimal(str(crm_quote["Grand_Total"])) == Decimal("21.00")
+    assert crm_quote["Quoted_Items"][0]["Quantity"] == 2 and crm_quote["Status"] == "Delivered"
+    said = [e["message"] for e in store.events(summary["run_id"]).to_dict("records")]
+    assert any("set back" in (m or "") for m in said), said
+    # Then all is quiet: neither the CRM echo nor the Books one writes anything.
+    again = run("Quotes", quote)
+    back = run_books("estimates", books_estimate["estimate_id"])
+    for quiet in (again, back):
+        assert not any(quiet["counts"][s][k] for s in ("books", "crm")
+                       for k in ("created", "updated", "failed")), quiet
