@@ -138,22 +138,33 @@ def _writes(server) -> dict:
     return {**books, **crm}
 
 
-def test_past_draft_a_crm_edit_of_custom_fields_and_amounts_sends_the_fields_and_restores_the_amounts(  # noqa: E501
-        custom_fields, emu_reset, linked):
-    store = custom_fields
+def sent_quote(linked: dict, server) -> tuple[str, str]:
+    """A CRM quote (PO-1, 2 seats) in Books as an estimate that Books has sent, the CRM
+    showing that: (quote id, estimate id)."""
     estimate(linked, cf_po_ref="PO-0", cf_weeks="1", cf_ship_on="2026-12-01")
     quote = crm_create("Quotes", {"Subject": "Sent one", "Account_Name": {
         "id": linked["account"]}, "Quoted_Items": lines(linked), "PO_Ref__c": "PO-1",
         "Weeks__c": 2, "Ship_Note__c": "2027-01-15"})
     assert run("Quotes", quote)["counts"]["books"]["created"] == 1
-    [made] = books_by_crm_id(emu_reset, "estimates", quote)
+    [made] = books_by_crm_id(server, "estimates", quote)
     assert get_runtime().books.mark_estimate(made["estimate_id"], "sent").ok
     assert run_books("estimates", made["estimate_id"])["counts"]["crm"]["updated"] == 1
+    return quote, made["estimate_id"]
 
-    # One CRM edit of both: a mapped custom field and the amounts (9 seats instead of 2).
-    [result] = get_runtime().crm.update("Quotes", [{"id": quote, "PO_Ref__c": "PO-2",
-                                                    "Quoted_Items": lines(linked, quantity=9)}])
+
+def crm_edit(quote: str, linked: dict, po_ref: str, seats: int) -> None:
+    """One CRM edit of both: a mapped custom field and the amounts."""
+    [result] = get_runtime().crm.update("Quotes", [{"id": quote, "PO_Ref__c": po_ref,
+                                                    "Quoted_Items": lines(linked,
+                                                                          quantity=seats)}])
     assert result.ok
+
+
+def test_past_draft_a_crm_edit_of_custom_fields_and_amounts_sends_the_fields_and_restores_the_amounts(  # noqa: E501
+        custom_fields, emu_reset, linked):
+    store = custom_fields
+    quote, estimate_id = sent_quote(linked, emu_reset)
+    crm_edit(quote, linked, "PO-2", seats=9)
     summary = run("Quotes", quote)
 
     assert summary["counts"]["books"]["updated"] == 1, summary
@@ -169,8 +180,34 @@ def test_past_draft_a_crm_edit_of_custom_fields_and_amounts_sends_the_fields_and
     said = [e["message"] for e in store.events(summary["run_id"]).to_dict("records")]
     assert any("set back" in (m or "") for m in said), said
     # Then all is quiet: neither the CRM echo nor the Books one writes anything.
-    again = run("Quotes", quote)
-    back = run_books("estimates", books_estimate["estimate_id"])
-    for quiet in (again, back):
+    for quiet in (run("Quotes", quote), run_books("estimates", estimate_id)):
         assert not any(quiet["counts"][s][k] for s in ("books", "crm")
                        for k in ("created", "updated", "failed")), quiet
+
+
+def test_past_draft_a_refused_custom_field_write_keeps_the_crm_users_values(
+        custom_fields, emu_reset, linked, monkeypatch):
+    store = custom_fields
+    definitions = emu_reset.emu.books.org().custom_fields["estimate"]
+    po_ref = next(d for d in definitions if d["api_name"] == "cf_po_ref")
+    monkeypatch.setitem(po_ref, "is_unique", True)  # Books refuses a PO ref already used
+    quote, _ = sent_quote(linked, emu_reset)  # (an estimate with PO-0 is made first)
+    crm_edit(quote, linked, "PO-0", seats=9)
+    summary = run("Quotes", quote)
+
+    assert summary["counts"]["books"]["failed"] == 1, summary
+    assert summary["counts"]["crm"]["updated"] == 0, summary  # nothing set back
+    crm_quote = emu_reset.emu.crm.records("Quotes")[quote]
+    assert crm_quote["PO_Ref__c"] == "PO-0" and crm_quote["Quoted_Items"][0]["Quantity"] == 9
+    [books_estimate] = books_by_crm_id(emu_reset, "estimates", quote)
+    assert cf(books_estimate, "cf_po_ref") == "PO-1" and books_estimate["total"] == Decimal(
+        "21.00")
+    [failure] = store.failures(module="transactions").to_dict("records")
+    assert failure["record_key"] == f"Quotes:{quote}" and "already exists" in failure["message"]
+
+    crm_edit(quote, linked, "PO-3", seats=9)  # fixed in the CRM: the next run goes through
+    summary = run("Quotes", quote)
+    assert summary["counts"]["books"]["updated"] == 1 and summary["counts"]["crm"]["updated"] == 1
+    crm_quote = emu_reset.emu.crm.records("Quotes")[quote]
+    assert crm_quote["PO_Ref__c"] == "PO-3" and crm_quote["Quoted_Items"][0]["Quantity"] == 2
+    assert store.failures(module="transactions").empty
