@@ -30,7 +30,9 @@ from test_deal_triggers import (
     written,
 )
 
-from crmbooks.receiver import BOOKS_HEADER, Receiver, Requeue, catch_up, run_transactions
+from crmbooks.debounce import Requeue
+from crmbooks.events import catch_up, run_transactions
+from crmbooks.receiver import BOOKS_HEADER, Receiver
 from crmbooks.runtime import get_runtime, reset_runtime_cache
 from crmbooks.store.repo import Store
 from flows.deal_triggers import sync_deal_triggers
@@ -163,7 +165,7 @@ def test_receiver_triggers_within_seconds_rejects_bad_tokens_and_catch_up_covers
 
 def test_a_run_refused_by_the_run_lock_is_requeued_and_runs_once_the_lock_is_free(
         store, emu_reset, monkeypatch):
-    import crmbooks.receiver
+    import crmbooks.events
 
     configure(store, QUOTE_MODE)
     account = accounts(emu_reset)[1]
@@ -179,7 +181,7 @@ def test_a_run_refused_by_the_run_lock_is_requeued_and_runs_once_the_lock_is_fre
         assert books_of(emu_reset, "estimates", deal_id) == []
         assert runs_of(store, "deals") == []
         # 2. Taken between that look and the run's start: the run is refused, then requeued.
-        monkeypatch.setattr(crmbooks.receiver, "lock_busy", lambda org, module: False)
+        monkeypatch.setattr(crmbooks.events, "lock_busy", lambda org, module: False)
         wait_for(lambda: any(r.state == "refused" for r in runs_of(store, "deals")))
         requeued = receiver.deals.requeued
         wait_for(lambda: receiver.deals.requeued > requeued)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from crmbooks.receiver import (
+from crmbooks.debounce import Debouncer, Requeue
+from crmbooks.events import (
+    CRM_WRITE_BACK_FIELDS,
     BooksEvent,
-    Debouncer,
-    Requeue,
     changed_fields,
+    crm_echo_only,
     parse_books_event,
     read_key,
     record_of,
@@ -62,6 +63,13 @@ def test_changed_fields_of_crm_notifications():
     assert changed_fields([{"1": ["Stage", "Amount"]}, {"2": ["Books_Id__c"]}, "Owner"]) == {
         "Stage", "Amount", "Books_Id__c", "Owner"}
     assert changed_fields(None) == set() and changed_fields({"1": ["x"]}) == set()
+
+
+def test_only_crmbooks_own_write_backs_are_crm_echoes():
+    own = sorted(CRM_WRITE_BACK_FIELDS)
+    assert crm_echo_only([{"1": own}]) and crm_echo_only([{"1": own[:1]}])
+    assert not crm_echo_only([{"1": [*own, "Stage"]}])  # a user's edit rode along
+    assert not crm_echo_only([]) and not crm_echo_only(None)  # nothing said: not an echo
 
 
 def test_a_batch_refused_by_the_run_lock_comes_back_once_and_others_are_dropped():

@@ -1,0 +1,294 @@
+"""Event routing for the receiver: which organizations and flows an event starts, and
+when a queued event must wait, or start nothing.
+
+What starts what:
+- a CRM Deals event queues its deal ids for the deal-triggers flow of the primary
+  organization (a deal's Books quote/invoice fields hold one organization's transaction);
+- a CRM Quotes, Sales_Orders, Invoices or Purchase_Orders event queues its records for the
+  transactions flow (F14, `crm_module` + `crm_ids`) of every connected organization whose
+  transactions are enabled (extra organizations are CRM → Books only, F4);
+- a Books estimate, sales order, invoice or purchase order event of the primary organization
+  queues its record for the transactions flow (`books_resource` + `books_ids`, Books → CRM).
+  Ignored, with a 200 that says why: other event types, deletions (deletions are not synced),
+  events of extra organizations (one-way, F4) and organizations whose transactions are off.
+  Malformed JSON or a record without its id is a 400. The echo of crmbooks' own write (the
+  record's `last_modified_time` equals the stamp its link kept right after that write) starts
+  no run; this is decided when the run would start, once no run of the organization that
+  writes transactions holds its lock, since the webhook may arrive before the link is stored.
+  CRM events of crmbooks' own Books-id write-backs start nothing either (their changed fields
+  say so); those of its Books → CRM writes do start a run, which plans nothing.
+
+The flows read the records as they are now, so repeated, late or out-of-order events are
+harmless. A run refused because another run of the same module holds the store's run lock (a
+catch-up run, a manual sync) is requeued (crmbooks.debounce), and tried again after the
+debounce delay until the lock is free; a paused or disabled integration drops the events (the
+catch-up run after resume covers them).
+
+Kept apart from the HTTP app (crmbooks.receiver), which only authenticates, parses and
+queues: these decisions read the store and start flows, and are tested without HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from crmbooks.debounce import Requeue
+from crmbooks.sync.transactions import CRM_BOOKS_ID
+from crmbooks.sync.transactions import RESOURCE as TRANSACTION_MODULES
+from crmbooks.sync.triggers import CRM_ESTIMATE_FIELD
+
+# The receiver's log, as before this module was split out of crmbooks.receiver.
+LOG = logging.getLogger("crmbooks.receiver")
+#: Books entity name (event_type prefix, payload key, `<entity>_id`) → API resource.
+BOOKS_ENTITIES = {resource[:-1]: resource for resource in TRANSACTION_MODULES.values()}
+#: Store modules whose links keep the stamp of crmbooks' own Books writes (echo detection).
+ECHO_MODULES = ("transactions", "deals")
+#: CRM fields crmbooks itself writes back (Books ids, stamps): changing only these is an echo.
+CRM_WRITE_BACK_FIELDS = frozenset({CRM_ESTIMATE_FIELD, CRM_BOOKS_ID, "Modified_Time"})
+
+
+# ------------------------------------------------------------------------ organizations
+def connected_orgs() -> tuple[str, list[str]]:
+    """The primary Books organization and the extra ones (F4) of the stored connection."""
+    from crmbooks.runtime import NotConnected, open_store
+
+    row = open_store().connection()
+    if row is None or not row.books_org_id:
+        raise NotConnected("crmbooks is not connected yet: run `crmbooks connect` first")
+    return str(row.books_org_id), [str(o) for o in row.extra_books_org_ids or []]
+
+
+def org_store(org_id: str):
+    """The store of one organization (its settings, links, run locks)."""
+    from crmbooks.runtime import open_store
+    from crmbooks.store.repo import Store
+
+    return Store(open_store().engine, org_id=org_id)
+
+
+def transactions_enabled(org_id: str) -> bool:
+    """Whether this organization syncs transactions (read per event: settings may change)."""
+    from crmbooks.settings import SettingsError, parse_module_settings
+
+    raw = (org_store(org_id).active_settings("transactions") or (None, {}))[1]
+    try:
+        return parse_module_settings("transactions", raw).enabled
+    except SettingsError:  # the run would refuse with the reason; let it say so
+        return True
+
+
+def transaction_orgs() -> list[str]:
+    """Every connected organization whose transactions are enabled, the primary first."""
+    primary, extras = connected_orgs()
+    return [org for org in (primary, *extras) if transactions_enabled(org)]
+
+
+def lock_busy(org_id: str, module: str) -> bool:
+    """True while a live run of `module` holds this organization's run lock.
+
+    Checked before starting a flow, so that waiting for a long catch-up run costs one read per
+    retry instead of a refused run in the history each time.
+    """
+    from crmbooks.store.repo import lock_is_stale
+
+    lock = org_store(org_id).run_lock(module)
+    return lock is not None and not lock_is_stale(lock)
+
+
+def own_stamp(org_id: str, books_id: str, stamp: str) -> bool:
+    """True when `stamp` is the `last_modified_time` Books answered one of crmbooks' own
+    writes of this record with (kept on its link): the event only echoes that write.
+
+    Asked when the run would start, not when the event arrives: Books may deliver the
+    webhook before the writing run has stored its link, but that run holds the run lock
+    until it has, and the events wait for the lock.
+    """
+    if not stamp:
+        return False
+    store = org_store(org_id)
+    for module in ECHO_MODULES:
+        link = store.find_link(module, books_id=books_id)
+        if link is not None and link.books_modified == stamp:
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------ Books events
+@dataclass(frozen=True)
+class BooksEvent:
+    """One Books webhook, reduced to what starts a run."""
+
+    resource: str  # estimates | salesorders | invoices | purchaseorders
+    record_id: str
+    action: str  # created | updated | deleted | "" (not said: Books' default payload)
+    modified: str | None = None  # the record's last_modified_time, when sent
+
+
+def parse_books_event(body: Any) -> BooksEvent | None:
+    """The transaction a Books webhook is about; None for events of other kinds.
+
+    Two shapes are read: the emulator's `{"event_type": "invoice_updated", "data": {…}}` and
+    Books' default workflow payload `{"invoice": {…}}` (one key named after the entity). A
+    body that is not an object, or a transaction without its id, raises ValueError.
+    """
+    if not isinstance(body, dict):
+        raise ValueError("a JSON object is expected")
+    if "event_type" in body:
+        entity, _, action = str(body.get("event_type") or "").rpartition("_")
+        record = body.get("data")
+    else:
+        entity = next((k for k in body if k in BOOKS_ENTITIES), "")
+        action, record = "", body.get(entity)
+    if entity not in BOOKS_ENTITIES:
+        return None
+    if not isinstance(record, dict):
+        raise ValueError(f"the {entity} event carries no {entity} object")
+    record_id = record.get(f"{entity}_id")
+    if not record_id or not str(record_id).strip():
+        raise ValueError(f"the {entity} event has no {entity}_id")
+    modified = record.get("last_modified_time")
+    return BooksEvent(BOOKS_ENTITIES[entity], str(record_id).strip(), action,
+                      str(modified) if modified else None)
+
+
+def transaction_key(org_id: str, side: str, module: str, record_id: str,
+                    stamp: str | None = None) -> str:
+    """A transactions-queue entry: one record of one organization, from one side's event,
+    with the record's modified time a Books event reported (to tell our own echoes)."""
+    return f"{org_id}|{side}|{module}|{record_id}|{stamp or ''}"
+
+
+def record_of(key: str) -> str:
+    """A transactions-queue entry without its stamp: the record it is about."""
+    return key.rpartition("|")[0]
+
+
+def read_key(key: str) -> tuple[str, str, str, str, str]:
+    """(org, side, module, record id, stamp) of a transactions-queue entry."""
+    org, side, module, record_id, stamp = key.split("|", 4)
+    return org, side, module, record_id, stamp
+
+
+# ------------------------------------------------------------------------ what starts nothing
+def changed_fields(affected: Any) -> set[str]:
+    """Field names of a notification's `affected_fields` ([{"<id>": ["Stage", …]}, …])."""
+    fields: set[str] = set()
+    for entry in affected if isinstance(affected, list) else []:
+        if isinstance(entry, dict):
+            for value in entry.values():
+                fields |= {str(f) for f in value} if isinstance(value, list) else set()
+        elif isinstance(entry, str):
+            fields.add(entry)
+    return fields
+
+
+def crm_echo_only(affected: Any) -> bool:
+    """True when a CRM notification changed only fields crmbooks writes back itself (its
+    Books-id write-backs): the event echoes crmbooks' own write and starts nothing."""
+    fields = changed_fields(affected)
+    return bool(fields) and fields <= CRM_WRITE_BACK_FIELDS
+
+
+def books_webhook_ignored(org_id: str, event: BooksEvent | None) -> str | None:
+    """Why an authentic Books event of a connected organization starts nothing (or None)."""
+    primary, _ = connected_orgs()
+    if event is None:
+        return "not a transaction event"
+    if event.action == "deleted":
+        return "deletions are not synced"
+    if org_id != primary:
+        return "an extra organization syncs CRM → Books only (F4)"
+    if not transactions_enabled(org_id):
+        return "transactions are off for this organization"
+    return None
+
+
+# ------------------------------------------------------------------------ the runs
+def run_deal_triggers(deal_ids: list[str]) -> dict | None:
+    """The deal-triggers flow for these deals (primary organization), in this process; its
+    summary. Requeues the deals while another deal-triggers run holds the lock."""
+    from flows.deal_triggers import sync_deal_triggers
+
+    primary, _ = connected_orgs()
+    if lock_busy(primary, "deals"):
+        raise Requeue(deal_ids, "a deal-triggers run is in progress")
+    summary = _result(sync_deal_triggers(deal_ids=deal_ids, return_state=True), deal_ids)
+    if summary is not None:
+        LOG.info("deal triggers for %d deal(s): %s", len(deal_ids), summary.get("counts"))
+    return summary
+
+
+def run_transactions(keys: list[str]) -> list[dict]:
+    """The transactions flow for queued keys: one run per organization, side and module.
+
+    A group waits (requeued) while a run that writes transactions holds its organization's
+    lock; then a Books record all of whose events echo crmbooks' own writes is dropped. Keys
+    of a run refused by the run lock are requeued (all together, after the others ran).
+    """
+    from flows.transactions import sync_transactions
+
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for key in keys:
+        org, side, module, _, _ = read_key(key)
+        groups.setdefault((org, side, module), []).append(key)
+    summaries, again = [], []
+    for (org, side, module), group_keys in groups.items():
+        writers = ("transactions",) if side == "crm" else ("transactions", "deals")
+        if any(lock_busy(org, m) for m in writers):
+            again += group_keys
+            continue
+        stamps: dict[str, set[str]] = {}
+        for key in group_keys:
+            stamps.setdefault(read_key(key)[3], set()).add(read_key(key)[4])
+        ids = [i for i, seen in stamps.items()
+               if side == "crm" or not all(own_stamp(org, i, s) for s in seen)]
+        if not ids:
+            LOG.info("%d Books event(s) of %s only echo crmbooks' own writes: no run",
+                     len(group_keys), module)
+            continue
+        target = ({"crm_module": module, "crm_ids": ids} if side == "crm" else
+                  {"books_resource": module, "books_ids": ids})
+        try:
+            summary = _result(sync_transactions(org_id=org, **target, return_state=True),
+                              group_keys)
+        except Requeue:
+            again += group_keys
+            continue
+        if summary is not None:
+            summaries.append(summary)
+    if again:
+        raise Requeue(again, "a transactions run is in progress")
+    return summaries
+
+
+def _result(state, ids: list[str]) -> dict | None:
+    """A run's summary; Requeue when the run lock refused it; None when paused/disabled."""
+    from flows.pipeline import RecordsFailed, RunInProgress
+    from tasks.start import RunRefused
+
+    try:
+        return state.result()
+    except RecordsFailed as exc:
+        return exc.summary
+    except RunInProgress as exc:  # another run of the module: run these once it ends
+        raise Requeue(ids, str(exc)) from None
+    except RunRefused as exc:  # paused or disabled: the catch-up run after resume covers it
+        LOG.warning("not run: %s", exc)
+        return None
+
+
+def catch_up() -> None:
+    """One catch-up run of the deal triggers (primary organization) and of the transactions
+    of every organization that syncs them (at receiver start)."""
+    from flows.deal_triggers import sync_deal_triggers
+    from flows.transactions import sync_transactions
+
+    runs = [(sync_deal_triggers, {})] + [(sync_transactions, {"org_id": org})
+                                         for org in transaction_orgs()]
+    for flow, kwargs in runs:
+        try:
+            flow(**kwargs, return_state=True)
+        except Exception as exc:  # the scheduled catch-up tries again
+            LOG.warning("catch-up %s did not run: %s", flow.name, exc)
