@@ -12,7 +12,8 @@ import typer
 
 
 def _run_and_report(flow_call, json_out: bool) -> int:
-    """Run an operator flow; print the runs it started; return the exit code."""
+    """Run an operator flow; print the runs it started, and the failures it resolved because
+    their record was deleted at its source (JSON key "resolved"); return the exit code."""
     import json
 
     from crmbooks.cli import (
@@ -26,7 +27,7 @@ def _run_and_report(flow_call, json_out: bool) -> int:
         console,
         fail,
     )
-    from crmbooks.operations import NothingToDo
+    from crmbooks.operations import NothingToDo, deleted_resolutions
     from crmbooks.reporting import run_to_json
     from crmbooks.runtime import open_store
     from tasks.start import RunRefused
@@ -48,10 +49,14 @@ def _run_and_report(flow_call, json_out: bool) -> int:
     store = open_store()
     runs = [r for r in store.list_runs(limit=20) if _aware(r.started_at) >= started]
     as_json = [run_to_json(store, r) for r in reversed(runs)]
+    gone = deleted_resolutions(store, started)
     if json_out:
-        print(json.dumps({"runs": as_json}, indent=2, default=str))
+        print(json.dumps({"runs": as_json, "resolved": gone}, indent=2, default=str))
     else:
         _print_runs(as_json)
+        for g in gone:
+            console.print(f"[green]✓[/] {g['module']} {g['record']}: {g['note']} (failed "
+                          f"before: {g['message']})", highlight=False)
     failed = any(r["state"] != "completed" for r in as_json)
     return EXIT_FAILED_RECORDS if failed else EXIT_OK
 
@@ -70,7 +75,9 @@ def retry(
 ):
     """Retry failed records: all of a run, of a module, or by record key.
 
-    A record fixed at its source syncs; one still broken stays failed with its reason.
+    A record fixed at its source syncs; one still broken stays failed with its reason; one
+    deleted at its source since it failed is resolved with a note saying so (a record that
+    could not be read for a transient error stays failed).
     Transactions are re-run through the transactions flow (keys `Quotes:<CRM id>` into Books,
     `estimates:<Books id>` into the CRM), deals through the deal triggers (`deal:<id>`).
 

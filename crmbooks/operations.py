@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import pandas as pd
+
 from crmbooks.connectors.zoho_crm import any_of, criterion
 from crmbooks.runtime import Runtime
 from crmbooks.store.repo import Store
@@ -62,6 +64,43 @@ def deal_targets(record_keys) -> dict[str, list[str]]:
 
 
 TARGETS_OF = {"transactions": transaction_targets, "deals": deal_targets}
+
+
+_DELETED_TAIL = " since it failed: nothing to sync"
+
+
+def deleted_note(where: str) -> str:
+    """The note on a failure resolved because its record was deleted in `where` (the CRM or
+    Books) after it failed."""
+    return f"deleted in {where}{_DELETED_TAIL}"
+
+
+def resolve_deleted(store: Store, module: str, record_keys, where: str,
+                    dry_run: bool = False) -> int:
+    """Resolve the failures of records a targeted run read by id and found not to exist.
+
+    Called only for a read that said "no such record" (404, Books 1002, CRM INVALID_DATA or
+    an empty answer): a transient error raises instead, so an unreadable record stays failed.
+    A dry run writes nothing, not even this."""
+    keys = list(dict.fromkeys(str(k) for k in record_keys))
+    if dry_run or not keys:
+        return 0
+    return store.resolve_failures(module, keys, note=deleted_note(where))
+
+
+def deleted_resolutions(store: Store, since) -> list[dict]:
+    """Failures resolved since `since` because their record was gone at its source:
+    [{module, record, side, message, note}] (what `crmbooks retry` reports)."""
+    frame = store.failures(unresolved_only=False)
+    if frame.empty:
+        return []
+    since = pd.Timestamp(since)
+    since = since.tz_convert("UTC") if since.tzinfo else since.tz_localize("UTC")
+    updated = pd.to_datetime(frame["updated_at"], utc=True)  # SQLite gives naive UTC
+    gone = frame[frame["resolved"].astype(bool) & (updated >= since)
+                 & frame["hint"].fillna("").str.endswith(_DELETED_TAIL)]
+    return [{"module": r["module"], "record": r["record_key"], "side": r["side"],
+             "message": r["message"], "note": r["hint"]} for r in gone.to_dict("records")]
 
 
 def failed_targets(store: Store, *, run_id: str | None = None, module: str | None = None,

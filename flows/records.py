@@ -27,7 +27,9 @@ def retry_failed_records(module: str | None = None, run_id: str | None = None,
     """Retry unresolved failures: of a run, of a module, or given record keys.
 
     A record fixed at its source syncs and its failure is resolved; one still broken stays
-    failed with its reason (its attempts counter goes up). Customers, vendors and items go
+    failed with its reason (its attempts counter goes up); one the run's read by id finds
+    deleted at its source is resolved with a note (crmbooks.operations.resolve_deleted), one
+    unreadable for a transient error stays failed. Customers, vendors and items go
     first (transactions and deals need them linked), then transactions, then deals.
     """
     runtime = get_runtime(org_id)

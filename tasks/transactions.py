@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from crmbooks.connectors.errors import RetriableError
 from crmbooks.connectors.zoho_books import parse_books_time
 from crmbooks.metadata import _cached, _is_unique_key, books_custom_fields, crm_field_metadata
+from crmbooks.operations import resolve_deleted
 from crmbooks.runtime import Runtime, get_runtime
 from crmbooks.settings import SettingsError, parse_module_settings
 from crmbooks.store.jsonsafe import json_safe
@@ -189,8 +190,13 @@ def fetch_transactions(run: TransactionsRun, crm_ids: list[str] | None) -> dict[
     crm, out = run.runtime().crm, {}
     for module in run.modules if run.to_books else ():
         if crm_ids:
-            found = [crm.get_record(module, i, run.fields[module]) for i in dict.fromkeys(crm_ids)]
+            ids = list(dict.fromkeys(str(i) for i in crm_ids))
+            found = [crm.get_record(module, i, run.fields[module]) for i in ids]
             out[module] = [r for r in found if r]
+            # not found (a transient error raises): a failure of it is resolved with a note
+            resolve_deleted(run.runtime().store, MODULE, [
+                f"{module}:{i}" for i, r in zip(ids, found, strict=True) if not r],
+                "the CRM", run.dry_run)
             continue
         records: dict[str, dict] = {}
         for page in crm.iter_records(module, run.fields[module], sort_by="Modified_Time",

@@ -22,6 +22,7 @@ from decimal import Decimal
 from prefect import task
 
 from crmbooks.connectors.errors import RetriableError
+from crmbooks.operations import resolve_deleted
 from crmbooks.store.jsonsafe import json_safe
 from crmbooks.sync.transactions import CRM_BOOKS_ID, CRM_MODULE, NOUN, RESOURCE, SUBFORM, books_body
 from crmbooks.sync.transactions_crm import (
@@ -78,8 +79,13 @@ def fetch_books_transactions(run: TransactionsRun, books_resource: str | None = 
         if books_ids:
             if resource != books_resource:
                 continue
-            found = [books.get(resource, i) for i in dict.fromkeys(str(i) for i in books_ids)]
+            ids = list(dict.fromkeys(str(i) for i in books_ids))
+            found = [books.get(resource, i) for i in ids]
             out[resource] = [r for r in found if r]
+            # not found (a transient error raises): a failure of it is resolved with a note
+            resolve_deleted(store, MODULE, [f"{resource}:{i}" for i, r
+                                            in zip(ids, found, strict=True) if not r],
+                            "Books", run.dry_run)
             continue
         summaries: dict[str, dict] = {}
         for page in books.iter_modified(resource, run.books_cursors.get(resource)):

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from crmbooks.connectors.errors import RetriableError
 from crmbooks.metadata import _cached, _is_unique_key, crm_field_metadata
+from crmbooks.operations import resolve_deleted
 from crmbooks.runtime import Runtime, get_runtime
 from crmbooks.settings import SettingsError, parse_module_settings
 from crmbooks.sync.triggers import (
@@ -158,13 +159,15 @@ def fetch_deals(run: TriggerRun, deal_ids: list[str] | None) -> list[dict]:
     """The deals as they are now: by id (events) or changed since the cursor (catch-up)."""
     crm = run.runtime().crm
     if deal_ids:
-        deals = []
+        deals, gone = [], []
         for deal_id in dict.fromkeys(str(i) for i in deal_ids):
             deal = crm.get_record("Deals", deal_id, run.deal_fields)
-            if deal is None:
+            if deal is None:  # not found (a transient error raises)
                 get_run_logger().info("deal %s no longer exists: nothing to trigger", deal_id)
+                gone.append(f"deal:{deal_id}")
                 continue
             deals.append(deal)
+        resolve_deleted(run.runtime().store, MODULE, gone, "the CRM", run.dry_run)
         return deals
     deals: dict[str, dict] = {}
     for page in crm.iter_records("Deals", run.deal_fields, modified_since=run.cursor,

@@ -483,16 +483,21 @@ class Store:
             rows = [{c: getattr(f, c) for c in FAILURE_COLUMNS} for f in s.exec(stmt).all()]
         return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
-    def resolve_failures(self, module: str, record_keys: Iterable[str]) -> int:
-        """Mark the unresolved failures of these records resolved (they synced); return count."""
+    def resolve_failures(self, module: str, record_keys: Iterable[str],
+                         note: str | None = None) -> int:
+        """Mark the unresolved failures of these records resolved (they synced); return count.
+
+        `note` says why when it was not a sync (the record was deleted at its source): it
+        replaces the hint, so `history` shows it next to the reason the record failed."""
         keys = [str(k) for k in record_keys]
         if not keys:
             return 0
+        extra = {"hint": note} if note else {}
         with self.session() as s:
             result = s.exec(update(Failure).where(
                 Failure.module == module, Failure.record_key.in_(keys),
                 Failure.resolved == False,  # noqa: E712
-            ).values(resolved=True, updated_at=utcnow()))
+            ).values(resolved=True, updated_at=utcnow(), **extra))
             s.commit()
         return result.rowcount or 0
 
