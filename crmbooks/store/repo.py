@@ -37,6 +37,8 @@ from crmbooks.store.tables import (
     utcnow,
 )
 
+# Ids per ``IN (...)`` query: under SQLite's and PostgreSQL's bind-variable limits.
+ID_CHUNK = 500
 LINK_COLUMNS = [
     "crm_id", "books_id", "kind", "crm_module", "parent_crm_id", "parent_books_id",
     "crm_values", "books_values", "made_by", "crm_modified", "books_modified", "updated_at",
@@ -108,6 +110,15 @@ def lock_is_stale(lock: RunLock, stale_after: timedelta = RUN_LOCK_STALE_AFTER) 
     return lock.host == socket.gethostname() and lock.pid > 0 and not _pid_alive(lock.pid)
 
 
+def _link_frame(links: Iterable[Link]) -> pd.DataFrame:
+    """Links as a DataFrame of LINK_COLUMNS; missing values are empty dicts."""
+    rows = [{c: getattr(link, c) for c in LINK_COLUMNS} for link in links]
+    frame = pd.DataFrame(rows, columns=LINK_COLUMNS, dtype=object)
+    for col in ("crm_values", "books_values"):
+        frame[col] = [v or {} for v in frame[col]]
+    return frame
+
+
 class Store:
     """The crmbooks state store: links, cursors, runs, events, failures, settings, connection."""
 
@@ -135,13 +146,38 @@ class Store:
         if kind is not None:
             stmt = stmt.where(Link.kind == kind)
         with self.session() as s:
-            rows = [
-                {c: getattr(link, c) for c in LINK_COLUMNS} for link in s.exec(stmt).all()
-            ]
-        frame = pd.DataFrame(rows, columns=LINK_COLUMNS, dtype=object)
-        for col in ("crm_values", "books_values"):
-            frame[col] = [v or {} for v in frame[col]]
-        return frame
+            return _link_frame(s.exec(stmt).all())
+
+    def links_of(self, module: str, *, crm_ids: Iterable[Any] = (),
+                 books_ids: Iterable[Any] = ()) -> pd.DataFrame:
+        """The links of ``module`` holding one of ``crm_ids`` or one of ``books_ids``, as
+        :meth:`links` returns them (LINK_COLUMNS, values as dicts).
+
+        What an incremental run reads: the full links (with their JSON values) of the records
+        it fetched only, so its memory follows what it fetched, not the number of links
+        (issue 8). Ids are read ``IN (...)`` in chunks of ``ID_CHUNK`` (bind-variable limits
+        of SQLite and PostgreSQL); a link found by both of its ids comes once.
+        """
+        found: dict[int, Link] = {}
+        with self.session() as s:
+            for column, ids in ((Link.crm_id, crm_ids), (Link.books_id, books_ids)):
+                wanted = sorted({str(i) for i in ids if i is not None and str(i)})
+                for start in range(0, len(wanted), ID_CHUNK):
+                    stmt = select(Link).where(Link.org_id == self.org_id, Link.module == module,
+                                              column.in_(wanted[start:start + ID_CHUNK]))
+                    found.update((link.id, link) for link in s.exec(stmt).all())
+        return _link_frame(found[k] for k in sorted(found))
+
+    def link_ids(self, module: str) -> pd.DataFrame:
+        """Every link of ``module`` as its ids and kind only (columns crm_id, books_id, kind,
+        strings): what a plan needs to know of the links it does not merge ("is this record
+        linked", "which Books parent has this CRM parent"), without their JSON values."""
+        stmt = select(Link.crm_id, Link.books_id, Link.kind).where(
+            Link.org_id == self.org_id, Link.module == module)
+        with self.session() as s:
+            rows = s.exec(stmt).all()
+        return pd.DataFrame([tuple(r) for r in rows], columns=["crm_id", "books_id", "kind"],
+                            dtype=object)
 
     def link_stamps(self, module: str, side: str) -> dict[str, str]:
         """{id on ``side`` (crm|books): its modified stamp right after our last write}, the

@@ -77,6 +77,40 @@ def test_links_are_scoped_by_organization(store):
     assert store.links("items").empty and len(other.links("items")) == 1
 
 
+def test_links_of_reads_only_the_asked_links_in_chunks(store, monkeypatch):
+    """The targeted read (issue 8: an incremental run reads the links of what it fetched):
+    by either side's id, each link once, across chunks, scoped by module and organization."""
+    monkeypatch.setattr("crmbooks.store.repo.ID_CHUNK", 3)  # several IN (...) chunks
+    store.upsert_links("customers", [
+        {"crm_id": f"c{i}", "books_id": f"b{i}", "kind": "accounts", "crm_module": "Accounts",
+         "crm_values": {"Account_Name": f"A{i}"}, "books_values": {"contact_name": f"A{i}"}}
+        for i in range(10)])
+    store.upsert_link("vendors", crm_id="c1", books_id="b1", crm_module="Vendors")
+    Store(store.engine, org_id="20099002").upsert_link("customers", crm_id="c2", books_id="b2",
+                                                       crm_module="Accounts")
+    found = store.links_of("customers", crm_ids=["c1", "c2", "c3", "c4", "nope", None],
+                           books_ids=["b4", "b8", "b9"])
+    assert sorted(found["crm_id"]) == ["c1", "c2", "c3", "c4", "c8", "c9"]
+    assert list(found.columns) == list(store.links("customers").columns)
+    row = found[found["crm_id"] == "c8"].iloc[0]
+    assert row.books_values == {"contact_name": "A8"} and row.crm_values == {"Account_Name": "A8"}
+    assert store.links_of("customers").empty
+    assert store.links_of("customers", crm_ids=["b1"]).empty  # a Books id is not a CRM id
+
+
+def test_link_ids_are_every_link_without_values(store):
+    store.upsert_link("customers", crm_id=7, books_id="b7", kind="accounts",
+                      crm_module="Accounts", crm_values={"Account_Name": "Zylker"})
+    store.upsert_link("customers", crm_id="p1", books_id="bp1", kind="contact_persons",
+                      crm_module="Contacts")
+    store.upsert_link("vendors", crm_id="v1", books_id="bv1", crm_module="Vendors")
+    ids = store.link_ids("customers")
+    assert list(ids.columns) == ["crm_id", "books_id", "kind"]
+    assert sorted(ids.values.tolist()) == [["7", "b7", "accounts"],
+                                           ["p1", "bp1", "contact_persons"]]
+    assert list(store.link_ids("items").columns) == ["crm_id", "books_id", "kind"]
+
+
 def test_parallel_link_writes_do_not_duplicate(store):
     def write(i: int) -> None:
         store.upsert_link("customers", crm_id=str(i % 5), books_id=f"b{i % 5}",
