@@ -41,9 +41,6 @@ def fetch_crm(run: RunContext) -> dict[str, pd.DataFrame]:
             fields = [f for f in fields if f != kind.currency_field or f in known]
         wanted.setdefault(kind.crm_module, []).extend(fields)
     echoes = _echo_stamps(run, "crm")
-    # The links' synced values (every link, JSON included) are read at the first echo
-    # candidate only: a quiet run (304) must not load them (issue 8: memory).
-    synced: dict[str, dict] | None = None
     frames = {}
     for module, fields in wanted.items():
         rows = []
@@ -51,13 +48,12 @@ def fetch_crm(run: RunContext) -> dict[str, pd.DataFrame]:
             module, list(dict.fromkeys(fields)), cvid=run.views.get(module),
             modified_since=run.crm_cursor, sort_by="Modified_Time",
         ):
-            for r in page:
-                if _is_echo(echoes, r.get("id"), r.get("Modified_Time")):
-                    if synced is None:
-                        synced = _synced_values(run, "crm")
-                    if _unchanged(synced.get(str(r.get("id"))), r):
-                        continue
-                rows.append(r)
+            # The synced values of this page's echo candidates only: reading every link's
+            # JSON values made a run's memory grow with the links, not the fetch (issue 8).
+            candidates = [r.get("id") for r in page
+                          if _is_echo(echoes, r.get("id"), r.get("Modified_Time"))]
+            synced = _synced_values(run, "crm", candidates) if candidates else {}
+            rows += [r for r in page if not _unchanged(synced.get(str(r.get("id"))), r)]
         frames[module] = pd.DataFrame(rows, dtype=object)
     get_run_logger().info("CRM: %s", {m: len(f) for m, f in frames.items()})
     return frames
@@ -127,11 +123,11 @@ def _unchanged(synced: dict | None, row: dict) -> bool:
     return synced is not None and all(same(row.get(f), v) for f, v in synced.items() if f in row)
 
 
-def _synced_values(run: RunContext, side: str) -> dict[str, dict]:
-    """{record id: the link's last synced values} for one side."""
-    links = run.runtime().store.links(run.module)
+def _synced_values(run: RunContext, side: str, ids: list) -> dict[str, dict]:
+    """{record id: the link's last synced values} for the given ids of one side."""
+    links = run.runtime().store.links_of(run.module, **{f"{side}_ids": ids})
     column, id_column = f"{side}_values", f"{side}_id"
-    if links.empty or column not in links:
+    if links.empty:
         return {}
     return {str(i): v or {} for i, v in zip(links[id_column], links[column], strict=True)}
 

@@ -206,8 +206,9 @@ def push_crm(run: RunContext, rows: list[dict], books_done: list[dict]) -> list[
 
 
 def _parent_crm_ids(run: RunContext) -> dict[str, str]:
-    """{Books parent id: CRM parent id} from the links written so far (parents go first)."""
-    links = run.runtime().store.links(run.module)
+    """{Books parent id: CRM parent id} from the links written so far (parents go first):
+    their ids only, not their JSON values (issue 8: memory)."""
+    links = run.runtime().store.link_ids(run.module)
     if links.empty:
         return {}
     return {str(b): str(c) for b, c in zip(links["books_id"], links["crm_id"], strict=True)}
