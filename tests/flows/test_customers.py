@@ -290,3 +290,40 @@ def test_fetch_scope_after_two_way_keeps_what_was_pushed(store, emu_reset, crm_h
     assert writes(emu_reset, "crm") == [] and crm(emu_reset) == crm_before
     assert books_customers(emu_reset)[meridian["Books_Id__c"]]["website"] == \
         "https://meridian.example/new"  # kept in Books, not sent to CRM
+
+
+def test_an_incremental_run_reads_only_the_links_of_what_it_fetched(store, emu_reset, crm_http,
+                                                                   monkeypatch):
+    """Issue 8 (memory): an incremental run never loads every link with its JSON values (the
+    merge base); it reads the fetched records' links (Store.links_of) and every other link
+    as ids only (Store.link_ids), so its memory follows what changed, not the link count."""
+    from crmbooks.store.repo import Store
+
+    sync(store, scope="both")
+    alpine = next(a for a in crm(emu_reset).values()
+                  if a["Account_Name"] == "Alpine Analytics SARL")
+    next_second()
+    crm_put(crm_http, "Accounts", alpine["id"], {"Billing_City": "Bergen"})
+    asked: list[tuple[int, int]] = []
+    links_of = Store.links_of
+
+    def whole_links(self, module, kind=None):
+        raise AssertionError(f"an incremental run loaded every link of {module}")
+
+    def counted_links_of(self, module, *, crm_ids=(), books_ids=()):
+        crm_ids, books_ids = list(crm_ids), list(books_ids)
+        asked.append((len(crm_ids), len(books_ids)))
+        return links_of(self, module, crm_ids=crm_ids, books_ids=books_ids)
+
+    monkeypatch.setattr(Store, "links", whole_links)
+    monkeypatch.setattr(Store, "links_of", counted_links_of)
+
+    state, run = sync(store)
+
+    assert state.is_completed(), state.message
+    assert run.counts["books"]["updated"] == 1
+    synced = {cf(r): r for r in books_customers(emu_reset).values() if cf(r)}
+    assert synced[alpine["id"]]["billing_address"]["city"] == "Bergen"
+    # the changed account and the echoes of our own last writes (the cursor's second), not all
+    total = len(store.link_ids("customers"))
+    assert asked and all(c + b < total for c, b in asked), (asked, total)
