@@ -13,8 +13,11 @@ import math
 from decimal import Decimal
 
 import pytest
+import vendors_items_support
 from vendors_items_support import (
     books_update,
+    by_name,
+    cf,
     crm_create,
     crm_update,
     data_of,
@@ -24,36 +27,14 @@ from vendors_items_support import (
     money,
     next_second,
     org_of,
-    unpaced,
+    runner,
     written,
 )
 
 from flows.items import sync_items
 
-
-@pytest.fixture
-def store(connected, monkeypatch):
-    unpaced(monkeypatch)
-    return connected
-
-
-@pytest.fixture
-def store_any_db(connected_any_db, monkeypatch):
-    """The store on SQLite, and on PostgreSQL too when CRMBOOKS_TEST_POSTGRES_URL is set."""
-    unpaced(monkeypatch)
-    return connected_any_db
-
-
-def run(store, **settings):
-    """Save the items settings (when given) and run the flow once; the run's history row."""
-    if settings:
-        store.save_settings("items", settings)
-    sync_items(return_state=True)
-    return last_run(store, "items")
-
-
-def cf(item: dict, name: str):
-    return (item.get("custom_field_hash") or {}).get(name)
+store, store_any_db = vendors_items_support.store, vendors_items_support.store_any_db  # fixtures
+run = runner("items", sync_items)
 
 
 def products(emu) -> dict[str, dict]:
@@ -62,13 +43,6 @@ def products(emu) -> dict[str, dict]:
 
 def items(emu) -> dict[str, dict]:
     return emu.books.org().records["items"]
-
-
-def by_name(records: dict[str, dict], field: str) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for rec in records.values():
-        out.setdefault(rec.get(field), []).append(rec)
-    return out
 
 
 def assert_same_product(product: dict, item: dict) -> None:

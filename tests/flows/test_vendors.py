@@ -8,8 +8,11 @@ Books vendor named exactly like a CRM vendor (the duplicate every policy test ac
 from __future__ import annotations
 
 import pytest
+import vendors_items_support
 from vendors_items_support import (
     books_update,
+    by_name,
+    cf,
     crm_create,
     crm_update,
     data_of,
@@ -18,7 +21,7 @@ from vendors_items_support import (
     last_run,
     next_second,
     org_of,
-    unpaced,
+    runner,
     written,
 )
 
@@ -28,25 +31,8 @@ ADDRESS = {"Street": "address", "City": "city", "State": "state", "Zip_Code": "z
            "Country": "country"}
 
 
-@pytest.fixture
-def store(connected, monkeypatch):
-    unpaced(monkeypatch)
-    return connected
-
-
-@pytest.fixture
-def store_any_db(connected_any_db, monkeypatch):
-    """The store on SQLite, and on PostgreSQL too when CRMBOOKS_TEST_POSTGRES_URL is set."""
-    unpaced(monkeypatch)
-    return connected_any_db
-
-
-def run(store, **settings):
-    """Save the vendors settings (when given) and run the flow once; the run's history row."""
-    if settings:
-        store.save_settings("vendors", settings)
-    sync_vendors(return_state=True)
-    return last_run(store, "vendors")
+store, store_any_db = vendors_items_support.store, vendors_items_support.store_any_db  # fixtures
+run = runner("vendors", sync_vendors)
 
 
 def vendors(emu) -> dict[str, dict]:
@@ -58,19 +44,8 @@ def contacts(emu, contact_type: str = "vendor") -> dict[str, dict]:
             if c["contact_type"] == contact_type}
 
 
-def by_name(records: dict[str, dict], field: str) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for rec in records.values():
-        out.setdefault(rec.get(field), []).append(rec)
-    return out
-
-
 def primary(contact: dict) -> dict:
     return next(p for p in contact["contact_persons"] if p.get("is_primary_contact"))
-
-
-def cf(contact: dict, name: str):
-    return (contact.get("custom_field_hash") or {}).get(name)
 
 
 def assert_same_vendor(vendor: dict, contact: dict) -> None:

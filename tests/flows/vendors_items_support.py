@@ -1,5 +1,6 @@
-"""Helpers of the vendors and items flow tests: write to the emulators through their APIs,
-run a module, and read back what a run did (counts, events, failures, API calls)."""
+"""Helpers of the vendors and items flow tests: their shared fixtures, write to the emulators
+through their APIs, run a module, and read back what a run did (counts, events, failures, API
+calls)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,41 @@ import time
 from decimal import Decimal
 
 import httpx
-from customers_support import unpaced  # noqa: F401  (one copy, re-exported here)
+import pytest
+from customers_support import unpaced  # one copy; test modules import it from here too
 
 CRM = "/crm/v8"
 BOOKS = "/books/v3"
+
+
+# Fixtures: a test module takes them with `store, store_any_db = vendors_items_support.store,
+# vendors_items_support.store_any_db` (a conftest is not importable, and these are not every
+# flow test's `store`).
+@pytest.fixture
+def store(connected, monkeypatch):
+    """Connected to freshly seeded emulators, Books unpaced."""
+    unpaced(monkeypatch)
+    return connected
+
+
+@pytest.fixture
+def store_any_db(connected_any_db, monkeypatch):
+    """The store on SQLite, and on PostgreSQL too when CRMBOOKS_TEST_POSTGRES_URL is set."""
+    unpaced(monkeypatch)
+    return connected_any_db
+
+
+def runner(module: str, flow):
+    """A module's `run(store, **settings)`: save the settings (when given), run the flow once;
+    the run's history row."""
+
+    def run(store, **settings):
+        if settings:
+            store.save_settings(module, settings)
+        flow(return_state=True)
+        return last_run(store, module)
+
+    return run
 
 
 def org_of(emulator) -> str:
@@ -61,6 +93,19 @@ def next_second() -> None:
 def last_run(store, module: str):
     """The newest history row of a module."""
     return store.list_runs(module=module, limit=1)[0]
+
+
+def cf(record: dict, name: str):
+    """A Books custom field value of an item or contact, by its API name (None when unset)."""
+    return (record.get("custom_field_hash") or {}).get(name)
+
+
+def by_name(records: dict[str, dict], field: str) -> dict[str, list[dict]]:
+    """Records grouped by the value of a name field (a duplicate shows as two)."""
+    out: dict[str, list[dict]] = {}
+    for rec in records.values():
+        out.setdefault(rec.get(field), []).append(rec)
+    return out
 
 
 def written(run) -> dict[str, int]:
