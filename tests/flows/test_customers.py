@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+import customers_support
 import pytest
 from customers_support import (
     books_by_name,
@@ -22,27 +23,11 @@ from customers_support import (
     data_requests,
     failures,
     next_second,
-    reseed,
     sync,
-    unpaced,
     writes,
 )
 
-
-@pytest.fixture
-def store(connected, emu_reset, monkeypatch):
-    """Connected to emulators seeded with exact and near duplicates on the Books side."""
-    unpaced(monkeypatch)
-    reseed(emu_reset)
-    return connected
-
-
-@pytest.fixture
-def store_any_db(connected_any_db, emu_reset, monkeypatch):
-    """Like `store`, on SQLite and (when configured) PostgreSQL."""
-    unpaced(monkeypatch)
-    reseed(emu_reset)
-    return connected_any_db
+store, store_any_db = customers_support.store, customers_support.store_any_db  # fixtures
 
 
 def duplicate_names(server) -> set[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 
+import customers_support
 import pytest
 from customers_support import (
     books_customers,
@@ -20,19 +21,11 @@ from customers_support import (
     crm_put,
     failures,
     next_second,
-    reseed,
     sync,
-    unpaced,
     writes,
 )
 
-
-@pytest.fixture
-def store(connected, emu_reset, monkeypatch):
-    """Connected to emulators seeded with exact and near duplicates on the Books side."""
-    unpaced(monkeypatch)
-    reseed(emu_reset)
-    return connected
+store = customers_support.store  # shared fixture
 
 
 def snapshot(server) -> tuple[dict, dict, dict]:

@@ -9,7 +9,7 @@ owner) must simply sync.
 
 from __future__ import annotations
 
-import pytest
+import customers_support
 from customers_support import (
     books_by_name,
     books_customers,
@@ -22,18 +22,11 @@ from customers_support import (
     failures,
     next_second,
     request_log,
-    reseed,
     sync,
     unpaced,
 )
 
-
-@pytest.fixture
-def store(connected, emu_reset, monkeypatch):
-    """Connected to emulators seeded with exact and near duplicates on the Books side."""
-    unpaced(monkeypatch)
-    reseed(emu_reset)
-    return connected
+store = customers_support.store  # shared fixture
 
 
 def by_name(server, name: str, module: str = "Accounts") -> dict:
