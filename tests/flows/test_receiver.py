@@ -10,12 +10,12 @@ starts (not what the flows do) inject a handler that records the queued keys.
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 import pytest
 import test_multi_org
 from customers_support import unpaced
+from receiver_support import settle, wait_for
 from test_deal_triggers import (
     PROPOSAL,
     QUOTE_MODE,
@@ -51,24 +51,6 @@ def store(connected, monkeypatch):
     unpaced(monkeypatch)
     reset_runtime_cache()
     return connected
-
-
-def wait_for(check, timeout_s: float = 15.0):
-    """The first truthy value of `check()`, polled until `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout_s} s")
-
-
-def settle(server, receiver: Receiver) -> None:
-    """Every event the emulator queued is delivered and every run it started has ended."""
-    server.emu.crm.notifier.drain()
-    server.emu.books.webhooks.queue.join()
-    assert receiver.deals.idle(30) and receiver.transactions.idle(30)
 
 
 def runs_of(store, module: str) -> list:

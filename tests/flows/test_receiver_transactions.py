@@ -8,11 +8,11 @@ emulator's delivery queues drained, the receiver's workers idle), never on time.
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 
 import httpx
 import transactions_support
+from receiver_support import settle, wait_for
 from transactions_support import books_by_crm_id, crm_create, lines
 
 from crmbooks.receiver import BOOKS_HEADER, Receiver
@@ -21,23 +21,8 @@ from crmbooks.runtime import get_runtime
 store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
 
 
-def wait_for(check, timeout_s: float = 20.0):
-    """The first truthy value of `check()`, polled until `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout_s} s")
-
-
-def settle(server, receiver: Receiver) -> None:
-    """Every event the emulator queued is delivered and every run it started has ended."""
-    for _ in range(3):  # a run's own writes queue more events: settle until none are left
-        server.emu.crm.notifier.drain()
-        server.emu.books.webhooks.queue.join()
-        assert receiver.deals.idle(30) and receiver.transactions.idle(30)
+#: A run's own writes (both ways) queue more events: settle that many times, until none are left.
+ROUNDS = 3
 
 
 def after_stamp(stamp: str) -> None:
@@ -63,7 +48,7 @@ def test_books_changes_reach_the_crm_through_webhooks_and_echoes_start_nothing(
             "id": linked["account"]}, "Quoted_Items": lines(linked)})
         [estimate] = wait_for(lambda: books_by_crm_id(emu_reset, "estimates", quote))
         wait_for(lambda: crm.records("Quotes")[quote].get("Books_Id__c"))
-        settle(emu_reset, receiver)
+        settle(emu_reset, receiver, ROUNDS)
         [first] = store.list_runs("transactions", limit=10)
         assert first.state == "completed" and first.counts["books"]["created"] == 1
         estimate_id = estimate["estimate_id"]
@@ -72,7 +57,7 @@ def test_books_changes_reach_the_crm_through_webhooks_and_echoes_start_nothing(
         after_stamp(estimate["last_modified_time"])
         assert get_runtime().books.mark_estimate(estimate_id, "sent").ok
         wait_for(lambda: crm.records("Quotes")[quote].get("Status") == "Delivered")
-        settle(emu_reset, receiver)
+        settle(emu_reset, receiver, ROUNDS)
         runs = store.list_runs("transactions", limit=50)
         # One run wrote the status; the CRM event of that write starts a run that writes
         # nothing (the flow knows its echo): no loop.
@@ -92,7 +77,7 @@ def test_books_changes_reach_the_crm_through_webhooks_and_echoes_start_nothing(
             answer = httpx.post(hook, content=json.dumps(body, default=str), timeout=10,
                                 headers={**secret, "Content-Type": "application/json"})
             assert answer.status_code == 200, answer.text
-        settle(emu_reset, receiver)
+        settle(emu_reset, receiver, ROUNDS)
         replays = store.list_runs("transactions", limit=50)[:-len(runs)]
         assert len(replays) <= 1 and sum(written(r) for r in replays) == 0
         assert crm.records("Quotes")[quote].get("Status") == "Delivered"
@@ -119,6 +104,6 @@ def test_a_books_webhook_waits_for_a_running_transactions_run_then_applies(
         store.release_run_lock("transactions", holder)
         wait_for(lambda: emu_reset.emu.crm.records("Quotes")[quote].get("Status")
                  == "Delivered")
-        settle(emu_reset, receiver)
+        settle(emu_reset, receiver, ROUNDS)
     finally:
         receiver.stop()
