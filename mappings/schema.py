@@ -19,6 +19,10 @@ from mappings.converters import CONVERTERS, Converter, Ctx, get_converter
 
 MAPPINGS_DIR = Path(__file__).resolve().parent
 Direction = Literal["both", "to_books", "to_crm"]
+#: How a value reaches Books: in the record body, or (``status_action``) only through
+#: ``POST /{resource}/{id}/active|inactive`` after the record's write, because Books refuses
+#: ``status`` in a contact's or item's body (ref §4.4).
+BooksWrite = Literal["body", "status_action"]
 BooksResource = Literal["contacts", "contact_persons", "items"]
 
 _ADDRESS = ("attention", "address", "street2", "city", "state", "state_code", "zip", "country",
@@ -64,6 +68,7 @@ class FieldPair(BaseModel):
     max_length: int | None = Field(default=None, gt=0)
     value_map: str | None = None
     allow_negative: bool = False
+    books_write: BooksWrite = "body"
 
     @field_validator("converter")
     @classmethod
@@ -97,6 +102,10 @@ class FieldPair(BaseModel):
         if conv.needs_value_map and not self.value_map:
             raise ValueError(f"converter {self.converter!r} needs value_map: <name of a map "
                              "under value_maps>")
+        if self.books_write == "status_action" and (
+                self.books != "status" or self.converter != "active_status"):
+            raise ValueError("books_write: status_action only fits {books: status, converter: "
+                             f"active_status}} (Books' active/inactive calls), not {self.books!r}")
         return self
 
     @property
@@ -120,6 +129,11 @@ class FieldPair(BaseModel):
         name = f"{crm} → {self.books}" if side != "crm" else f"{self.books} → {crm}"
         return Ctx(name=name, max_length=self.max_length, allow_negative=self.allow_negative,
                    value_map=value_maps.get(self.value_map or "", {}))
+
+    @property
+    def by_status_action(self) -> bool:
+        """True if Books takes this value only through its active/inactive calls."""
+        return self.books_write == "status_action"
 
     def goes_to(self, side: str) -> bool:
         """True if this pair writes to ``side`` (books|crm)."""
@@ -155,6 +169,10 @@ class Section(BaseModel):
                                      "to direction: to_books")
                 crm_writers[crm] = pair.books
         return self
+
+    def status_action_pair(self) -> FieldPair | None:
+        """The pair Books writes through its active/inactive calls (items' status), if any."""
+        return next((p for p in self.fields if p.by_status_action and p.goes_to("books")), None)
 
 
 class Mapping(BaseModel):

@@ -13,6 +13,7 @@ exception: the rest of the batch goes on.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -89,17 +90,22 @@ def push_books(run: RunContext, rows: list[dict], inline: list[dict]) -> list[di
     results = []
     for row in rows:
         kind = spec.kind(row["kind"])
+        body, status = _split_status(run, kind, _linked_payload(kind, row))
         if kind.books_resource == "contact_persons":
             result = _push_person(runtime, row)
+        elif row.get("books_id") and not body:
+            # Only the status changed: its action is the whole write.
+            result = WriteResult(0, True, id=row["books_id"], action="update")
         elif row.get("books_id"):
-            result = runtime.books.update(kind.books_resource, row["books_id"],
-                                          _linked_payload(kind, row))
+            result = runtime.books.update(kind.books_resource, row["books_id"], body)
         else:
             result = runtime.books.upsert_by_custom_field(
-                kind.books_resource, spec.books_crm_id_field, row["crm_id"],
-                _linked_payload(kind, row))
+                kind.books_resource, spec.books_crm_id_field, row["crm_id"], body)
+        if result.ok and status is not None:
+            result = _apply_status(run, kind, result, status)
         if not result.ok:
-            results.append(outcome(row, "books", result))
+            results.append(outcome(row, "books", result, books_id=result.id
+                                   or row.get("books_id")))
             continue
         books_id = result.id or row.get("books_id")
         stamp = (result.record or {}).get("last_modified_time")
@@ -122,11 +128,49 @@ def _linked_payload(kind, row: dict) -> dict:
     return {**row["books_payload"], kind.books_link_field: str(row["crm_id"])}
 
 
+# Status step: Books takes an item's status only through POST /items/{id}/active|inactive
+# (ref §4.4), never in the body. A pair marked `books_write: status_action` in the mapping is
+# taken out of the body here and applied by that call after the record's write (or instead of
+# it, when nothing else changed), once, and only when Books does not hold it already.
+
+
+def _split_status(run: RunContext, kind, payload: dict | None) -> tuple[dict, str | None]:
+    """(the Books body without the status, the status to set or None)."""
+    payload = dict(payload or {})
+    if kind.books_resource == "contact_persons":
+        return payload, None
+    section = effective_mapping(run.spec(), run.module_settings()).section(kind.section)
+    pair = section.status_action_pair()
+    if pair is None or pair.books not in payload:
+        return payload, None
+    status = payload.pop(pair.books)
+    return payload, status if status in ("active", "inactive") else None
+
+
+def _apply_status(run: RunContext, kind, result: WriteResult, status: str) -> WriteResult:
+    """Set the record's status with Books' active/inactive call unless Books already holds it
+    (an upsert answers with the record). The result carries the record as it is now, so the
+    link stores the new status and the next run plans nothing. A refused call is the row's
+    failure (the record's own write stands); the link is not refreshed, so the next run,
+    which reads the record again (the cursor stays), plans the status once more."""
+    record = result.record
+    if record is not None and record.get("status") == status:
+        return result
+    answer = run.runtime().books.mark_active(kind.books_resource, result.id, status == "active")
+    if not answer.ok:
+        return WriteResult(0, False, id=result.id, code=answer.code, field="status",
+                           message=f"written, but marking it {status} failed "
+                                   f"(POST /{kind.books_resource}/{result.id}/{status}): "
+                                   f"{answer.message}", details=answer.details)
+    return replace(result, record=None if record is None else {**record, "status": status})
+
+
 def _books_held(run: RunContext, kind, result: WriteResult) -> dict | None:
     """The mapped values of the record Books answered a write with (None: not returned).
 
     The link must hold what Books really stored: a field the write did not carry (an item's
-    status, which travels to CRM only) otherwise looks changed in Books on the next run.
+    status set by the status step, or a default Books filled in) otherwise looks changed in
+    Books on the next run.
     """
     if not result.record or kind.books_resource == "contact_persons":
         return None

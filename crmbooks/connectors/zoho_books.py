@@ -209,6 +209,15 @@ class BooksClient:
         return self._write("PUT", f"{API}/{{resource}}", resource, None, body, None, None,
                            headers=headers)
 
+    def mark_active(self, resource: str, record_id: str, active: bool) -> WriteResult:
+        """Mark a contact or item active or inactive (`POST /{resource}/{id}/active|inactive`,
+        ref §4.4): Books refuses `status` in their body. Safe to replay (it sets a state)."""
+        if resource not in ("contacts", "items"):
+            raise ValueError(f"{resource} has no active/inactive calls; contacts or items")
+        action = "active" if active else "inactive"
+        return self._write("POST", f"{API}/{{resource}}/{{id}}/{action}", resource, record_id,
+                           None, None, action, idempotent=True)
+
     # -- contact persons (ref §4.3: their own endpoints, besides travelling inline) ----------
 
     def contact_persons(self, contact_id: str) -> list[dict]:

@@ -31,6 +31,8 @@ from vendors_items_support import (
     written,
 )
 
+from emulators.books_state import INVALID
+from emulators.core import books_error
 from flows.items import sync_items
 
 store, store_any_db = vendors_items_support.store, vendors_items_support.store_any_db  # fixtures
@@ -348,3 +350,102 @@ def test_a_quiet_run_writes_nothing_and_costs_one_scan_of_the_items(store, emu_r
     assert quiet.api_calls == {"books": math.ceil(count / 200),
                                "crm": max(1, math.ceil(at_boundary / 200))}
 
+
+
+# ------------------------------------------------------- status both ways (Books' actions)
+def _active_linked(store, emu) -> tuple[str, str]:
+    """(CRM id, Books id) of a linked product that is active on both sides."""
+    links = store.links("items")
+    for crm_id, books_id in zip(links["crm_id"], links["books_id"], strict=True):
+        if products(emu)[crm_id].get("Product_Active") is True and \
+                items(emu)[books_id]["status"] == "active":
+            return crm_id, books_id
+    raise AssertionError("no active linked product")
+
+
+def _status_calls(emu, books_id: str) -> list[str]:
+    """The active/inactive calls the Books emulator served for one item."""
+    return [e["path"].rsplit("/", 1)[1] for e in list(emu.stats.log)
+            if e["method"] == "POST" and e["path"].startswith(f"/books/v3/items/{books_id}/")]
+
+
+def test_crm_deactivates_and_reactivates_a_product_books_follows_once(store, emu_reset,
+                                                                     crm_http):
+    emu = emu_reset.emu
+    run(store, scope="both", duplicates="skip")
+    crm_id, books_id = _active_linked(store, emu)
+    next_second()
+    crm_update(crm_http, "Products", crm_id, {"Product_Active": False})
+    emu.stats.clear()
+    off = run(store)
+    assert items(emu)[books_id]["status"] == "inactive"
+    assert written(off) == {"books": 1, "crm": 0} and off.state == "completed"
+    # One scan page, the currency check before writing, the inactive call: no item update.
+    assert off.api_calls["books"] == 3
+    quiet = run(store)
+    assert written(quiet) == {"books": 0, "crm": 0}  # the link holds the new status
+    assert products(emu)[crm_id]["Product_Active"] is False
+    assert _status_calls(emu, books_id) == ["inactive"]  # exactly once over both runs
+    next_second()
+    crm_update(crm_http, "Products", crm_id, {"Product_Active": True, "Unit_Price": 12.5})
+    on = run(store)
+    item = items(emu)[books_id]
+    assert item["status"] == "active" and money(item["rate"]) == Decimal("12.5")
+    assert on.api_calls["books"] == 4  # scan, currency check, item update, active call
+    assert written(run(store)) == {"books": 0, "crm": 0}
+    assert _status_calls(emu, books_id) == ["inactive", "active"]
+
+
+def test_a_new_inactive_crm_product_becomes_an_inactive_books_item(store, emu_reset, crm_http):
+    emu = emu_reset.emu
+    run(store, scope="both", duplicates="skip")
+    [crm_id] = crm_create(crm_http, "Products", {"Product_Name": "Retired Widget",
+                                                 "Unit_Price": 9, "Product_Active": False})
+    created = run(store)
+    [item] = [it for it in items(emu).values() if cf(it, "cf_crm_id") == crm_id]
+    assert item["status"] == "inactive" and created.state == "completed"
+    assert written(run(store)) == {"books": 0, "crm": 0}
+    assert products(emu)[crm_id]["Product_Active"] is False
+
+
+def test_a_books_status_change_still_reaches_crm(store, emu_reset, books_http):
+    emu = emu_reset.emu
+    run(store, scope="both", duplicates="skip")
+    crm_id, books_id = _active_linked(store, emu)
+    next_second()
+    answer = books_http.post(f"/books/v3/items/{books_id}/inactive",
+                             params={"organization_id": org_of(emu_reset)}).json()
+    assert answer["code"] == 0
+    second = run(store)
+    assert products(emu)[crm_id]["Product_Active"] is False
+    assert written(second) == {"books": 0, "crm": 1}
+    assert written(run(store)) == {"books": 0, "crm": 0}
+
+
+def test_a_refused_status_call_is_a_failure_row_and_the_rerun_fixes_it(store, emu_reset,
+                                                                       crm_http, monkeypatch):
+    emu = emu_reset.emu
+    run(store, scope="both", duplicates="skip")
+    crm_id, books_id = _active_linked(store, emu)
+    next_second()
+    crm_update(crm_http, "Products", crm_id, {"Product_Active": False, "Description": "old"})
+    real_org_of = emu.books._org_of
+
+    def refusing(request):  # the emulator refuses this one item's inactive call
+        if request.url.path.endswith(f"/items/{books_id}/inactive"):
+            raise books_error(INVALID, "The item cannot be marked as inactive right now.")
+        return real_org_of(request)
+
+    monkeypatch.setattr(emu.books, "_org_of", refusing)
+    failed = run(store)
+    item = items(emu)[books_id]
+    assert item["description"] == "old" and item["status"] == "active"  # the write stands
+    [failure] = failures_of(store, failed)
+    assert failure["books_id"] == books_id and failure["field"] == "status"
+    assert "marking it inactive failed" in failure["message"]
+    assert "cannot be marked as inactive" in failure["message"]
+    monkeypatch.setattr(emu.books, "_org_of", real_org_of)
+    fixed = run(store)
+    assert items(emu)[books_id]["status"] == "inactive" and fixed.state == "completed"
+    assert not store.failures(module="items").to_dict("records")  # resolved
+    assert written(run(store)) == {"books": 0, "crm": 0}

@@ -36,6 +36,10 @@ def test_shipped_mappings_cover_the_modules():
     assert items.value_maps["product_type"] == {"Goods": "goods", "Services": "service"}
     rate = next(p for p in items.section("products").fields if p.books == "rate")
     assert rate.converter == "decimal"
+    # An item's status goes both ways; Books takes it through its active/inactive calls.
+    status = items.section("products").status_action_pair()
+    assert status is not None and (status.crm, status.direction) == ("Product_Active", "both")
+    assert default_mapping("customers").section("accounts").status_action_pair() is None
 
 
 def test_a_good_file_loads(tmp_path):
@@ -53,6 +57,9 @@ def test_a_good_file_loads(tmp_path):
      r"value_map 'kinds', which is not under value_maps"),
     ("crm: Thing_Name", "crm: Thing Name", r"not a CRM API name: 'Thing Name'"),
     ("required: true}", "converter: lookup_name}", r"cannot write to CRM; set direction"),
+    ("required: true}", "required: true, books_write: status_action}",
+     r"books_write: status_action only fits \{books: status, converter: active_status\}"),
+    ("required: true}", "required: true, books_write: action}", r"books_write"),
 ])
 def test_bad_files_name_the_problem(tmp_path, old, new, message):
     with pytest.raises(MappingError, match=message):
