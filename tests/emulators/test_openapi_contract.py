@@ -355,6 +355,15 @@ def _bk_item_update(c: Ctx) -> httpx.Response:
     return c.books("PUT", f"/items/{c.item_id()}", json={"rate": 43})
 
 
+def _bk_item_status(action: str) -> Callable[[Ctx], httpx.Response]:
+    def call(c: Ctx) -> httpx.Response:
+        item = c.ok(_bk_item_create(c)).json()["item"]
+        if action == "active":
+            c.ok(c.books("POST", f"/items/{item['item_id']}/inactive"))
+        return c.books("POST", f"/items/{item['item_id']}/{action}")
+    return call
+
+
 def _bk_txn_create(plural: str) -> Callable[[Ctx], httpx.Response]:
     def call(c: Ctx) -> httpx.Response:
         party = ("vendor_id", c.vendor_id()) if plural == "purchaseorders" else (
@@ -461,6 +470,10 @@ BOOKS_CASES = [
          status=(201,)),
     Case("books-items-update", "books", "items.yml", "PUT", "/items/{item_id}", _bk_item_update,
          status=(200,)),
+    Case("books-items-inactive", "books", "items.yml", "POST", "/items/{item_id}/inactive",
+         _bk_item_status("inactive"), status=(200,)),
+    Case("books-items-active", "books", "items.yml", "POST", "/items/{item_id}/active",
+         _bk_item_status("active"), status=(200,)),
     *_txn_cases(),
 ]
 
