@@ -37,6 +37,15 @@ class RunRefused(RuntimeError):
     """The integration is paused or disabled: no run starts (exit code 3)."""
 
 
+def active_settings(runtime, module: str, connection_name: str = "default"):
+    """The connection (refused when paused or disabled) and the module's active settings,
+    parsed: (connection, settings version, settings); every run's start reads these first."""
+    connection = runtime.store.connection(connection_name)
+    refuse_if_stopped(connection)
+    version, raw = runtime.store.active_settings(module) or (None, {})
+    return connection, version, parse_module_settings(module, raw)
+
+
 # Persisted like every step, so that a flow-run retry (the UI's Retry button) finds the same
 # run context and therefore the cached results of every step that had already finished.
 @task(name="start-run", persist_result=True)
@@ -46,10 +55,7 @@ def start_run(module: str, dry_run: bool, org_id: str | None = None,
     """Check everything a run needs and open its history row; returns the run's context."""
     runtime = get_runtime(org_id, connection_name)
     store, logger = runtime.store, get_run_logger()
-    connection = store.connection(connection_name)
-    refuse_if_stopped(connection)
-    version, raw = store.active_settings(module) or (None, {})
-    settings = parse_module_settings(module, raw)
+    connection, version, settings = active_settings(runtime, module, connection_name)
     one_way = _is_extra_org(connection, runtime.org_id)
     note = None
     if one_way and getattr(settings, "scope", "fetch") != "fetch":

@@ -40,7 +40,7 @@ from crmbooks.sync.transactions import (
 )
 from crmbooks.sync.transactions_crm import CRM_MAPPABLE, crm_body, custom_to_books, custom_to_crm
 from tasks.report import CLOCK_SKEW, COUNT_KEYS, SIDES
-from tasks.start import refuse_if_stopped
+from tasks.start import active_settings
 
 MODULE = "transactions"
 UNIQUE_FIELD = "cf_crm_id"
@@ -86,10 +86,7 @@ def start_transactions(dry_run: bool, org_id: str | None, only: str | None = Non
     before any write); None when transactions are off or `only` is not synced."""
     runtime = get_runtime(org_id)
     store, logger = runtime.store, get_run_logger()
-    connection = store.connection()
-    refuse_if_stopped(connection)
-    version, raw = store.active_settings(MODULE) or (None, {})
-    settings = parse_module_settings(MODULE, raw)
+    connection, version, settings = active_settings(runtime, MODULE)
     if not settings.enabled:
         logger.info("transactions are off: `crmbooks configure transactions --enable`")
         return None

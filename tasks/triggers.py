@@ -41,7 +41,7 @@ from crmbooks.sync.triggers import (
     upsert_key,
 )
 from tasks.report import COUNT_KEYS, SIDES
-from tasks.start import refuse_if_stopped
+from tasks.start import active_settings
 
 MODULE = "deals"
 UNIQUE_FIELD = "cf_crm_id"
@@ -109,10 +109,7 @@ def start_triggers(dry_run: bool, org_id: str | None, catch_up: bool) -> Trigger
     """Check the connection and settings, read stage metadata; None when triggers are off."""
     runtime = get_runtime(org_id)
     store, logger = runtime.store, get_run_logger()
-    connection = store.connection()
-    refuse_if_stopped(connection)
-    version, raw = store.active_settings(MODULE) or (None, {})
-    settings = parse_module_settings(MODULE, raw)
+    connection, version, settings = active_settings(runtime, MODULE)
     if not settings.enabled:
         logger.info("deal triggers are off: `crmbooks configure deals --mode quote|invoice …`")
         return None
