@@ -13,8 +13,8 @@ import threading
 
 import httpx
 import pytest
+import test_deal_triggers
 import test_multi_org
-from customers_support import unpaced
 from receiver_support import settle, wait_for
 from test_deal_triggers import (
     PROPOSAL,
@@ -33,7 +33,7 @@ from test_deal_triggers import (
 from crmbooks.debounce import Requeue
 from crmbooks.events import catch_up, run_transactions
 from crmbooks.receiver import BOOKS_HEADER, Receiver
-from crmbooks.runtime import get_runtime, reset_runtime_cache
+from crmbooks.runtime import get_runtime
 from crmbooks.store.repo import Store
 from flows.deal_triggers import sync_deal_triggers
 from flows.pipeline import RunInProgress
@@ -45,12 +45,7 @@ TRANSACTIONS = {"enabled": True,
                 "modules": ["estimates", "salesorders", "invoices", "purchaseorders"]}
 
 
-@pytest.fixture
-def store(connected, monkeypatch):
-    """Connected, unpaced; customers settings default (accounts)."""
-    unpaced(monkeypatch)
-    reset_runtime_cache()
-    return connected
+store = test_deal_triggers.store  # connected, unpaced; customers settings default (accounts)
 
 
 def runs_of(store, module: str) -> list:
