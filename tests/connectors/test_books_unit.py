@@ -97,6 +97,20 @@ def test_status_actions_are_checked_and_posted():
         client.mark_estimate("5", "void")
 
 
+def test_items_are_marked_active_or_inactive_by_their_own_calls():
+    fake = FakeZoho(lambda r: json_response(200, {"code": 0, "message":
+                                                  "The item has been marked as inactive."}))
+    client = books(fake)
+    result = client.mark_active("items", "8", False)
+    assert result.ok and result.action == "inactive" and result.id == "8"
+    assert fake.api_requests[0].method == "POST"
+    assert fake.api_requests[0].url.path == "/books/v3/items/8/inactive"
+    assert client.mark_active("items", "8", True).action == "active"
+    assert fake.api_requests[1].url.path == "/books/v3/items/8/active"
+    with pytest.raises(ValueError, match="no active/inactive calls"):
+        client.mark_active("invoices", "8", True)
+
+
 def test_missing_org_id_is_fatal_with_a_hint():
     fake = FakeZoho(lambda r: json_response(200, {}))
     with pytest.raises(FatalError, match="organizations"):
