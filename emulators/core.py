@@ -505,7 +505,7 @@ class FaultMiddleware:
         if product == "control":
             return await self.app(scope, receive, send)  # test controls are not counted
         if product == "accounts":
-            self._count(scope, await self._forward(scope, receive, send))
+            await self._forward(scope, receive, send)
             return None
         emu = self.emu
         if emu.faults.latency_ms:
@@ -520,19 +520,18 @@ class FaultMiddleware:
             if product == "crm":
                 emu.limits.crm_leave()  # the slot taken by _admit is not used after all
         if refusal is not None:
+            self._count(scope, refusal.status)  # before the answer: see _forward
             await _send_error(send, refusal)
-            self._count(scope, refusal.status)
             return None
         try:
             if fault == "drop-after":
-                await self._forward(scope, receive, _swallow)
+                await self._forward(scope, receive, _swallow, count=False)
                 self._count(scope, 0)
                 await _drop(send)
-            status = await self._forward(scope, receive, send)
+            await self._forward(scope, receive, send)
         finally:
             if product == "crm":
                 emu.limits.crm_leave()
-        self._count(scope, status)
         return None
 
     def _admit(self, scope, product: Product) -> ApiError | None:
@@ -552,15 +551,25 @@ class FaultMiddleware:
         found = _match_route(self._table, scope)
         return found if found is not None else (scope["path"], {})
 
-    async def _forward(self, scope, receive, send) -> int:
-        seen = {"status": 500}
+    async def _forward(self, scope, receive, send, count: bool = True) -> int:
+        """Run the app; count the request (unless `count` is False) just before the last byte
+        of its answer is sent, so a client that has its answer also finds the request in the
+        log (tests clear the log right after a write: counted later, it leaked past the
+        clear and looked like a write of the code under test)."""
+        seen = {"status": 500, "counted": False}
 
         async def capture(message):
             if message["type"] == "http.response.start":
                 seen["status"] = message["status"]
+            elif (count and message["type"] == "http.response.body"
+                  and not message.get("more_body")):
+                self._count(scope, seen["status"])
+                seen["counted"] = True
             await send(message)
 
         await self.app(scope, receive, capture)
+        if count and not seen["counted"]:
+            self._count(scope, seen["status"])
         return seen["status"]
 
     def _count(self, scope, status: int) -> None:
