@@ -8,12 +8,12 @@ that fails for a transient reason (a 5xx from the emulator's faults) resolves no
 
 from __future__ import annotations
 
-import json
 import time
 from decimal import Decimal
 
 import transactions_support
 from customers_support import request_log, sync, writes
+from transactions_support import cli_json as cli
 from transactions_support import crm_create, lines, run
 from typer.testing import CliRunner
 
@@ -26,15 +26,6 @@ store, linked = transactions_support.store, transactions_support.linked  # share
 # CRM takes a 255-character website; Books stops at 200: a record that fails on its way over.
 LONG_SITE = "https://example.com/" + "a" * 220
 GONE_FROM_CRM = "deleted in the CRM since it failed: nothing to sync"
-
-
-def cli(*args: str) -> tuple[int, dict | str]:
-    """`crmbooks ARGS --json`: the exit code and the printed JSON (or the text)."""
-    result = CliRunner().invoke(app, [*args, "--json"])
-    try:
-        return result.exit_code, json.loads(result.output)
-    except json.JSONDecodeError:
-        return result.exit_code, result.output
 
 
 def delete_in_crm(crm_http, module: str, record_id: str) -> None:

@@ -8,13 +8,13 @@ failed with its reason, and nothing else is written (the emulators' request log 
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import transactions_support
 from customers_support import writes
 from transactions_support import (
     books_by_crm_id,
+    cli_json,
     crm_by_books_id,
     crm_create,
     lines,
@@ -31,11 +31,7 @@ store, linked = transactions_support.store, transactions_support.linked  # share
 
 def retry(*args: str) -> tuple[int, dict | str]:
     """`crmbooks retry ARGS --json`: the exit code and the printed runs (or the text)."""
-    result = CliRunner().invoke(app, ["retry", *args, "--json"])
-    try:
-        return result.exit_code, json.loads(result.output)
-    except json.JSONDecodeError:
-        return result.exit_code, result.output
+    return cli_json("retry", *args)
 
 
 def books_item(name: str) -> str:

@@ -7,10 +7,13 @@ plus a link row), which keeps these tests fast.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
+from typer.testing import CliRunner
 
+from crmbooks.cli import app
 from crmbooks.runtime import get_runtime
 from flows.transactions import sync_transactions
 
@@ -108,3 +111,12 @@ def linked(store, emu_reset):
 def lines(ids: dict, *products: str, quantity=2, price="10.50") -> list[dict]:
     return [{"Product_Name": {"id": p}, "Quantity": quantity, "List_Price": Decimal(price)}
             for p in products or (ids["product"],)]
+
+
+def cli_json(*args: str) -> tuple[int, dict | str]:
+    """`crmbooks ARGS --json`: the exit code and the printed JSON (or the text)."""
+    result = CliRunner().invoke(app, [*args, "--json"])
+    try:
+        return result.exit_code, json.loads(result.output)
+    except json.JSONDecodeError:
+        return result.exit_code, result.output
