@@ -191,9 +191,9 @@ def crm_echo_only(affected: Any) -> bool:
     return bool(fields) and fields <= CRM_WRITE_BACK_FIELDS
 
 
-def books_webhook_ignored(org_id: str, event: BooksEvent | None) -> str | None:
-    """Why an authentic Books event of a connected organization starts nothing (or None)."""
-    primary, _ = connected_orgs()
+def books_webhook_ignored(org_id: str, primary: str, event: BooksEvent | None) -> str | None:
+    """Why an authentic Books event of a connected organization starts nothing (or None);
+    `primary` is the primary organization the caller has just read (connected_orgs)."""
     if event is None:
         return "not a transaction event"
     if event.action == "deleted":

@@ -147,7 +147,7 @@ def create_app(keys: dict[str, str], deals: Debouncer,
             seen["rejected"] += 1
             return JSONResponse({"error": f"malformed Books webhook: {exc}"}, 400)
         seen["books"] += 1
-        why = await run_in_threadpool(books_webhook_ignored, org_id, event)
+        why = await run_in_threadpool(books_webhook_ignored, org_id, primary, event)
         if why or transactions is None:
             seen["ignored"] += 1
             return {"accepted": 0, "ignored": why or "no transactions worker"}
