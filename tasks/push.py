@@ -87,10 +87,12 @@ def outcome(row: dict, side: str, result: WriteResult | None = None, **extra: An
 def push_books(run: RunContext, rows: list[dict], inline: list[dict]) -> list[dict]:
     """Write a batch of plan rows to Books; link each success (unless CRM is still to come)."""
     runtime, spec = run.runtime(), run.spec()
+    mapping = effective_mapping(spec, run.module_settings())  # once, not twice per row
     results = []
     for row in rows:
         kind = spec.kind(row["kind"])
-        body, status = _split_status(run, kind, _linked_payload(kind, row))
+        section = mapping.section(kind.section)
+        body, status = _split_status(section, kind, _linked_payload(kind, row))
         if kind.books_resource == "contact_persons":
             result = _push_person(runtime, row)
         elif row.get("books_id") and not body:
@@ -109,7 +111,7 @@ def push_books(run: RunContext, rows: list[dict], inline: list[dict]) -> list[di
             continue
         books_id = result.id or row.get("books_id")
         stamp = (result.record or {}).get("last_modified_time")
-        held = _books_held(run, kind, result)
+        held = _books_held(section, kind, result)
         results.append(outcome(row, "books", books_id=books_id, books_modified=stamp,
                                books_values=held))
         if row["target"] == "books":
@@ -134,12 +136,12 @@ def _linked_payload(kind, row: dict) -> dict:
 # it, when nothing else changed), once, and only when Books does not hold it already.
 
 
-def _split_status(run: RunContext, kind, payload: dict | None) -> tuple[dict, str | None]:
-    """(the Books body without the status, the status to set or None)."""
+def _split_status(section, kind, payload: dict | None) -> tuple[dict, str | None]:
+    """(the Books body without the status, the status to set or None), by the kind's
+    section of the effective mapping."""
     payload = dict(payload or {})
     if kind.books_resource == "contact_persons":
         return payload, None
-    section = effective_mapping(run.spec(), run.module_settings()).section(kind.section)
     pair = section.status_action_pair()
     if pair is None or pair.books not in payload:
         return payload, None
@@ -165,7 +167,7 @@ def _apply_status(run: RunContext, kind, result: WriteResult, status: str) -> Wr
     return replace(result, record=None if record is None else {**record, "status": status})
 
 
-def _books_held(run: RunContext, kind, result: WriteResult) -> dict | None:
+def _books_held(section, kind, result: WriteResult) -> dict | None:
     """The mapped values of the record Books answered a write with (None: not returned).
 
     The link must hold what Books really stored: a field the write did not carry (an item's
@@ -174,7 +176,6 @@ def _books_held(run: RunContext, kind, result: WriteResult) -> dict | None:
     """
     if not result.record or kind.books_resource == "contact_persons":
         return None
-    section = effective_mapping(run.spec(), run.module_settings()).section(kind.section)
     return books_values_of(section, result.record)
 
 
