@@ -268,10 +268,9 @@ def push_triggers(run: TriggerRun, steps: list[dict]) -> list[dict]:
                 break
             if step["op"] == "create":
                 made[step["resource"]] = outcome["books_id"]
-            if step["op"] == "create" and step["resource"] == "estimates" \
-                    and CRM_ESTIMATE_FIELD in run.deal_fields \
-                    and step["crm_value"] != outcome["books_id"]:
-                crm_links[deal_id] = outcome["books_id"]
+                if step["resource"] == "estimates" and CRM_ESTIMATE_FIELD in run.deal_fields \
+                        and step["crm_value"] != outcome["books_id"]:
+                    crm_links[deal_id] = outcome["books_id"]
     outcomes += _push_crm_links(runtime, crm_links, steps)
     return outcomes
 
