@@ -137,12 +137,18 @@ class Store:
         return Session(self.engine, expire_on_commit=False)
 
     # ----------------------------------------------------------------------------- links
+    def _module_links(self, module: str, *columns: Any):
+        """``SELECT`` of this org's links of ``module`` (whole, or just ``columns``): the one
+        query the link readers below narrow down."""
+        return select(*columns or (Link,)).where(Link.org_id == self.org_id,
+                                                 Link.module == module)
+
     def links(self, module: str, kind: str | None = None) -> pd.DataFrame:
         """All links of ``module`` (optionally one record kind) as a DataFrame of LINK_COLUMNS.
 
         Ids are strings; ``crm_values`` / ``books_values`` are dicts (the merge base).
         """
-        stmt = select(Link).where(Link.org_id == self.org_id, Link.module == module)
+        stmt = self._module_links(module)
         if kind is not None:
             stmt = stmt.where(Link.kind == kind)
         with self.session() as s:
@@ -163,8 +169,8 @@ class Store:
             for column, ids in ((Link.crm_id, crm_ids), (Link.books_id, books_ids)):
                 wanted = sorted({str(i) for i in ids if i is not None and str(i)})
                 for start in range(0, len(wanted), ID_CHUNK):
-                    stmt = select(Link).where(Link.org_id == self.org_id, Link.module == module,
-                                              column.in_(wanted[start:start + ID_CHUNK]))
+                    stmt = self._module_links(module).where(
+                        column.in_(wanted[start:start + ID_CHUNK]))
                     found.update((link.id, link) for link in s.exec(stmt).all())
         return _link_frame(found[k] for k in sorted(found))
 
@@ -172,8 +178,7 @@ class Store:
         """Every link of ``module`` as its ids and kind only (columns crm_id, books_id, kind,
         strings): what a plan needs to know of the links it does not merge ("is this record
         linked", "which Books parent has this CRM parent"), without their JSON values."""
-        stmt = select(Link.crm_id, Link.books_id, Link.kind).where(
-            Link.org_id == self.org_id, Link.module == module)
+        stmt = self._module_links(module, Link.crm_id, Link.books_id, Link.kind)
         with self.session() as s:
             rows = s.exec(stmt).all()
         return pd.DataFrame([tuple(r) for r in rows], columns=["crm_id", "books_id", "kind"],
@@ -186,16 +191,14 @@ class Store:
         if side not in ("crm", "books"):
             raise StoreError(f"side must be crm or books, got {side!r}")
         id_col, stamp_col = getattr(Link, f"{side}_id"), getattr(Link, f"{side}_modified")
-        stmt = select(id_col, stamp_col).where(Link.org_id == self.org_id,
-                                               Link.module == module, stamp_col.is_not(None))
+        stmt = self._module_links(module, id_col, stamp_col).where(stamp_col.is_not(None))
         with self.session() as s:
             return {str(i): m for i, m in s.exec(stmt).all() if m}
 
     def links_by_crm_id(self, module: str) -> dict[str, Link]:
         """Links of ``module`` keyed by CRM id."""
         with self.session() as s:
-            stmt = select(Link).where(Link.org_id == self.org_id, Link.module == module)
-            return {link.crm_id: link for link in s.exec(stmt).all()}
+            return {link.crm_id: link for link in s.exec(self._module_links(module)).all()}
 
     def find_link(
         self, module: str, *, crm_id: str | None = None, books_id: str | None = None
@@ -209,8 +212,7 @@ class Store:
         if not conds:
             raise StoreError("find_link needs crm_id or books_id")
         with self.session() as s:
-            stmt = select(Link).where(Link.org_id == self.org_id, Link.module == module)
-            return s.exec(stmt.where(or_(*conds))).first()
+            return s.exec(self._module_links(module).where(or_(*conds))).first()
 
     def upsert_link(self, module: str, **fields: Any) -> Link:
         """Create or update one link right after a record's success (one short transaction).
@@ -251,10 +253,8 @@ class Store:
         saved = []
         with self.session() as s:
             for row in rows:
-                stmt = select(Link).where(Link.org_id == self.org_id, Link.module == module)
-                stmt = stmt.where(
-                    or_(Link.crm_id == row["crm_id"], Link.books_id == row["books_id"])
-                )
+                stmt = self._module_links(module).where(
+                    or_(Link.crm_id == row["crm_id"], Link.books_id == row["books_id"]))
                 found = list(s.exec(stmt).all())
                 for stale in found[1:]:  # both ids were linked elsewhere: keep one row
                     s.delete(stale)
