@@ -253,16 +253,26 @@ def is_echo(link, summary: dict) -> bool:
         values.get("$total")) == str(json_safe(summary.get("total")))
 
 
-def _books_values(run: TransactionsRun, resource: str, record: dict | None, maps) -> dict | None:
+def id_field(resource: str) -> str:
+    """estimates → estimate_id, salesorders → salesorder_id …"""
+    return f"{resource[:-1]}_id"
+
+
+def party_id(record: dict, resource: str) -> str:
+    """The Books customer (vendor, for a purchase order) id of a Books transaction."""
+    return str(record.get("vendor_id" if resource == "purchaseorders" else "customer_id") or "")
+
+
+def _books_values(run: TransactionsRun, resource: str, record: dict | None, maps,
+                  parties: dict, items: dict) -> dict | None:
     """The `books_values` of a record we just wrote to Books, so that its echo (a webhook, the
-    catch-up) plans nothing on the Books → CRM path."""
+    catch-up) plans nothing on the Books → CRM path. `parties`/`items`: the links read
+    backwards (parties_back, items_back), read once per push."""
     if not record:
         return None
-    store = run.runtime().store
-    party = parties_back(store).get(str(record.get("vendor_id" if resource == "purchaseorders"
-                                                   else "customer_id") or ""))
     module = CRM_MODULE[resource]
-    body, _ = crm_body(record, resource, party=party, items_back=items_back(store),
+    body, _ = crm_body(record, resource, party=parties.get(party_id(record, resource)),
+                       items_back=items,
                        picklist=run.statuses.get(module), present=set(run.present[module]))
     custom, problems = custom_to_crm(record, maps)
     return None if body is None or problems else crm_content({**body, **custom}, record)
@@ -351,6 +361,7 @@ def push_transactions(run: TransactionsRun, plan: list[dict]) -> list[dict]:
     runtime = run.runtime()
     books, store = runtime.books, runtime.store
     outcomes, back = [], {}
+    parties, items = parties_back(store), items_back(store)
     for row in plan:
         if row["op"] == "link_crm":
             back.setdefault(row["crm_module"], {})[row["crm_id"]] = row["books_id"]
@@ -375,7 +386,8 @@ def push_transactions(run: TransactionsRun, plan: list[dict]) -> list[dict]:
                           kind=row["resource"], crm_module=row["crm_module"],
                           crm_values=row["content"], made_by="sync",
                           books_values=_books_values(run, row["resource"], result.record,
-                                                     run.maps.get(row["crm_module"], [])),
+                                                     run.maps.get(row["crm_module"], []),
+                                                     parties, items),
                           books_modified=(result.record or {}).get("last_modified_time"))
         outcomes.append({**_slim(row), "books_id": result.id, "side": "books", "ok": True}
                         | ({"restore": result.record or books.get(row["resource"], result.id)}
@@ -494,8 +506,8 @@ def _settle(run: TransactionsRun, store, module: str, records: list[dict],
 def _settle_books(store, resource: str, records: list[dict], failed: set[str]) -> None:
     """The same for a Books resource's cursor; a stamp far ahead of our clock (a broken
     clock, the year 9999) never moves it: that record is read again next run instead."""
-    id_field, limit = f"{resource[:-1]}_id", datetime.now(UTC) + CLOCK_SKEW
-    stamps = {f"{resource}:{r[id_field]}": parse_books_time(str(r["last_modified_time"]))
+    limit = datetime.now(UTC) + CLOCK_SKEW
+    stamps = {f"{resource}:{r[id_field(resource)]}": parse_books_time(str(r["last_modified_time"]))
               for r in records if r.get("last_modified_time")}
     stamps = {k: v for k, v in stamps.items() if v <= limit}
     if not stamps:

@@ -37,24 +37,17 @@ from tasks.transactions import (
     UNIQUE_FIELD,
     TransactionsRun,
     crm_content,
+    id_field,
     is_echo,
     items_back,
     links_of,
     parties_back,
+    party_id,
 )
 
 #: Books statuses in which Books refuses edits: the CRM id cannot be written into such a
 #: record (its link alone pairs them).
 UNEDITABLE = {"void", "cancelled", "billed"}
-
-
-def id_field(resource: str) -> str:
-    """estimates → estimate_id, salesorders → salesorder_id …"""
-    return f"{resource[:-1]}_id"
-
-
-def _party_id(record: dict, resource: str) -> str:
-    return str(record.get("vendor_id" if resource == "purchaseorders" else "customer_id") or "")
 
 
 @task(name="fetch-books-transactions")
@@ -93,7 +86,7 @@ def fetch_books_transactions(run: TransactionsRun, books_resource: str | None = 
         records = []
         for books_id, summary in summaries.items():
             echo = books_id in links and is_echo(links[books_id], summary)
-            stranger = books_id not in links and _party_id(summary, resource) not in parties
+            stranger = books_id not in links and party_id(summary, resource) not in parties
             records.append(summary if echo or stranger else
                            (books.get(resource, books_id) or summary))
         out[resource] = records
@@ -149,11 +142,11 @@ def _plan_one(run: TransactionsRun, record: dict, resource: str, module: str, by
         return {**row, "op": "skip", "reason": f"this {noun} belongs to a deal (made by a deal "
                 "trigger or linked by hand): it is shown on its deal, not copied to CRM "
                 f"{module}"}
-    party = parties.get(_party_id(record, resource))
+    party = parties.get(party_id(record, resource))
     if link is None and not row["cf"] and party is None:
         who = "vendor" if resource == "purchaseorders" else "customer"
         return {**row, "op": "skip", "reason": f"its {who} "
-                f"{record.get(f'{who}_name') or _party_id(record, resource)!r} is not linked "
+                f"{record.get(f'{who}_name') or party_id(record, resource)!r} is not linked "
                 f"to the CRM: the {noun} is not copied (sync {who}s first to include it)"}
     if "line_items" not in record:  # only a summary was read: a linked record needs detail
         record = run.runtime().books.get(resource, books_id) or record
