@@ -110,14 +110,11 @@ def events(plan: pd.DataFrame, outcomes: list[dict], dry_run: bool) -> list[dict
 
 
 def _stamp(side: str, value) -> datetime | None:
-    """A modified stamp that may move a cursor, or None: none given, or one in the future (a
-    clock gone wrong: the year 9999). Such a stamp must not carry the cursor past now, or
-    every later change would be missed; its record is read again each run instead."""
     if value in (None, ""):
         return None
-    stamp = (parse_books_time(str(value)) if side == "books"
-             else datetime.fromisoformat(str(value)))
-    return None if stamp > datetime.now(UTC) + CLOCK_SKEW else stamp
+    if side == "books":
+        return parse_books_time(str(value))
+    return datetime.fromisoformat(str(value))
 
 
 def settle_cursor(run: RunContext, side: str, fetched: dict[str, pd.DataFrame],
@@ -126,7 +123,7 @@ def settle_cursor(run: RunContext, side: str, fetched: dict[str, pd.DataFrame],
     column = "Modified_Time" if side == "crm" else "last_modified_time"
     old = run.crm_cursor if side == "crm" else run.books_cursor
     stamps = [s for f in fetched.values() if not f.empty and column in f
-              for s in (_stamp(side, v) for v in f[column]) if s]
+              for s in (_credible(_stamp(side, v)) for v in f[column]) if s]
     baseline = max(stamps, default=old)
     if any_failed:
         return None  # a failed record must be fetched again: the cursor stays
@@ -136,6 +133,15 @@ def settle_cursor(run: RunContext, side: str, fetched: dict[str, pd.DataFrame],
     # baseline None: the side was empty (a first sync into it); everything there now must be
     # our own writes, which one full scan checks. Else each later run would re-read them all.
     return _past_own_writes(run, side, baseline, wrote, fetched) or baseline
+
+
+def _credible(stamp: datetime | None) -> datetime | None:
+    """A modified stamp, or None when it lies in the future (a clock gone wrong: the year
+    9999). Such a stamp must not carry the cursor past now, or every later change would be
+    missed; its record is read again each run instead."""
+    if stamp is None or stamp > datetime.now(UTC) + CLOCK_SKEW:
+        return None
+    return stamp
 
 
 def _past_own_writes(run: RunContext, side: str, baseline: datetime | None,
@@ -175,7 +181,7 @@ def _past_own_writes(run: RunContext, side: str, baseline: datetime | None,
                     return None
                 if record_id in touched and (record_id, stamp) not in seen:
                     restamped[record_id] = stamp
-                newest = _later(newest, _stamp("books", stamp))
+                newest = _later(newest, _credible(_stamp("books", stamp)))
         _restamp(run, restamped)
         return newest
     for module in sorted({k.crm_module for k in spec.active_kinds(settings)}):
@@ -184,7 +190,7 @@ def _past_own_writes(run: RunContext, side: str, baseline: datetime | None,
             for row in page:
                 if not ours(row.get("id"), row.get("Modified_Time")):
                     return None
-                newest = _later(newest, _stamp("crm", row["Modified_Time"]))
+                newest = _later(newest, _credible(_stamp("crm", row["Modified_Time"])))
     return newest
 
 
