@@ -15,7 +15,7 @@ its status and amounts and only the mapped custom fields still travel CRM → Bo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -23,7 +23,6 @@ from prefect.context import get_run_context
 from pydantic import BaseModel
 
 from crmbooks.connectors.errors import RetriableError
-from crmbooks.connectors.zoho_books import parse_books_time
 from crmbooks.metadata import _cached, _is_unique_key, books_custom_fields, crm_field_metadata
 from crmbooks.operations import resolve_deleted
 from crmbooks.runtime import Runtime, get_runtime
@@ -39,7 +38,7 @@ from crmbooks.sync.transactions import (
     crm_fields,
 )
 from crmbooks.sync.transactions_crm import CRM_MAPPABLE, crm_body, custom_to_books, custom_to_crm
-from tasks.report import CLOCK_SKEW, COUNT_KEYS, SIDES
+from tasks.report import COUNT_KEYS, SIDES, _credible, _stamp
 from tasks.start import active_settings
 
 MODULE = "transactions"
@@ -459,9 +458,9 @@ def report_transactions(run: TransactionsRun, plan: list[dict], outcomes: list[d
         failed = {f["record_key"] for f in failures}
         store.resolve_failures(MODULE, {record_key(r) for r in plan} - failed)
         for module, records in fetched.items() if run.catch_up else ():
-            _settle(run, store, module, records, failed)
+            _settle(store, module, "crm", records, "id", failed)
         for resource, records in (books_fetched or {}).items() if run.catch_up else ():
-            _settle_books(store, resource, records, failed)
+            _settle(store, resource, "books", records, id_field(resource), failed)
     calls = runtime.api_calls()
     api_calls = {s: calls.get(s, 0) - run.calls_before.get(s, 0) for s in SIDES}
     state = "completed_with_failures" if failures or any(
@@ -491,27 +490,18 @@ def _event(row: dict, key: str, action: str, side: str, message) -> dict:
             "message": message}
 
 
-def _settle(run: TransactionsRun, store, module: str, records: list[dict],
+def _settle(store, key: str, side: str, records: list[dict], id_of: str,
             failed: set[str]) -> None:
-    """Move a module's cursor past what was read, never past its first failed record."""
-    stamps = {f"{module}:{r['id']}": datetime.fromisoformat(str(r["Modified_Time"]))
-              for r in records if r.get("Modified_Time")}
+    """Move a cursor (a CRM module's or a Books resource's) past what was read, never past its
+    first failed record. A Books stamp far ahead of our clock (a broken clock, the year 9999)
+    never moves it: that record is read again next run instead."""
+    column = "Modified_Time" if side == "crm" else "last_modified_time"
+    stamps = {f"{key}:{r[id_of]}": _stamp(side, r.get(column)) for r in records}
+    if side == "books":
+        stamps = {k: _credible(v) for k, v in stamps.items()}
+    stamps = {k: v for k, v in stamps.items() if v}
     if not stamps:
         return
     bad = [stamps[k] for k in failed if k in stamps]
     new = min(bad) if bad else max(stamps.values())
-    store.advance_cursor(cursor_module(module), "crm", new)
-
-
-def _settle_books(store, resource: str, records: list[dict], failed: set[str]) -> None:
-    """The same for a Books resource's cursor; a stamp far ahead of our clock (a broken
-    clock, the year 9999) never moves it: that record is read again next run instead."""
-    limit = datetime.now(UTC) + CLOCK_SKEW
-    stamps = {f"{resource}:{r[id_field(resource)]}": parse_books_time(str(r["last_modified_time"]))
-              for r in records if r.get("last_modified_time")}
-    stamps = {k: v for k, v in stamps.items() if v <= limit}
-    if not stamps:
-        return
-    bad = [stamps[k] for k in failed if k in stamps]
-    new = min(bad) if bad else max(stamps.values())
-    store.advance_cursor(cursor_module(resource), "books", new)
+    store.advance_cursor(cursor_module(key), side, new)
