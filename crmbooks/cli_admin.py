@@ -23,6 +23,7 @@ from rich.table import Table
 from crmbooks.settings import (
     DC_HOSTS,
     MODULES,
+    TRANSACTION_RESOURCES,
     SettingsError,
     parse_connection,
     parse_module_settings,
@@ -442,8 +443,7 @@ def _merge(module: str, current: dict, given: dict, maps: list[str], unmap: list
 def _map_section(module: str, text: str) -> tuple[str | None, str]:
     """transactions: `invoices:cf_x=Y__c` maps for invoices only → ("invoices", "cf_x=Y__c")."""
     head, sep, rest = text.partition(":")
-    if module == "transactions" and sep and head.strip() in (
-            "estimates", "salesorders", "invoices", "purchaseorders"):
+    if module == "transactions" and sep and head.strip() in TRANSACTION_RESOURCES:
         return head.strip(), rest
     return None, text
 

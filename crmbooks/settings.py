@@ -8,7 +8,7 @@ passed here is refused with a message pointing at the environment variables.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -167,6 +167,8 @@ class ItemsSettings(_SyncModule):
 
 
 TransactionResource = Literal["estimates", "salesorders", "invoices", "purchaseorders"]
+#: The Books transaction resources, as names (a map's section, `configure --map invoices:…`).
+TRANSACTION_RESOURCES: tuple[str, ...] = get_args(TransactionResource)
 
 
 class TransactionsSettings(_Strict):
@@ -187,8 +189,7 @@ class TransactionsSettings(_Strict):
             if not m.books.startswith("custom_fields.cf_") or m.books == "custom_fields.cf_crm_id":
                 raise ValueError(f"maps: {m.books}={m.crm}: transactions map Books custom fields "
                                  "only (cf_…, not cf_crm_id, which crmbooks owns)")
-            if m.section is not None and m.section not in (
-                    "estimates", "salesorders", "invoices", "purchaseorders"):
+            if m.section is not None and m.section not in TRANSACTION_RESOURCES:
                 raise ValueError(f"maps: {m.books}={m.crm}: section must be estimates, "
                                  f"salesorders, invoices or purchaseorders, got {m.section!r}")
         return self
