@@ -245,9 +245,8 @@ def is_echo(link, summary: dict) -> bool:
     needs no detail read and no plan. (Stamps have one-second resolution: a person's edit in
     the very second of our write differs at least in status or total, or waits for the next
     webhook, which is read in full.)"""
-    get = (lambda k: link.get(k)) if isinstance(link, dict) else (lambda k: getattr(link, k))
-    values = get("books_values") or {}
-    return bool(get("books_modified")) and get("books_modified") == summary.get(
+    values = link.books_values or {}
+    return bool(link.books_modified) and link.books_modified == summary.get(
         "last_modified_time") and values.get("$status") == summary.get("status") and str(
         values.get("$total")) == str(json_safe(summary.get("total")))
 

@@ -65,7 +65,7 @@ def fetch_books_transactions(run: TransactionsRun, books_resource: str | None = 
         return restore
     runtime = run.runtime()
     books, store = runtime.books, runtime.store
-    links = {str(r["books_id"]): r for r in store.links(MODULE).to_dict("records")}
+    links = {link.books_id: link for link in store.links_by_crm_id(MODULE).values()}
     parties = parties_back(store)
     out: dict[str, list] = {}
     for resource in (RESOURCE[m] for m in run.modules):
