@@ -359,7 +359,9 @@ def push_transactions(run: TransactionsRun, plan: list[dict]) -> list[dict]:
     runtime = run.runtime()
     books, store = runtime.books, runtime.store
     outcomes, back = [], {}
-    parties, items = parties_back(store), items_back(store)
+    writes = any(r["op"] in ("create", "update") for r in plan)
+    # read once per push, and not at all by a quiet run
+    parties, items = (parties_back(store), items_back(store)) if writes else ({}, {})
     for row in plan:
         if row["op"] == "link_crm":
             back.setdefault(row["crm_module"], {})[row["crm_id"]] = row["books_id"]

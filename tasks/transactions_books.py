@@ -200,6 +200,7 @@ def push_books_transactions(run: TransactionsRun, plan: list[dict]) -> list[dict
     known = store.links_by_crm_id(MODULE)
     old = {r["key"]: (known[r["crm_id"]].crm_values if r["crm_id"] in known else None)
            for r in plan if r["op"] in ("create", "update")}
+    links = links_of(store) if old else {}  # a quiet run loads no party/item links
     outcomes: list[dict] = []
     for module in dict.fromkeys(r["crm_module"] for r in plan):
         for op in ("create", "update"):
@@ -224,7 +225,7 @@ def push_books_transactions(run: TransactionsRun, plan: list[dict]) -> list[dict
                 store.upsert_link(MODULE, crm_id=row["crm_id"], books_id=row["books_id"],
                                   kind=row["resource"], crm_module=module,
                                   books_values=row["content"], made_by="sync",
-                                  crm_values=crm_values_after(run, row, old.get(row["key"])),
+                                  crm_values=crm_values_after(run, row, old.get(row["key"]), links),
                                   books_modified=row["stamp"],
                                   crm_modified=(result.details or {}).get("Modified_Time"))
                 outcomes.append({**_slim(row), "ok": True})
@@ -262,10 +263,12 @@ def _slim(row: dict) -> dict:
                                     "name", "op", "reason")} | {"side": "crm"}
 
 
-def crm_values_after(run: TransactionsRun, row: dict, before: dict | None) -> dict | None:
+def crm_values_after(run: TransactionsRun, row: dict, before: dict | None,
+                     links: dict[str, dict[str, str]]) -> dict | None:
     """The `crm_values` of a CRM record we just wrote: what the CRM → Books path will compute
     from it (the CRM record as it now reads), so the echo of this write plans nothing there.
-    Fields this path does not write (subject, deal, currency) keep their earlier values."""
+    Fields this path does not write (subject, deal, currency) keep their earlier values.
+    `links`: links_of(store), read once per push."""
     module, sent = row["crm_module"], row["body"]
     rows = [{**r, "Quantity": float(r["Quantity"]), "List_Price": float(r["List_Price"]),
              "Discount": float(r["Discount"])} for r in sent[SUBFORM[module]]]
@@ -274,7 +277,7 @@ def crm_values_after(run: TransactionsRun, row: dict, before: dict | None) -> di
     record.pop("Currency", None)
     record = {k: float(v) if isinstance(v, Decimal) else v for k, v in record.items()}
     body, _ = books_body(record, module, customers_mode=run.customers_mode,
-                         links=links_of(run.runtime().store), currencies=frozenset(),
+                         links=links, currencies=frozenset(),
                          base_currency=None)
     if body is None:
         return None
