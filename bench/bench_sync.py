@@ -561,7 +561,7 @@ def worker_sync(module: str, base: str, runs: list[str]) -> dict:
     from crmbooks.connectors.http import CallCounter
     from crmbooks.connectors.zoho_books import BooksClient
     from crmbooks.runtime import get_runtime
-    from flows.pipeline import RecordsFailed
+    from crmbooks.sync.lifecycle import RecordsFailed
 
     # Python heap peak per run (tracemalloc): only on request, it slows allocation-heavy code.
     heap = os.environ.get(HEAP_ENV) == "1"

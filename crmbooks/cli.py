@@ -135,7 +135,7 @@ def run_module(module: str, dry_run: bool, org_id: str | None = None) -> dict:
     A run whose records partly failed ends in a Failed state that carries the summary; any
     other failure re-raises the original exception (a configuration error, a refusal …).
     """
-    from flows.pipeline import RecordsFailed
+    from crmbooks.sync.lifecycle import RecordsFailed
 
     state = _flow_of(module)(dry_run=dry_run, org_id=org_id, return_state=True)
     try:
@@ -169,7 +169,7 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
 
     from crmbooks.reporting import run_to_json
     from crmbooks.runtime import open_store
-    from tasks.start import RunRefused
+    from crmbooks.sync.lifecycle import RunRefused
 
     _prepare_local_prefect()
     wanted = list(MODULE_ORDER) if not modules or "all" in modules else modules

@@ -193,8 +193,7 @@ def _run_flow(flow, label: str, json_out: bool, **params) -> None:
     """Run a flow in this process and print its run like `crmbooks sync` does."""
     from crmbooks.cli import _expected_errors, _prepare_local_prefect
     from crmbooks.reporting import run_to_json
-    from flows.pipeline import RecordsFailed
-    from tasks.start import RunRefused
+    from crmbooks.sync.lifecycle import RecordsFailed, RunRefused
 
     _prepare_local_prefect()
     _runtime()

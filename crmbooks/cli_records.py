@@ -30,7 +30,7 @@ def _run_and_report(flow_call, json_out: bool) -> int:
     from crmbooks.operations import NothingToDo, deleted_resolutions
     from crmbooks.reporting import run_to_json
     from crmbooks.runtime import open_store
-    from tasks.start import RunRefused
+    from crmbooks.sync.lifecycle import RunRefused
 
     _prepare_local_prefect()
     started = datetime.now(UTC)

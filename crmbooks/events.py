@@ -265,8 +265,7 @@ def run_transactions(keys: list[str]) -> list[dict]:
 
 def _result(state, ids: list[str]) -> dict | None:
     """A run's summary; Requeue when the run lock refused it; None when paused/disabled."""
-    from flows.pipeline import RecordsFailed, RunInProgress
-    from tasks.start import RunRefused
+    from crmbooks.sync.lifecycle import RecordsFailed, RunInProgress, RunRefused
 
     try:
         return state.result()

@@ -45,8 +45,7 @@ def sync_now(modules: list[str] = ["all"], dry_run: bool = False,  # noqa: B006 
     """Sync now (F19): `modules` is a list of customers, vendors, items, or ["all"];
     `dry_run` only plans (B1); `org_id` a Books organization (default: the primary; an extra
     one syncs CRM → Books only, F4). Modules run in dependency order, one child run each."""
-    from flows.pipeline import RecordsFailed
-    from tasks.start import RunRefused
+    from crmbooks.sync.lifecycle import RecordsFailed, RunRefused
 
     logger = get_run_logger()
     results: dict[str, dict] = {}

@@ -11,6 +11,7 @@ from prefect import get_run_logger
 from prefect.states import Completed, Failed
 
 from crmbooks.store.repo import RunLockHeld
+from crmbooks.sync.lifecycle import RecordsFailed, RunInProgress
 from tasks.fetch import fetch_books, fetch_crm
 from tasks.guards import assert_currency_unchanged
 from tasks.plan import dedupe, map_records, plan_changes
@@ -26,7 +27,7 @@ from tasks.push import (
     rows_for,
 )
 from tasks.report import report
-from tasks.start import RunRefused, start_run
+from tasks.start import start_run
 
 
 def run_pipeline(module: str, dry_run: bool = False, org_id: str | None = None,
@@ -48,10 +49,6 @@ def run_pipeline(module: str, dry_run: bool = False, org_id: str | None = None,
     finally:
         release_run_lock(run)
     return finish(summary)
-
-
-class RunInProgress(RunRefused):
-    """Another run of the same module (and organization) is syncing: this one is refused."""
 
 
 def hold_run_lock(run) -> None:
@@ -120,14 +117,6 @@ def inline_by_parent(plan) -> dict:
         if row.get("inline") is True:
             out.setdefault(row["parent_crm_id"], []).append(row)
     return out
-
-
-class RecordsFailed(Exception):
-    """Some records of a run failed; carries the run summary (the run itself finished)."""
-
-    def __init__(self, message: str, summary: dict):
-        super().__init__(message)
-        self.summary = summary
 
 
 def finish(summary: dict):

@@ -20,6 +20,7 @@ from crmbooks.metadata import (
 from crmbooks.runtime import NotConnected, get_runtime
 from crmbooks.settings import parse_module_settings
 from crmbooks.sync.check import MappingCheckError, assert_mapping_ok
+from crmbooks.sync.lifecycle import RunRefused
 from crmbooks.sync.mapping import effective_mapping
 from crmbooks.sync.modules import module_spec
 from tasks.context import RunContext
@@ -31,10 +32,6 @@ def refuse_if_stopped(connection) -> None:
         raise RunRefused("the integration is disabled: run `crmbooks enable` to sync again")
     if connection.paused:
         raise RunRefused("syncing is paused: run `crmbooks resume` to sync again")
-
-
-class RunRefused(RuntimeError):
-    """The integration is paused or disabled: no run starts (exit code 3)."""
 
 
 def active_settings(runtime, module: str, connection_name: str = "default"):

@@ -35,8 +35,8 @@ from crmbooks.events import catch_up, run_transactions
 from crmbooks.receiver import BOOKS_HEADER, Receiver
 from crmbooks.runtime import get_runtime
 from crmbooks.store.repo import Store
+from crmbooks.sync.lifecycle import RunInProgress
 from flows.deal_triggers import sync_deal_triggers
-from flows.pipeline import RunInProgress
 
 PRIMARY, EXTRA = test_multi_org.PRIMARY, test_multi_org.EXTRA
 # The F4 tests' two-organization emulator and connection, as fixtures of this module too.

@@ -201,7 +201,7 @@ def test_deal_trigger_transactions_are_not_copied_to_crm_transactions(store, emu
 
 def test_a_second_transactions_run_is_refused_while_one_holds_the_lock(store, emu_reset,
                                                                        linked):
-    from flows.pipeline import RunInProgress
+    from crmbooks.sync.lifecycle import RunInProgress
 
     invoice = books_create("invoices", {
         "customer_id": linked["customer"],

@@ -68,3 +68,17 @@ def test_field_map_cli_form():
     assert FieldMapSetting.parse("notes = Description").pair().crm == "Description"
     with pytest.raises(SettingsError, match="BOOKS_FIELD=CRM_FIELD"):
         FieldMapSetting.parse("notes")
+
+
+def test_lifecycle_errors_pickle_with_their_summary():
+    """A failed run's result (RecordsFailed with its summary) is persisted by pickling and
+    read back by the CLI and the receiver: it must come back whole."""
+    import pickle
+
+    from crmbooks.sync.lifecycle import RecordsFailed, RunInProgress, RunRefused
+
+    failed = pickle.loads(pickle.dumps(RecordsFailed("2 record(s) failed", {"run_id": "r1"})))
+    assert str(failed) == "2 record(s) failed" and failed.summary == {"run_id": "r1"}
+    for error in (RunRefused("paused"), RunInProgress("busy")):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error)
