@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import _common, bench_sync  # noqa: E402  (after the path is set)
+from bench import bench_sync, common  # noqa: E402  (after the path is set)
 
 DEFAULT_SIZES = "1000,10000,50000"
 QUICK_SIZE = "200"
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
              (args.sizes or (QUICK_SIZE if args.quick else DEFAULT_SIZES)).split(",")]
     if args.heap:
         os.environ[bench_sync.HEAP_ENV] = "1"
-    info = _common.machine()
+    info = common.machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     caps = bench_sync.naive_caps(args.naive_cap, 10 if args.quick else 1)
     rows, raw, started = [], {}, time.monotonic()
@@ -81,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         raw[size] = {"pipeline": pipeline, "naive": naive,
                      "seconds": time.monotonic() - size_started}
         print(f"\nN = {size:,} done in {raw[size]['seconds']:.0f} s\n", flush=True)
-        print(_common.table(rows, markdown=False), flush=True)
+        print(common.table(rows, markdown=False), flush=True)
         if args.heap:
             print("\nPython heap per step (MB live after it / peak during it):", flush=True)
-            print(_common.table(heap_rows(size, pipeline), markdown=False), flush=True)
+            print(common.table(heap_rows(size, pipeline), markdown=False), flush=True)
         save(args, info, caps, rows, raw)
     print(f"\ntotal {time.monotonic() - started:.0f} s")
     if args.all:
@@ -114,7 +114,7 @@ def save(args, info: dict, caps: dict, rows: list[dict], raw: dict) -> None:
         text = ["Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), "",
                 f"Naive baseline: the first {caps} records per module, extrapolated per "
                 "record.", "",
-                _common.table(rows, markdown=True, text_columns=("module", "run")), ""]
+                common.table(rows, markdown=True, text_columns=("module", "run")), ""]
         args.markdown.write_text("\n".join(text), encoding="utf-8")
 
 

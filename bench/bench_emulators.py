@@ -39,8 +39,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import _common  # noqa: E402  (after the path is set)
-from bench._common import CLIENT_ID, CLIENT_SECRET, NO_LIMITS, REFRESH, machine  # noqa: E402
+from bench import common  # noqa: E402  (after the path is set)
+from bench.common import CLIENT_ID, CLIENT_SECRET, NO_LIMITS, REFRESH, machine  # noqa: E402
 
 # Ten Accounts fields of the usual kinds: text, lookup (Owner), picklist, number, currency, audit.
 CRM_FIELDS = ("Account_Name,Owner,Phone,Website,Industry,Employees,Annual_Revenue,"
@@ -60,7 +60,7 @@ def size_flags(args) -> list[str]:
 @contextlib.contextmanager
 def subprocess_emulator(args) -> Iterator[str]:
     """`python -m emulators` on a free port; yields its base URL, always stops it."""
-    with _common.subprocess_emulator(size_flags(args), args.start_timeout) as base_url:
+    with common.subprocess_emulator(size_flags(args), args.start_timeout) as base_url:
         yield base_url
 
 
@@ -260,7 +260,7 @@ def benchmark(base_url: str, args, label: str) -> list[Result]:
 
 
 def table(rows: list[dict], markdown: bool) -> str:
-    return _common.table(rows, markdown, text_columns=("mode", "workload"))
+    return common.table(rows, markdown, text_columns=("mode", "workload"))
 
 
 def main(argv: list[str] | None = None) -> int:

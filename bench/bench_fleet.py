@@ -51,7 +51,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._common import free_port, machine, table, version_of  # noqa: E402
+from bench.common import free_port, machine, table, version_of  # noqa: E402
 
 MODULES = ("customers", "vendors", "items")
 POOL = "crmbooks-fleet"

@@ -14,7 +14,7 @@ would take by pacing alone.
 
 How it runs:
 
-* the emulator is a subprocess (`python -m emulators`, bench/_common.py), with Books' rate and
+* the emulator is a subprocess (`python -m emulators`, bench/common.py), with Books' rate and
   daily limits raised through POST /__emulator__/limits; the Books client's own pacing is raised
   to match in the sync process (otherwise it paces itself to real Zoho's 100/minute);
 * each sync run is its own child process (`bench_sync.py --worker sync MODULE`) running the
@@ -53,8 +53,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import _common  # noqa: E402  (after the path is set)
-from bench._common import BOOKS_ORG, CLIENT_ID, CLIENT_SECRET, REFRESH  # noqa: E402
+from bench import common  # noqa: E402  (after the path is set)
+from bench.common import BOOKS_ORG, CLIENT_ID, CLIENT_SECRET, REFRESH  # noqa: E402
 
 SEED = 7
 MODULES = ("customers", "vendors", "items")
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     divisor = 10 if args.quick else 1
     sizes = {k: v // divisor for k, v in FULL.items()}
     caps = naive_caps(args.naive_cap, divisor)
-    info = _common.machine()
+    info = common.machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     started = time.monotonic()
     pipeline, naive, details = measure(sizes, caps, args.details, per_run=not args.quick,
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.sort(key=lambda r: (MODULES.index(r["module"]), RUNS.index(r["run"]),
                              r["sync"] != "pipeline"))
     print()
-    print(_common.table(rows, markdown=False))
+    print(common.table(rows, markdown=False))
     for line in details:
         print(line)
     print(f"\ntotal {time.monotonic() - started:.0f} s")
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         text = ["Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), "",
                 f"Sizes: {sizes}; naive baseline capped at {caps} records per module and "
                 "extrapolated per record.", "",
-                _common.table(rows, markdown=True, text_columns=("module", "run", "sync")), "",
+                common.table(rows, markdown=True, text_columns=("module", "run", "sync")), "",
                 *details, ""]
         args.markdown.write_text("\n".join(text), encoding="utf-8")
         print(f"wrote {args.markdown}")
@@ -409,8 +409,8 @@ def measure(sizes: dict, caps: dict, show_details: bool = False, per_run: bool =
     """
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as home:
         env = child_env(home)
-        with _common.subprocess_emulator(emulator_flags(sizes), start_timeout=600) as base:
-            limits = _common.raise_limits(base)
+        with common.subprocess_emulator(emulator_flags(sizes), start_timeout=600) as base:
+            limits = common.raise_limits(base)
             print(f"emulator: subprocess on {base}, sizes {sizes}; limits raised: "
                   f"{ {k: limits[k] for k in ('books_rate_limit', 'books_daily_limit')} }",
                   flush=True)
@@ -502,7 +502,7 @@ def naive_runs(base: str, env: dict, sizes: dict, caps: dict,
     """The naive baseline on a freshly reset emulator with the same seed and sizes."""
     httpx.post(f"{base}/__emulator__/reset", json=reset_sizes(sizes),
                timeout=600).raise_for_status()
-    _common.raise_limits(base)
+    common.raise_limits(base)
     entries = []
     for module in modules:
         # One child runs the three naive runs (and makes the changes in between).
@@ -618,7 +618,7 @@ def worker_sync(module: str, base: str, runs: list[str]) -> dict:
 
 
 # The pipeline's steps (flows.pipeline names) whose Python heap --heap reports.
-STEPS = ("fetch_crm", "fetch_books", "map_records", "dedupe", "plan_changes", "push_all",
+STEPS = ("fetch_crm", "fetch_books", "map_records", "dedupe", "plan_changes", "push",
          "report")
 
 

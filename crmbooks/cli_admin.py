@@ -23,10 +23,10 @@ from rich.table import Table
 from crmbooks.settings import (
     DC_HOSTS,
     MODULES,
-    TRANSACTION_RESOURCES,
     SettingsError,
     parse_connection,
     parse_module_settings,
+    transaction_resources,
 )
 
 console = Console()
@@ -443,7 +443,7 @@ def _merge(module: str, current: dict, given: dict, maps: list[str], unmap: list
 def _map_section(module: str, text: str) -> tuple[str | None, str]:
     """transactions: `invoices:cf_x=Y__c` maps for invoices only → ("invoices", "cf_x=Y__c")."""
     head, sep, rest = text.partition(":")
-    if module == "transactions" and sep and head.strip() in TRANSACTION_RESOURCES:
+    if module == "transactions" and sep and head.strip() in transaction_resources():
         return head.strip(), rest
     return None, text
 

@@ -14,18 +14,19 @@ import json
 import typer
 from rich.console import Console
 
+from crmbooks.sync.registry import document_types
+
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 EXIT_OK, EXIT_FAILED_RECORDS, EXIT_CONFIG, EXIT_PAUSED = 0, 1, 2, 3
 
-#: Books resources a deal links to (F27), with the words an operator may use for them.
-LINKABLE = {"estimates": ("estimate", "quote"), "salesorders": ("salesorder", "sales-order"),
-            "invoices": ("invoice",)}
-NUMBER_FIELD = {"estimates": "estimate_number", "salesorders": "salesorder_number",
-                "invoices": "invoice_number"}
-ID_FIELD = {"estimates": "estimate_id", "salesorders": "salesorder_id",
-            "invoices": "invoice_id"}
-NOUN = {"estimates": "quote", "salesorders": "sales order", "invoices": "invoice"}
+#: Books resources a deal links to (the document types that carry their deal), with the
+#: words an operator may use for them.
+LINKABLE = {resource: tuple(dict.fromkeys((doc.books.record_key, doc.noun.replace(" ", "-"))))
+            for resource, doc in document_types().items() if doc.deal}
+NUMBER_FIELD = {r: document_types()[r].books.number_field for r in LINKABLE}
+ID_FIELD = {r: document_types()[r].books.id_field for r in LINKABLE}
+NOUN = {r: document_types()[r].noun for r in LINKABLE}
 
 deals_app = typer.Typer(help="Deals and their Books transactions: link, unlink, trigger.",
                         no_args_is_help=True)
@@ -110,7 +111,8 @@ def link(
 
     Example: crmbooks deals link 5725767000000123001 EST-00012
     """
-    from tasks.triggers import MODULE, link_crm_id
+    from crmbooks.sync.registry import DEALS as MODULE
+    from crmbooks.sync.triggers import link_crm_id
 
     runtime = _runtime()
     store, books = runtime.store, runtime.books
@@ -144,7 +146,7 @@ def unlink(
     kind: str | None = typer.Option(None, "--type", help="quote | salesorder | invoice."),
 ):
     """Remove a deal's link to a transaction; links made by a trigger stay (exit 2)."""
-    from tasks.triggers import MODULE
+    from crmbooks.sync.registry import DEALS as MODULE
 
     runtime = _runtime()
     store, books = runtime.store, runtime.books
@@ -172,7 +174,7 @@ def unlink(
 def links(deal_id: str = typer.Argument(..., metavar="DEAL", help="CRM deal id."),
           json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts.")):
     """The Books transactions linked to a deal, and who linked them."""
-    from tasks.triggers import MODULE
+    from crmbooks.sync.registry import DEALS as MODULE
 
     runtime = _runtime()
     frame = runtime.store.links(MODULE)

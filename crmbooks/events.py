@@ -35,18 +35,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmbooks.debounce import Requeue
-from crmbooks.sync.transactions import CRM_BOOKS_ID
-from crmbooks.sync.transactions import RESOURCE as TRANSACTION_MODULES
-from crmbooks.sync.triggers import CRM_ESTIMATE_FIELD
+from crmbooks.sync.registry import deal_triggers, document_types, shape
 
 # The receiver's log, as before this module was split out of crmbooks.receiver.
 LOG = logging.getLogger("crmbooks.receiver")
-#: Books entity name (event_type prefix, payload key, `<entity>_id`) → API resource.
-BOOKS_ENTITIES = {resource[:-1]: resource for resource in TRANSACTION_MODULES.values()}
+#: Books entity name (event_type prefix, payload key) → API resource, per document type.
+BOOKS_ENTITIES = {doc.books.record_key: resource for resource, doc in document_types().items()}
+#: CRM module → Books resource, per document type.
+TRANSACTION_MODULES = {doc.crm.module: resource for resource, doc in document_types().items()}
 #: Store modules whose links keep the stamp of crmbooks' own Books writes (echo detection).
 ECHO_MODULES = ("transactions", "deals")
 #: CRM fields crmbooks itself writes back (Books ids, stamps): changing only these is an echo.
-CRM_WRITE_BACK_FIELDS = frozenset({CRM_ESTIMATE_FIELD, CRM_BOOKS_ID, "Modified_Time"})
+CRM_WRITE_BACK_FIELDS = frozenset({deal_triggers().quote_field, shape().crm.books_id,
+                                   shape().crm.modified})
 
 
 # ------------------------------------------------------------------------ organizations
@@ -145,10 +146,11 @@ def parse_books_event(body: Any) -> BooksEvent | None:
         return None
     if not isinstance(record, dict):
         raise ValueError(f"the {entity} event carries no {entity} object")
-    record_id = record.get(f"{entity}_id")
+    id_field = document_types()[BOOKS_ENTITIES[entity]].books.id_field
+    record_id = record.get(id_field)
     if not record_id or not str(record_id).strip():
-        raise ValueError(f"the {entity} event has no {entity}_id")
-    modified = record.get("last_modified_time")
+        raise ValueError(f"the {entity} event has no {id_field}")
+    modified = record.get(shape().books.modified)
     return BooksEvent(BOOKS_ENTITIES[entity], str(record_id).strip(), action,
                       str(modified) if modified else None)
 

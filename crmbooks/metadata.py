@@ -1,6 +1,6 @@
 """Field metadata of both sides, cached for an hour so a quiet run spends no request on it.
 
-CRM: `GET /settings/fields?module=X` (ref §3.8). Books documents no custom-field metadata
+CRM: `GET /settings/fields?module=X`. Books documents no custom-field metadata
 endpoint in the v3 OpenAPI files, so its custom fields are read off one record of the resource
 (`custom_fields[]` carries api_name, data_type per field): items carry them in the list, contacts
 only in the detail, which costs one extra request per hour.
@@ -29,7 +29,7 @@ def _cache_file(runtime) -> Path:
     return folder / f"metadata-{runtime.org_id or 'default'}.json"
 
 
-def _cached(runtime, key: str, fetch) -> object:
+def cached(runtime, key: str, fetch) -> object:
     """The cached value of `key`, fetched again when older than TTL_SECONDS."""
     path = _cache_file(runtime)
     with _lock:
@@ -54,7 +54,7 @@ def clear_cache(runtime) -> None:
 
 def crm_field_metadata(runtime, module: str) -> list[dict]:
     """`settings/fields` of a CRM module (cached)."""
-    return _cached(runtime, f"crm-fields:{module}", lambda: runtime.crm.fields(module))
+    return cached(runtime, f"crm-fields:{module}", lambda: runtime.crm.fields(module))
 
 
 def books_custom_fields(runtime, resource: str, id_field: str = "cf_crm_id") -> list[dict]:
@@ -69,18 +69,20 @@ def books_custom_fields(runtime, resource: str, id_field: str = "cf_crm_id") -> 
         return []
     fields = _sampled_custom_fields(runtime, resource)
     fields = [f for f in fields if f["api_name"] != id_field]
-    if _is_unique_key(runtime, resource, id_field):
+    if is_unique_key(runtime, resource, id_field):
         fields.append({"api_name": id_field, "data_type": "string", "is_unique": True})
     return fields
 
 
-def _is_unique_key(runtime, resource: str, key: str) -> bool:
+def is_unique_key(runtime, resource: str, key: str) -> bool:
+    """True when `key` is a unique custom field of the Books resource (cached; the probe
+    writes nothing)."""
     def probe() -> bool:
         result = runtime.books.upsert_by_custom_field(resource, key, "crmbooks-probe-0", {},
                                                       create=False)
         return not result.ok and str(result.code) == "1002"
 
-    return bool(_cached(runtime, f"books-unique-key:{resource}:{key}", probe))
+    return bool(cached(runtime, f"books-unique-key:{resource}:{key}", probe))
 
 
 def _sampled_custom_fields(runtime, resource: str) -> list[dict]:
@@ -91,19 +93,17 @@ def _sampled_custom_fields(runtime, resource: str) -> list[dict]:
         for page in runtime.books.iter_pages(resource, params, per_page=1):
             record = page[0]
             if "custom_fields" not in record:
-                # contacts → contact_id, items → item_id, estimates → estimate_id …
-                id_field = f"{resource[:-1]}_id"
-                record = runtime.books.get(resource, record[id_field]) or {}
+                record = runtime.books.get(resource, runtime.books.id_of(resource, record)) or {}
             return [{"api_name": f.get("api_name"), "data_type": f.get("data_type"),
                      "is_unique": bool(f.get("is_unique"))}
                     for f in record.get("custom_fields") or []]
         return []
 
-    return _cached(runtime, f"books-custom-fields:{resource}", fetch)
+    return cached(runtime, f"books-custom-fields:{resource}", fetch)
 
 
 def resolve_view(runtime, module: str, name_or_id: str) -> str:
-    """The id of a CRM custom view given its name or id; ViewNotFound otherwise (F8)."""
+    """The id of a CRM custom view given its name or id; ViewNotFound otherwise."""
     view = runtime.crm.find_view(module, name_or_id)
     if not view:
         raise ViewNotFound(f"the CRM view '{name_or_id}' does not exist in {module}: pick one "

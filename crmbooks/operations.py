@@ -1,5 +1,5 @@
-"""Operator actions on single records: retry failed ones (F21), fetch one (F20), look up and
-import CRM records never imported (F26). Each ends in a *targeted* pipeline run.
+"""Operator actions on single records: retry failed ones, fetch one, look up and import CRM
+records never imported. Each ends in a *targeted* pipeline run.
 
 These functions only decide *which* records; the pipeline (flows/pipeline.py) syncs them with
 every guarantee of a normal run (plan, exactly-once, history, failures).
@@ -15,7 +15,15 @@ import pandas as pd
 from crmbooks.connectors.zoho_crm import any_of, criterion
 from crmbooks.runtime import Runtime
 from crmbooks.store.repo import Store
-from crmbooks.sync.transactions import CRM_MODULE, RESOURCE
+from crmbooks.sync.registry import (
+    DEALS,
+    MODULE_ORDER,
+    TRANSACTIONS,
+    deal_triggers,
+    document_of_crm_module,
+    document_type,
+    shape,
+)
 
 # operator word -> (crmbooks module, CRM module, fields to show and search)
 LOOKUPS = {
@@ -30,9 +38,9 @@ class NothingToDo(LookupError):
     """The action found no record to sync; the message says why."""
 
 
-#: modules whose failures `retry` re-runs: the pipeline modules, then transactions (their
-#: lines need the items linked), then the deal triggers.
-RETRY_MODULES = ("customers", "vendors", "items", "transactions", "deals")
+#: modules whose failures `retry` re-runs, in dependency order: the record modules, then
+#: transactions (their lines need the items linked), then the deal triggers.
+RETRY_MODULES = MODULE_ORDER
 
 
 def targets_of(record_keys) -> dict[str, list[str]]:
@@ -47,23 +55,33 @@ def targets_of(record_keys) -> dict[str, list[str]]:
 
 
 def transaction_targets(record_keys) -> dict[str, list[str]]:
-    """{source: ids} from transaction keys: `Quotes:<crm id>` (a CRM module: CRM → Books) or
-    `estimates:<books id>` (a Books resource: Books → CRM), the keys of tasks/transactions.py."""
+    """Targets of a transactions run from transaction keys: `Quotes:<crm id>` (a CRM module:
+    CRM → Books) becomes {"crm:Quotes": ids}, `estimates:<books id>` (a Books resource:
+    Books → CRM) {"books:estimates": ids}."""
     targets: dict[str, list[str]] = defaultdict(list)
     for key in record_keys:
         source, _, record_id = str(key).partition(":")
-        if (source in RESOURCE or source in CRM_MODULE) and record_id:
-            targets[source].append(record_id)
+        if not record_id:
+            continue
+        try:
+            document_of_crm_module(source)
+            targets[f"crm:{source}"].append(record_id)
+        except KeyError:
+            try:
+                document_type(source)
+            except KeyError:
+                continue
+            targets[f"books:{source}"].append(record_id)
     return dict(targets)
 
 
 def deal_targets(record_keys) -> dict[str, list[str]]:
-    """{"deals": deal ids} from deal keys `deal:<id>` (tasks/triggers.py)."""
+    """Targets of a deal-triggers run ({"crm": deal ids}) from deal keys `deal:<id>`."""
     ids = [k.partition(":")[2] for k in map(str, record_keys) if k.startswith("deal:")]
-    return {"deals": [i for i in ids if i]} if any(ids) else {}
+    return {"crm": [i for i in ids if i]} if any(ids) else {}
 
 
-TARGETS_OF = {"transactions": transaction_targets, "deals": deal_targets}
+TARGETS_OF = {TRANSACTIONS: transaction_targets, DEALS: deal_targets}
 
 
 _DELETED_TAIL = " since it failed: nothing to sync"
@@ -73,19 +91,6 @@ def deleted_note(where: str) -> str:
     """The note on a failure resolved because its record was deleted in `where` (the CRM or
     Books) after it failed."""
     return f"deleted in {where}{_DELETED_TAIL}"
-
-
-def resolve_deleted(store: Store, module: str, record_keys, where: str,
-                    dry_run: bool = False) -> int:
-    """Resolve the failures of records a targeted run read by id and found not to exist.
-
-    Called only for a read that said "no such record" (404, Books 1002, CRM INVALID_DATA or
-    an empty answer): a transient error raises instead, so an unreadable record stays failed.
-    A dry run writes nothing, not even this."""
-    keys = list(dict.fromkeys(str(k) for k in record_keys))
-    if dry_run or not keys:
-        return 0
-    return store.resolve_failures(module, keys, note=deleted_note(where))
 
 
 def deleted_resolutions(store: Store, since) -> list[dict]:
@@ -107,8 +112,8 @@ def failed_targets(store: Store, *, run_id: str | None = None, module: str | Non
                    record_keys: list[str] | None = None) -> dict[str, dict[str, list[str]]]:
     """{module: targets} of the unresolved failures asked for (a run, a module, some keys).
 
-    Targets are {"crm": ids, "books": ids} for the pipeline modules, {CRM module or Books
-    resource: ids} for transactions, {"deals": ids} for the deal triggers."""
+    Targets are {"crm": ids, "books": ids} for the record modules and the deal triggers,
+    {"crm:<CRM module>" or "books:<Books resource>": ids} for transactions."""
     if module and module not in RETRY_MODULES:
         raise ValueError(f"--module must be one of {', '.join(RETRY_MODULES)}, not {module!r}")
     failures = store.failures(run_id=run_id, module=module)
@@ -142,7 +147,7 @@ def look_up(runtime: Runtime, name: str, where: str) -> list[Found]:
     words = [w for w in name.split() if w] or [name]
     if len(fields) == 1:
         criteria = criterion(fields[0], "equals", name)
-    else:  # contacts: first or last name (F26: "first and last name when only contacts")
+    else:  # contacts: by first or last name, as when only contacts are synced
         criteria = any_of(*(criterion(f, "equals", w) for f in fields for w in words))
     linked = set(runtime.store.links(module)["crm_id"])
     found = []
@@ -156,7 +161,7 @@ def look_up(runtime: Runtime, name: str, where: str) -> list[Found]:
 
 def fetch_targets(runtime: Runtime, kind: str, *, crm_id: str | None = None,
                   name: str | None = None) -> tuple[str, dict[str, list[str]]]:
-    """(module, targets) to refresh one customer or vendor from the CRM (F20)."""
+    """(module, targets) to refresh one customer or vendor from the CRM."""
     if kind not in FETCH_KINDS:
         raise ValueError(f"fetch takes customer or vendor, not {kind!r}")
     module = LOOKUPS[FETCH_KINDS[kind][0]][0]
@@ -174,28 +179,25 @@ def fetch_targets(runtime: Runtime, kind: str, *, crm_id: str | None = None,
     return module, {"crm": [found[0].crm_id]}
 
 
-# CRM fields through which crmbooks shows Books transactions on the CRM side.
-DEAL_TRANSACTION_FIELD = "Books_Estimate_Id__c"
-TRANSACTION_ID_FIELD = "Books_Id__c"
-
-
 def remove_crm_transaction_data(runtime: Runtime) -> dict[str, int]:
-    """F28: take the transaction data crmbooks put on the CRM side away again.
+    """Disabling the integration takes the transaction data crmbooks put on the CRM side
+    away again.
 
     Deals lose the Books quote shown on them, CRM transactions the Books id written on them.
     Books is not touched, and the links stay, so that enabling again (also after a crash in
     the middle of this) carries on exactly once. Returns how many CRM records were cleared.
     """
     cleared: dict[str, int] = {}
-    deals = runtime.store.links("deals")
+    deals = runtime.store.links(DEALS)
     deal_ids = sorted({str(d) for d in deals.get("parent_crm_id", []) if d})
     if deal_ids:
+        module = deal_triggers().crm_module
         results = runtime.crm.update(
-            "Deals", [{"id": d, DEAL_TRANSACTION_FIELD: None} for d in deal_ids])
-        cleared["Deals"] = sum(r.ok for r in results)
-    transactions = runtime.store.links("transactions")
+            module, [{"id": d, deal_triggers().quote_field: None} for d in deal_ids])
+        cleared[module] = sum(r.ok for r in results)
+    transactions = runtime.store.links(TRANSACTIONS)
     for crm_module, group in transactions.groupby("crm_module") if not transactions.empty \
             else ():
-        rows = [{"id": str(i), TRANSACTION_ID_FIELD: None} for i in group["crm_id"]]
+        rows = [{"id": str(i), shape().crm.books_id: None} for i in group["crm_id"]]
         cleared[crm_module] = sum(r.ok for r in runtime.crm.update(crm_module, rows))
     return cleared

@@ -45,6 +45,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crmbooks.debounce import Debouncer
 from crmbooks.events import (
+    TRANSACTION_MODULES,
     books_webhook_ignored,
     catch_up,
     connected_orgs,
@@ -57,12 +58,12 @@ from crmbooks.events import (
     transaction_orgs,
 )
 from crmbooks.store.engine import crmbooks_home
-from crmbooks.sync.transactions import RESOURCE as TRANSACTION_MODULES
+from crmbooks.sync.registry import deal_triggers
 
 LOG = logging.getLogger("crmbooks.receiver")
 BOOKS_HEADER = "X-Webhook-Secret"
-CRM_EVENTS = ("Deals.all", "Quotes.all", "Sales_Orders.all", "Invoices.all",
-              "Purchase_Orders.all")
+CRM_EVENTS = tuple(f"{module}.all" for module in (deal_triggers().crm_module,
+                                                  *TRANSACTION_MODULES))
 CHANNEL_HOURS = 24  # channels are renewed well before they expire
 RENEW_EVERY_S = 6 * 3600
 

@@ -8,10 +8,11 @@ passed here is refused with a message pointing at the environment variables.
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from crmbooks.sync.registry import document_types
 from mappings.schema import FieldPair
 
 Scope = Literal["fetch", "both"]
@@ -166,9 +167,10 @@ class ItemsSettings(_SyncModule):
     """F11: CRM Products ↔ Books items (Books is pushed first and wins in two-way mode)."""
 
 
-TransactionResource = Literal["estimates", "salesorders", "invoices", "purchaseorders"]
-#: The Books transaction resources, as names (a map's section, `configure --map invoices:…`).
-TRANSACTION_RESOURCES: tuple[str, ...] = get_args(TransactionResource)
+def transaction_resources() -> tuple[str, ...]:
+    """The Books resources of the document types (mappings/transactions.yaml): the names of
+    `configure transactions --types` and of a map's section (`--map invoices:…`)."""
+    return tuple(document_types())
 
 
 class TransactionsSettings(_Strict):
@@ -180,8 +182,18 @@ class TransactionsSettings(_Strict):
     """
 
     enabled: bool = False
-    modules: tuple[TransactionResource, ...] = ("estimates", "salesorders", "invoices")
+    modules: tuple[str, ...] = ("estimates", "salesorders", "invoices")
     maps: tuple[FieldMapSetting, ...] = ()
+
+    @field_validator("modules")
+    @classmethod
+    def _known_types(cls, modules: tuple[str, ...]) -> tuple[str, ...]:
+        known = transaction_resources()
+        unknown = [m for m in modules if m not in known]
+        if unknown:
+            raise ValueError(f"unknown transaction type {', '.join(unknown)}: use "
+                             f"{', '.join(known)}")
+        return modules
 
     @model_validator(mode="after")
     def _custom_fields_only(self) -> TransactionsSettings:
@@ -189,9 +201,9 @@ class TransactionsSettings(_Strict):
             if not m.books.startswith("custom_fields.cf_") or m.books == "custom_fields.cf_crm_id":
                 raise ValueError(f"maps: {m.books}={m.crm}: transactions map Books custom fields "
                                  "only (cf_…, not cf_crm_id, which crmbooks owns)")
-            if m.section is not None and m.section not in TRANSACTION_RESOURCES:
-                raise ValueError(f"maps: {m.books}={m.crm}: section must be estimates, "
-                                 f"salesorders, invoices or purchaseorders, got {m.section!r}")
+            if m.section is not None and m.section not in transaction_resources():
+                raise ValueError(f"maps: {m.books}={m.crm}: section must be "
+                                 f"{' or '.join(transaction_resources())}, got {m.section!r}")
         return self
 
 

@@ -1,50 +1,27 @@
-"""Deal triggers (F15–F17) as a Prefect flow: start → fetch deals → plan → push → report.
+"""Deal triggers as a Prefect flow over the one pipeline (flows/pipeline.py).
 
 Started with `deal_ids` by the event receiver (`crmbooks webhook`) within seconds of a deal
 change, and without them by the schedule as a catch-up over every deal modified since the
 cursor. Both read the deals as they are now, so a repeated, late or reordered event plans
-nothing new; writes are upserts keyed by deal id and type. Like every module run, a live run
-holds the store's run lock of module "deals" (a second one at once is refused with
-RunInProgress, which the event receiver requeues); a dry run takes none.
+nothing new; writes are upserts keyed by deal id and type.
 """
 
 from __future__ import annotations
 
 from prefect import flow
-from prefect.states import Completed
 
-from flows.pipeline import abandon, finish, hold_run_lock, release_run_lock
-from tasks.triggers import (
-    fetch_deals,
-    plan_triggers,
-    push_triggers,
-    report_triggers,
-    start_triggers,
-    sync_customers_first,
-)
+from flows.fleet import org_slot
+from flows.pipeline import run_module
+from tasks.policy import flow_options
 
 
-@flow(name="sync-deal-triggers", log_prints=False)
+@flow(**flow_options("sync-deal-triggers"))
 def sync_deal_triggers(deal_ids: list[str] | None = None, dry_run: bool = False,
-                       org_id: str | None = None):
+                       org_id: str | None = None, connection: str = "default",
+                       exclusive: bool = False):
     """Apply the deal triggers to `deal_ids` (events), or to every deal changed since the
-    last catch-up; `dry_run` only plans (B1)."""
-    run = start_triggers(dry_run, org_id, catch_up=not deal_ids)
-    if run is None:
-        return Completed(message="deal triggers are off: run `crmbooks configure deals`",
-                         data={"state": "off", "run_id": None})
-    hold_run_lock(run)
-    try:
-        deals = fetch_deals(run, deal_ids)
-        steps = plan_triggers(run, deals)
-        missing = sorted({s["missing_customer"] for s in steps if s.get("missing_customer")})
-        if missing and not dry_run and sync_customers_first(run, missing):
-            steps = plan_triggers(run, deals)  # with the customers just linked
-        outcomes = [] if dry_run else push_triggers(run, steps)
-        summary = report_triggers(run, steps, outcomes, deals)
-    except BaseException as exc:
-        abandon(run, exc)
-        raise
-    finally:
-        release_run_lock(run)
-    return finish(summary)
+    last catch-up; `dry_run` only plans."""
+    targets = {"crm": [str(i) for i in deal_ids]} if deal_ids else {}
+    with org_slot(org_id, connection, exclusive):
+        return run_module("deals", dry_run=dry_run, org_id=org_id, connection=connection,
+                          targets=targets)

@@ -259,6 +259,272 @@ def default_mapping(module: str) -> Mapping:
     return load_mapping(module)
 
 
+#: The shipped files that declare document types rather than a record module's field pairs.
+DOCUMENT_FILES = ("transactions.yaml", "deal_triggers.yaml")
+
+
 def mapping_files() -> list[Path]:
-    """All shipped mapping files."""
-    return sorted(MAPPINGS_DIR.glob("*.yaml"))
+    """The shipped mapping files of the record modules (customers, vendors, items)."""
+    return sorted(p for p in MAPPINGS_DIR.glob("*.yaml") if p.name not in DOCUMENT_FILES)
+
+
+# ------------------------------------------------------------------------ document types
+# mappings/transactions.yaml declares every transaction document type; mappings/
+# deal_triggers.yaml what a deal trigger takes from the deal. A folder named by the
+# environment variable CRMBOOKS_MAPPINGS_DIR may hold a transactions.yaml of its own: its
+# document types are added to (or replace) the shipped ones, so a new document type needs no
+# code.
+
+MAPPINGS_DIR_VARIABLE = "CRMBOOKS_MAPPINGS_DIR"
+Party = Literal["customer", "vendor"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CrmLines(_Data):
+    """The CRM fields of one row of a transaction's line-item subform."""
+
+    product: str
+    quantity: str
+    price: str
+    discount: str
+    description: str
+
+
+class BooksLines(_Data):
+    """The Books fields of one line item of a transaction."""
+
+    item: str
+    name: str
+    quantity: str
+    rate: str
+    discount: str
+    description: str
+    total: str
+
+
+class CrmShape(_Data):
+    """The CRM fields every transaction module shares."""
+
+    subject: str
+    status: str
+    currency: str
+    adjustment: str
+    deal: str
+    modified: str
+    books_id: str
+    lines: CrmLines
+
+
+class LinkedBy(_Data):
+    """Which crmbooks module's links (and which kind of link) pair a record across sides."""
+
+    module: str
+    kind: str
+
+
+class BooksShape(_Data):
+    """The Books fields every transaction resource shares."""
+
+    reference: str
+    status: str
+    currency: str
+    adjustment: str
+    deal_id: str
+    deal_name: str
+    salesperson: str
+    total: str
+    modified: str
+    crm_id: str
+    lines: BooksLines
+    lines_linked_by: LinkedBy
+
+
+class Shape(_Data):
+    """The fields every document type has, on both sides."""
+
+    crm: CrmShape
+    books: BooksShape
+
+
+class PartyFields(_Data):
+    """How a transaction names its party (customer or vendor) on each side."""
+
+    books_id: str
+    books_name: str
+    module: str  # the crmbooks module whose links pair the party across sides
+    crm: dict[str, str]  # kind of link (accounts, contacts, vendors) -> CRM lookup field
+
+
+class BooksDocument(_Data):
+    """A document type's Books resource."""
+
+    resource: str
+    record_key: str
+    id_field: str
+    number_field: str
+    party: Party
+    date_field: str
+    status_actions: tuple[str, ...] = ()
+
+
+class CrmDocument(_Data):
+    """A document type's CRM module and its line-item subform."""
+
+    module: str
+    subform: str
+    date_field: str
+
+
+class DocumentType(_Data):
+    """One transaction document type: a Books resource <-> a CRM module with line items."""
+
+    noun: str  # what people call it: quote, sales order, invoice …
+    books: BooksDocument
+    crm: CrmDocument
+    deal: bool = True  # carries its deal (the deal's id and name on the Books record)
+    adjustment: bool = True  # Books takes the CRM's adjustment on it
+    status_to_crm: dict[str, str] = Field(default_factory=dict)
+    closed_statuses: frozenset[str] = frozenset()
+    uneditable_statuses: frozenset[str] = frozenset()
+
+    @property
+    def name(self) -> str:
+        """The document type's key: its Books resource (estimates, invoices …)."""
+        return self.books.resource
+
+
+class TransactionsMapping(_Data):
+    """mappings/transactions.yaml: the shared shape, the parties and every document type."""
+
+    module: Literal["transactions"]
+    description: str = ""
+    shape: Shape
+    parties: dict[Party, PartyFields]
+    closed_statuses: tuple[str, ...] = ()  # shared lists the document types refer to
+    uneditable_statuses: tuple[str, ...] = ()
+    document_types: dict[str, DocumentType]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TransactionsMapping:
+        crm_modules: dict[str, str] = {}
+        for key, doc in self.document_types.items():
+            if key != doc.books.resource:
+                raise ValueError(f"document_types.{key}: the key must be its Books resource "
+                                 f"({doc.books.resource!r})")
+            if doc.crm.module in crm_modules:
+                raise ValueError(f"document_types.{key}: CRM module {doc.crm.module!r} is "
+                                 f"already {crm_modules[doc.crm.module]!r}'s")
+            crm_modules[doc.crm.module] = key
+        return self
+
+
+class Take(_Data):
+    """One value a triggered transaction takes from its deal."""
+
+    from_: str = Field(alias="from")
+    max_length: int | None = Field(default=None, gt=0)
+    lookup: Literal["name"] | None = None  # take the lookup's name, not its id
+    trim: bool = False  # strip surrounding spaces (names)
+
+
+class Make(_Data):
+    """A document type a deal trigger makes."""
+
+    document_type: str
+    key_suffix: str
+    managed: tuple[str, ...]
+
+
+class DealTriggersMapping(_Data):
+    """mappings/deal_triggers.yaml: what a triggered transaction takes from its deal."""
+
+    module: Literal["deals"]
+    description: str = ""
+    crm_module: str
+    deal_fields: tuple[str, ...]
+    name: str
+    stage: str
+    account: str
+    contact: str
+    amount: str
+    currency: str
+    modified: str
+    quote_field: str
+    takes: dict[Literal["item_name", "description", "salesperson_name", "deal_name"], Take]
+    makes: dict[Literal["quote", "invoice"], Make]
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{path.name}: not valid YAML: {exc}") from None
+
+
+def _validated(model: type[BaseModel], data: Any, source: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise MappingError(f"{source}: " + "; ".join(_describe(e) for e in exc.errors())) \
+            from None
+
+
+def extra_mappings_dir() -> Path | None:
+    """The operator's folder of extra mapping files (CRMBOOKS_MAPPINGS_DIR), if set."""
+    import os
+
+    folder = os.environ.get(MAPPINGS_DIR_VARIABLE)
+    return Path(folder).expanduser() if folder else None
+
+
+@lru_cache(maxsize=4)
+def _transactions(extra: Path | None) -> TransactionsMapping:
+    data = _read_yaml(MAPPINGS_DIR / "transactions.yaml")
+    source = "transactions.yaml"
+    if extra is not None and (extra / "transactions.yaml").exists():
+        more = _read_yaml(extra / "transactions.yaml") or {}
+        unknown = set(more) - {"document_types"}
+        if unknown:
+            raise MappingError(f"{extra / 'transactions.yaml'}: only document_types may be "
+                               f"added, not {', '.join(sorted(unknown))}")
+        data = {**data, "document_types": {**data["document_types"],
+                                           **(more.get("document_types") or {})}}
+        source = f"transactions.yaml with {extra / 'transactions.yaml'}"
+    return _validated(TransactionsMapping, data, source)
+
+
+def transactions_mapping() -> TransactionsMapping:
+    """The document types: the shipped file plus those of CRMBOOKS_MAPPINGS_DIR (cached)."""
+    return _transactions(extra_mappings_dir())
+
+
+@lru_cache(maxsize=1)
+def deal_triggers_mapping() -> DealTriggersMapping:
+    """What deal triggers take from the deal (mappings/deal_triggers.yaml), checked against
+    the document types they make."""
+    mapping = _validated(DealTriggersMapping, _read_yaml(MAPPINGS_DIR / "deal_triggers.yaml"),
+                         "deal_triggers.yaml")
+    known = transactions_mapping().document_types
+    for name, make in mapping.makes.items():
+        if make.document_type not in known:
+            raise MappingError(f"deal_triggers.yaml: makes.{name}: no document type "
+                               f"{make.document_type!r} in transactions.yaml")
+    return mapping
+
+
+def books_resource_facts(resource: str) -> BooksDocument | None:
+    """What the document types declare of a Books resource (record key, id field, status
+    actions), or None when no document type uses it."""
+    doc = transactions_mapping().document_types.get(resource)
+    return doc.books if doc else None
+
+
+def reload_mappings() -> None:
+    """Forget every cached mapping file, so the next read sees the files (and
+    CRMBOOKS_MAPPINGS_DIR) as they are now."""
+    _transactions.cache_clear()
+    deal_triggers_mapping.cache_clear()
+    default_mapping.cache_clear()

@@ -29,28 +29,20 @@ from crmbooks.connectors.errors import FatalError, RecordError
 from crmbooks.connectors.http import CallCounter, Reply
 from crmbooks.connectors.pacing import Pacer, shared_pacer
 from crmbooks.connectors.results import WriteResult
+from mappings.schema import books_resource_facts
 
 API = "/books/v3"
 MAX_PAGE = 200  # ref §4.2
-# resource → (envelope key of one record, its id field)
+# resource → (envelope key of one record, its id field). The transaction resources are the
+# document types of mappings/transactions.yaml, which declare the same facts of theirs.
 RESOURCES: dict[str, tuple[str, str]] = {
     "contacts": ("contact", "contact_id"),
     "items": ("item", "item_id"),
-    "estimates": ("estimate", "estimate_id"),
-    "invoices": ("invoice", "invoice_id"),
-    "salesorders": ("salesorder", "salesorder_id"),
-    "purchaseorders": ("purchaseorder", "purchaseorder_id"),
 }
-# ref §4.9: a `last_modified_time` ("modified after") list filter exists for these …
-LMT_FILTER = {"estimates", "invoices", "salesorders", "purchaseorders"}
-# … contacts can only be sorted by it; items have neither (full scan).
+# Contacts can only be sorted by last_modified_time; items have neither a filter nor a sort
+# by it (full scan). Every transaction list takes a `last_modified_time` filter ("modified
+# after").
 SORTED_SCAN = {"contacts"}
-STATUS_ACTIONS: dict[str, set[str]] = {
-    "estimates": {"sent", "accepted", "declined"},
-    "invoices": {"sent", "void", "draft"},
-    "salesorders": {"open", "void"},
-    "purchaseorders": {"open", "cancelled", "billed"},
-}
 
 
 def books_time(moment: datetime) -> str:
@@ -149,9 +141,10 @@ class BooksClient:
         {"contact_type": "vendor"}: without it a vendors scan pages through every customer
         modified since the cursor too.
         """
-        if since is None or resource not in LMT_FILTER | SORTED_SCAN:
+        modified_filter = books_resource_facts(resource) is not None
+        if since is None or not (modified_filter or resource in SORTED_SCAN):
             yield from self.iter_pages(resource, params)
-        elif resource in LMT_FILTER:
+        elif modified_filter:
             yield from self.iter_pages(resource, {**(params or {}),
                                                   "last_modified_time": books_time(since)})
         else:
@@ -252,25 +245,17 @@ class BooksClient:
                            code=answer.get("code", 0), message=str(answer.get("message", "")),
                            record=person or None)
 
-    def mark_estimate(self, estimate_id: str, status: str) -> WriteResult:
-        """Estimate status: sent | accepted | declined."""
-        return self._mark("estimates", estimate_id, status)
+    def id_of(self, resource: str, record: Mapping[str, Any]) -> str:
+        """The id of a record of `resource` (contact_id, item_id, estimate_id …)."""
+        return str(record[_resource(resource)[1]])
 
-    def mark_invoice(self, invoice_id: str, status: str) -> WriteResult:
-        """Invoice status: sent | void | draft."""
-        return self._mark("invoices", invoice_id, status)
-
-    def mark_salesorder(self, salesorder_id: str, status: str) -> WriteResult:
-        """Sales order status: open | void."""
-        return self._mark("salesorders", salesorder_id, status)
-
-    def mark_purchaseorder(self, purchaseorder_id: str, status: str) -> WriteResult:
-        """Purchase order status: open | cancelled | billed."""
-        return self._mark("purchaseorders", purchaseorder_id, status)
-
-    def _mark(self, resource: str, record_id: str, status: str) -> WriteResult:
-        if status not in STATUS_ACTIONS[resource]:
-            raise ValueError(f"{resource} status must be one of {sorted(STATUS_ACTIONS[resource])}")
+    def mark(self, resource: str, record_id: str, status: str) -> WriteResult:
+        """Set a transaction's status through Books' status action (POST
+        /{resource}/{id}/status/{status}): the only way Books changes it."""
+        facts = books_resource_facts(resource)
+        actions = facts.status_actions if facts else ()
+        if status not in actions:
+            raise ValueError(f"{resource} status must be one of {sorted(actions)}")
         # Replaying a status action is harmless for the data, so it is retried; but when the
         # first attempt landed and only its answer was lost, Zoho refuses the replay ("already
         # void"). A refusal is therefore checked against the record before it is reported.
@@ -326,11 +311,13 @@ class BooksClient:
 
 
 def _resource(resource: str) -> tuple[str, str]:
-    try:
+    if resource in RESOURCES:
         return RESOURCES[resource]
-    except KeyError:
+    facts = books_resource_facts(resource)
+    if facts is None:
         raise ValueError(f"unknown Books resource '{resource}'; use one of "
-                         f"{sorted(RESOURCES)}") from None
+                         f"{sorted(RESOURCES)} or a document type of the mappings")
+    return facts.record_key, facts.id_field
 
 
 def _reached(record: dict | None, status: str) -> bool:

@@ -17,6 +17,7 @@ from crmbooks.sync.dedupe import index_of, match, normalise_name
 from crmbooks.sync.mapping import clean_records
 from crmbooks.sync.merge import MergeResult, Sides, merge_record
 from crmbooks.sync.modules import KindSpec, ModuleSpec
+from crmbooks.sync.outcomes import OTHER, counts, planned_events
 from crmbooks.sync.values import build_payload, canon
 from mappings.converters import ConversionError
 from mappings.schema import Mapping
@@ -28,7 +29,7 @@ PLAN_COLUMNS = [
     "proposals", "reason", "error",
 ]
 ACTIONS = ("create", "update", "nothing", "skip", "clone", "overwrite", "conflict-merge", "fail")
-OTHER = {"crm": "books", "books": "crm"}
+
 
 
 class _Ctx:
@@ -442,14 +443,6 @@ def _inline_children(plan: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-COUNT_OF = {"create": "created", "clone": "created", "update": "updated",
-            "overwrite": "updated", "conflict-merge": "updated", "skip": "skipped",
-            "fail": "failed"}
-EVENT_OF = {"create": "created", "clone": "cloned", "update": "updated",
-            "overwrite": "overwritten", "conflict-merge": "conflict", "skip": "skipped",
-            "fail": "failed"}
-
-
 def link_fields(spec: ModuleSpec, row: dict[str, Any], *, crm_id: str | None = None,
                 books_id: str | None = None, made_by: str = "sync",
                 books_values: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -469,36 +462,10 @@ def link_fields(spec: ModuleSpec, row: dict[str, Any], *, crm_id: str | None = N
 
 def plan_counts(plan: pd.DataFrame) -> dict[str, dict[str, int]]:
     """Counts per side as ``crmbooks sync --json`` prints them (what the plan would do)."""
-    counts = {s: dict.fromkeys(("created", "updated", "deleted", "skipped", "conflicts",
-                                "failed"), 0) for s in ("books", "crm")}
-    for r in clean_records(plan):
-        sides = ["books", "crm"] if r["target"] == "both" else (
-            [r["target"]] if r["target"] in counts else [OTHER.get(r["source"], "books")])
-        for side in sides:
-            if r["action"] in COUNT_OF:
-                counts[side][COUNT_OF[r["action"]]] += 1
-            if r["action"] == "conflict-merge":
-                counts[side]["conflicts"] += 1
-    return counts
+    return counts(plan, [], dry_run=True)
 
 
 def plan_events(plan: pd.DataFrame) -> list[dict[str, Any]]:
-    """Record events (for ``Store.add_events``) of a plan, one per record and written side.
-
-    A real run should build events from what was actually written; this is what a dry run
-    (or a run where every push succeeded) records. ``nothing`` rows make no event.
-    """
-    events = []
-    for r in clean_records(plan):
-        if r["action"] not in EVENT_OF:
-            continue
-        sides = ["books", "crm"] if r["target"] == "both" else (
-            [r["target"]] if r["target"] in ("books", "crm") else [OTHER.get(r["source"])])
-        for side in sides:
-            events.append({
-                "side": side, "record_key": r["record_key"], "crm_id": r.get("crm_id"),
-                "books_id": r.get("books_id"), "name": r.get("name"),
-                "action": EVENT_OF[r["action"]], "message": r.get("reason"),
-                "changes": [c for c in r.get("changes") or [] if c.get("side") == side],
-                "conflicts": r.get("conflicts") or []})
-    return events
+    """Record events (for ``Store.add_events``) of a plan, one per record and written side:
+    what a dry run records. ``nothing`` rows make no event."""
+    return planned_events(plan)

@@ -1,13 +1,14 @@
-"""Transactions (F14) Books → CRM as pure functions, and the custom fields of both directions.
+"""Transactions Books → CRM as pure functions, and the custom fields of both directions.
 
-A Books estimate, sales order, invoice or purchase order becomes the body of its CRM Quote,
-Sales Order, Invoice or Purchase Order: the party from the customers (or vendors) links read
-backwards, each line item from the items links read backwards (an item not linked makes the
-record a failure whose reason names it), the Books status as a value of the CRM Status
-picklist, and the totals. The CRM computes its totals itself (line Total = Quantity × List
-Price − Discount, Grand Total = Sub Total + Adjustment, read-only), so the Books amounts are
-sent as lines plus an Adjustment that carries whatever the CRM cannot model (header discount,
-shipping, tax, rounding): the CRM's Grand Total then equals the Books total. Money is Decimal.
+A Books transaction (estimate, sales order …) becomes the body of its CRM record (Quote,
+Sales Order …), every field name coming from its document type (mappings/transactions.yaml):
+the party from the customers (or vendors) links read backwards, each line item from the items
+links read backwards (an item not linked makes the record a failure whose reason names it),
+the Books status as a value of the CRM Status picklist, and the totals. The CRM computes its
+totals itself (line Total = Quantity × List Price − Discount, Grand Total = Sub Total +
+Adjustment, read-only), so the Books amounts are sent as lines plus an Adjustment that carries
+whatever the CRM cannot model (header discount, shipping, tax, rounding): the CRM's Grand Total
+then equals the Books total. Money is Decimal.
 
 Custom fields: a map pairs a CRM field with a Books custom field; values are converted by the
 *target* field's type and a value that does not fit (a word into a number field …) is a
@@ -21,23 +22,9 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crmbooks.sync.transactions import CRM_MODULE, DATES, NOUN, SUBFORM
+from crmbooks.sync.registry import document_type, shape
+from crmbooks.sync.registry import party as party_fields
 
-#: Books status → CRM Status picklist value, per resource, for the CRM's standard picklists
-#: (Quotes: Draft … Closed Won/Lost; the others: Created, Approved, Delivered, Cancelled).
-#: A picklist that has the Books status itself (e.g. an added "Paid") gets that value instead.
-STATUS_TO_CRM: dict[str, dict[str, str]] = {
-    "estimates": {"draft": "Draft", "sent": "Delivered", "accepted": "Confirmed",
-                  "invoiced": "Closed Won", "declined": "Closed Lost", "expired": "Closed Lost"},
-    "salesorders": {"draft": "Created", "open": "Approved", "overdue": "Approved",
-                    "partially_invoiced": "Delivered", "invoiced": "Delivered",
-                    "void": "Cancelled"},
-    "invoices": {"draft": "Created", "sent": "Approved", "viewed": "Approved",
-                 "unpaid": "Approved", "overdue": "Approved", "partially_paid": "Approved",
-                 "paid": "Delivered", "void": "Cancelled"},
-    "purchaseorders": {"draft": "Created", "open": "Approved", "billed": "Delivered",
-                       "cancelled": "Cancelled"},
-}
 #: Books custom-field data types that hold numbers, and CRM field types that do.
 BOOKS_NUMBERS = {"number", "decimal", "amount", "percent"}
 CRM_NUMBERS = {"double", "currency", "decimal", "percent"}
@@ -53,7 +40,7 @@ def crm_status(resource: str, status: str | None, picklist: list[str] | None) ->
     if not status:
         return None
     own = status.replace("_", " ").title()
-    options = [own, STATUS_TO_CRM.get(resource, {}).get(status)]
+    options = [own, document_type(resource).status_to_crm.get(status)]
     if picklist is None:
         return options[1]
     return next((o for o in options if o and o in picklist), None)
@@ -72,32 +59,33 @@ def _decimal(raw: Any) -> Decimal | None:
 def crm_lines(record: Mapping[str, Any], items_back: Mapping[str, str]
               ) -> tuple[list[dict], Decimal, list[str]]:
     """CRM subform rows of a Books record, the sum of their CRM Totals, and the problems."""
+    books, crm = shape().books.lines, shape().crm.lines
     rows, problems, total = [], [], Decimal(0)
     lines = record.get("line_items") or []
     if not lines:
         problems.append("the Books record has no line items")
     for n, line in enumerate(lines, start=1):
-        item_id = str(line.get("item_id") or "")
+        item_id = str(line.get(books.item) or "")
         product = items_back.get(item_id)
         if not product:
-            name = str(line.get("name") or "")
+            name = str(line.get(books.name) or "")
             problems.append(f"line {n}: item {name!r} ({item_id or 'no item'}) is not linked "
                             "to a CRM product yet: sync items first (`crmbooks sync items`)")
             continue
-        quantity = _decimal(line.get("quantity"))
-        rate = _decimal(line.get("rate"))
+        quantity = _decimal(line.get(books.quantity))
+        rate = _decimal(line.get(books.rate))
         if quantity is None or rate is None:
             problems.append(f"line {n}: quantity or rate is not a number")
             continue
         gross = quantity * rate
-        item_total = _decimal(line.get("item_total"))
+        item_total = _decimal(line.get(books.total))
         discount = max(gross - item_total, Decimal(0)) if item_total is not None else Decimal(0)
-        row = {"Product_Name": {"id": product}, "Quantity": quantity, "List_Price": rate,
-               "Discount": discount.quantize(CENT)}
-        if line.get("description"):
-            row["Description"] = str(line["description"])[:2000]
+        row = {crm.product: {"id": product}, crm.quantity: quantity, crm.price: rate,
+               crm.discount: discount.quantize(CENT)}
+        if line.get(books.description):
+            row[crm.description] = str(line[books.description])[:2000]
         rows.append(row)
-        total += (gross - row["Discount"]).quantize(CENT)  # how the CRM computes the row Total
+        total += (gross - row[crm.discount]).quantize(CENT)  # how the CRM computes the row Total
     return rows, total, problems
 
 
@@ -110,37 +98,35 @@ def crm_body(record: Mapping[str, Any], resource: str, *, party: Mapping[str, An
     when the Books customer/vendor is not linked; ``present`` the CRM fields the org has.
     Subject, party and Books id are the caller's business (they differ for create/update).
     """
-    module = CRM_MODULE[resource]
+    doc, crm, books = document_type(resource), shape().crm, shape().books
     rows, lines_total, problems = crm_lines(record, items_back)
     if party is None:
-        problems.insert(0, f"the Books {NOUN[resource]}'s "
-                        f"{'vendor' if resource == 'purchaseorders' else 'customer'} "
-                        f"{record.get('vendor_name') or record.get('customer_name')!r} is not "
-                        "linked to the CRM")
-    total = _decimal(record.get("total"))
+        who = party_fields(doc)
+        problems.insert(0, f"the Books {doc.noun}'s {doc.books.party} "
+                        f"{record.get(who.books_name)!r} is not linked to the CRM")
+    total = _decimal(record.get(books.total))
     if total is None:
         problems.append("the Books total is not a number")
     if problems:
         return None, "; ".join(problems)
-    body: dict[str, Any] = {**party, SUBFORM[module]: rows}
-    if "Adjustment" in present:
-        body["Adjustment"] = (total - lines_total).quantize(CENT)
-    status = crm_status(resource, record.get("status"), picklist)
-    if status and "Status" in present:
-        body["Status"] = status
-    crm_date, books_date = DATES[module]
-    if record.get(books_date) and crm_date in present:
-        body[crm_date] = str(record[books_date])
-    currency = str(record.get("currency_code") or "").upper()
-    if currency and "Currency" in present:
-        body["Currency"] = currency
+    body: dict[str, Any] = {**party, doc.crm.subform: rows}
+    if crm.adjustment in present:
+        body[crm.adjustment] = (total - lines_total).quantize(CENT)
+    status = crm_status(resource, record.get(books.status), picklist)
+    if status and crm.status in present:
+        body[crm.status] = status
+    if record.get(doc.books.date_field) and doc.crm.date_field in present:
+        body[doc.crm.date_field] = str(record[doc.books.date_field])
+    currency = str(record.get(books.currency) or "").upper()
+    if currency and crm.currency in present:
+        body[crm.currency] = currency
     return body, None
 
 
 def subject_of(record: Mapping[str, Any], resource: str) -> str:
     """The CRM Subject of a Books-made transaction: its reference, else its number."""
-    number = record.get(f"{resource[:-1]}_number")  # estimate_number, invoice_number …
-    return str(record.get("reference_number") or number or "")[:200]
+    number = record.get(document_type(resource).books.number_field)
+    return str(record.get(shape().books.reference) or number or "")[:200]
 
 
 # --------------------------------------------------------------------------- custom fields
@@ -221,8 +207,9 @@ def custom_to_crm(record: Mapping[str, Any], maps: list[dict]) -> tuple[dict, li
     return out, problems
 
 
-def books_crm_id(record: Mapping[str, Any], field: str = "cf_crm_id") -> str:
+def books_crm_id(record: Mapping[str, Any], field: str | None = None) -> str:
     """The CRM id a Books record carries in its unique custom field ('' when none)."""
+    field = field or shape().books.crm_id
     for cf in record.get("custom_fields") or []:
         if isinstance(cf, Mapping) and cf.get("api_name") == field:
             return str(cf.get("value") or "")

@@ -1,4 +1,4 @@
-"""Deal triggers (F15–F17) as pure functions: what a deal's current state asks of Books.
+"""Deal triggers as pure functions: what a deal's current state asks of Books.
 
 The flow reads the deal as it is now, the Books transactions the trigger made for it (with
 the status the trigger last left them in), the customer links and the CRM's stage metadata,
@@ -10,7 +10,7 @@ Won and lost come from the CRM's stage→probability metadata (probability 100 /
 with the stage's won/lost category), never from stage names. A transaction the trigger made
 is *managed* while its Books status is one the trigger sets (draft, accepted, declined for
 quotes; draft, void for invoices) and is the status the trigger left it in; once it is Sent
-(or changed in Books by a person) later deal changes trigger nothing (F17) and the plan says
+(or changed in Books by a person) later deal changes trigger nothing and the plan says
 so in a skip step.
 """
 
@@ -21,21 +21,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-#: Deal fields a trigger run reads.
-DEAL_FIELDS = ("Deal_Name", "Stage", "Probability", "Amount", "Account_Name", "Contact_Name",
-               "Owner", "Description", "Currency", "Modified_Time", "Books_Estimate_Id__c")
-#: The CRM field that shows, on the deal, the Books quote the trigger made (F17).
-CRM_ESTIMATE_FIELD = "Books_Estimate_Id__c"
-#: The Books statuses a trigger sets; any other status freezes the transaction.
-MANAGED = {"estimates": ("draft", "accepted", "declined"), "invoices": ("draft", "void")}
-NOUN = {"estimates": "quote", "invoices": "invoice", "salesorders": "sales order"}
-NUMBER = {"estimates": "estimate_number", "invoices": "invoice_number",
-          "salesorders": "salesorder_number"}
-ID_FIELD = {"estimates": "estimate_id", "invoices": "invoice_id",
-            "salesorders": "salesorder_id"}
-KEY_SUFFIX = {"estimates": "estimate", "invoices": "invoice"}
-MAX_LINE_NAME = 100  # Books line item name
-MAX_DESCRIPTION = 2000  # Books line item description
+from crmbooks.sync.registry import deal_triggers, document_type, party, shape
+
+#: What a triggered transaction takes from the deal (mappings/deal_triggers.yaml).
+DEALS = deal_triggers()
+#: The Books document types the triggers make: a quote (quote mode) and an invoice.
+QUOTE, INVOICE = DEALS.makes["quote"].document_type, DEALS.makes["invoice"].document_type
+#: The deal field that shows, on the deal, the Books quote the trigger made.
+CRM_QUOTE_FIELD = DEALS.quote_field
 CENT = Decimal("0.01")
 
 
@@ -102,13 +95,13 @@ class Existing:
     @property
     def label(self) -> str:
         """'quote EST-00012' for messages."""
-        return f"{NOUN[self.resource]} {self.number or self.books_id}"
+        return f"{document_type(self.resource).noun} {self.number or self.books_id}"
 
     def frozen_reason(self) -> str | None:
         """Why deal changes no longer touch this transaction, or None while they do."""
-        if self.status not in MANAGED[self.resource]:
+        if self.status not in managed(self.resource):
             return (f"{self.label} is {self.status} in Books: once a transaction is sent, "
-                    "deal changes no longer trigger anything (F17)")
+                    "deal changes no longer trigger anything")
         ours = {self.last_status, self.pending}
         if self.status != "draft" and self.last_status and self.status not in ours:
             return (f"{self.label} was marked {self.status} in Books, not by the trigger: "
@@ -116,9 +109,30 @@ class Existing:
         return None
 
 
+def _make(resource: str):
+    return next(m for m in DEALS.makes.values() if m.document_type == resource)
+
+
+def managed(resource: str) -> tuple[str, ...]:
+    """The Books statuses a trigger sets on a transaction of `resource`; any other status
+    freezes the transaction."""
+    return _make(resource).managed
+
+
 def upsert_key(deal_id: str, resource: str) -> str:
     """The unique cf_crm_id value of the transaction a trigger makes for a deal."""
-    return f"{deal_id}:{KEY_SUFFIX[resource]}"
+    return f"{deal_id}:{_make(resource).key_suffix}"
+
+
+def link_crm_id(deal_id: str, resource: str, books_id: str) -> str:
+    """The crm_id of the link between a deal and one of its transactions (a deal may link to
+    several, a transaction to one deal)."""
+    return f"{deal_id}:{resource}:{books_id}"
+
+
+def record_key(deal_id: str) -> str:
+    """The history and failure key of a deal."""
+    return f"deal:{deal_id}"
 
 
 def _lookup(value: Any) -> tuple[str | None, str | None]:
@@ -136,8 +150,8 @@ def resolve_customer(deal: Mapping[str, Any], customers: Mapping[str, Any],
     `links`: kind (accounts | contacts) → CRM id → Books contact id, from the customers links.
     """
     mode = customers.get("crm_module") or "accounts"
-    account_id, account_name = _lookup(deal.get("Account_Name"))
-    contact_id, contact_name = _lookup(deal.get("Contact_Name"))
+    account_id, account_name = _lookup(deal.get(DEALS.account))
+    contact_id, contact_name = _lookup(deal.get(DEALS.contact))
     if mode in ("accounts", "accounts+contacts") and account_id:
         books_id = links.get("accounts", {}).get(account_id)
         if books_id:
@@ -169,8 +183,8 @@ def unlinked_party(deal: Mapping[str, Any], customers: Mapping[str, Any],
     if customer is not None:
         return None
     mode = customers.get("crm_module") or "accounts"
-    account_id, _ = _lookup(deal.get("Account_Name"))
-    contact_id, _ = _lookup(deal.get("Contact_Name"))
+    account_id, _ = _lookup(deal.get(DEALS.account))
+    contact_id, _ = _lookup(deal.get(DEALS.contact))
     if mode != "contacts" and account_id:
         return account_id
     if contact_id and (mode == "contacts" or customers.get("include_unassociated_contacts")):
@@ -180,7 +194,7 @@ def unlinked_party(deal: Mapping[str, Any], customers: Mapping[str, Any],
 
 def amount_of(deal: Mapping[str, Any]) -> tuple[Decimal | None, str | None]:
     """The deal amount as money (Decimal, 2 places), or (None, reason)."""
-    raw = deal.get("Amount")
+    raw = deal.get(DEALS.amount)
     if raw is None or raw == "":
         return None, "the deal has no Amount: the transaction's rate comes from it"
     try:
@@ -196,24 +210,20 @@ def amount_of(deal: Mapping[str, Any]) -> tuple[Decimal | None, str | None]:
 
 def deal_content(deal: Mapping[str, Any], customer_id: str,
                  base_currency: str | None) -> dict[str, Any]:
-    """What a triggered transaction takes from the deal (F17), JSON-safe (rate as a string).
-
-    Customer (and through it the customer's address), salesperson (deal owner), item name
-    (deal name), description (deal description), rate (deal amount), and the deal's currency
-    when it is not the Books base currency.
+    """What a triggered transaction takes from the deal, JSON-safe (rate as a string): the
+    customer (and through it the customer's address), and what mappings/deal_triggers.yaml
+    names (item name, description, salesperson, deal name), the rate from the deal amount, and
+    the deal's currency when it is not the Books base currency.
     """
     amount, _ = amount_of(deal)
-    name = str(deal.get("Deal_Name") or "").strip()
-    _, owner = _lookup(deal.get("Owner"))
-    content = {
-        "customer_id": str(customer_id),
-        "item_name": name[:MAX_LINE_NAME],
-        "description": str(deal.get("Description") or "")[:MAX_DESCRIPTION],
-        "rate": None if amount is None else format(amount, "f"),
-        "salesperson_name": owner or "",
-        "deal_name": name[:200],
-    }
-    currency = str(deal.get("Currency") or "").strip().upper()
+    content: dict[str, Any] = {"customer_id": str(customer_id)}
+    for key, take in DEALS.takes.items():
+        value = deal.get(take.from_)
+        value = (_lookup(value)[1] if take.lookup == "name" else value) or ""
+        value = str(value).strip() if take.trim else str(value)
+        content[key] = value[:take.max_length] if take.max_length else value
+    content["rate"] = None if amount is None else format(amount, "f")
+    currency = str(deal.get(DEALS.currency) or "").strip().upper()
     if currency and currency != (base_currency or "").upper():
         content["currency_code"] = currency
     return content
@@ -221,17 +231,19 @@ def deal_content(deal: Mapping[str, Any], customer_id: str,
 
 def books_body(deal_id: str, content: Mapping[str, Any]) -> dict[str, Any]:
     """The Books create/update body of a triggered transaction (rate stays a string here)."""
+    books, lines = shape().books, shape().books.lines
     body: dict[str, Any] = {
-        "customer_id": content["customer_id"],
-        "zcrm_potential_id": str(deal_id),
-        "zcrm_potential_name": content["deal_name"],
-        "line_items": [{"name": content["item_name"], "description": content["description"],
-                        "rate": content["rate"], "quantity": 1}],
+        party(document_type(QUOTE)).books_id: content["customer_id"],
+        books.deal_id: str(deal_id),
+        books.deal_name: content["deal_name"],
+        "line_items": [{lines.name: content["item_name"],
+                        lines.description: content["description"],
+                        lines.rate: content["rate"], lines.quantity: 1}],
     }
     if content.get("salesperson_name"):
-        body["salesperson_name"] = content["salesperson_name"]
+        body[books.salesperson] = content["salesperson_name"]
     if content.get("currency_code"):
-        body["currency_code"] = content["currency_code"]
+        body[books.currency] = content["currency_code"]
     return body
 
 
@@ -250,21 +262,27 @@ class DealContext:
     base_currency: str | None = None
 
 
-def _step(deal: Mapping[str, Any], op: str, resource: str | None = None, **extra) -> dict:
-    return {"deal_id": str(deal.get("id")), "name": str(deal.get("Deal_Name") or ""),
-            "op": op, "resource": resource, "books_id": None, "status": None,
-            "body": None, "content": None, "reason": "", "before": None, **extra}
+def _step(deal: Mapping[str, Any], action: str, resource: str | None = None,
+          **extra) -> dict:
+    """One plan row of a deal: showing the quote on the deal writes the CRM (action "link"),
+    every other step a Books transaction."""
+    deal_id = str(deal.get("id"))
+    return {"record_key": record_key(deal_id), "deal_id": deal_id, "crm_id": deal_id,
+            "name": str(deal.get(DEALS.name) or ""), "action": action,
+            "target": "crm" if action == "link" else "books", "resource": resource,
+            "books_id": None, "status": None, "body": None, "content": None, "reason": "",
+            "before": None, **extra}
 
 
 def plan_deal(deal: Mapping[str, Any], ctx: DealContext,
               existing: Mapping[str, Existing]) -> list[dict]:
     """The ordered steps one deal asks for now.
 
-    Step ops: create, update, mark (status), crm_link (show the quote on the deal), nothing,
+    Actions: create, update, mark (a status), link (show the quote on the deal), nothing,
     skip (with the reason: frozen transactions), fail (with the reason: bad deal data).
     `existing`: resource → the transaction the trigger made for this deal.
     """
-    stage = ctx.stages.get(deal.get("Stage"))
+    stage = ctx.stages.get(deal.get(DEALS.stage))
     if stage is None:
         return [_step(deal, "fail", reason=f"the deal's stage {deal.get('Stage')!r} is not a "
                       f"deal stage in the CRM (stages: {', '.join(ctx.stages.names())})")]
@@ -305,7 +323,7 @@ def _content_or_fail(deal, ctx: DealContext) -> tuple[dict | None, dict | None]:
         problems.append(f"the deal's currency {content['currency_code']} is not enabled in the "
                         f"Books organization (enabled: {', '.join(sorted(ctx.currencies))}); "
                         "add it in Books (Settings > Currencies) or change the deal")
-    if not (deal.get("Deal_Name") or "").strip():
+    if not (deal.get(DEALS.name) or "").strip():
         problems.append("the deal has no Deal Name: the item name comes from it")
     if problems:
         missing = unlinked_party(deal, ctx.customers, ctx.customer_links) if reason else None
@@ -320,10 +338,11 @@ def _ensure(deal, ctx: DealContext, resource: str, txn: Existing | None,
         return [fail]
     body = books_body(str(deal.get("id")), content) if content else None
     if txn is None:
+        noun = document_type(resource).noun
         return [_step(deal, "create", resource, body={**body, **extra}, content=content,
-                      status="draft", reason=f"{why}: {NOUN[resource]} created (draft)")]
+                      status="draft", reason=f"{why}: {noun} created (draft)")]
     steps = []
-    if txn.status == "void" and resource == "invoices":
+    if txn.status == "void" and resource == INVOICE:
         steps.append(_step(deal, "mark", resource, books_id=txn.books_id, status="draft",
                            before="void", reason=f"{why}: {txn.label} reopened (draft)"))
         txn = Existing(resource, txn.books_id, txn.number, "draft", "draft", txn.content)
@@ -338,7 +357,7 @@ def _ensure(deal, ctx: DealContext, resource: str, txn: Existing | None,
 
 def _plan_quote_mode(deal, ctx: DealContext, stage: Stage,
                      existing: Mapping[str, Existing]) -> list[dict]:
-    est, inv = existing.get("estimates"), existing.get("invoices")
+    est, inv = existing.get(QUOTE), existing.get(INVOICE)
     if stage.outcome == "lost":
         return _close(deal, [(est, "declined"), (inv, "void")], f"deal lost ({stage.name})")
     create = ctx.stages.require(ctx.create_stage, "create_stage") if ctx.create_stage else None
@@ -349,50 +368,50 @@ def _plan_quote_mode(deal, ctx: DealContext, stage: Stage,
     if est is not None:
         frozen = est.frozen_reason()
         if frozen:
-            return [_step(deal, "skip", "estimates", books_id=est.books_id, reason=frozen)]
+            return [_step(deal, "skip", QUOTE, books_id=est.books_id, reason=frozen)]
     content, fail = _content_or_fail(deal, ctx)
     why = f"deal at {stage.name}"
-    steps = _ensure(deal, ctx, "estimates", est, content, fail, why)
-    if any(s["op"] == "fail" for s in steps):
+    steps = _ensure(deal, ctx, QUOTE, est, content, fail, why)
+    if any(s["action"] == "fail" for s in steps):
         return steps
     est_id = est.books_id if est else None
-    if est is not None and str(deal.get(CRM_ESTIMATE_FIELD) or "") != est_id:
-        steps.append(_step(deal, "crm_link", "estimates", books_id=est_id,
-                           reason=f"{est.label} shown on the deal ({CRM_ESTIMATE_FIELD})"))
+    if est is not None and str(deal.get(CRM_QUOTE_FIELD) or "") != est_id:
+        steps.append(_step(deal, "link", QUOTE, books_id=est_id,
+                           reason=f"{est.label} shown on the deal ({CRM_QUOTE_FIELD})"))
     accepted = accept is not None and stage.sequence >= accept.sequence
     status = est.status if est else "draft"
     if accepted and status != "accepted":
-        steps.append(_step(deal, "mark", "estimates", books_id=est_id, status="accepted",
+        steps.append(_step(deal, "mark", QUOTE, books_id=est_id, status="accepted",
                            before=status, reason=f"deal at {stage.name}: quote accepted"))
     elif est is not None and status == "declined":
-        steps.append(_step(deal, "nothing", "estimates", books_id=est_id,
+        steps.append(_step(deal, "nothing", QUOTE, books_id=est_id,
                            reason=f"{est.label} stays declined (it was declined when the deal "
                                   "was lost)"))
     if accepted and ctx.invoice_on_accept:
         if inv is not None and inv.frozen_reason():
-            steps.append(_step(deal, "skip", "invoices", books_id=inv.books_id,
+            steps.append(_step(deal, "skip", INVOICE, books_id=inv.books_id,
                                reason=inv.frozen_reason()))
         else:
             extra = {"invoiced_estimate_id": est_id} if est_id else {"invoiced_estimate_id":
                                                                      "$estimate"}
-            steps += _ensure(deal, ctx, "invoices", inv, content, fail,
+            steps += _ensure(deal, ctx, INVOICE, inv, content, fail,
                              "quote accepted", **extra)
-    return steps or [_step(deal, "nothing", "estimates", books_id=est_id,
+    return steps or [_step(deal, "nothing", QUOTE, books_id=est_id,
                            reason=f"{est.label if est else 'quote'} already matches the deal")]
 
 
 def _plan_invoice_mode(deal, ctx: DealContext, stage: Stage,
                        existing: Mapping[str, Existing]) -> list[dict]:
-    inv = existing.get("invoices")
+    inv = existing.get(INVOICE)
     if stage.outcome == "lost":
         return _close(deal, [(inv, "void")], f"deal lost ({stage.name})")
     if stage.outcome != "won":
-        return [_step(deal, "nothing", "invoices", books_id=inv.books_id if inv else None,
+        return [_step(deal, "nothing", INVOICE, books_id=inv.books_id if inv else None,
                       reason=f"stage {stage.name} is not won (probability {stage.probability})")]
     if inv is not None and inv.frozen_reason():
-        return [_step(deal, "skip", "invoices", books_id=inv.books_id,
+        return [_step(deal, "skip", INVOICE, books_id=inv.books_id,
                       reason=inv.frozen_reason())]
     content, fail = _content_or_fail(deal, ctx)
-    steps = _ensure(deal, ctx, "invoices", inv, content, fail, f"deal won ({stage.name})")
-    return steps or [_step(deal, "nothing", "invoices", books_id=inv.books_id,
+    steps = _ensure(deal, ctx, INVOICE, inv, content, fail, f"deal won ({stage.name})")
+    return steps or [_step(deal, "nothing", INVOICE, books_id=inv.books_id,
                            reason=f"{inv.label} already matches the deal")]

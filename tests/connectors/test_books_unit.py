@@ -90,11 +90,11 @@ def test_status_actions_are_checked_and_posted():
     fake = FakeZoho(lambda r: json_response(200, {"code": 0, "message":
                                                   "Invoice status has been changed to Void."}))
     client = books(fake)
-    result = client.mark_invoice("5", "void")
+    result = client.mark("invoices", "5", "void")
     assert result.ok and result.action == "void" and result.id == "5"
     assert fake.api_requests[0].url.path == "/books/v3/invoices/5/status/void"
     with pytest.raises(ValueError):
-        client.mark_estimate("5", "void")
+        client.mark("estimates", "5", "void")
 
 
 def test_items_are_marked_active_or_inactive_by_their_own_calls():

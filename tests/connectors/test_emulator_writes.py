@@ -95,9 +95,8 @@ def test_books_status_actions(books_client, resource, party, steps):
         key: _party(books_client, party),
         "line_items": [{"name": "Consulting", "rate": "120.50", "quantity": 2}]})
     assert created.ok, created.describe()
-    mark = getattr(books_client, "mark_" + resource[:-1])
     for step in steps:
-        result = mark(created.id, step)
+        result = books_client.mark(resource, created.id, step)
         assert result.ok, result.describe()
     status = books_client.get(resource, created.id)["status"]
     assert status == {"accepted": "accepted", "declined": "declined", "void": "void",
@@ -113,8 +112,8 @@ def test_books_status_actions_survive_lost_answers(emu_reset, set_faults):
         for i in range(10)]
     assert all(r.ok for r in invoices)
     set_faults({"drop_rate": 0.4, "seed": 9})
-    results = [books.mark_invoice(r.id, "sent") for r in invoices]
-    results += [books.mark_invoice(r.id, "void") for r in invoices]
+    results = [books.mark("invoices", r.id, "sent") for r in invoices]
+    results += [books.mark("invoices", r.id, "void") for r in invoices]
     set_faults({})
     assert all(r.ok for r in results), [r.describe() for r in results if not r.ok]
     assert {books.get("invoices", r.id)["status"] for r in invoices} == {"void"}

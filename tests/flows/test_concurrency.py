@@ -2,7 +2,7 @@
 interleaved); runs of different modules at once both complete. On SQLite and PostgreSQL.
 
 Prefect's deployment concurrency limit covers scheduled runs only, so the store's run lock
-(`RunLock`, taken in flows/pipeline.py) is what refuses the second run of a manual `crmbooks
+(`RunLock`, taken in tasks/run.py) is what refuses the second run of a manual `crmbooks
 sync` or of sync-now's child runs. The runs here are threads of this process against an
 emulator slowed by latency; the winner waits (holding the lock) until the other run was
 refused, so the two always overlap, however loaded the machine.
@@ -17,7 +17,8 @@ import pytest
 from load_support import FLOWS, assert_converged, prepare, reference, world
 from vendors_items_support import unpaced
 
-import flows.pipeline as pipeline
+import tasks.run
+from crmbooks.sync.lifecycle import RunInProgress
 from emulators.core import Faults
 
 
@@ -49,17 +50,17 @@ def run_at_once(modules: list[str]) -> list:
 
 def hold_until_refused(monkeypatch) -> threading.Event:
     """The run that gets the lock keeps it until the other run was refused (or 2 minutes)."""
-    original, refused = pipeline.hold_run_lock, threading.Event()
+    original, refused = tasks.run.hold_run_lock, threading.Event()
 
     def gated(run) -> None:
         try:
             original(run)
-        except pipeline.RunInProgress:
+        except RunInProgress:
             refused.set()
             raise
         refused.wait(timeout=120)
 
-    monkeypatch.setattr(pipeline, "hold_run_lock", gated)
+    monkeypatch.setattr(tasks.run, "hold_run_lock", gated)
     return refused
 
 

@@ -172,7 +172,7 @@ def test_a_sent_quote_is_left_alone_and_the_skip_says_why(store, emu_reset):
     deal_id = new_deal(account, PROPOSAL)
     trigger(deal_id)
     [quote] = books_of(emu_reset, "estimates", deal_id)
-    assert get_runtime().books.mark_estimate(quote["estimate_id"], "sent").ok
+    assert get_runtime().books.mark("estimates", quote["estimate_id"], "sent").ok
     move(deal_id, Stage=LOST, Amount=Decimal("9.99"))
     summary = trigger(deal_id)
     [quote] = books_of(emu_reset, "estimates", deal_id)
@@ -208,23 +208,23 @@ def test_invoice_mode_won_invoices_lost_voids_and_replays_change_nothing(store, 
 
 def test_a_crash_between_the_books_write_and_its_link_makes_no_second_quote(
         store, emu_reset, monkeypatch):
-    import tasks.triggers
+    import tasks.deals.push
 
     configure(store, QUOTE_MODE)
     account = accounts(emu_reset)[11]
     link_account(store, account)
     deal_id = new_deal(account, WON)
-    real = tasks.triggers._save_link
+    real = tasks.deals.push.save_link
 
     def crash(*args, **kwargs):
         raise SystemExit("killed right after Books answered")
 
-    monkeypatch.setattr(tasks.triggers, "_save_link", crash)
+    monkeypatch.setattr(tasks.deals.push, "save_link", crash)
     with pytest.raises(SystemExit):
         sync_deal_triggers(deal_ids=[deal_id])
     assert store.list_runs("deals", limit=1)[0].state == "failed"  # the history row is closed
     assert len(books_of(emu_reset, "estimates", deal_id)) == 1  # written, not linked
-    monkeypatch.setattr(tasks.triggers, "_save_link", real)
+    monkeypatch.setattr(tasks.deals.push, "save_link", real)
     trigger(deal_id)  # the rerun's upsert finds the quote by its key
     [quote] = books_of(emu_reset, "estimates", deal_id)
     assert quote["status"] == "accepted"

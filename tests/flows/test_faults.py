@@ -39,8 +39,7 @@ def nap(seconds: float) -> None:
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch):
     """Clients that neither pace nor wait out backoff; task retries without delay."""
-    import tasks.fetch
-    import tasks.push
+    import tasks.steps
 
     def crm(config, *args, **kwargs):
         pacer = Pacer(None, config.crm_max_concurrency, sleep=nap)
@@ -52,8 +51,8 @@ def no_waiting(monkeypatch):
 
     monkeypatch.setattr(runtime, "CrmClient", crm)
     monkeypatch.setattr(runtime, "BooksClient", books)
-    for task in (tasks.fetch.fetch_crm, tasks.fetch.fetch_books, tasks.push.push_books,
-                 tasks.push.push_crm):
+    for task in (tasks.steps.fetch_crm, tasks.steps.fetch_books, tasks.steps.push_books,
+                 tasks.steps.push_crm):
         monkeypatch.setattr(task, "retry_delay_seconds", 0)
 
 

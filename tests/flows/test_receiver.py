@@ -55,7 +55,7 @@ def runs_of(store, module: str) -> list:
 # --------------------------------------------------------------------- the deals run lock
 def test_a_second_deal_triggers_run_at_once_is_refused_and_a_dry_run_takes_no_lock(
         store, emu_reset, monkeypatch):
-    import flows.deal_triggers as module
+    import tasks.run as module
 
     configure(store, QUOTE_MODE)
     account = accounts(emu_reset)[0]

@@ -55,7 +55,7 @@ def test_books_changes_reach_the_crm_through_webhooks_and_echoes_start_nothing(
 
         # Books → CRM (a Books webhook, as a person marks the quote sent in Books).
         after_stamp(estimate["last_modified_time"])
-        assert get_runtime().books.mark_estimate(estimate_id, "sent").ok
+        assert get_runtime().books.mark("estimates", estimate_id, "sent").ok
         wait_for(lambda: crm.records("Quotes")[quote].get("Status") == "Delivered")
         settle(emu_reset, receiver, ROUNDS)
         runs = store.list_runs("transactions", limit=50)
@@ -98,7 +98,7 @@ def test_a_books_webhook_waits_for_a_running_transactions_run_then_applies(
     receiver = Receiver(debounce_s=0.1).start()
     try:
         after_stamp(estimate["last_modified_time"])
-        assert get_runtime().books.mark_estimate(estimate["estimate_id"], "sent").ok
+        assert get_runtime().books.mark("estimates", estimate["estimate_id"], "sent").ok
         wait_for(lambda: receiver.transactions.requeued >= 2)
         assert emu_reset.emu.crm.records("Quotes")[quote].get("Status") != "Delivered"
         store.release_run_lock("transactions", holder)

@@ -49,7 +49,7 @@ def test_books_status_and_totals_reach_the_crm_once_and_books_wins_past_draft(
     books = get_runtime().books
 
     # Sent in Books: the CRM quote's stage follows, once.
-    assert books.mark_estimate(estimate["estimate_id"], "sent").ok
+    assert books.mark("estimates", estimate["estimate_id"], "sent").ok
     summary = run_books("estimates", estimate["estimate_id"])
     assert summary["counts"]["crm"]["updated"] == 1, summary
     crm_quote = emu_reset.emu.crm.records("Quotes")[quote]
@@ -89,10 +89,10 @@ def test_books_status_and_totals_reach_the_crm_once_and_books_wins_past_draft(
     assert written(run_books("estimates", estimate["estimate_id"])) == 0
 
     # Accepted, then declined in Books: each reaches the CRM.
-    assert books.mark_estimate(estimate["estimate_id"], "accepted").ok
+    assert books.mark("estimates", estimate["estimate_id"], "accepted").ok
     run_books("estimates", estimate["estimate_id"])
     assert emu_reset.emu.crm.records("Quotes")[quote]["Status"] == "Confirmed"
-    assert books.mark_estimate(estimate["estimate_id"], "declined").ok
+    assert books.mark("estimates", estimate["estimate_id"], "declined").ok
     run_books("estimates", estimate["estimate_id"])
     assert emu_reset.emu.crm.records("Quotes")[quote]["Status"] == "Closed Lost"
 
@@ -137,7 +137,7 @@ def test_new_books_transactions_of_linked_customers_appear_in_the_crm_once(
     assert len(crm_by_books_id(emu_reset, "Quotes", estimate["estimate_id"])) == 1
 
     # Paid … void in Books: the CRM invoice follows, still once.
-    assert get_runtime().books.mark_invoice(invoice["invoice_id"], "void").ok
+    assert get_runtime().books.mark("invoices", invoice["invoice_id"], "void").ok
     assert run()["counts"]["crm"]["updated"] == 1
     [crm_invoice] = crm_by_books_id(emu_reset, "Invoices", invoice["invoice_id"])
     assert crm_invoice["Status"] == "Cancelled"

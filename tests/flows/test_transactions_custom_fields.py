@@ -147,7 +147,7 @@ def sent_quote(linked: dict, server) -> tuple[str, str]:
         "Weeks__c": 2, "Ship_Note__c": "2027-01-15"})
     assert run("Quotes", quote)["counts"]["books"]["created"] == 1
     [made] = books_by_crm_id(server, "estimates", quote)
-    assert get_runtime().books.mark_estimate(made["estimate_id"], "sent").ok
+    assert get_runtime().books.mark("estimates", made["estimate_id"], "sent").ok
     assert run_books("estimates", made["estimate_id"])["counts"]["crm"]["updated"] == 1
     return quote, made["estimate_id"]
 

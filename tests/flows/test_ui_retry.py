@@ -14,9 +14,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.flow_engine import run_flow_sync
 from prefect.states import Scheduled
 
-import flows.pipeline
-import tasks.fetch
-import tasks.push
+import tasks.policy
+import tasks.steps
 from flows.customers import sync_customers
 from tasks import progress
 
@@ -24,8 +23,8 @@ BATCH = 5
 
 
 def _no_waiting(monkeypatch) -> None:
-    for task in (tasks.fetch.fetch_crm, tasks.fetch.fetch_books, tasks.push.push_books,
-                 tasks.push.push_crm):
+    for task in (tasks.steps.fetch_crm, tasks.steps.fetch_books, tasks.steps.push_books,
+                 tasks.steps.push_crm):
         monkeypatch.setattr(task, "retry_delay_seconds", 0)
 
 
@@ -33,7 +32,7 @@ def test_retrying_the_failed_flow_run_pushes_only_the_failed_batch(connected, em
                                                                    monkeypatch):
     unpaced(monkeypatch)
     _no_waiting(monkeypatch)
-    monkeypatch.setattr(flows.pipeline, "BOOKS_BATCH", BATCH)
+    monkeypatch.setitem(tasks.policy.BATCH, "books", BATCH)
     store, emu = connected, emu_reset.emu
     store.save_settings("customers", {"crm_module": "accounts", "scope": "fetch",
                                       "duplicates": "skip"})

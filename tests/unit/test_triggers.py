@@ -42,7 +42,7 @@ def deal(stage="Proposal/Price Quote", **kw) -> dict:
 
 
 def ops(steps) -> list[tuple]:
-    return [(s["op"], s["resource"], s["status"]) for s in steps]
+    return [(s["action"], s["resource"], s["status"]) for s in steps]
 
 
 def existing(resource="estimates", status="draft", last=None, content=None, **kw):
@@ -94,7 +94,7 @@ def test_quote_mode_walk():
     assert ops(plan_deal(deal("Qualification"), ctx(), {})) == [("nothing", None, None)]
     assert ops(plan_deal(deal(), ctx(), {})) == [("create", "estimates", "draft")]
     est = {"estimates": existing()}
-    assert ops(plan_deal(deal(), ctx(), est)) == [("crm_link", "estimates", None)]
+    assert ops(plan_deal(deal(), ctx(), est)) == [("link", "estimates", None)]
     linked = deal(Books_Estimate_Id__c="E1")
     assert ops(plan_deal(linked, ctx(), est)) == [("nothing", "estimates", None)]
     changed = plan_deal(deal(Amount=Decimal(7), Books_Estimate_Id__c="E1"), ctx(), est)
@@ -119,10 +119,10 @@ def test_quote_mode_lost_and_frozen():
     sent = {"estimates": existing(status="sent", last="draft")}
     for stage in ("Closed Lost", "Signed", "Negotiation/Review"):
         [step] = plan_deal(deal(stage), ctx(), sent)
-        assert step["op"] == "skip" and "sent" in step["reason"]
+        assert step["action"] == "skip" and "sent" in step["reason"]
     by_hand = {"estimates": existing(status="accepted", last="draft")}
     [step] = plan_deal(deal("Closed Lost"), ctx(), by_hand)
-    assert step["op"] == "skip" and "not by the trigger" in step["reason"]
+    assert step["action"] == "skip" and "not by the trigger" in step["reason"]
     accepted = {"estimates": existing(status="accepted"),
                 "invoices": existing("invoices", status="draft")}
     assert ops(plan_deal(deal("Closed Lost"), ctx(), accepted)) == [
@@ -158,7 +158,7 @@ def test_invoice_mode_walk():
 ])
 def test_bad_deals_fail_with_a_reason(changes, reason):
     [step] = plan_deal(deal("Signed", **changes), ctx("invoice"), {})
-    assert step["op"] == "fail" and reason in step["reason"]
+    assert step["action"] == "fail" and reason in step["reason"]
 
 
 def test_bad_deal_data_does_not_matter_once_nothing_is_written():
@@ -179,6 +179,6 @@ def test_a_status_the_trigger_set_but_did_not_record_is_still_its_own():
 def test_an_unlinked_account_is_named_for_a_customers_sync_first():
     [step] = plan_deal(deal("Signed", Account_Name={"id": "A9", "name": "Zed"}),
                        ctx("invoice"), {})
-    assert step["op"] == "fail" and step["missing_customer"] == "A9"
+    assert step["action"] == "fail" and step["missing_customer"] == "A9"
     [step] = plan_deal(deal("Signed", Account_Name=None), ctx("invoice"), {})
     assert step["missing_customer"] is None  # nothing a customers sync could fix

@@ -1,17 +1,17 @@
-"""Map, dedupe and plan: the pure core (crmbooks.sync) behind three thin Prefect tasks.
+"""Map, dedupe and plan for the record modules: the pure core (crmbooks.sync) behind three
+thin steps.
 
 * `map_records` turns fetched raw records into each side's form, per record kind, and collects
   per-record mapping failures (bad email, name too long, unmapped picklist value …).
 * `dedupe` builds the name index of the *other* side that duplicate detection needs. A run
   whose fetch was complete already has it; an incremental run looks up only the names of new,
   unlinked records (one request each), or scans the other side when that is cheaper.
-* `plan_changes` decides, per record, create / update / merge / skip / clone / overwrite (B1).
+* `plan_changes` decides, per record, create / update / merge / skip / clone / overwrite.
 """
 
 from __future__ import annotations
 
 import pandas as pd
-from prefect import task
 
 from crmbooks.connectors.zoho_crm import criterion
 from crmbooks.store.repo import LINK_COLUMNS
@@ -27,7 +27,8 @@ from crmbooks.sync.mapping import (
 )
 from crmbooks.sync.plan import plan_module
 from tasks.context import RunContext
-from tasks.fetch import CONTACT_TYPE
+from tasks.family import Fetched
+from tasks.records.fetch import CONTACT_TYPE
 
 PAGE = 200  # records per list page on both sides
 
@@ -41,17 +42,16 @@ def scan_is_cheaper(names: int, known_records: int) -> bool:
     return names > -(-max(known_records, 1) // PAGE)
 
 
-def raw_by_kind(run: RunContext, crm: dict[str, pd.DataFrame],
-                books: dict[str, pd.DataFrame]) -> tuple[dict, dict]:
+def raw_by_kind(run: RunContext, crm: Fetched, books: Fetched) -> tuple[dict, dict]:
     """Split fetched frames into the module's record kinds: ({kind: crm df}, {kind: books df})."""
     spec, settings = run.spec(), run.module_settings()
     crm_kinds, books_kinds = {}, {}
     for kind in spec.active_kinds(settings):
-        frame = crm.get(kind.crm_module, pd.DataFrame())
+        frame = crm.frames.get(kind.crm_module, pd.DataFrame())
         if kind.crm_module == "Contacts" and run.module == "customers":
             frame = route_crm_contacts(frame, settings).get(kind.name, frame.iloc[0:0])
         crm_kinds[kind.name] = frame
-    for resource, frame in books.items():
+    for resource, frame in books.frames.items():
         routed = route_books(spec, settings, frame) if not frame.empty else {}
         for kind in spec.active_kinds(settings):
             if kind.books_resource == resource:
@@ -61,9 +61,7 @@ def raw_by_kind(run: RunContext, crm: dict[str, pd.DataFrame],
     return crm_kinds, books_kinds
 
 
-@task(name="map-records", persist_result=True)
-def map_records(run: RunContext, crm: dict[str, pd.DataFrame],
-                books: dict[str, pd.DataFrame]) -> dict:
+def map_records(run: RunContext, crm: Fetched, books: Fetched) -> dict:
     """Mapped frames per kind and side, plus the mapping failures (one row per record)."""
     spec, settings = run.spec(), run.module_settings()
     mapping = effective_mapping(spec, settings)
@@ -85,9 +83,7 @@ def map_records(run: RunContext, crm: dict[str, pd.DataFrame],
     return mapped
 
 
-@task(name="dedupe", persist_result=True)
-def dedupe(run: RunContext, crm: dict[str, pd.DataFrame],
-           books: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
+def dedupe(run: RunContext, crm: Fetched, books: Fetched) -> dict[str, dict[str, pd.DataFrame]]:
     """For each kind, the index of every record on each side that duplicates may match."""
     spec, settings = run.spec(), run.module_settings()
     crm_kinds, books_kinds = raw_by_kind(run, crm, books)
@@ -101,7 +97,7 @@ def dedupe(run: RunContext, crm: dict[str, pd.DataFrame],
         books_raw = books_kinds.get(kind.name, pd.DataFrame())
         indexes["books"][kind.name], looked_up = _books_index(run, kind, crm_raw, books_raw,
                                                               links)
-        seen = books.get(kind.books_resource, pd.DataFrame())
+        seen = books.frames.get(kind.books_resource, pd.DataFrame())
         indexes["taken"][kind.name] = taken_names(
             kind, (seen.to_dict("records") if not seen.empty else []) + looked_up)
         if settings.scope == "both":
@@ -126,7 +122,7 @@ def plan_links(run: RunContext, frames: list[pd.DataFrame]) -> pd.DataFrame:
     last synced values their merge needs; every other link comes as its ids and kind (empty
     values): the plan only asks of those whether a record is linked, and to what (a child's
     parent). Reading every link's JSON values made an incremental run's memory grow with the
-    number of links, not with what it fetched (issue 8: +176 MB at 10,000 accounts).
+    number of links, not with what it fetched (+176 MB at 10,000 accounts).
     """
     if not _fetched(frames):
         return pd.DataFrame()
@@ -197,7 +193,8 @@ def _crm_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
     if run.crm_cursor is None and not run.targeted and not run.views:
         return own  # the CRM fetch was complete
     # Otherwise look the unlinked Books names up in the whole CRM module: a view limits what
-    # is synced, not what a Books record duplicates (F7 applies to out-of-view records too).
+    # is synced, not what a Books record duplicates (the duplicates policy applies to
+    # out-of-view records too).
     names = _unlinked_names(books_raw, links, "books", kind.books_name, kind.books_id_field)
     if not names:
         return own
@@ -223,9 +220,8 @@ def _union(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     return both.drop_duplicates(subset=["id"]).reset_index(drop=True)[INDEX_COLUMNS]
 
 
-@task(name="plan-changes", persist_result=True)
 def plan_changes(run: RunContext, mapped: dict, indexes: dict) -> pd.DataFrame:
-    """The plan (B1): one row per record, what to write where and why."""
+    """The plan: one row per record, what to write where and why."""
     spec, settings = run.spec(), run.module_settings()
     mapping = effective_mapping(spec, settings)
     links = plan_links(run, [*mapped["crm"].values(), *mapped["books"].values(),

@@ -1,0 +1,156 @@
+"""Fetch for the record modules: what changed on each side since the cursors, in the largest
+pages the APIs allow — or, for a targeted run, the given records read by id.
+
+CRM: one paged list per CRM module with If-Modified-Since (a quiet module answers 304: one
+request). Books: the connector's cheapest change scan (a sorted scan that stops at the cursor
+for contacts, a full scan for items, which have no modified-time filter or sort). Records whose
+modified stamp equals the one we stored right after our own write, and whose values are still
+the ones that write left, are echoes, not changes, and are dropped here: that is what keeps a
+run after a big push from re-reading everything.
+
+A targeted run (retry, fetch one, import) reads each record by id (one request per record and
+module tried); a record that read says no longer exists is reported as gone, so that the
+report resolves its failure with a note.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from crmbooks.sync.mapping import books_key, crm_key
+from crmbooks.sync.values import same
+from tasks.context import RunContext
+from tasks.family import Fetched
+
+# Contacts of which Books contact_type belong to a module (the rest is another module's).
+CONTACT_TYPE = {"customers": "customer", "vendors": "vendor"}
+BOOKS_ID = {"contacts": "contact_id", "items": "item_id"}
+
+
+def books_resources(run: RunContext) -> list[str]:
+    """The Books resources the module's active kinds read (contact persons come inline)."""
+    kinds = run.spec().active_kinds(run.module_settings())
+    return sorted({k.books_resource for k in kinds} - {"contact_persons"})
+
+
+def books_filter(run: RunContext, resource: str) -> dict[str, str]:
+    """The list filter that keeps another module's contacts out of a scan (customers and
+    vendors are both Books contacts): without it each module pages through the other's."""
+    if resource == "contacts" and run.module in CONTACT_TYPE:
+        return {"contact_type": CONTACT_TYPE[run.module]}
+    return {}
+
+
+def is_echo(echoes: dict[str, str], record_id, stamp) -> bool:
+    """True when a record's modified stamp is the one our own last write left on it.
+
+    Records without a stamp (Books items carry none) are never echoes.
+    """
+    return stamp is not None and echoes.get(str(record_id)) == stamp
+
+
+def unchanged(synced: dict | None, row: dict) -> bool:
+    """True when a fetched row still has the values our last sync left on it.
+
+    Stamps have whole seconds: an edit in the same second as our write (a CRM workflow rule
+    reacting to it, say) carries our write's stamp. Only an unchanged row is an echo.
+    """
+    return synced is not None and all(same(row.get(f), v) for f, v in synced.items() if f in row)
+
+
+def echo_stamps(run: RunContext, side: str) -> dict[str, str]:
+    """{record id: modified stamp right after our last write} for one side."""
+    return run.runtime().store.link_stamps(run.module, side)
+
+
+def _synced_values(run: RunContext, side: str, ids: list) -> dict[str, dict]:
+    """{record id: the link's last synced values} for the given ids of one side."""
+    links = run.runtime().store.links_of(run.module, **{f"{side}_ids": ids})
+    column, id_column = f"{side}_values", f"{side}_id"
+    if links.empty:
+        return {}
+    return {str(i): v or {} for i, v in zip(links[id_column], links[column], strict=True)}
+
+
+def fetch(run: RunContext, side: str) -> Fetched:
+    """One side's changed (or targeted) records, one frame per CRM module / Books resource."""
+    if side == "crm":
+        return fetch_crm_targets(run) if run.targeted else fetch_crm(run)
+    return fetch_books_targets(run) if run.targeted else fetch_books(run)
+
+
+def fetch_crm(run: RunContext) -> Fetched:
+    """CRM records changed since the CRM cursor, one frame per CRM module."""
+    runtime = run.runtime()
+    echoes = echo_stamps(run, "crm")
+    frames = {}
+    for module, fields in run.facts["crm_fields"].items():
+        rows = []
+        for page in runtime.crm.iter_records(module, fields, cvid=run.views.get(module),
+                                             modified_since=run.crm_cursor,
+                                             sort_by="Modified_Time"):
+            # The synced values of this page's echo candidates only: reading every link's
+            # values made a run's memory grow with the links, not with what it fetched.
+            candidates = [r.get("id") for r in page
+                          if is_echo(echoes, r.get("id"), r.get("Modified_Time"))]
+            synced = _synced_values(run, "crm", candidates) if candidates else {}
+            rows += [r for r in page if not unchanged(synced.get(str(r.get("id"))), r)]
+        frames[module] = pd.DataFrame(rows, dtype=object)
+    return Fetched(frames)
+
+
+def fetch_books(run: RunContext) -> Fetched:
+    """Books records changed since the Books cursor, one frame per Books resource.
+
+    Contacts come as list summaries; in two-way mode the ones that need their full record
+    (addresses, contact persons, custom fields) are read one by one, the only way Books offers.
+    """
+    runtime = run.runtime()
+    echoes = echo_stamps(run, "books")
+    frames = {}
+    for resource in books_resources(run):
+        rows = []
+        for page in runtime.books.iter_modified(resource, run.books_cursor,
+                                                books_filter(run, resource)):
+            for row in page:
+                if resource == "contacts" and row.get("contact_type") != CONTACT_TYPE.get(
+                        run.module):
+                    continue
+                if is_echo(echoes, row.get(BOOKS_ID[resource]), row.get("last_modified_time")):
+                    continue
+                rows.append(row)
+        if resource == "contacts" and run.module_settings().scope == "both":
+            # the full record behind each summary (the summary when it vanished meanwhile)
+            rows = [runtime.books.get(resource, str(row[BOOKS_ID[resource]])) or row
+                    for row in rows]
+        frames[resource] = pd.DataFrame(rows, dtype=object)
+    return Fetched(frames)
+
+
+def fetch_crm_targets(run: RunContext) -> Fetched:
+    """The CRM records named in `run.targets["crm"]`, one frame per CRM module."""
+    runtime = run.runtime()
+    wanted = run.facts["crm_target_fields"]
+    frames: dict[str, list] = {module: [] for module in wanted}
+    gone = []
+    for record_id in run.targets.get("crm", []):
+        for module, fields in wanted.items():  # an id belongs to one module: try each
+            record = runtime.crm.get_record(module, record_id, fields)
+            if record is not None:
+                frames[module].append(record)
+                break
+        else:  # in no module: deleted (a transient error raised instead)
+            gone += [crm_key(module, record_id) for module in wanted]
+    return Fetched({m: pd.DataFrame(rows, dtype=object) for m, rows in frames.items()},
+                   gone=gone)
+
+
+def fetch_books_targets(run: RunContext) -> Fetched:
+    """The Books records named in `run.targets["books"]` (full detail)."""
+    [resource] = books_resources(run)
+    runtime = run.runtime()
+    ids = run.targets.get("books", [])
+    found = [runtime.books.get(resource, record_id) for record_id in ids]
+    gone = [books_key(resource, i) for i, record in zip(ids, found, strict=True) if record is None]
+    rows = [record for record in found if record is not None]
+    return Fetched({resource: pd.DataFrame(rows, dtype=object)}, gone=gone)

@@ -1,0 +1,95 @@
+"""The steps of the one pipeline, as Prefect tasks under the one policy (tasks/policy.py).
+
+Each step asks the run's module family (tasks/families.py) what it means for that module and
+does only that: a fetch only reads, a plan only decides, a push only writes (and links each
+record right after it is written), the report only records.
+"""
+
+from __future__ import annotations
+
+from prefect import get_run_logger
+from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
+
+from tasks.context import RunContext
+from tasks.families import family_of
+from tasks.family import Fetched
+from tasks.policy import BATCH, batches, step
+from tasks.progress import Progress
+
+
+def _sizes(fetched: Fetched) -> dict[str, int]:
+    return {name: len(frame) for name, frame in fetched.frames.items()}
+
+
+@step("fetch-crm")
+def fetch_crm(run: RunContext) -> Fetched:
+    """What changed in the CRM since the cursor (or the targeted records)."""
+    fetched = family_of(run.module).fetch(run, "crm")
+    get_run_logger().info("CRM: %s", _sizes(fetched))
+    return fetched
+
+
+@step("fetch-books")
+def fetch_books(run: RunContext) -> Fetched:
+    """What changed in Books since the cursor (or the targeted records)."""
+    fetched = family_of(run.module).fetch(run, "books")
+    get_run_logger().info("Books: %s", _sizes(fetched))
+    return fetched
+
+
+@step("map-records")
+def map_records(run: RunContext, crm: Fetched, books: Fetched):
+    """The fetched records in the other side's form, with the records that cannot map."""
+    return family_of(run.module).map(run, crm, books)
+
+
+# The mapped records follow from the fetched ones, which the cache key already holds: leaving
+# them out spares Prefect hashing them a second time.
+@step("dedupe", cache_policy=(INPUTS - "mapped") + TASK_SOURCE + RUN_ID)
+def dedupe(run: RunContext, crm: Fetched, books: Fetched, mapped):
+    """What the plan needs from the other side: the records fetched ones may duplicate, and
+    the current state of the twins it may write."""
+    return family_of(run.module).dedupe(run, crm, books, mapped)
+
+
+@step("plan-changes")
+def plan_changes(run: RunContext, mapped, found, again: bool = False):
+    """The plan: one row per record, what to write where and why (`again`: planned once more
+    after the records it needed from another module were synced)."""
+    return family_of(run.module).plan(run, mapped, found)
+
+
+def needs(run: RunContext, plan) -> dict[str, list[str]]:
+    """Records of other modules the plan waits for ({module: CRM ids})."""
+    return {} if run.dry_run else family_of(run.module).needs(run, plan)
+
+
+@step("push-books")
+def push_books(run: RunContext, units: list) -> list[dict]:
+    """Write one batch to Books; each record is linked right after its write."""
+    return family_of(run.module).write(run, "books", units)
+
+
+@step("push-crm")
+def push_crm(run: RunContext, units: list) -> list[dict]:
+    """Write one batch to the CRM (the CRM takes 100 records per call); each record is linked
+    right after its write."""
+    return family_of(run.module).write(run, "crm", units)
+
+
+PUSH = {"books": push_books, "crm": push_crm}
+
+
+def push(run: RunContext, plan) -> list[dict]:
+    """Push the plan side by side, in batches, in the family's order (the later side may use
+    what the earlier one wrote: ids, values, the records Books answered with)."""
+    family = family_of(run.module)
+    family.before_push(run, plan)
+    outcomes: list[dict] = []
+    progress = Progress(run.module, family.planned_writes(plan))
+    for side in family.push_order:
+        for batch in batches(family.units(run, plan, side, outcomes), BATCH[side]):
+            outcomes += PUSH[side](run, batch)
+            progress.advance(len(batch))
+    progress.done()
+    return outcomes
