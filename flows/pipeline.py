@@ -10,7 +10,7 @@ from __future__ import annotations
 from prefect import get_run_logger
 from prefect.states import Completed, Failed
 
-from crmbooks.store.repo import RunLockHeld
+from crmbooks.store import RunLockHeld
 from crmbooks.sync.lifecycle import RecordsFailed, RunInProgress
 from tasks.fetch import fetch_books, fetch_crm
 from tasks.guards import assert_currency_unchanged
