@@ -18,6 +18,7 @@ transaction, so an upgrade that fails half way leaves the database as it was.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -49,6 +50,9 @@ ADVISORY_LOCK_KEY = 0x63726D626F6F6B  # "crmbook" in ASCII
 #: How long an upgrade on SQLite waits for the write lock (another process's upgrade or a
 #: flow's write) before "database is locked".
 SQLITE_LOCK_TIMEOUT_S = 60
+#: Alembic keeps the migration being run in module-level state, so two threads of one
+#: process must not run migrations at once, even on different databases.
+_ONE_MIGRATION_AT_A_TIME = threading.Lock()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -106,7 +110,7 @@ def upgrade_engine(engine: Engine) -> tuple[str | None, str]:
         return before, target
     if not known(before):
         raise DatabaseTooNew(before)
-    with locked(engine) as connection:
+    with _ONE_MIGRATION_AT_A_TIME, locked(engine) as connection:
         before = revision_on(connection)  # another process may have upgraded meanwhile
         if not known(before):
             raise DatabaseTooNew(before)
