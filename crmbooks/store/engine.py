@@ -56,7 +56,7 @@ def make_engine(url: str | None = None, *, create: bool = True, echo: bool = Fal
     Args:
         url: a SQLAlchemy URL; default CRMBOOKS_DATABASE_URL or $CRMBOOKS_HOME/crmbooks.db.
         create: create the tables of a fresh database, or upgrade an older one (idempotent;
-            a database already up to date costs one query). False leaves the schema alone.
+            a database already up to date costs one read). False leaves the schema alone.
         echo: log SQL (debugging only).
 
     Raises:

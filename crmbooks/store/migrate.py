@@ -8,7 +8,11 @@ CRMBOOKS_HOME.
 
 from __future__ import annotations
 
-from crmbooks.store.engine import make_engine
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from crmbooks.store.engine import database_url, make_engine
 from crmbooks.store.errors import DatabaseTooNew
 from crmbooks.store.schema import head, known, revision_of, upgrade_engine
 
@@ -18,12 +22,22 @@ __all__ = ["DatabaseTooNew", "current", "head", "is_newer_than_code", "upgrade"]
 def current(url: str | None = None) -> str | None:
     """The revision the database at ``url`` is at; None for a database with no revision
     record (an empty one, or one made before migrations). Reads only, even when the
-    revision is newer than this crmbooks knows (:func:`known` tells)."""
+    revision is newer than this crmbooks knows (:func:`is_newer_than_code` tells)."""
+    if _missing_sqlite_file(database_url(url)):
+        return None  # connecting would leave an empty file behind
     engine = make_engine(url, create=False)
     try:
         return revision_of(engine)
     finally:
         engine.dispose()
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    """True for the URL of a SQLite file that does not exist."""
+    parsed = make_url(url)
+    return (parsed.get_backend_name() == "sqlite"
+            and parsed.database not in (None, "", ":memory:")
+            and not Path(parsed.database).exists())
 
 
 def upgrade(url: str | None = None) -> tuple[str | None, str]:

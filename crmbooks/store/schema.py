@@ -102,7 +102,8 @@ def upgrade_engine(engine: Engine) -> tuple[str | None, str]:
 
     ``from`` is None for a fresh database and the initial revision for one made before
     migrations. Raises :class:`DatabaseTooNew` for a revision this code does not know.
-    A database already at the newest revision costs one query and takes no lock.
+    A database already at the newest revision costs a read of its revision record and
+    takes no lock.
     """
     target = head()
     before = revision_of(engine)
