@@ -343,7 +343,7 @@ def register_orgs(orgs: list[Org]) -> None:
     from crmbooks.connectors.config import ZohoConfig
     from crmbooks.runtime import open_store
     from crmbooks.secrets import save_secrets
-    from crmbooks.store.repo import Store
+    from crmbooks.store import Store
 
     store = open_store()
     for org in orgs:
@@ -501,7 +501,7 @@ def worker_of_runs(workers: list[Child], ids: list[str]) -> dict[str, int]:
 def store_counts(orgs: list[Org]) -> dict[str, dict]:
     """Records created/updated/failed per organization, from the fleet's crmbooks store."""
     from crmbooks.runtime import open_store
-    from crmbooks.store.repo import Store
+    from crmbooks.store import Store
 
     out = {org.org_id: defaultdict(int) for org in orgs}
     # Store.list_runs lists the runs of every organization: keep each org's own.

@@ -541,7 +541,7 @@ def worker(argv: list[str], out: str) -> int:
 def worker_connect(base: str) -> dict:
     from crmbooks.connect import store_connection, verify
     from crmbooks.runtime import open_store
-    from crmbooks.store.repo import Store
+    from crmbooks.store import Store
 
     zoho = zoho_config(base)
     store = open_store()

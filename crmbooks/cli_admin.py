@@ -366,7 +366,7 @@ def _settings_store(org: str | None = None):
     """The store scoped to a Books organization (default: the primary), where runs read
     their settings."""
     from crmbooks.runtime import open_store
-    from crmbooks.store.repo import Store
+    from crmbooks.store import Store
 
     base = open_store()
     row = base.connection()
@@ -523,7 +523,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for s
     """
     from crmbooks.reporting import run_to_json
     from crmbooks.runtime import open_store
-    from crmbooks.store.repo import Store
+    from crmbooks.store import Store
 
     base = open_store()
     row = base.connection()
@@ -632,7 +632,7 @@ def _counts_text(counts: dict) -> str:
 
 def _when(moment) -> str | None:
     """A stored timestamp as 'YYYY-MM-DD HH:MM:SS UTC'."""
-    from crmbooks.store.repo import as_utc
+    from crmbooks.store import as_utc
 
     moment = as_utc(moment)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else None

@@ -52,7 +52,7 @@ def linked(
 
     from crmbooks.cli import console, fail
     from crmbooks.runtime import open_store
-    from crmbooks.store.repo import Store
+    from crmbooks.store import Store
 
     what = what.strip().lower()
     if what not in WHAT:

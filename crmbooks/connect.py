@@ -19,7 +19,7 @@ from crmbooks.connectors.config import ZohoConfig
 from crmbooks.connectors.errors import AuthError, FatalError, RetriableError, ZohoError
 from crmbooks.connectors.zoho_books import BooksClient
 from crmbooks.connectors.zoho_crm import CrmClient
-from crmbooks.store.repo import Store
+from crmbooks.store import Store
 
 # Zoho CRM editions in order (ref §3.11); F2: Professional or above. The CRM `org` call reports
 # the edition as license_details.paid_type in lower case ("professional", "enterprise", ...).

@@ -64,7 +64,7 @@ def connected_orgs() -> tuple[str, list[str]]:
 def org_store(org_id: str):
     """The store of one organization (its settings, links, run locks)."""
     from crmbooks.runtime import open_store
-    from crmbooks.store.repo import Store
+    from crmbooks.store import Store
 
     return Store(open_store().engine, org_id=org_id)
 
@@ -92,7 +92,7 @@ def lock_busy(org_id: str, module: str) -> bool:
     Checked before starting a flow, so that waiting for a long catch-up run costs one read per
     retry instead of a refused run in the history each time.
     """
-    from crmbooks.store.repo import lock_is_stale
+    from crmbooks.store import lock_is_stale
 
     lock = org_store(org_id).run_lock(module)
     return lock is not None and not lock_is_stale(lock)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from crmbooks.connectors.zoho_crm import any_of, criterion
 from crmbooks.runtime import Runtime
-from crmbooks.store.repo import Store
+from crmbooks.store import Store
 from crmbooks.sync.registry import (
     DEALS,
     MODULE_ORDER,

@@ -8,8 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from crmbooks.store.repo import Store
-from crmbooks.store.tables import Run
+from crmbooks.store import Run, Store
 
 SIDES = ("books", "crm")
 COUNT_KEYS = ("created", "updated", "deleted", "skipped", "conflicts", "failed")

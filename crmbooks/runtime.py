@@ -15,7 +15,7 @@ from crmbooks.connectors.config import ZohoConfig
 from crmbooks.connectors.zoho_books import BooksClient
 from crmbooks.connectors.zoho_crm import CrmClient
 from crmbooks.secrets import install_redaction, load_secret
-from crmbooks.store.repo import Store
+from crmbooks.store import Store
 
 
 class NotConnected(RuntimeError):

@@ -24,7 +24,7 @@ from prefect.states import Completed, Failed
 from crmbooks.metadata import ViewNotFound
 from crmbooks.runtime import NotConnected, get_runtime
 from crmbooks.settings import SettingsError, parse_module_settings
-from crmbooks.store.repo import RunLockHeld
+from crmbooks.store import RunLockHeld
 from crmbooks.sync.check import MappingCheckError
 from crmbooks.sync.lifecycle import RecordsFailed, RunInProgress, RunRefused
 from tasks.context import RunContext

@@ -1,4 +1,8 @@
-"""Database engine: a SQLite file under CRMBOOKS_HOME by default, PostgreSQL by URL."""
+"""Database engine: a SQLite file under CRMBOOKS_HOME by default, PostgreSQL by URL.
+
+Opening a database brings its schema to the newest revision (see ``schema``): a fresh one is
+created by the migrations, an older one upgraded, one from a newer crmbooks refused.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
-from crmbooks.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from crmbooks.store.schema import upgrade_engine
 
 #: How long SQLite waits for a lock before "database is locked" (ms); flows write concurrently.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -47,12 +51,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def make_engine(url: str | None = None, *, create: bool = True, echo: bool = False) -> Engine:
-    """Create the store's engine and (by default) its tables.
+    """Create the store's engine and (by default) bring its schema to the newest revision.
 
     Args:
         url: a SQLAlchemy URL; default CRMBOOKS_DATABASE_URL or $CRMBOOKS_HOME/crmbooks.db.
-        create: create missing tables (idempotent).
+        create: create the tables of a fresh database, or upgrade an older one (idempotent;
+            a database already up to date costs one read). False leaves the schema alone.
         echo: log SQL (debugging only).
+
+    Raises:
+        DatabaseTooNew: the database was upgraded by a newer crmbooks (nothing is written).
     """
     resolved = database_url(url)
     backend = make_url(resolved).get_backend_name()
@@ -66,5 +74,9 @@ def make_engine(url: str | None = None, *, create: bool = True, echo: bool = Fal
     else:
         engine = create_engine(resolved, echo=echo, pool_pre_ping=True)
     if create:
-        SQLModel.metadata.create_all(engine)
+        try:
+            upgrade_engine(engine)
+        except Exception:
+            engine.dispose()
+            raise
     return engine

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-#: Keys whose values never reach the store, a log or an artifact (style rule 11).
+#: Keys whose values never reach the store, a log or an artifact: secrets stay at the edge.
 SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|api[_-]?key", re.I)
 
 

@@ -3,7 +3,11 @@
 Every id is a string (Zoho ids are 19-digit numbers that floats and NaN would corrupt).
 JSON columns use SQLAlchemy's generic ``JSON`` type, which maps to TEXT on SQLite and to
 ``json`` on PostgreSQL; values stored in them are JSON-safe (money as strings, never floats).
-Timestamps are stored timezone-aware in UTC; SQLite drops the offset, so ``repo`` re-attaches it.
+Timestamps are stored timezone-aware in UTC; SQLite drops the offset, so the store re-attaches
+it when it reads them.
+
+The schema is managed by the migrations in ``migrations/``: a change to a table here needs a
+new revision there (the migration tests check that both agree).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-#: Record-event actions the history knows (B4, F21).
+#: Record-event actions the history knows.
 EVENT_ACTIONS = (
     "created", "updated", "skipped", "conflict", "failed", "deleted", "cloned", "overwritten",
 )
@@ -120,7 +124,7 @@ class Run(SQLModel, table=True):
 
 
 class RunLock(SQLModel, table=True):
-    """The one run of a module that may sync now, per organization (issue 8).
+    """The one run of a module that may sync now, per organization.
 
     Prefect's deployment concurrency limit covers scheduled runs only: a manual `crmbooks
     sync` or the sync-now flow's child runs are no deployment runs. A run inserts this row
@@ -162,7 +166,11 @@ class RecordEvent(SQLModel, table=True):
 
 
 class Failure(SQLModel, table=True):
-    """A record that could not be synced, with what was sent and what the provider said."""
+    """A record that could not be synced, with what was sent and what the provider said.
+
+    ``org_id`` is the Books organization of the run that failed; rows from before failures
+    carried it may hold NULL, which counts as the primary organization's.
+    """
 
     __tablename__ = "failure"
     __table_args__ = (
@@ -171,6 +179,7 @@ class Failure(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    org_id: str | None = Field(default=None, max_length=64)
     run_id: str | None = Field(default=None, max_length=36)
     module: str = Field(max_length=40)
     side: str = Field(max_length=8)  # the side the write was aimed at

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from crmbooks.connectors.zoho_crm import criterion
-from crmbooks.store.repo import LINK_COLUMNS
+from crmbooks.store import LINK_COLUMNS
 from crmbooks.sync.dedupe import INDEX_COLUMNS, index_records, normalise_name
 from crmbooks.sync.mapping import (
     FAILURE_COLUMNS,

@@ -194,7 +194,7 @@ def test_configure_saves_versions_and_prints_the_diff(connected, runner, emulato
     assert "version 2" in second.output and "fetch" in second.output
     assert "crm_module" not in second.output  # only what changed is shown
 
-    from crmbooks.store.repo import Store
+    from crmbooks.store import Store
 
     store = Store(open_store().engine, org_id=org)
     version, settings = store.active_settings("customers")

@@ -24,13 +24,10 @@ def database_url(request, tmp_path):
     url = os.environ.get("CRMBOOKS_TEST_POSTGRES_URL")
     if not url:
         pytest.skip("PostgreSQL flow tests need CRMBOOKS_TEST_POSTGRES_URL")
-    from sqlmodel import SQLModel
+    from crmbooks.store import make_engine, reset_database
 
-    from crmbooks.store.engine import make_engine
-
-    engine = make_engine(url)
-    SQLModel.metadata.drop_all(engine)  # every test starts from an empty store
-    SQLModel.metadata.create_all(engine)
+    engine = make_engine(url, create=False)
+    reset_database(engine)  # every test starts from an empty store
     engine.dispose()
     yield url
 

@@ -203,7 +203,7 @@ import crmbooks.runtime as runtime
 import flows.pipeline as pipeline
 from crmbooks.connectors.zoho_books import BooksClient
 from crmbooks.connectors.zoho_crm import CrmClient
-from crmbooks.store.repo import Store
+from crmbooks.store import Store
 from flows.customers import sync_customers
 from flows.items import sync_items
 from flows.operations import sync_now

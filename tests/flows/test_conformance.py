@@ -21,7 +21,7 @@ import pytest
 from crmbooks.connectors.zoho_books import BooksClient
 from crmbooks.connectors.zoho_crm import CrmClient
 from crmbooks.runtime import get_runtime, reset_runtime_cache
-from crmbooks.store.repo import Store
+from crmbooks.store import Store
 from crmbooks.sync.lifecycle import RecordsFailed
 from crmbooks.sync.registry import MODULE_ORDER, document_types
 from flows.customers import sync_customers

@@ -282,7 +282,7 @@ def test_an_incremental_run_reads_only_the_links_of_what_it_fetched(store, emu_r
     """Issue 8 (memory): an incremental run never loads every link with its JSON values (the
     merge base); it reads the fetched records' links (Store.links_of) and every other link
     as ids only (Store.link_ids), so its memory follows what changed, not the link count."""
-    from crmbooks.store.repo import Store
+    from crmbooks.store import Store
 
     sync(store, scope="both")
     alpine = next(a for a in crm(emu_reset).values()

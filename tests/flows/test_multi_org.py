@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from crmbooks.cli import app
 from crmbooks.runtime import NotConnected, reset_runtime_cache
-from crmbooks.store.repo import Store
+from crmbooks.store import Store
 from emulators.core import EmulatorConfig, Sizes
 from emulators.server import EmulatorServer
 from flows.customers import sync_customers

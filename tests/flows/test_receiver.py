@@ -34,7 +34,7 @@ from crmbooks.debounce import Requeue
 from crmbooks.events import catch_up, run_transactions
 from crmbooks.receiver import BOOKS_HEADER, Receiver
 from crmbooks.runtime import get_runtime
-from crmbooks.store.repo import Store
+from crmbooks.store import Store
 from crmbooks.sync.lifecycle import RunInProgress
 from flows.deal_triggers import sync_deal_triggers
 

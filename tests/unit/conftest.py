@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlmodel import SQLModel
 
-from crmbooks.store import Store, make_engine
+from crmbooks.store import Store, make_engine, reset_database
 
 PG_URL = os.environ.get("CRMBOOKS_TEST_POSTGRES_URL")
 
@@ -22,7 +21,6 @@ def store(request, tmp_path):
             pytest.skip("PostgreSQL store tests need CRMBOOKS_TEST_POSTGRES_URL "
                         "(e.g. postgresql://postgres@127.0.0.1:5432/crmbooks_test)")
         engine = make_engine(PG_URL, create=False)
-        SQLModel.metadata.drop_all(engine)
-        SQLModel.metadata.create_all(engine)
+        reset_database(engine)
     yield Store(engine, org_id="20099001")
     engine.dispose()

@@ -12,8 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from crmbooks.store.repo import RunLockHeld, Store
-from crmbooks.store.tables import RunLock, utcnow
+from crmbooks.store import RunLock, RunLockHeld, Store, utcnow
 
 
 def test_one_holder_per_module_and_organization(store):

@@ -1,0 +1,45 @@
+"""Cursors: how far the incremental fetch of each module has got on each side (UTC)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import select
+
+from crmbooks.store.base import StoreBase, as_utc
+from crmbooks.store.errors import StoreError
+from crmbooks.store.tables import Cursor, utcnow
+
+
+class CursorStore(StoreBase):
+    """The cursors of the store's Books organization, which only ever move forward."""
+
+    def cursor(self, module: str, side: str) -> datetime | None:
+        """The cursor of ``module`` on ``side`` (crm|books) in UTC; None before the first run."""
+        with self.session() as s:
+            row = s.exec(select(Cursor).where(
+                Cursor.org_id == self.org_id, Cursor.module == module, Cursor.side == side
+            )).first()
+        return as_utc(row.value) if row else None
+
+    def advance_cursor(self, module: str, side: str, value: datetime) -> datetime:
+        """Move the cursor forward to ``value`` (never back); return the cursor now stored.
+
+        Call only after the records it covers were pushed: a cursor past a record that was
+        not synced would never fetch it again.
+        """
+        if value.tzinfo is None:
+            raise StoreError("cursor values must be timezone-aware (UTC)")
+        value = as_utc(value)
+        with self.session() as s:
+            row = s.exec(select(Cursor).where(
+                Cursor.org_id == self.org_id, Cursor.module == module, Cursor.side == side
+            )).first()
+            if row is None:
+                row = Cursor(org_id=self.org_id, module=module, side=side, value=value)
+            elif as_utc(row.value) >= value:
+                return as_utc(row.value)
+            row.value, row.updated_at = value, utcnow()
+            s.add(row)
+            s.commit()
+        return value

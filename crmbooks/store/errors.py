@@ -1,0 +1,22 @@
+"""The store's own errors, in a module of their own so that every part of the store (and the
+schema machinery under the engine) can raise them without importing one another."""
+
+from __future__ import annotations
+
+
+class StoreError(ValueError):
+    """A store operation was called with data it cannot accept (caller's bug)."""
+
+
+class DatabaseTooNew(StoreError):
+    """The state database carries a schema revision this crmbooks does not know.
+
+    A newer crmbooks upgraded it; this one would misread it, so it refuses to open it and
+    writes nothing to it.
+    """
+
+    def __init__(self, revision: str):
+        super().__init__(
+            f"the state database was upgraded by a newer crmbooks (revision {revision}); "
+            "upgrade crmbooks or point CRMBOOKS_DATABASE_URL at another database")
+        self.revision = revision

@@ -1,0 +1,25 @@
+"""The one `Store` the rest of crmbooks uses: every part of the state store behind one object.
+
+Each part (links, cursors, runs, journal, config) is a class of its own module that works on
+the same engine and Books organization; `Store` combines them, so callers keep one object and
+one set of method names.
+"""
+
+from __future__ import annotations
+
+from crmbooks.store.config import ConfigStore
+from crmbooks.store.cursors import CursorStore
+from crmbooks.store.engine import make_engine
+from crmbooks.store.journal import JournalStore
+from crmbooks.store.links import LinkStore
+from crmbooks.store.runs import RunStore
+
+
+class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore):
+    """The crmbooks state store: links, cursors, runs, events, failures, settings, connection."""
+
+    @classmethod
+    def open(cls, url: str | None = None, org_id: str = "") -> Store:
+        """Open the store at ``url`` (default CRMBOOKS_DATABASE_URL or the SQLite file),
+        upgrading its schema first when it was made by an older crmbooks."""
+        return cls(make_engine(url), org_id=org_id)
