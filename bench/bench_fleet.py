@@ -211,8 +211,7 @@ class Org:
 
 def serve_emulators(specs: list[dict]) -> None:
     """Child mode: serve one emulator (CRM + Books + OAuth) per spec until SIGTERM."""
-    from emulators.core import EmulatorConfig, Sizes
-    from emulators.server import EmulatorServer
+    from emulators import EmulatorConfig, EmulatorServer, Sizes
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     servers = []

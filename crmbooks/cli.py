@@ -71,8 +71,7 @@ def emulators(
 
     Example: crmbooks emulators --port 8900 --accounts 2000 --faults error_rate=0.05
     """
-    from emulators.core import EmulatorConfig, Faults, Sizes
-    from emulators.server import serve_forever
+    from emulators import EmulatorConfig, Faults, Sizes, serve_forever
 
     sizes = Sizes(accounts=accounts, contacts_per_account=contacts_per_account,
                   unassociated_contacts=unassociated_contacts, vendors=vendors,
@@ -338,8 +337,7 @@ def demo(
     os.environ["CRMBOOKS_HOME"] = str(home)
     os.environ.pop("CRMBOOKS_DATABASE_URL", None)
     _prepare_local_prefect()
-    from emulators.core import EmulatorConfig, Sizes
-    from emulators.server import EmulatorServer
+    from emulators import EmulatorConfig, EmulatorServer, Sizes
 
     with EmulatorServer(EmulatorConfig(seed=seed, sizes=Sizes(accounts=accounts))) as server:
         _connect_demo(server)

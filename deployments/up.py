@@ -325,8 +325,7 @@ def _start_emulators(base_home: Path, port: int, seed: int, accounts: int):
     """Emulators in-process, connected with the demo credentials, state in a fresh home."""
     from crmbooks.cli import _connect_demo
     from crmbooks.runtime import reset_runtime_cache
-    from emulators.core import EmulatorConfig, Sizes
-    from emulators.server import EmulatorServer
+    from emulators import EmulatorConfig, EmulatorServer, Sizes
 
     home = base_home / "up"
     shutil.rmtree(home, ignore_errors=True)

@@ -18,8 +18,7 @@ os.environ["DO_NOT_TRACK"] = "1"
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 
-from emulators.core import Faults, Sizes  # noqa: E402
-from emulators.server import EmulatorServer  # noqa: E402
+from emulators import EmulatorServer, Faults, Sizes  # noqa: E402
 
 SMALL = Sizes(
     accounts=12, contacts_per_account=2, unassociated_contacts=2, vendors=5, products=8,

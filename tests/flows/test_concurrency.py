@@ -18,7 +18,7 @@ from load_support import FLOWS, assert_converged, prepare, reference, world
 from vendors_items_support import unpaced
 
 import flows.pipeline as pipeline
-from emulators.core import Faults
+from emulators import Faults
 
 
 @pytest.fixture(autouse=True)

@@ -70,7 +70,7 @@ from crash_support import (
 )
 from customers_support import clear_stats, unpaced
 
-from emulators.core import Faults
+from emulators import Faults
 from flows.customers import sync_customers
 from flows.items import sync_items
 from flows.operations import MODULE_ORDER, sync_now

@@ -31,8 +31,8 @@ from vendors_items_support import (
     written,
 )
 
-from emulators.books_state import INVALID
-from emulators.core import books_error
+from emulators import books_error
+from emulators.books.state import INVALID
 from flows.items import sync_items
 
 store, store_any_db = vendors_items_support.store, vendors_items_support.store_any_db  # fixtures

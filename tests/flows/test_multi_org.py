@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 from crmbooks.cli import app
 from crmbooks.runtime import NotConnected, reset_runtime_cache
 from crmbooks.store.repo import Store
-from emulators.core import EmulatorConfig, Sizes
-from emulators.server import EmulatorServer
+from emulators import EmulatorConfig, EmulatorServer, Sizes
 from flows.customers import sync_customers
 from flows.operations import sync_now
 from flows.vendors import sync_vendors

@@ -19,7 +19,7 @@ from transactions_support import (
 
 from crmbooks.runtime import get_runtime
 from crmbooks.settings import SettingsError
-from emulators.crm_fields import FIELD_MAP, FIELDS, Field
+from emulators.crm.fields import FIELD_MAP, FIELDS, Field
 
 store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
 MAPS = [{"books": "custom_fields.cf_po_ref", "crm": "PO_Ref__c"},
