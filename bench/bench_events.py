@@ -1,4 +1,4 @@
-"""Event latency of the deal triggers (B7): CRM change → Books quote exists, vs the 2-hour schedule.
+"""Event latency of the deal triggers: CRM change → Books quote exists, vs the 2-hour schedule.
 
     .venv/bin/python bench/bench_events.py             # 50 deal changes
     .venv/bin/python bench/bench_events.py --changes 20 --debounce 0.1

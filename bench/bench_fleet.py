@@ -63,7 +63,8 @@ BOOKS_SPACING_S = 60 / (100 * 0.97)
 
 #: The fleet's deployments: the module flows of prefect.yaml, without schedules (the bench
 #: starts the runs), with a concurrency limit K per deployment instead of 1 (a limit of 1
-#: would serialize every organization: reference/prefect.md §5), and `exclusive` on.
+#: would serialize every organization, as a deployment's limit counts all its runs), and
+#: `exclusive` on.
 FLEET_YAML = """\
 name: crmbooks-fleet
 prefect-version: 3.9.1

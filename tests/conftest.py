@@ -30,7 +30,7 @@ SMALL = Sizes(
 def prefect_harness():
     """The one temporary Prefect API (SQLite) of the session, for flow and deployment tests.
 
-    Started only when a test asks for it (about 7 s, reference/prefect.md §2), with flow
+    Started only when a test asks for it (it takes about 7 s), with flow
     heartbeats off: otherwise every flow call waits about a second for the heartbeat thread to
     join on exit. Never start a second harness inside it.
     """

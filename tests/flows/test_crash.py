@@ -1,4 +1,4 @@
-"""B2 (issues 4, 5, 8): a sync killed at any moment and run again duplicates nothing, loses
+"""Crash safety: a sync killed at any moment and run again duplicates nothing, loses
 nothing, on SQLite and on PostgreSQL.
 
 Each case runs a sync in a child process (forked from a launcher that imported the flows

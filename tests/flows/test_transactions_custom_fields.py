@@ -1,4 +1,4 @@
-"""End to end: custom fields of transactions both ways (F14): mapped values travel CRM → Books
+"""End to end: custom fields of transactions both ways: mapped values travel CRM → Books
 and Books → CRM, a map to a field that does not exist stops the run before any write, and a
 value of the wrong type is a failure row naming both fields (nothing else is lost)."""
 
