@@ -72,10 +72,6 @@ PERSON_KEYS = ("salutation", "first_name", "last_name", "email", "phone", "mobil
                "designation", "department", "skype")
 
 
-# A status endpoint: POST /<collection>/{id}/status/<action>.
-Transition = StatusAction
-
-
 @dataclass(frozen=True)
 class Resource:
     """One Books collection and the rules the generic handlers apply to it."""
@@ -96,7 +92,8 @@ class Resource:
     number_prefix: str | None = None
     party: str | None = None  # "customer" or "vendor" for transactions
     initial_status: str | None = None
-    transitions: dict[str, Transition] = field(default_factory=dict)
+    # Status endpoints by action: POST /<collection>/{id}/status/<action>.
+    transitions: dict[str, StatusAction] = field(default_factory=dict)
     filter_by: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
     text_filters: tuple[str, ...] = ()
     exact_filters: tuple[str, ...] = ()
