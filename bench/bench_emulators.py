@@ -68,8 +68,7 @@ def subprocess_emulator(args) -> Iterator[str]:
 def in_process_emulator(args) -> Iterator[str]:
     """The same emulator on a thread of this process (shares the GIL with the clients)."""
     sys.path.insert(0, str(REPO))
-    from emulators.core import EmulatorConfig, Sizes
-    from emulators.server import EmulatorServer
+    from emulators import EmulatorConfig, EmulatorServer, Sizes
 
     config = EmulatorConfig(seed=7, sizes=Sizes(accounts=args.accounts,
                                                 books_customers=args.books_customers))

@@ -1,4 +1,4 @@
-"""Event latency of the deal triggers (B7): CRM change → Books quote exists, vs the 2-hour schedule.
+"""Event latency of the deal triggers: CRM change → Books quote exists, vs the 2-hour schedule.
 
     .venv/bin/python bench/bench_events.py             # 50 deal changes
     .venv/bin/python bench/bench_events.py --changes 20 --debounce 0.1
@@ -79,8 +79,7 @@ def main() -> None:
 
     from crmbooks.receiver import Receiver
     from crmbooks.runtime import get_runtime
-    from emulators.core import Sizes
-    from emulators.server import EmulatorServer
+    from emulators import EmulatorServer, Sizes
 
     sizes = Sizes(accounts=20, contacts_per_account=1, unassociated_contacts=0, vendors=1,
                   products=1, deals=0, books_customers=0, books_vendors=0, books_items=0)

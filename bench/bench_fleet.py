@@ -63,7 +63,8 @@ BOOKS_SPACING_S = 60 / (100 * 0.97)
 
 #: The fleet's deployments: the module flows of prefect.yaml, without schedules (the bench
 #: starts the runs), with a concurrency limit K per deployment instead of 1 (a limit of 1
-#: would serialize every organization: reference/prefect.md §5), and `exclusive` on.
+#: would serialize every organization, as a deployment's limit counts all its runs), and
+#: `exclusive` on.
 FLEET_YAML = """\
 name: crmbooks-fleet
 prefect-version: 3.9.1
@@ -211,8 +212,7 @@ class Org:
 
 def serve_emulators(specs: list[dict]) -> None:
     """Child mode: serve one emulator (CRM + Books + OAuth) per spec until SIGTERM."""
-    from emulators.core import EmulatorConfig, Sizes
-    from emulators.server import EmulatorServer
+    from emulators import EmulatorConfig, EmulatorServer, Sizes
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     servers = []

@@ -1,4 +1,4 @@
-"""`crmbooks`: the operator's front door (see README and ../shared/cli.md for the surface).
+"""`crmbooks`: the operator's front door (the README describes every command).
 
 Errors are one sentence saying what is wrong and what to do; `--debug` shows the traceback.
 Exit codes: 0 all synced, 1 some records failed, 2 configuration/credentials/prerequisites,
@@ -71,8 +71,7 @@ def emulators(
 
     Example: crmbooks emulators --port 8900 --accounts 2000 --faults error_rate=0.05
     """
-    from emulators.core import EmulatorConfig, Faults, Sizes
-    from emulators.server import serve_forever
+    from emulators import EmulatorConfig, Faults, Sizes, serve_forever
 
     sizes = Sizes(accounts=accounts, contacts_per_account=contacts_per_account,
                   unassociated_contacts=unassociated_contacts, vendors=vendors,
@@ -163,7 +162,7 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
     """Run modules in dependency order, print the outcome, return the exit code (cli.md).
 
     `orgs`: the Books organizations to sync, one after the other (default: the primary); an
-    extra one syncs CRM → Books only (F4), and its runs carry `org_id` in the JSON.
+    extra one syncs CRM → Books only, and its runs carry `org_id` in the JSON.
     """
     import json
 
@@ -259,7 +258,8 @@ def _print_runs(runs: list[dict]) -> None:
 
 
 def _print_plan(store, run: dict, limit: int = 40) -> None:
-    """B1 in the terminal: what a dry run would create, update, skip, clone or overwrite."""
+    """The plan of a dry run in the terminal: what it would create, update, skip, clone or
+    overwrite."""
     from rich.table import Table
 
     events = store.events(run_id=run["run_id"])
@@ -285,10 +285,10 @@ def _print_plan(store, run: dict, limit: int = 40) -> None:
 @app.command()
 def sync(
     modules: list[str] = typer.Argument(None, help="customers, vendors, items, or all"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: write nothing (B1)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: write nothing."),
     json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
-    org: str = typer.Option(None, "--org", help="Sync this Books organization (F4: an extra "
-                            "one syncs CRM → Books only)."),
+    org: str = typer.Option(None, "--org", help="Sync this Books organization (an extra one "
+                            "syncs CRM → Books only)."),
     all_orgs: bool = typer.Option(False, "--all-orgs",
                                   help="Sync the primary, then each extra organization."),
 ):
@@ -338,8 +338,7 @@ def demo(
     os.environ["CRMBOOKS_HOME"] = str(home)
     os.environ.pop("CRMBOOKS_DATABASE_URL", None)
     _prepare_local_prefect()
-    from emulators.core import EmulatorConfig, Sizes
-    from emulators.server import EmulatorServer
+    from emulators import EmulatorConfig, EmulatorServer, Sizes
 
     with EmulatorServer(EmulatorConfig(seed=seed, sizes=Sizes(accounts=accounts))) as server:
         _connect_demo(server)

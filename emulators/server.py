@@ -2,7 +2,7 @@
 
 `EmulatorServer` starts uvicorn on 127.0.0.1 (port 0 picks a free one), waits until the socket
 listens, and tells the emulator its own base URL so that the token endpoint's `api_domain` points
-back at it, as real Zoho Accounts points at the data centre's API host (ref §2).
+back at it, as real Zoho Accounts points at the data centre's API host.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import time
 
 import uvicorn
 
-from emulators.core import Emulator, EmulatorConfig
+from emulators.app import Emulator
+from emulators.common.config import EmulatorConfig
 
 
 class EmulatorServer:

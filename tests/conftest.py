@@ -18,8 +18,7 @@ os.environ["DO_NOT_TRACK"] = "1"
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 
-from emulators.core import Faults, Sizes  # noqa: E402
-from emulators.server import EmulatorServer  # noqa: E402
+from emulators import EmulatorServer, Faults, Sizes  # noqa: E402
 
 SMALL = Sizes(
     accounts=12, contacts_per_account=2, unassociated_contacts=2, vendors=5, products=8,
@@ -31,7 +30,7 @@ SMALL = Sizes(
 def prefect_harness():
     """The one temporary Prefect API (SQLite) of the session, for flow and deployment tests.
 
-    Started only when a test asks for it (about 7 s, reference/prefect.md §2), with flow
+    Started only when a test asks for it (it takes about 7 s), with flow
     heartbeats off: otherwise every flow call waits about a second for the heartbeat thread to
     join on exit. Never start a second harness inside it.
     """

@@ -10,7 +10,7 @@ import pytest
 from conftest import make_crm
 
 from crmbooks.connectors.zoho_crm import criterion
-from emulators.core import Sizes
+from emulators import Sizes
 
 FAULTS = {"error_rate": 0.05, "rate_429": 0.02, "drop_rate": 0.05, "seed": 11}
 

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from emulators import Emulator, EmulatorConfig
 from emulators.books import BooksEmulator
-from emulators.core import Emulator, EmulatorConfig
 
 
 def _snapshot(books: BooksEmulator) -> dict:
@@ -91,8 +91,8 @@ def test_seeding_ten_thousand_records_gives_them_all():
 
 
 def test_list_pages_of_200_over_many_records():
-    from emulators.books_list import list_page
-    from emulators.books_resources import CONTACTS
+    from emulators.books.listing import list_page
+    from emulators.books.resources import CONTACTS
 
     emu = Emulator(EmulatorConfig())
     emu.books.seed(random.Random(2), replace(emu.config.sizes, books_customers=5000),

@@ -10,8 +10,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from emulators.core import Emulator, EmulatorConfig, Sizes
-from emulators.crm_fields import MODULES
+from emulators import Emulator, EmulatorConfig, Sizes
+from emulators.crm.fields import MODULES
 
 V8 = "/crm/v8"
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from emulators.core import Sizes
+from emulators import Sizes
 
 V8 = "/crm/v8"
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")

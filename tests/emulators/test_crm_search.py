@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from emulators.core import Sizes
+from emulators import Sizes
 
 V8 = "/crm/v8"
 

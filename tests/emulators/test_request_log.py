@@ -13,7 +13,7 @@ import asyncio
 
 import pytest
 
-from emulators.core import Emulator
+from emulators import Emulator
 
 
 def _scope(method: str, path: str) -> dict:

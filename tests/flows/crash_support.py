@@ -19,7 +19,7 @@ from pathlib import Path
 
 from customers_support import clear_stats
 
-from emulators.core import Faults
+from emulators import Faults
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

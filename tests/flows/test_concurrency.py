@@ -19,7 +19,7 @@ from vendors_items_support import unpaced
 
 import tasks.run
 from crmbooks.sync.lifecycle import RunInProgress
-from emulators.core import Faults
+from emulators import Faults
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""B2 (issues 4, 5, 8): a sync killed at any moment and run again duplicates nothing, loses
+"""Crash safety: a sync killed at any moment and run again duplicates nothing, loses
 nothing, on SQLite and on PostgreSQL.
 
 Each case runs a sync in a child process (forked from a launcher that imported the flows
@@ -70,7 +70,7 @@ from crash_support import (
 )
 from customers_support import clear_stats, unpaced
 
-from emulators.core import Faults
+from emulators import Faults
 from flows.customers import sync_customers
 from flows.items import sync_items
 from flows.operations import MODULE_ORDER, sync_now

@@ -24,7 +24,7 @@ import crmbooks.runtime as runtime
 from crmbooks.connectors.pacing import Pacer
 from crmbooks.connectors.zoho_books import BooksClient
 from crmbooks.connectors.zoho_crm import CrmClient
-from emulators.core import Faults
+from emulators import Faults
 
 MODULES = ["customers", "vendors", "items"]
 FAULTS = Faults(error_rate=0.10, rate_429=0.05, drop_rate=0.05, latency_ms=5,

@@ -1,4 +1,4 @@
-"""Items ↔ CRM Products end to end (F6–F9, F11): scope × duplicates, views, plan, merge,
+"""Items ↔ CRM Products end to end: scope × duplicates, views, plan, merge,
 history, failures and bad input, checked on both emulators after each run.
 
 Items: Books is pushed first in two-way mode and wins both conflicts and overwrites (so
@@ -31,8 +31,8 @@ from vendors_items_support import (
     written,
 )
 
-from emulators.books_state import INVALID
-from emulators.core import books_error
+from emulators import books_error
+from emulators.books.state import INVALID
 from flows.items import sync_items
 
 store, store_any_db = vendors_items_support.store, vendors_items_support.store_any_db  # fixtures
@@ -195,7 +195,7 @@ def test_an_unknown_view_fails_before_any_write(store, emu_reset):
     assert store.links("items").empty
 
 
-# ------------------------------------------------------------------------------ plan (B1)
+# ------------------------------------------------------------------------ plan (dry run)
 def test_a_dry_run_plans_and_writes_nothing(store, emu_reset):
     emu = emu_reset.emu
     crm_before = {i: dict(p) for i, p in products(emu).items()}
@@ -212,7 +212,7 @@ def test_a_dry_run_plans_and_writes_nothing(store, emu_reset):
     assert plan.counts["books"]["created"] == 7 and plan.counts["crm"]["updated"] == 1
 
 
-# ---------------------------------------------------------------------- merge (B3), history
+# ------------------------------------------------------------ three-way merge, history
 def test_three_way_merge_books_wins_a_field_changed_on_both_sides(store_any_db, emu_reset, crm_http,
                                                                  books_http):
     store = store_any_db
@@ -237,7 +237,7 @@ def test_three_way_merge_books_wins_a_field_changed_on_both_sides(store_any_db, 
     assert event["action"] == "conflict"
     assert event["conflicts"] == [{"field": "rate", "crm": "111.11", "books": "222.22",
                                    "winner": "books"}]
-    # History per record (B4): created, then this run's changes, from what to what.
+    # History per record: created, then this run's changes, from what to what.
     history = [e for e in store.events().to_dict("records") if e["crm_id"] == crm_id]
     assert sorted(h["action"] for h in history) == ["conflict", "conflict", "created"]
     changes = {(c["side"], c["field"]): (c["before"], c["after"])

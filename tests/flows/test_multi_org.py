@@ -1,4 +1,4 @@
-"""F4: an extra Books organization on the same CRM syncs one way only (CRM → Books).
+"""An extra Books organization on the same CRM syncs one way only (CRM → Books).
 
 One test-local emulator serves two Books organizations (the session emulator has one). The
 primary org syncs both ways; the extra org gets every CRM customer, sends nothing to CRM
@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 from crmbooks.cli import app
 from crmbooks.runtime import NotConnected, reset_runtime_cache
 from crmbooks.store import Store
-from emulators.core import EmulatorConfig, Sizes
-from emulators.server import EmulatorServer
+from emulators import EmulatorConfig, EmulatorServer, Sizes
 from flows.customers import sync_customers
 from flows.operations import sync_now
 from flows.vendors import sync_vendors
@@ -69,7 +68,7 @@ def _contacts(server, org: str, contact_type: str) -> dict[str, dict]:
 def test_extra_org_gets_every_crm_customer_and_sends_nothing_to_crm(connected_two, two_orgs):
     primary = connected_two
     extra = Store(primary.engine, org_id=EXTRA)
-    # Settings are per organization; the extra org's "both" is overridden (F4).
+    # Settings are per organization; the extra org's "both" is overridden (one way only).
     configured = CliRunner().invoke(app, ["configure", "customers", "--org", EXTRA, "--scope",
                                           "both", "--duplicates", "overwrite"])
     assert configured.exit_code == 0, configured.output

@@ -1,4 +1,4 @@
-"""End to end: custom fields of transactions both ways (F14): mapped values travel CRM → Books
+"""End to end: custom fields of transactions both ways: mapped values travel CRM → Books
 and Books → CRM, a map to a field that does not exist stops the run before any write, and a
 value of the wrong type is a failure row naming both fields (nothing else is lost)."""
 
@@ -19,7 +19,7 @@ from transactions_support import (
 
 from crmbooks.runtime import get_runtime
 from crmbooks.settings import SettingsError
-from emulators.crm_fields import FIELD_MAP, FIELDS, Field
+from emulators.crm.fields import FIELD_MAP, FIELDS, Field
 
 store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
 MAPS = [{"books": "custom_fields.cf_po_ref", "crm": "PO_Ref__c"},

@@ -1,9 +1,9 @@
 """Books webhooks, emulated: one receiver URL + shared secret per organization.
 
 Real Books sends webhooks from workflow rules configured in its UI, with user-defined headers
-(Settings > Workflow Actions > Webhooks [V] zoho.com/books/help/settings/automation/
-workflow-actions/webhooks.html); the emulator sends `{"event_type": "<resource>_<created|
-updated|deleted>", "data": {…record…}}` with the secret in one header. Delivery runs on a
+(Settings > Workflow Actions > Webhooks, as Zoho's Books help describes them); the emulator
+sends `{"event_type": "<resource>_<created|updated|deleted>", "data": {…record…}}` with the
+secret in one header. Delivery runs on a
 daemon thread fed by a queue, so API requests never wait for the receiver; failures are
 dropped (a short timeout, no retries), as a receiver must not rely on every webhook arriving.
 """

@@ -7,11 +7,11 @@ import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from emulators.crm_fields import FIELD_MAP, TEXT_TYPES, Field
+from emulators.crm.fields import TEXT_TYPES, Field
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^[0-9+\-().\s/x]*$")
-# Zoho datetimes carry an offset with a colon (reference §3.1); we accept 'Z' too.
+# Zoho datetimes carry an offset with a colon; we accept 'Z' too.
 DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)$")
 MAX_DIGITS = 16
 
@@ -47,7 +47,7 @@ def _text(f: Field, value, path: str):
     if isinstance(value, bool | dict | list):
         raise invalid(f.api_name, path, expected_data_type=f.data_type)
     if isinstance(value, int | float):
-        # [U] Zoho appears to coerce JSON numbers into single-line text; we do the same.
+        # Zoho appears to coerce JSON numbers into single-line text (unverified); so do we.
         value = str(value)
     if f.length and len(value) > f.length:
         raise invalid(f.api_name, path, maximum_length=f.length)
@@ -150,8 +150,3 @@ def check_scalar(f: Field, value, path: str):
     if f.data_type in ("lookup", "ownerlookup"):
         return _ref_id(f, value, path)
     raise invalid(f.api_name, path)
-
-
-def writable_fields(module: str) -> dict[str, Field]:
-    """Fields a write body may set. Read-only fields are silently ignored on write."""
-    return {k: f for k, f in FIELD_MAP[module].items() if not f.read_only}

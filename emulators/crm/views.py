@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from emulators.crm_criteria import Cond, Group, compile_tree, parse
-from emulators.crm_fields import MODULES, field_id, module_id
+from emulators.crm.catalogue import Catalogue
+from emulators.crm.criteria import Cond, Group, compile_tree, parse, record_values
 
-RECENT_DAYS = 7  # [U] the window Zoho uses for "Recently Created/Modified"
+RECENT_DAYS = 7  # the window Zoho uses for "Recently Created/Modified" (unverified)
 
 # module -> [(name, criteria)] user-defined views; criteria in the search grammar.
 USER_VIEWS = {
@@ -26,22 +26,23 @@ PREDEFINED = [("All", "All {p}"), ("My", "My {p}"), ("RecentlyCreated", "Recentl
               ("RecentlyModified", "Recently Modified {p}"), ("Unread", "Unread {p}")]
 
 
-def view_id(module: str, n: int) -> str:
+def view_id(cat: Catalogue, module: str, n: int) -> str:
     """A stable numeric view id."""
-    return f"57257670000008{MODULES[module][3]:02d}{n:03d}"
+    return f"57257670000008{cat.modules[module].number:02d}{n:03d}"
 
 
 def seed_views(crm) -> dict[str, list[dict]]:
     """All views per module (internal form: id, name, system_name, criteria, default)."""
     views = {}
-    for module, (_, plural, _, _) in MODULES.items():
-        items = []
+    cat = crm.catalogue
+    for module, info in cat.modules.items():
+        plural, items = info.plural, []
         for n, (system, label) in enumerate(PREDEFINED):
-            items.append({"id": view_id(module, n + 1), "name": label.format(p=plural),
+            items.append({"id": view_id(cat, module, n + 1), "name": label.format(p=plural),
                           "system_name": system, "system_defined": True, "criteria": None,
                           "default": system == "All"})
         for n, (name, criteria) in enumerate(USER_VIEWS.get(module, [])):
-            items.append({"id": view_id(module, 100 + n), "name": name, "system_name": None,
+            items.append({"id": view_id(cat, module, 100 + n), "name": name, "system_name": None,
                           "system_defined": False, "criteria": criteria, "default": False})
         views[module] = items
     return views
@@ -65,16 +66,16 @@ def record_filter(crm, module: str, view: dict) -> Callable[[dict], bool] | None
     if system == "RecentlyModified":
         return lambda rec: rec["Modified_Time"] >= since
     if view["criteria"]:
-        from emulators.crm_routes import criteria_getter
-
-        return compile_tree(parse(module, view["criteria"]), criteria_getter(crm, module))
+        tree = parse(crm.catalogue.field_map[module], view["criteria"])
+        return compile_tree(tree, record_values(crm, module))
     return None  # All, Unread (an API client has never opened a record in the UI)
 
 
-def _criteria_json(module: str, node) -> dict:
+def _criteria_json(cat: Catalogue, module: str, node) -> dict:
     """Zoho's custom-view criteria object from a parsed criteria tree."""
     if isinstance(node, Group):
-        return {"group_operator": node.op, "group": [_criteria_json(module, n) for n in node.items]}
+        return {"group_operator": node.op,
+                "group": [_criteria_json(cat, module, n) for n in node.items]}
     assert isinstance(node, Cond)
     comparator = {"equals": "equal", "not_equal": "not_equal", "in": "in",
                   "starts_with": "starts_with", "greater_than": "greater_than",
@@ -83,14 +84,15 @@ def _criteria_json(module: str, node) -> dict:
     value = node.values if node.op in ("in", "between") else node.values[0]
     return {"comparator": comparator,
             "field": {"api_name": node.field.api_name,
-                      "id": field_id(module, node.field.api_name)},
+                      "id": cat.field_id(module, node.field.api_name)},
             "value": value}
 
 
 def render(crm, module: str, view: dict) -> dict:
     """The `/settings/custom_views` representation of a view."""
     user = crm.user_ref()
-    singular = MODULES[module][0]
+    cat = crm.catalogue
+    singular = cat.modules[module].singular
     fields = [f for f in crm.active_fields(module) if f.data_type != "subform"][:8]
     system = view["system_defined"]
     return {
@@ -110,12 +112,12 @@ def render(crm, module: str, view: dict) -> dict:
         "created_time": None if system else "2024-11-02T10:00:00+00:00",
         "modified_time": None if system else "2024-11-02T10:00:00+00:00",
         "last_accessed_time": None,
-        "module": {"api_name": module, "name": singular, "id": module_id(module)},
-        "fields": [{"api_name": f.api_name, "id": field_id(module, f.api_name), "_pin": False}
+        "module": {"api_name": module, "name": singular, "id": cat.module_id(module)},
+        "fields": [{"api_name": f.api_name, "id": cat.field_id(module, f.api_name), "_pin": False}
                    for f in fields],
         "sort_by": None,
         "sort_order": None,
-        "criteria": (_criteria_json(module, parse(module, view["criteria"]))
+        "criteria": (_criteria_json(cat, module, parse(cat.field_map[module], view["criteria"]))
                      if view["criteria"] else None),
         "shared_to": None,
     }

@@ -8,28 +8,30 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 
-from emulators.core import crm_error, empty_response, json_response
-from emulators.crm_coql import CoqlError
-from emulators.crm_fields import MODULES, NAME_FIELD, field_id, field_meta, module_id
-from emulators.crm_notify import OPERATIONS
-from emulators.crm_routes import (
+from emulators.common.envelopes import crm_error, empty_response, json_response
+from emulators.crm.coql import CoqlError
+from emulators.crm.http import (
     check_version,
     if_modified_since,
     int_param,
     read_body,
     resolve_module,
 )
-from emulators.crm_store import iso
+from emulators.crm.metadata import field_meta
+from emulators.crm.notify import OPERATIONS
+from emulators.crm.query import run_coql
+from emulators.crm.store import iso
+from emulators.crm.views import find, render
 
 PREFIX = "/crm/{version}"
 
 
-def _module_param(request: Request) -> str:
+def _module_param(crm, request: Request) -> str:
     raw = request.query_params.get("module")
     if not raw:
         raise crm_error("REQUIRED_PARAM_MISSING", "required param is missing",
                         {"param_name": "module"})
-    return resolve_module(raw)
+    return resolve_module(crm, raw)
 
 
 def add_meta_routes(router: APIRouter, crm) -> None:
@@ -69,8 +71,6 @@ def add_meta_routes(router: APIRouter, crm) -> None:
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.coql.READ")
         body = await read_body(request)
-        from emulators.crm_query import run_coql
-
         try:
             with emu.lock:
                 return run_coql(crm, request, body)
@@ -86,28 +86,30 @@ def _settings_routes(router: APIRouter, crm) -> None:
         """GET /settings/modules: every module."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.modules.READ")
-        return json_response({"modules": [_module_meta(crm, m, False) for m in MODULES]})
+        return json_response({"modules": [_module_meta(crm, m, False)
+                                          for m in crm.catalogue.modules]})
 
     @router.get(PREFIX + "/settings/modules/{api_name}")
     async def module(version: str, api_name: str, request: Request):
         """GET /settings/modules/{api_name}: one module with its fields."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.modules.READ")
-        return json_response({"modules": [_module_meta(crm, resolve_module(api_name), True)]})
+        return json_response({"modules": [_module_meta(crm, resolve_module(crm, api_name),
+                                                       True)]})
 
     @router.get(PREFIX + "/settings/fields")
     async def fields(version: str, request: Request):
         """GET /settings/fields?module=: field metadata."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.fields.READ")
-        module = _module_param(request)
+        module = _module_param(crm, request)
         kind = request.query_params.get("type", "all")
         if kind not in ("all", "used", "unused"):
             raise crm_error("INVALID_DATA", "invalid data",
                             {"param_name": "type", "supported_values": ["all", "used", "unused"]})
         if kind == "unused":
             return empty_response(204)
-        return json_response({"fields": [field_meta(module, f)
+        return json_response({"fields": [field_meta(crm.catalogue, module, f)
                                          for f in crm.active_fields(module)]})
 
     @router.get(PREFIX + "/settings/custom_views")
@@ -115,9 +117,7 @@ def _settings_routes(router: APIRouter, crm) -> None:
         """GET /settings/custom_views?module=: the views of a module."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.custom_views.READ")
-        module = _module_param(request)
-        from emulators.crm_views import render
-
+        module = _module_param(crm, request)
         page = int_param(request, "page", 1, 1, None)
         per_page = int_param(request, "per_page", 200, 1, 200)
         views = crm.views[module]
@@ -135,9 +135,7 @@ def _settings_routes(router: APIRouter, crm) -> None:
         """GET /settings/custom_views/{id}?module=: one view with its criteria."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.custom_views.READ")
-        module = _module_param(request)
-        from emulators.crm_views import find, render
-
+        module = _module_param(crm, request)
         view = find(crm, module, view_id)
         if view is None:
             raise crm_error("INVALID_DATA", "the id given seems to be invalid",
@@ -149,18 +147,18 @@ def _settings_routes(router: APIRouter, crm) -> None:
 def _module_meta(crm, api: str, detail: bool) -> dict:
     """One module as `/settings/modules` describes it (the single-module form adds fields,
     the default custom view and layouts)."""
-    from emulators.crm_views import render
-
-    singular, plural, _, n = MODULES[api]
+    cat = crm.catalogue
+    info = cat.modules[api]
+    singular, plural, n, name_field = info.singular, info.plural, info.number, info.name_field
     admin = {"name": "Administrator", "id": "5725767000000099100"}
     meta = {
-        "api_name": api, "module_name": api, "id": module_id(api), "singular_label": singular,
-        "plural_label": plural, "api_supported": True, "creatable": True, "editable": True,
-        "deletable": True, "viewable": True, "convertable": False, "generated_type": "default",
+        "api_name": api, "module_name": api, "id": cat.module_id(api),
+        "singular_label": singular, "plural_label": plural, "api_supported": True,
+        "creatable": True, "editable": True, "deletable": True, "viewable": True,
+        "convertable": False, "generated_type": "custom" if info.custom else "default",
         "sequence_number": n, "visible": True, "visibility": 1, "presence_sub_menu": True,
         "global_search_supported": True, "common.search_supported": True, "description": None,
-        "recycle_bin_on_delete": True, "inventory_template_supported": api in (
-            "Quotes", "Sales_Orders", "Invoices", "Purchase_Orders"),
+        "recycle_bin_on_delete": True, "inventory_template_supported": info.subform is not None,
         "modified_time": None, "modified_by": crm.user_ref(), "triggers_supported": True,
         "chart_view": False, "isBlueprintSupported": True, "emailTemplate_support": True,
         "email_parser_supported": False, "filter_supported": True, "show_as_tab": True,
@@ -173,15 +171,15 @@ def _module_meta(crm, api: str, detail: bool) -> dict:
         "$on_demand_properties": [], "search_layout_fields": [], "kanban_view_supported": True,
         "lookup_field_properties": {"fields": []}, "kanban_view": False, "related_lists": [],
         "filter_status": True, "related_list_properties": {
-            "sort_by": {"api_name": "Modified_Time", "id": field_id(api, "Modified_Time")},
-            "fields": [NAME_FIELD[api]], "sort_order": "desc"},
-        "display_field": {"api_name": NAME_FIELD[api], "id": field_id(api, NAME_FIELD[api])},
+            "sort_by": {"api_name": "Modified_Time", "id": cat.field_id(api, "Modified_Time")},
+            "fields": [name_field], "sort_order": "desc"},
+        "display_field": {"api_name": name_field, "id": cat.field_id(api, name_field)},
         "layouts": [], "fields": [], "zia_view": False, "default_mapping_fields": [],
         "layout_associations": [], "profiles": [admin, {"name": "Standard",
                                                         "id": "5725767000000099101"}],
     }
     if detail:
-        meta["fields"] = [field_meta(api, f) for f in crm.active_fields(api)]
+        meta["fields"] = [field_meta(cat, api, f) for f in crm.active_fields(api)]
         default = next(v for v in crm.views[api] if v["default"])
         meta["custom_view"] = render(crm, api, default)
         meta["layouts"] = [{"name": "Standard", "id": f"57257670000000{n:02d}091",
@@ -256,7 +254,7 @@ def _watch_routes(router: APIRouter, crm) -> None:
         module = ch["events"][0].split(".")[0]
         return {"channel_expiry": ch["channel_expiry"],
                 "resource_uri": f"{emu.base_url}/crm/v8/{module}",
-                "resource_id": module_id(module), "resource_name": module,
+                "resource_id": crm.catalogue.module_id(module), "resource_name": module,
                 "channel_id": ch["channel_id"]}
 
     def parse_channel(item, i: int, existing: dict | None) -> dict:
@@ -275,7 +273,7 @@ def _watch_routes(router: APIRouter, crm) -> None:
         if not ch["channel_id"].isdigit():
             raise _item_error("INVALID_DATA", f"{path}.channel_id", "channel_id")
         events = ch["events"]
-        if not isinstance(events, list) or not all(_valid_event(e) for e in events):
+        if not isinstance(events, list) or not all(_valid_event(crm, e) for e in events):
             raise _item_error("INVALID_DATA", f"{path}.events", "events")
         token = ch.get("token")
         if token is not None and (not isinstance(token, str) or len(token) > 50):
@@ -392,15 +390,16 @@ def _item_error(code: str, path: str, name: str) -> _WatchError:
                         "message": message, "status": "error"})
 
 
-def _valid_event(event) -> bool:
+def _valid_event(crm, event) -> bool:
     if not isinstance(event, str) or "." not in event:
         return False
     module, _, op = event.rpartition(".")
-    return module in MODULES and (op == "all" or op in OPERATIONS)
+    return module in crm.catalogue.modules and (op == "all" or op in OPERATIONS)
 
 
 def _expiry(raw, now: datetime, path: str) -> datetime:
-    """channel_expiry: default one hour [U]; must be in the future and at most a week ahead."""
+    """channel_expiry: one hour when not given (unverified); it must be in the future and at
+    most a week ahead."""
     if raw is None:
         return now + timedelta(hours=1)
     try:

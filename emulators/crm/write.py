@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from emulators.crm_fields import LINE_ITEM_SUBFORM, STAGE_PROBABILITY, Field
-from emulators.crm_store import iso
-from emulators.crm_validate import ItemError, check_scalar, invalid, mandatory_missing
+from emulators.crm.fields import STAGE_PROBABILITY, Field
+from emulators.crm.store import iso
+from emulators.crm.validate import ItemError, check_scalar, invalid, mandatory_missing
 
 
 class RecordValidator:
@@ -23,9 +23,10 @@ class RecordValidator:
         """Normalised field changes of item `index`; raises ItemError on the first problem.
 
         An API name the module does not have is INVALID_DATA "the field api name given seems
-        to be invalid": that is what Zoho's own v8 example answers (crm-oas updateRecords
-        response-207-mixedresults), although older API versions were commonly reported to
-        ignore unknown keys [U]. Read-only fields, `id` and `$`-prefixed keys are ignored.
+        to be invalid": that is what Zoho's own v8 example answers (the "mixed results" 207
+        example of updateRecords in its OpenAPI file), although older API versions were
+        commonly reported to ignore unknown keys (unverified). Read-only fields, `id` and
+        `$`-prefixed keys are ignored.
         """
         base = f"$.data[{index}]"
         if not isinstance(item, dict):
@@ -132,8 +133,9 @@ class RecordValidator:
                 })
 
 
-def derive(module: str, rec: dict, changes: dict) -> None:
-    """Computed fields: Full_Name, Stage→Probability, Expected_Revenue, order totals."""
+def derive(module: str, rec: dict, changes: dict, subform: str | None = None) -> None:
+    """Computed fields: Full_Name, Stage→Probability, Expected_Revenue, and for a document
+    module (one with a line-item `subform`) Sub_Total and Grand_Total."""
     if module == "Contacts":
         rec["Full_Name"] = " ".join(p for p in (rec.get("First_Name"), rec.get("Last_Name")) if p)
     if module == "Deals":
@@ -144,8 +146,7 @@ def derive(module: str, rec: dict, changes: dict) -> None:
             None if amount is None or prob is None
             else float((Decimal(str(amount)) * prob / 100).quantize(Decimal("0.01")))
         )
-    sub = LINE_ITEM_SUBFORM.get(module)
-    if sub:
-        total = sum((Decimal(str(r["Total"])) for r in rec.get(sub) or []), Decimal(0))
+    if subform:
+        total = sum((Decimal(str(r["Total"])) for r in rec.get(subform) or []), Decimal(0))
         rec["Sub_Total"] = float(total)
         rec["Grand_Total"] = float(total + Decimal(str(rec.get("Adjustment") or 0)))

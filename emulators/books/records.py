@@ -2,7 +2,8 @@
 
 Every function takes the organization, the already-parsed body and the emulator clock, validates
 with Books' error envelope and returns or mutates the stored record. Updates are partial:
-fields absent from the body keep their values (real Books accepts partial PUT bodies [T]).
+fields absent from the body keep their values (integrators report that real Books accepts
+partial PUT bodies).
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from emulators.books_resources import CONTACTS, ITEMS, Resource
-from emulators.books_state import (
+from emulators.books.resources import (
+    ADDRESS_FIELDS,
+    CONTACTS,
+    ESTIMATES,
+    INVOICES,
+    ITEMS,
+    Resource,
+)
+from emulators.books.state import (
     DUP_CONTACT,
     EXISTS,
     INVALID,
@@ -38,7 +46,7 @@ from emulators.books_state import (
     parse_date,
     refresh_primary,
 )
-from emulators.core import books_error
+from emulators.common.envelopes import books_error
 
 CONTACT_TYPES = ("customer", "vendor")
 SUB_TYPES = ("business", "individual")
@@ -51,7 +59,7 @@ def check_fields(resource: Resource, data: dict) -> None:
 
     Whether live Books ignores or rejects unknown keys is not documented; integrators report
     "JSON is not well formed" (code 1038) after sending extra keys to Zoho Inventory, which runs
-    on the same platform [T]. Rejecting is the safe side: a connector that passes here never
+    on the same platform. Rejecting is the safe side: a connector that passes here never
     relies on a key being silently dropped.
     """
     if set(data) - resource.fields:
@@ -90,7 +98,7 @@ def _set_currency(record: dict, currency: dict) -> None:
 
 
 def new_contact(org: Org, data: dict, contact_id: str, now: datetime, new_id) -> dict:
-    """A contact from a create body (ref §4.3)."""
+    """A contact from a create body."""
     stamp = fmt_time(now)
     record: dict[str, Any] = {
         "contact_id": contact_id, "contact_name": "", "company_name": "",
@@ -113,8 +121,6 @@ def new_contact(org: Org, data: dict, contact_id: str, now: datetime, new_id) ->
 
 
 def _empty_address() -> dict:
-    from emulators.books_resources import ADDRESS_FIELDS
-
     return {f: "" for f in ADDRESS_FIELDS}
 
 
@@ -159,7 +165,8 @@ def _claim_contact_name(org: Org, record: dict, ctype: str, name: str) -> None:
         raise books_error(MISSING, "Please enter the Display Name of the contact.")
     owner = org.names.get((ctype, name))
     if owner is not None and owner != record["contact_id"]:
-        # ref §4.3 [T]: code 3062; the vendor wording is an assumption [U].
+        # Integrators report code 3062 for a customer name taken; the vendor wording is
+        # an assumption (unverified).
         raise books_error(DUP_CONTACT, f'The {ctype} "{name}" already exists. Please specify '
                           "a different name.")
     old = (record["contact_type"], record["contact_name"])
@@ -221,7 +228,7 @@ def _contact_aliases(record: dict) -> None:
 
 
 def new_item(org: Org, data: dict, item_id: str, now: datetime) -> dict:
-    """An item from a create body (ref §4.4: name and rate are required)."""
+    """An item from a create body (Books requires name and rate)."""
     record: dict[str, Any] = {
         "item_id": item_id, "name": "", "status": "active", "description": "",
         "rate": Decimal("0.00"), "unit": "", "sku": "", "item_type": "sales",
@@ -322,8 +329,10 @@ def _transaction_defaults(resource: Resource, record: dict) -> None:
     elif resource.key == "salesorder":
         record.update(shipment_date="", zcrm_potential_id="", zcrm_potential_name="",
                       estimate_id="")
-    else:
+    elif resource.key == "purchaseorder":
         record.update(delivery_date="", ship_via="", attention="")
+    elif resource.date_field:  # a document type declared at run time
+        record[resource.date_field] = ""
 
 
 def update_transaction(org: Org, resource: Resource, record: dict, data: dict,
@@ -336,7 +345,8 @@ def update_transaction(org: Org, resource: Resource, record: dict, data: dict,
         if not number.strip():
             raise invalid(resource.number_field)
         org.claim_number(resource, record, number.strip())
-    for key in ("date", "expiry_date", "due_date", "shipment_date", "delivery_date"):
+    for key in dict.fromkeys(("date", "expiry_date", "due_date", "shipment_date",
+                              "delivery_date", resource.date_field or "date")):
         if key in data and key in record:
             record[key] = parse_date(data[key], key) if data[key] else ""
     for key, limit in (("reference_number", 100), ("notes", 5000), ("terms", 10000),
@@ -367,7 +377,7 @@ def update_transaction(org: Org, resource: Resource, record: dict, data: dict,
     apply_custom_fields(org, resource, record, data, record[resource.id_field])
     compute_totals(record)
     if resource.key in ("salesorder", "purchaseorder"):
-        # BK-OAS types the header discount of these two as a string ("10%" or "10"),
+        # Zoho's OpenAPI files type the header discount of these two as a string ("10%" or "10"),
         # of estimates and invoices as a number.
         record["discount"] = str(record["discount"])
     record["last_modified_time"] = fmt_time(now)
@@ -418,8 +428,6 @@ def _invoice_terms(org: Org, record: dict, data: dict) -> None:
         record["due_date"] = add_days(record["date"], record["payment_terms"])
     estimate_id = get_id(data, "invoiced_estimate_id")
     if estimate_id is not None:
-        from emulators.books_resources import ESTIMATES
-
         org.get(ESTIMATES, estimate_id)
         record["invoiced_estimate_id"] = estimate_id
     allow = get_bool(data, "allow_partial_payments")
@@ -447,8 +455,6 @@ def release_refs(org: Org, resource: Resource, record: dict) -> None:
 def invoice_from_estimate(org: Org, estimate: dict, invoice_id: str, now: datetime,
                           new_id) -> dict:
     """POST /invoices/fromestimates: copy customer, lines, currency and CRM deal link."""
-    from emulators.books_resources import INVOICES
-
     lines = [{k: line[k] for k in ("item_id", "name", "description", "rate", "quantity",
                                    "unit", "discount") if line.get(k) not in ("", None)}
              for line in estimate["line_items"]]

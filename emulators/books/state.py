@@ -3,7 +3,7 @@
 One `Org` per organization id holds every resource's records in insertion-ordered dicts (id ->
 the record as the API returns it in detail), plus the indexes the uniqueness rules need.
 Validation raises `books_error` with Books' envelope; the codes and their sources are listed
-below (ref §4.10 — most codes other than 1002/1000 are third-party observations).
+below (most codes other than 1002 and 1000 are third-party observations).
 """
 
 from __future__ import annotations
@@ -12,25 +12,24 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from emulators.books_resources import (
+from emulators.books.resources import (
     ADDRESS_FIELDS,
     CONTACT_PERSON_FIELDS,
     LINE_ITEM_FIELDS,
     PERSON_KEYS,
     Resource,
 )
-from emulators.core import ApiError, books_error
+from emulators.common.envelopes import ApiError, books_error
 
-# Books error codes used here, with what they rest on (ref §4.10; [V] Zoho page, [T] third-party
-# code, [U] chosen for the emulator without a source):
-#   2    "Invalid value passed for <field>"      [T] Deluge docs (filter_by), integrators' code
-#   15   over-long string                         [U]
-#   1001 "... already exists" (items, unique cf)  [U]
-#   1002 "<Resource> does not exist."             [V] errors page
-#   1038 "JSON is not well formed"                [T] Zoho Inventory integrators (same platform)
-#   3062 duplicate contact display name           [T] integrators' tests
-#   6041 organization not available to the user   [T] Deluge docs, integrators' stubs
-#   4    mandatory field missing                  [U]
+# Books error codes used here, and what each rests on:
+#   2    "Invalid value passed for <field>"      Zoho's Deluge docs (filter_by), integrators' code
+#   15   over-long string                         our choice, no source
+#   1001 "... already exists" (items, unique cf)  our choice, no source
+#   1002 "<Resource> does not exist."             Zoho's Books errors page
+#   1038 "JSON is not well formed"                Zoho Inventory integrators (same platform)
+#   3062 duplicate contact display name           integrators' tests
+#   6041 organization not available to the user   Zoho's Deluge docs, integrators' stubs
+#   4    mandatory field missing                  our choice, no source
 INVALID, TOO_LONG, EXISTS, NOT_FOUND, NOT_WELL_FORMED, DUP_CONTACT, BAD_ORG, MISSING = (
     2, 15, 1001, 1002, 1038, 3062, 6041, 4)
 
@@ -43,12 +42,12 @@ def invalid(name: str) -> ApiError:
 
 
 def not_found(label: str) -> ApiError:
-    """404 {"code":1002,"message":"<Label> does not exist."} (ref §4.10 [V])."""
+    """404 {"code":1002,"message":"<Label> does not exist."}, as Zoho's errors page shows."""
     return books_error(NOT_FOUND, f"{label} does not exist.", status=404)
 
 
 def fmt_time(moment: datetime) -> str:
-    """Books timestamp: 2013-11-18T02:02:51+0000 (no colon in the offset, ref §4.1)."""
+    """Books timestamp: 2013-11-18T02:02:51+0000 (Books writes no colon in the offset)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
@@ -69,7 +68,7 @@ def parse_time(raw: str, name: str = "last_modified_time") -> datetime:
 
 
 def parse_date(raw: Any, name: str) -> str:
-    """A yyyy-mm-dd date (ref §4.1); anything else is an invalid value."""
+    """A yyyy-mm-dd date, Books' date format; anything else is an invalid value."""
     if not isinstance(raw, str):
         raise invalid(name)
     try:
@@ -82,7 +81,7 @@ def money(value: Decimal) -> Decimal:
     """Round an amount to two decimals, half up.
 
     Books rounds amounts to the currency's decimal places / the org's price precision (2 by
-    default) instead of rejecting extra digits [U: observed behaviour, not in the OAS].
+    default) instead of rejecting extra digits (observed behaviour, not documented).
     """
     return value.quantize(MONEY, rounding=ROUND_HALF_UP)
 
@@ -158,7 +157,7 @@ def get_enum(data: dict, key: str, allowed: tuple[str, ...]) -> str | None:
 
 
 def get_id(data: dict, key: str) -> str | None:
-    """A numeric id (Books ids are numeric strings, ref §4.1); ints are accepted too."""
+    """A numeric id (Books ids are numeric strings); ints are accepted too."""
     raw = data.get(key)
     if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
         return str(raw)
@@ -338,7 +337,7 @@ def drop_unique(org: Org, resource: Resource, record: dict) -> None:
 
 
 def build_person(data: dict, person_id: str, existing: dict | None = None) -> dict:
-    """A contact person from a request object (ref §4.3 contact_persons[])."""
+    """A contact person from a request object (an entry of a contact's contact_persons)."""
     extra = set(data) - CONTACT_PERSON_FIELDS - {"contact_person_id"}
     if extra:
         raise books_error(NOT_WELL_FORMED, "JSON is not well formed")
@@ -365,7 +364,8 @@ def build_person(data: dict, person_id: str, existing: dict | None = None) -> di
 
 
 def _preference(data: dict, old: dict | None) -> dict:
-    """communication_preference: {is_sms_enabled, is_whatsapp_enabled} (BK-OAS object)."""
+    """communication_preference: {is_sms_enabled, is_whatsapp_enabled}, the object Zoho's
+    OpenAPI file documents."""
     result = dict(old or {"is_sms_enabled": False, "is_whatsapp_enabled": False})
     raw = data.get("communication_preference")
     if raw is None:
@@ -464,8 +464,9 @@ def discount_value(raw: Any, name: str) -> Any:
 def discount_amount(raw: Any, base: Decimal, name: str) -> Decimal:
     """What a discount takes off `base`.
 
-    BK-OAS (estimates/invoices/salesorders `discount`): "either a percentage or a flat
-    amount. For percentage discounts, the value should include the % symbol (e.g., 10%)".
+    Zoho's OpenAPI files (`discount` of estimates, invoices, sales orders): "either a
+    percentage or a flat amount. For percentage discounts, the value should include the %
+    symbol (e.g., 10%)".
     """
     if raw is None or raw == "":
         return Decimal(0)

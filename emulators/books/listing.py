@@ -1,4 +1,4 @@
-"""List endpoints of the Books emulator: filters, sorting and page_context (ref §4.2).
+"""List endpoints of the Books emulator: filters, sorting and page_context.
 
 Filtering walks the insertion-ordered record dict once; only the rows of the requested page are
 projected into list-item summaries, so a 200-row page of 10,000 records stays cheap.
@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 
-from emulators.books_resources import CONTACTS, ITEMS, Resource
-from emulators.books_state import Org, fmt_time, invalid, parse_date, parse_time
+from emulators.books.resources import CONTACTS, ITEMS, Resource
+from emulators.books.state import Org, fmt_time, invalid, parse_date, parse_time
 
-# ref §4.2: "Maximum value is 200"; Zoho's pagination page: "paginated to 200 items by
-# default" (zoho.com/books/api/v4/pagination), although the OAS parameters say default 10.
+# Zoho documents per_page as "Maximum value is 200", and its pagination page says lists are
+# "paginated to 200 items by default", although its OpenAPI parameters say the default is 10.
 MAX_PER_PAGE = 200
 
 
@@ -24,10 +24,10 @@ def list_page(org: Org, resource: Resource, query: Mapping[str, str]) -> tuple[l
         raise invalid("page")
     if per_page < 1:
         raise invalid("per_page")
-    per_page = min(per_page, MAX_PER_PAGE)  # larger values are capped, not refused [U]
+    per_page = min(per_page, MAX_PER_PAGE)  # larger values are capped, not refused (unverified)
     filter_by = query.get("filter_by", "Status.All")
     if filter_by not in resource.filter_by:
-        raise invalid("filter_by")  # [T] Deluge docs: "Invalid value passed for filter_by"
+        raise invalid("filter_by")  # Deluge docs: "Invalid value passed for filter_by"
     checks = _checks(resource, query, filter_by)
     column, order = _sort(resource, query)
     ordered = _ordered(org, resource, column, order)
@@ -188,7 +188,7 @@ def _contains(value: str, wanted: str) -> bool:
 
 
 def _search(resource: Resource, text: str) -> Callable:
-    if resource is CONTACTS:  # BK-OAS: "Search contacts by contact name or notes"
+    if resource is CONTACTS:  # Zoho: "Search contacts by contact name or notes"
         fields = ("contact_name", "notes")
     elif resource is ITEMS:
         fields = ("name", "description")
@@ -198,7 +198,8 @@ def _search(resource: Resource, text: str) -> Callable:
 
 
 def _modified_since(raw: str) -> Callable:
-    """ref §4.5: records modified at or after the given time (inclusivity is [U])."""
+    """Records modified at or after the given time (Books says "modified after"; whether the
+    bound is included is unverified)."""
     from datetime import UTC
 
     cutoff = fmt_time(parse_time(raw).astimezone(UTC))

@@ -1,12 +1,11 @@
 """Zoho Books v3 emulator: a FastAPI router served under /books/v3 and the legacy /api/v3.
 
-Contract: ../shared/reference/zoho-api.md §4 ("ref §n"). What the real API does that this
-router mirrors: `organization_id` on every call but GET /organizations; JSON bodies or the
-legacy form field `JSONString`; `{"code":0,"message":…,"<key>":…}` envelopes with an object
-`page_context`; 201 on create; `{"code":N,"message":…}` errors (the codes and their
-sources are listed at the top of books_state.py).
-Emulator-only controls are Python methods (`register_webhook`), never extra /books routes (the
-test control `POST /__emulator__/webhooks` of emulators.core calls it).
+What the real API does that this router mirrors: `organization_id` on every call but GET
+/organizations; JSON bodies or the legacy form field `JSONString`; `{"code":0,"message":…,
+"<key>":…}` envelopes with an object `page_context`; 201 on create; `{"code":N,"message":…}`
+errors (the codes and their sources are listed at the top of emulators.books.state).
+Emulator-only controls are Python methods (`register_webhook`, `add_document_type`), never
+extra /books routes (the test controls under `/__emulator__/` in emulators.controls call them).
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from emulators.books_list import list_page
-from emulators.books_records import (
+from emulators.books.listing import list_page
+from emulators.books.records import (
     invoice_from_estimate,
     new_contact,
     new_item,
@@ -32,16 +31,17 @@ from emulators.books_records import (
     update_item,
     update_transaction,
 )
-from emulators.books_resources import (
-    BY_PLURAL,
+from emulators.books.resources import (
     CONTACTS,
     ESTIMATES,
     INVOICES,
     ITEMS,
     TRANSACTIONS,
     Resource,
+    transaction_resource,
 )
-from emulators.books_state import (
+from emulators.books.seed import crm_id_field, seed_books
+from emulators.books.state import (
     BAD_ORG,
     INVALID,
     NOT_WELL_FORMED,
@@ -54,11 +54,12 @@ from emulators.books_state import (
     not_found,
     refresh_primary,
 )
-from emulators.books_webhooks import WebhookDispatcher
-from emulators.core import books_error, json_response
+from emulators.books.webhooks import WebhookDispatcher
+from emulators.common.documents import BUILT_IN, DocumentType
+from emulators.common.envelopes import books_error, json_response
 
 PREFIXES = ("/books/v3", "/api/v3")
-FIRST_ID = 460000000010000  # 15-digit numeric ids, increasing (ref §4.1)
+FIRST_ID = 460000000010000  # Books ids are 15-digit numbers; here they only increase
 
 
 class BooksEmulator:
@@ -69,6 +70,10 @@ class BooksEmulator:
         self.orgs: dict[str, Org] = {}
         self._next_id = FIRST_ID
         self.webhooks = WebhookDispatcher()
+        self.resources: list[Resource] = [CONTACTS, ITEMS, *TRANSACTIONS]
+        # Document types declared at run time, by resource name (the built-in ones are in
+        # TRANSACTIONS); kept by `seed`.
+        self.documents: dict[str, DocumentType] = {}
 
     # ---------------------------------------------------------------- state helpers
 
@@ -78,13 +83,44 @@ class BooksEmulator:
         return str(self._next_id)
 
     def seed(self, rng: random.Random, sizes, crm) -> None:
-        """Replace all state with deterministic sample data (see books_seed)."""
-        from emulators.books_seed import seed_books
-
+        """Replace all state with deterministic sample data (see emulators.books.seed).
+        Resources of document types declared at run time stay served, with no records."""
         with self.emu.lock:
             self.orgs = {}
             self._next_id = FIRST_ID
             seed_books(self, rng, sizes, crm)
+            # After the sample data, so that its ids are the same as without declared types.
+            for doc in self.documents.values():
+                self._install(self._resource(doc.resource))
+
+    def add_document_type(self, doc: DocumentType) -> list[tuple[str, str, Any]]:
+        """Serve the Books resource of a document type declared at run time; returns the
+        routes (method, full path, handler) that are new, for the app to mount. Each
+        organization gets the resource's unique custom field `cf_crm_id`. Declaring the same
+        type again changes nothing; a different declaration of a taken name is a ValueError."""
+        with self.emu.lock:
+            known = self.documents.get(doc.resource)
+            if known == doc:
+                return []
+            taken = {r.plural for r in self.resources} | {r.key for r in self.resources}
+            if known is not None or doc.resource in taken or doc.key in taken or any(
+                    d.resource == doc.resource for d in BUILT_IN):
+                raise ValueError(f"Books already serves a resource named {doc.resource} or "
+                                 f"{doc.key}")
+            resource = transaction_resource(doc)
+            self.documents[doc.resource] = doc
+            self.resources.append(resource)
+            self._install(resource)
+        return [(method, prefix + path, handler) for prefix in PREFIXES
+                for method, path, handler in self._resource_routes(resource)]
+
+    def _resource(self, plural: str) -> Resource:
+        return next(r for r in self.resources if r.plural == plural)
+
+    def _install(self, resource: Resource) -> None:
+        """Give every organization the custom fields of a declared resource."""
+        for org in self.orgs.values():
+            org.custom_fields[resource.key] = [crm_id_field(self)]
 
     def org(self, org_id: str | None = None) -> Org:
         """An organization's state (the default organization when no id is given)."""
@@ -129,25 +165,30 @@ class BooksEmulator:
             ("POST", "/invoices/fromestimates", self.h_from_estimates),
             ("GET", "/itemdetails", self.h_item_details),
         ]
-        for resource in (CONTACTS, ITEMS, *TRANSACTIONS):
-            base = "/" + resource.plural
-            routes += [
-                ("GET", base, self._bind(self.h_list, resource)),
-                ("POST", base, self._bind(self.h_create, resource)),
-                ("PUT", base, self._bind(self.h_upsert, resource)),
-                ("GET", base + "/{record_id}", self._bind(self.h_get, resource)),
-                ("PUT", base + "/{record_id}", self._bind(self.h_update, resource)),
-                ("DELETE", base + "/{record_id}", self._bind(self.h_delete, resource)),
-            ]
-            if resource in (CONTACTS, INVOICES):  # BK-OAS bulk deletes
-                routes.append(("DELETE", base, self._bind(self.h_bulk_delete, resource)))
-            if resource in (CONTACTS, ITEMS):
-                for action in ("active", "inactive"):
-                    routes.append(("POST", f"{base}/{{record_id}}/{action}",
-                                   self._bind(self.h_activity, resource, action)))
-            for action in resource.transitions:
-                routes.append(("POST", f"{base}/{{record_id}}/status/{action}",
-                               self._bind(self.h_status, resource, action)))
+        for resource in self.resources:
+            routes += self._resource_routes(resource)
+        return routes
+
+    def _resource_routes(self, resource: Resource) -> list[tuple[str, str, Any]]:
+        """List, create, upsert, get, update, delete and the status actions of a resource."""
+        base = "/" + resource.plural
+        routes = [
+            ("GET", base, self._bind(self.h_list, resource)),
+            ("POST", base, self._bind(self.h_create, resource)),
+            ("PUT", base, self._bind(self.h_upsert, resource)),
+            ("GET", base + "/{record_id}", self._bind(self.h_get, resource)),
+            ("PUT", base + "/{record_id}", self._bind(self.h_update, resource)),
+            ("DELETE", base + "/{record_id}", self._bind(self.h_delete, resource)),
+        ]
+        if resource in (CONTACTS, INVOICES):  # the two bulk deletes Zoho documents
+            routes.append(("DELETE", base, self._bind(self.h_bulk_delete, resource)))
+        if resource in (CONTACTS, ITEMS):
+            for action in ("active", "inactive"):
+                routes.append(("POST", f"{base}/{{record_id}}/{action}",
+                               self._bind(self.h_activity, resource, action)))
+        for action in resource.transitions:
+            routes.append(("POST", f"{base}/{{record_id}}/status/{action}",
+                           self._bind(self.h_status, resource, action)))
         return routes
 
     @staticmethod
@@ -164,18 +205,20 @@ class BooksEmulator:
         self.emu.authorize(request, "books", f"ZohoBooks.{scope}.{operation}")
 
     def _org_of(self, request: Request) -> Org:
-        """The organization named by ?organization_id= (required, ref §4.1)."""
+        """The organization named by ?organization_id= (required on every call but GET
+        /organizations)."""
         org_id = request.query_params.get("organization_id", "").strip()
         if not org_id or not org_id.isdigit():
-            raise invalid("organization_id")  # [T] integrators: 400, code 2
+            raise invalid("organization_id")  # integrators report 400, code 2
         org = self.orgs.get(org_id)
-        if org is None:  # [T] Deluge docs: code 6041 for an org the user is not part of
+        if org is None:  # Deluge docs: code 6041 for an org the user is not part of
             raise books_error(BAD_ORG, "This user is not associated with the "
                               f"CompanyID/CompanyName:{org_id}.")
         return org
 
     async def _body(self, request: Request) -> dict:
-        """The request body: JSON, or the legacy form field JSONString (ref §4.1)."""
+        """The request body: JSON, or the legacy form field JSONString (old clients send
+        the JSON as that form field)."""
         ctype = request.headers.get("content-type", "").lower()
         if "form-urlencoded" in ctype or "multipart/form-data" in ctype:
             try:
@@ -195,7 +238,8 @@ class BooksEmulator:
         try:
             data = json.loads(raw, parse_float=Decimal)
         except (ValueError, RecursionError):
-            raise invalid("JSONString") from None  # [T] "Invalid value passed for JSONString"
+            # Integrators report "Invalid value passed for JSONString".
+            raise invalid("JSONString") from None
         if not isinstance(data, dict):
             raise books_error(NOT_WELL_FORMED, "JSON is not well formed")
         return data
@@ -212,7 +256,7 @@ class BooksEmulator:
     # ---------------------------------------------------------------- organizations
 
     async def h_orgs(self, request: Request) -> Response:
-        """GET /organizations: the only call without organization_id (ref §4.1)."""
+        """GET /organizations: the only call without organization_id."""
         self._auth(request, "settings", "READ")
         with self.emu.lock:
             orgs = [org.info for org in self.orgs.values()]
@@ -240,7 +284,7 @@ class BooksEmulator:
     # ---------------------------------------------------------------- generic CRUD
 
     async def h_list(self, request: Request, resource: Resource) -> Response:
-        """GET /<collection>: filters, sort and page_context (ref §4.2)."""
+        """GET /<collection>: filters, sort and page_context."""
         self._auth(request, resource.scope, "READ")
         with self.emu.lock:
             org = self._org_of(request)
@@ -257,7 +301,7 @@ class BooksEmulator:
             return json_response({"code": 0, "message": "success", resource.key: record})
 
     async def h_create(self, request: Request, resource: Resource) -> Response:
-        """POST /<collection>: 201 with the created record (ref §4.1)."""
+        """POST /<collection>: 201 with the created record."""
         self._auth(request, resource.scope, "CREATE")
         with self.emu.lock:
             org = self._org_of(request)
@@ -287,7 +331,7 @@ class BooksEmulator:
         else:
             manual = _flag(query, "ignore_auto_number_generation")
             record = new_transaction(org, resource, data, record_id, now, self.new_id, manual)
-            # ?send=true e-mails an estimate/invoice on creation, which marks it sent (§4.5).
+            # ?send=true e-mails an estimate/invoice on creation, which marks it sent.
             if resource in (ESTIMATES, INVOICES) and _flag(query, "send"):
                 record["status"] = "sent"
         org.table(resource)[record_id] = record
@@ -330,7 +374,9 @@ class BooksEmulator:
             raise
 
     async def h_upsert(self, request: Request, resource: Resource) -> Response:
-        """PUT /<collection> with X-Unique-Identifier-Key/-Value and optional X-Upsert (§4.3)."""
+        """PUT /<collection> with X-Unique-Identifier-Key/-Value and optional X-Upsert: update
+        the record whose unique custom field has that value, or create it when X-Upsert is
+        true."""
         self._auth(request, resource.scope, "UPDATE")
         with self.emu.lock:
             org = self._org_of(request)
@@ -417,7 +463,7 @@ class BooksEmulator:
             org.names.pop((resource.plural, record[resource.number_field]), None)
 
     async def h_activity(self, request: Request, resource: Resource, action: str) -> Response:
-        """POST /contacts|items/{id}/active|inactive (BK-OAS scope: .CREATE)."""
+        """POST /contacts|items/{id}/active|inactive (Zoho documents the CREATE scope)."""
         self._auth(request, resource.scope, "CREATE")
         with self.emu.lock:
             org = self._org_of(request)
@@ -437,8 +483,8 @@ class BooksEmulator:
             org = self._org_of(request)
             record = org.get(resource, request.path_params["record_id"])
             if record["status"] == transition.to:
-                # Re-marking the current status changes nothing and succeeds [U: live Books
-                # behaviour not documented]; it keeps status calls safe to replay.
+                # Re-marking the current status changes nothing and succeeds (live Books'
+                # behaviour is not documented); it keeps status calls safe to replay.
                 return json_response({"code": 0, "message": transition.message},
                                      status=transition.http_status)
             if record["status"] not in transition.allowed_from:
@@ -457,7 +503,8 @@ class BooksEmulator:
                                  status=transition.http_status)
 
     async def h_from_estimates(self, request: Request) -> Response:
-        """POST /invoices/fromestimates?estimate_ids=a,b (BK-OAS: 200, no invoice body)."""
+        """POST /invoices/fromestimates?estimate_ids=a,b (Zoho documents a 200 without the
+        invoices in the body)."""
         self._auth(request, "invoices", "CREATE")
         with self.emu.lock:
             org = self._org_of(request)
@@ -484,7 +531,7 @@ class BooksEmulator:
         self._emit(org, ESTIMATES, "updated", estimate)
 
     async def h_item_details(self, request: Request) -> Response:
-        """GET /itemdetails?item_ids=a,b: several items in full (ref §4.4)."""
+        """GET /itemdetails?item_ids=a,b: several items in full."""
         self._auth(request, "settings", "READ")
         with self.emu.lock:
             org = self._org_of(request)
@@ -620,7 +667,7 @@ def _flag(query, name: str) -> bool:
 
 def _check_editable(resource: Resource, record: dict) -> None:
     """Void invoices/sales orders and billed/cancelled POs are not edited in Books."""
-    if record.get("status") in ("void", "cancelled", "billed") and resource in TRANSACTIONS:
+    if record.get("status") in ("void", "cancelled", "billed") and resource.party is not None:
         raise books_error(INVALID, f"A {record['status']} {resource.label.lower()} cannot be "
                           "edited.")
 
@@ -663,4 +710,4 @@ class _Backup:
         org.numbers = self.numbers
 
 
-__all__ = ["BooksEmulator", "BY_PLURAL"]
+__all__ = ["BooksEmulator"]

@@ -15,8 +15,8 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
-from emulators.books_records import new_contact, new_item, new_transaction
-from emulators.books_resources import (
+from emulators.books.records import new_contact, new_item, new_transaction
+from emulators.books.resources import (
     CONTACTS,
     ESTIMATES,
     INVOICES,
@@ -25,7 +25,7 @@ from emulators.books_resources import (
     SALESORDERS,
     TRANSACTIONS,
 )
-from emulators.books_state import Org, add_days, fmt_time
+from emulators.books.state import Org, add_days, fmt_time
 
 CURRENCIES = {  # code -> (name, symbol, units of this currency per 1 USD)
     "USD": ("US Dollar", "$", Decimal("1")),
@@ -98,12 +98,18 @@ def _currencies(books, org: Org, base: str) -> None:
 
 def _custom_fields(books, org: Org) -> None:
     for resource in (CONTACTS, ITEMS, *TRANSACTIONS):
-        fields = [_cf(books, 1, "CRM ID", "cf_crm_id", unique=True)]
+        fields = [crm_id_field(books)]
         if resource is CONTACTS:
             fields.append(_cf(books, 2, "Segment", "cf_segment"))
         elif resource is ITEMS:
             fields.append(_cf(books, 2, "Category", "cf_category"))
         org.custom_fields[resource.key] = fields
+
+
+def crm_id_field(books) -> dict:
+    """The unique text custom field `cf_crm_id` every resource has, so that a sync engine can
+    upsert by the CRM id (X-Unique-Identifier-Key: cf_crm_id)."""
+    return _cf(books, 1, "CRM ID", "cf_crm_id", unique=True)
 
 
 def _cf(books, index: int, label: str, api_name: str, unique: bool = False) -> dict:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from emulators.crm_fields import FIELD_MAP, NAME_FIELD, Field
+from emulators.crm.catalogue import Catalogue
+from emulators.crm.fields import Field
 
 ID_BASE = 5725767000000100000
 
@@ -26,13 +28,11 @@ def iso(dt: datetime) -> str:
 class ModuleStore:
     """Records of one module, in id (= creation) order, with a Modified_Time index."""
 
-    def __init__(self, module: str):
+    def __init__(self, module: str, fields: Iterable[Field]):
         self.module = module
         self.records: dict[str, dict] = {}
         self.by_modified: list[tuple[str, str]] = []  # (Modified_Time, id), sorted
-        self.unique: dict[str, dict[str, str]] = {
-            f.api_name: {} for f in FIELD_MAP[module].values() if f.unique
-        }
+        self.unique: dict[str, dict[str, str]] = {f.api_name: {} for f in fields if f.unique}
         self.written: dict[str, float] = {}  # id -> monotonic time of the last write
         self.deleted: list[dict] = []
 
@@ -76,7 +76,8 @@ class ModuleStore:
                 index[rec[name].lower()] = rec["id"]
 
     def modified_since(self, since: str) -> list[str]:
-        """Ids with Modified_Time >= since, in Modified_Time order (inclusive, ref §3.9)."""
+        """Ids with Modified_Time >= since, in Modified_Time order: the CRM's modified-since
+        reads include records modified exactly at `since`."""
         pos = bisect.bisect_left(self.by_modified, (since, ""))
         return [rec_id for _, rec_id in self.by_modified[pos:]]
 
@@ -96,24 +97,22 @@ class Directory:
         return {"name": user["full_name"], "id": user["id"], "email": user["email"]}
 
 
-def display_name(module: str, rec: dict) -> str | None:
-    """The record's name as lookups show it."""
-    return rec.get(NAME_FIELD[module])
-
-
 class Renderer:
     """Turns stored records into API JSON."""
 
-    def __init__(self, stores: dict[str, ModuleStore], directory: Directory):
+    def __init__(self, stores: dict[str, ModuleStore], directory: Directory,
+                 catalogue: Catalogue):
         self.stores = stores
         self.directory = directory
+        self.catalogue = catalogue
 
     def ref(self, module: str, rec_id: str | None) -> dict | None:
         """A lookup value {"name","id"} (name None when the target is gone)."""
         if rec_id is None:
             return None
         target = self.stores[module].records.get(rec_id)
-        return {"name": display_name(module, target) if target else None, "id": rec_id}
+        name = target.get(self.catalogue.name_field(module)) if target else None
+        return {"name": name, "id": rec_id}
 
     def value(self, f: Field, raw):
         """Render one stored value."""
@@ -136,7 +135,7 @@ class Renderer:
 
     def record(self, module: str, rec: dict, fields: list[str] | None) -> dict:
         """A record with the requested fields (all when None); `id` is always present."""
-        fmap = FIELD_MAP[module]
+        fmap = self.catalogue.field_map[module]
         names = fields if fields is not None else list(fmap)
         out = {"id": rec["id"]}
         for name in names:

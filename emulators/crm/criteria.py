@@ -1,6 +1,6 @@
 """Parser and evaluator for the CRM search `criteria` grammar (and custom-view criteria).
 
-Grammar (reference §3.5, searchRecords.md): ``(Field:op:value)`` conditions, combined with
+Grammar (Zoho's searchRecords documentation): ``(Field:op:value)`` conditions, combined with
 ``and`` / ``or`` and nested in parentheses, e.g.
 ``((A:equals:x) and ((B:in:1,2) or (C:starts_with:y)))``.
 Inside a value a backslash escapes the next character, so ``\\(`` ``\\)`` ``\\,`` ``\\\\`` are
@@ -9,15 +9,16 @@ literal; an unescaped comma separates the values of ``in`` / ``between``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from emulators.crm_fields import FIELD_MAP, Field
+from emulators.crm.fields import NUMBER_TYPES, Field
 
-MAX_CONDITIONS = 15  # the error message says 15 while the prose says 10 (reference §3.5 [U])
+# Zoho's error message says 15 conditions while its prose says 10 (unverified which holds).
+MAX_CONDITIONS = 15
 MAX_IN_VALUES = 100
 
 OPS_BY_TYPE = {
@@ -43,7 +44,7 @@ class CriteriaError(Exception):
 
 
 def _bad(reason: str) -> CriteriaError:
-    # [U] exact wording: the OAS only says INVALID_QUERY with a `reason` detail.
+    # The wording is ours: Zoho's OpenAPI file only says INVALID_QUERY with a `reason` detail.
     return CriteriaError("INVALID_QUERY", "Invalid query formed", {"reason": reason})
 
 
@@ -66,8 +67,8 @@ class Group:
 
 
 class _Parser:
-    def __init__(self, module: str, text: str):
-        self.module, self.s, self.i, self.count = module, text, 0, 0
+    def __init__(self, fields: Mapping[str, Field], text: str):
+        self.fields, self.s, self.i, self.count = fields, text, 0, 0
 
     def ws(self) -> None:
         while self.i < len(self.s) and self.s[self.i].isspace():
@@ -148,9 +149,9 @@ class _Parser:
         return parts
 
     def make(self, name: str, op: str, values: list[str]) -> Cond:
-        f = FIELD_MAP[self.module].get(name)
+        f = self.fields.get(name)
         if f is None or f.data_type == "subform":
-            # [U] Zoho's wording for an unknown field in criteria.
+            # Zoho's wording for an unknown field in criteria (unverified).
             raise CriteriaError("INVALID_QUERY", "Invalid query formed",
                                 {"reason": "invalid field", "api_name": name})
         if op not in ALL_OPS or op not in OPS_BY_TYPE[kind(f)]:
@@ -209,11 +210,12 @@ def to_utc_iso(raw: str) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def parse(module: str, text: str):
-    """Parse a criteria string for `module`; raises CriteriaError on bad input."""
+def parse(fields: Mapping[str, Field], text: str):
+    """Parse a criteria string over a module's fields (API name -> Field); raises
+    CriteriaError on bad input."""
     if not text or not text.strip():
         raise _bad("empty criteria")
-    p = _Parser(module, text.strip())
+    p = _Parser(fields, text.strip())
     node = p.expr()
     p.ws()
     if p.i != len(p.s):
@@ -320,3 +322,30 @@ def _fast_text(c: Cond) -> Callable[[dict], bool] | None:
         ws = set(wanted)
         return lambda rec: low(rec) not in ws
     return None
+
+
+def record_values(crm, module: str) -> Callable:
+    """`get(record, field)`: comparable values for criteria evaluation. Lookups compare by id
+    and by the target's display name, owners by id and full name, numbers as Decimals, text
+    case-insensitively (dates and datetimes as stored)."""
+    name_field = crm.catalogue.name_field
+
+    def get(rec: dict, f):
+        raw = rec.get(f.api_name)
+        if raw is None:
+            return None
+        dt = f.data_type
+        if dt == "lookup":
+            target = crm.stores[f.lookup_module].records.get(raw)
+            name = target.get(name_field(f.lookup_module)) if target else None
+            return raw, (name or "").lower()
+        if dt == "ownerlookup":
+            user = crm.directory.users.get(raw, {})
+            return raw, user.get("full_name", "").lower()
+        if dt in NUMBER_TYPES:
+            return Decimal(str(raw))
+        if isinstance(raw, str):
+            return raw.lower() if dt not in ("date", "datetime") else raw
+        return raw
+
+    return get

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from emulators.core import ApiError, crm_error, empty_response, json_response
-from emulators.crm_criteria import to_utc_iso
-from emulators.crm_fields import SYSTEM_DUPLICATE_FIELDS
-from emulators.crm_routes import (
+from emulators.common.envelopes import ApiError, crm_error, empty_response, json_response
+from emulators.crm.criteria import to_utc_iso
+from emulators.crm.http import (
     WRONG_FORMAT,
     check_version,
     data_items,
     field_list,
     if_modified_since,
     int_param,
-    list_records,
-    now_epoch_ms,
     read_body,
     resolve_module,
-    scope,
-    view_predicate,
     write_status,
 )
-from emulators.crm_validate import ItemError
+from emulators.crm.listing import list_records, view_predicate
+from emulators.crm.query import search as run_search
+from emulators.crm.validate import ItemError
 
 PREFIX = "/crm/{version}/{module}"
 INVALID_ID = "the id given seems to be invalid"
@@ -42,8 +39,8 @@ def _enter(crm, version: str, module: str, request: Request, op: str) -> str:
         # e.g. /settings/layouts, which this emulator does not serve: an unknown URL
         raise crm_error("INVALID_URL_PATTERN",
                         "Please check if the URL trying to access is a correct one", status=404)
-    module = resolve_module(module)
-    crm.emu.authorize(request, "crm", scope(module, op))
+    module = resolve_module(crm, module)
+    crm.emu.authorize(request, "crm", crm.catalogue.scope(module, op))
     return module
 
 
@@ -55,8 +52,6 @@ def add_record_routes(router: APIRouter, crm) -> None:
     async def search(version: str, module: str, request: Request):
         """GET /{module}/search."""
         module = _enter(crm, version, module, request, "READ")
-        from emulators.crm_query import search as run_search
-
         with emu.lock:
             return run_search(crm, module, request)
 
@@ -66,7 +61,8 @@ def add_record_routes(router: APIRouter, crm) -> None:
         module = _enter(crm, version, module, request, "READ")
         kind = request.query_params.get("type", "all")
         if kind not in ("all", "recycle", "permanent"):
-            # Shape of the OAS example getDeletedRecords response-400-patternnotmatched.
+            # The shape of the "pattern not matched" 400 example of getDeletedRecords in
+            # Zoho's CRM OpenAPI file.
             raise ApiError(400, {"data": [{
                 "code": "PATTERN_NOT_MATCHED", "details": {"param_name": "type"},
                 "message": "Please check whether the input values are correct",
@@ -99,7 +95,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
     async def upsert(version: str, module: str, request: Request):
         """POST /{module}/upsert."""
         module = _enter(crm, version, module, request, "CREATE")
-        emu.authorize(request, "crm", scope(module, "UPDATE"))
+        emu.authorize(request, "crm", crm.catalogue.scope(module, "UPDATE"))
         body = await read_body(request)
         items = data_items(body)
         check = _duplicate_check_fields(crm, module, body.get("duplicate_check_fields"))
@@ -198,7 +194,7 @@ def add_record_routes(router: APIRouter, crm) -> None:
         module = _enter(crm, version, module, request, "DELETE")
         with emu.lock:
             if rec_id not in crm.stores[module].records:
-                # As the OAS example deleteRecord response-400-invalidrecordid.
+                # As the "invalid record id" 400 example of deleteRecord in Zoho's OpenAPI file.
                 raise crm_error("INVALID_DATA", "invalid record id", {"resource_path_index": 0})
             results = _delete_ids(crm, module, [rec_id])
         return json_response({"data": results}, write_status(results, 200))
@@ -208,7 +204,7 @@ def _duplicate_check_fields(crm, module: str, raw) -> list[str]:
     """The ordered duplicate-check fields: given ones, else system fields then unique ones."""
     if raw is None:
         uniques = [n for n, f in crm.field_map(module).items() if f.unique]
-        return SYSTEM_DUPLICATE_FIELDS[module] + uniques
+        return list(crm.catalogue.modules[module].duplicate_fields) + uniques
     fmap = crm.field_map(module)
     if not isinstance(raw, list) or not raw:
         raise crm_error("INVALID_DATA", "invalid data",
@@ -230,7 +226,8 @@ def _upsert_one(crm, module: str, item, i: int, check: list[str], cache: dict,
             rec, details = crm.create(module, item, i)
             crm.remember(cache, rec)
             events["insert"].append(rec["id"])
-            # As in the OAS example, an insert names the duplicate-check field it evaluated.
+            # As in Zoho's OpenAPI example, an insert names the duplicate-check field it
+            # evaluated.
             checked = next((n for n in check if item.get(n) not in (None, "")), None)
             return {"code": "SUCCESS", "duplicate_field": checked, "action": "insert",
                     "details": details, "message": "record added", "status": "success"}
@@ -238,7 +235,7 @@ def _upsert_one(crm, module: str, item, i: int, check: list[str], cache: dict,
         try:
             rec, details, changed = crm.update(module, rec_id, item, i)
         except ItemError as exc:
-            exc.details["id"] = rec_id  # as in the OAS upsert examples for the update path
+            exc.details["id"] = rec_id  # as Zoho's upsert examples show for the update path
             raise
         crm.remember(cache, rec)
         events["update"].append(rec_id)
@@ -262,7 +259,8 @@ def _unmodified_since(request: Request) -> str | None:
 
 
 def _update_status(results: list[dict]) -> int:
-    """412 when every item was refused as ALREADY_MODIFIED (OAS example), else 200/207/400."""
+    """412 when every item was refused as ALREADY_MODIFIED (as in Zoho's OpenAPI example),
+    else 200/207/400."""
     if results and all(r["code"] == "ALREADY_MODIFIED" for r in results):
         return 412
     return write_status(results, 200)
@@ -330,5 +328,5 @@ def _delete_ids(crm, module: str, ids: list[str]) -> list[dict]:
 
 def _notify(crm, module: str, operation: str, ids: list[str], affected: list) -> None:
     if ids and crm.notifier.channels:
-        crm.notifier.publish(module, operation, ids, affected, crm.emu.base_url,
-                             now_epoch_ms(crm))
+        server_time = int(crm.emu.now().timestamp() * 1000)  # epoch milliseconds
+        crm.notifier.publish(module, operation, ids, affected, crm.emu.base_url, server_time)

@@ -8,19 +8,14 @@ from decimal import Decimal
 
 from fastapi import Request
 
-from emulators.core import crm_error, empty_response, json_response
-from emulators.crm_coql import Bool, CoqlError, Query, like_regex, parse
-from emulators.crm_criteria import CriteriaError, compile_tree, to_utc_iso
-from emulators.crm_criteria import parse as parse_criteria
-from emulators.crm_fields import FIELD_MAP, MODULES, TEXT_TYPES, Field, field_meta
-from emulators.crm_routes import (
-    SEARCH_LIMIT,
-    criteria_getter,
-    field_list,
-    int_param,
-    sort_params,
-    view_predicate,
-)
+from emulators.common.envelopes import crm_error, empty_response, json_response
+from emulators.crm.coql import Bool, CoqlError, Query, like_regex, parse
+from emulators.crm.criteria import CriteriaError, compile_tree, record_values, to_utc_iso
+from emulators.crm.criteria import parse as parse_criteria
+from emulators.crm.fields import TEXT_TYPES, Field
+from emulators.crm.http import SEARCH_LIMIT, field_list, int_param
+from emulators.crm.listing import sort_params, view_predicate
+from emulators.crm.metadata import field_meta
 
 # ------------------------------------------------------------------------------- search
 
@@ -31,10 +26,10 @@ def _matcher(crm, module: str, request: Request):
     fmap = crm.field_map(module)
     if params.get("criteria") is not None:
         try:
-            tree = parse_criteria(module, params["criteria"])
+            tree = parse_criteria(crm.catalogue.field_map[module], params["criteria"])
         except CriteriaError as exc:
             raise crm_error(exc.code, exc.message, exc.details) from None
-        return compile_tree(tree, criteria_getter(crm, module))
+        return compile_tree(tree, record_values(crm, module))
     if params.get("email") is not None:
         wanted = params["email"].strip().lower()
         names = [n for n, f in fmap.items() if f.data_type == "email"]
@@ -56,7 +51,8 @@ def _matcher(crm, module: str, request: Request):
 
 
 def search(crm, module: str, request: Request):
-    """GET /{module}/search (ref §3.5): ≤2000 reachable results, 204 when none, index lag."""
+    """GET /{module}/search: at most 2000 results reachable, 204 when none, and records
+    written in the last `search_lag_s` seconds not yet indexed (an injected fault)."""
     match = _matcher(crm, module, request)
     fields = field_list(crm, module, request.query_params.get("fields"), required=False)
     sort_by, sort_order = sort_params(request, None)
@@ -273,18 +269,19 @@ def _check_where(cols: _Columns, node) -> None:
                          "reason": "operator not supported for the column"})
 
 
-def _module_of(name: str) -> str:
-    for module in MODULES:
-        if module.lower() == name.lower():
-            return module
-    raise CoqlError("INVALID_QUERY", "invalid module given", {"module": name})
+def _module_of(crm, name: str) -> str:
+    module = crm.catalogue.resolve(name)
+    if module is None:
+        raise CoqlError("INVALID_QUERY", "invalid module given", {"module": name})
+    return module
 
 
 def run_coql(crm, request: Request, body: dict):
-    """POST /coql (ref §3.6); caller holds the lock and maps CoqlError to the envelope."""
+    """POST /coql: COQL needs the coql scope and the module's READ scope. The caller holds
+    the lock and maps CoqlError to the envelope."""
     q: Query = parse(body.get("select_query"))
-    module = _module_of(q.module)
-    crm.emu.authorize(request, "crm", f"ZohoCRM.modules.{MODULES[module][2]}.READ")
+    module = _module_of(crm, q.module)
+    crm.emu.authorize(request, "crm", crm.catalogue.scope(module, "READ"))
     cols = _Columns(crm, module)
     for col in q.columns:
         cols.field(col, "select")
@@ -312,6 +309,7 @@ def run_coql(crm, request: Request, body: dict):
     out = {"data": data, "info": {"count": len(data),
                                   "more_records": q.offset + q.limit < len(recs)}}
     if body.get("include_meta") == ["fields"]:
-        out["fields"] = {col: field_meta(module, FIELD_MAP[module][col])
-                         for col in q.columns if col in FIELD_MAP[module]}
+        fmap = crm.catalogue.field_map[module]
+        out["fields"] = {col: field_meta(crm.catalogue, module, fmap[col])
+                         for col in q.columns if col in fmap}
     return json_response(out)

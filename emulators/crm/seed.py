@@ -13,7 +13,7 @@ import random
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
-from emulators.crm_fields import DEAL_STAGES, INDUSTRIES, STAGE_PROBABILITY, USAGE_UNITS
+from emulators.crm.fields import DEAL_STAGES, INDUSTRIES, STAGE_PROBABILITY, USAGE_UNITS
 
 ANCHOR = datetime(2025, 1, 6, 8, 0, 0, tzinfo=UTC)
 SPAN = timedelta(days=300)

@@ -1,7 +1,7 @@
 """Zoho CRM v8 emulator (also answering /crm/v2 … /crm/v7): state, seeding and operations.
 
-The HTTP surface lives in `emulators.crm_routes`; field metadata in `emulators.crm_fields`.
-Contract and sources: ../shared/reference/zoho-api.md §3 (cited as "ref §n").
+The HTTP surface lives in `emulators.crm.routes`; modules and fields in `emulators.crm.fields`
+and, per emulator, `emulators.crm.catalogue`.
 """
 
 from __future__ import annotations
@@ -11,21 +11,15 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 
-from emulators.crm_fields import (
-    FIELD_MAP,
-    FIELDS,
-    LINE_ITEM_SUBFORM,
-    MODULES,
-    NAME_FIELD,
-    Field,
-    module_id,
-)
-from emulators.crm_notify import Notifier
-from emulators.crm_seed import SPECIAL_ACCOUNTS, Seeder, ascii_slug, timeline
-from emulators.crm_store import ID_BASE, Directory, ModuleStore, Renderer, iso
-from emulators.crm_validate import ItemError
-from emulators.crm_views import seed_views
-from emulators.crm_write import RecordValidator, derive
+from emulators.common.documents import DocumentType
+from emulators.crm.catalogue import Catalogue
+from emulators.crm.fields import Field
+from emulators.crm.notify import Notifier
+from emulators.crm.routes import build_router
+from emulators.crm.seed import SPECIAL_ACCOUNTS, Seeder, ascii_slug, timeline
+from emulators.crm.store import ID_BASE, Directory, ModuleStore, Renderer, iso
+from emulators.crm.views import seed_views
+from emulators.crm.write import RecordValidator, derive
 
 CURRENCY_FIELDS = {"Currency", "Exchange_Rate"}
 # Units of each currency per US dollar: fixed sample rates, not market data.
@@ -34,13 +28,15 @@ USD_RATES = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "INR": 83.1, "JPY": 151.2, "A
 
 
 class CrmEmulator:
-    """The emulated CRM org: records of nine modules, users, custom views, channels."""
+    """The emulated CRM org: records of nine modules (and of any document module declared at
+    run time), users, custom views, notification channels."""
 
     def __init__(self, emu):
         self.emu = emu
-        self.stores: dict[str, ModuleStore] = {m: ModuleStore(m) for m in MODULES}
+        self.catalogue = Catalogue()
+        self.stores: dict[str, ModuleStore] = self._empty_stores()
         self.directory = Directory()
-        self.renderer = Renderer(self.stores, self.directory)
+        self.renderer = Renderer(self.stores, self.directory, self.catalogue)
         self.views: dict[str, list[dict]] = {}
         self.notifier = Notifier()
         self.page_tokens: dict[str, dict] = {}
@@ -50,9 +46,24 @@ class CrmEmulator:
 
     def router(self) -> APIRouter:
         """The FastAPI router for /crm/{version}/…"""
-        from emulators.crm_routes import build_router
-
         return build_router(self)
+
+    def add_document_type(self, doc: DocumentType) -> str:
+        """Serve the CRM module of a document type declared at run time (empty, with the
+        predefined custom views); returns its API name. Kept by `seed`: re-seeding empties
+        it like every module."""
+        known = doc.crm_module in self.catalogue.documents
+        module = self.catalogue.add_document(doc)
+        if not known:
+            self.stores[module] = self._store(module)
+            self.views = seed_views(self) | self.views
+        return module
+
+    def _store(self, module: str) -> ModuleStore:
+        return ModuleStore(module, self.catalogue.fields[module])
+
+    def _empty_stores(self) -> dict[str, ModuleStore]:
+        return {m: self._store(m) for m in self.catalogue.modules}
 
     def records(self, module: str) -> dict[str, dict]:
         """id -> stored record (API names; lookups and owners hold ids) of a module."""
@@ -60,8 +71,8 @@ class CrmEmulator:
 
     def seed(self, rng: random.Random, sizes) -> None:
         """Replace all state with deterministic sample data drawn from `rng`."""
-        self.stores = {m: ModuleStore(m) for m in MODULES}
-        self.renderer = Renderer(self.stores, self.directory)
+        self.stores = self._empty_stores()
+        self.renderer = Renderer(self.stores, self.directory, self.catalogue)
         self.page_tokens.clear()
         self.notifier.clear()
         self._next_id = ID_BASE
@@ -77,14 +88,15 @@ class CrmEmulator:
             """Insert one seed record with audit fields laid out on the seed timeline."""
             created = next(times)
             modified = created + timedelta(minutes=rng.randint(0, 60 * 24 * 30))
-            rec = {k: v for k, v in values.items() if k in FIELD_MAP[module]}
+            fmap = self.catalogue.field_map[module]
+            rec = {k: v for k, v in values.items() if k in fmap}
             rec.update(id=self.new_id(), Owner=owner or rng.choice(owners)["id"],
                        Created_By=self.directory.current_user_id,
                        Modified_By=self.directory.current_user_id,
                        Created_Time=iso(created), Modified_Time=iso(min(modified, _SEED_END)))
-            if "Currency" in FIELD_MAP[module]:
+            if "Currency" in fmap:
                 self._set_currency(rec)
-            derive(module, rec, rec)
+            derive(module, rec, rec, self.catalogue.subform(module))
             self.stores[module].add(rec)
             return rec["id"]
 
@@ -94,7 +106,8 @@ class CrmEmulator:
 
     def _seed_purged(self) -> None:
         """A few long-gone records per module in the deleted list: permanently deleted ones
-        have no name and no users any more (OAS example getDeletedRecords)."""
+        have no name and no users any more (the getDeletedRecords example of Zoho's OpenAPI
+        file)."""
         for n, store in enumerate(self.stores.values()):
             for k in range(2):
                 store.deleted.append({"deleted_by": None, "id": self.new_id(),
@@ -149,7 +162,8 @@ class CrmEmulator:
         if not products:
             return
         for module in ("Quotes", "Sales_Orders", "Invoices", "Purchase_Orders"):
-            parties = vendors if module == "Purchase_Orders" else accounts
+            vendor = self.catalogue.documents[module].party == "vendor"
+            parties = vendors if vendor else accounts
             if not parties:
                 continue
             for i in range(plan[module]):
@@ -162,12 +176,13 @@ class CrmEmulator:
                                  "Discount": 0.0})
                 validator = RecordValidator(self, module)
                 rows = [validator.price_row(r) for r in rows]
-                party = "Vendor_Name" if module == "Purchase_Orders" else "Account_Name"
-                values = {"Subject": f"{MODULES[module][0]} {1000 + i}",
+                party = "Vendor_Name" if vendor else "Account_Name"
+                fmap = self.catalogue.field_map[module]
+                values = {"Subject": f"{self.catalogue.modules[module].singular} {1000 + i}",
                           party: rng.choice(parties),
-                          "Status": rng.choice(FIELD_MAP[module]["Status"].picklist[1:]),
-                          LINE_ITEM_SUBFORM[module]: rows}
-                if deals and module != "Purchase_Orders" and rng.random() < 0.5:
+                          "Status": rng.choice(fmap["Status"].picklist[1:]),
+                          self.catalogue.subform(module): rows}
+                if deals and not vendor and rng.random() < 0.5:
                     values["Deal_Name"] = rng.choice(deals)
                 put(module, values)
 
@@ -202,13 +217,14 @@ class CrmEmulator:
 
     def module_id(self, module: str) -> str:
         """The module's numeric id."""
-        return module_id(module)
+        return self.catalogue.module_id(module)
 
     def active_fields(self, module: str) -> list[Field]:
         """Fields that exist in this org (Currency only with multi-currency, as in Zoho)."""
+        fields = self.catalogue.fields[module]
         if self.emu.config.crm_multi_currency:
-            return FIELDS[module]
-        return [f for f in FIELDS[module] if f.api_name not in CURRENCY_FIELDS]
+            return fields
+        return [f for f in fields if f.api_name not in CURRENCY_FIELDS]
 
     def field_map(self, module: str) -> dict[str, Field]:
         """api_name -> Field of the active fields."""
@@ -233,10 +249,10 @@ class CrmEmulator:
         rec = {"id": self.new_id(), "Owner": me, **changes}
         if rec.get("Owner") is None:
             rec["Owner"] = me
-        if "Currency" in FIELD_MAP[module]:
+        if "Currency" in self.catalogue.field_map[module]:
             self._set_currency(rec)
         rec.update(Created_By=me, Modified_By=me, Created_Time=now, Modified_Time=now)
-        derive(module, rec, changes)
+        derive(module, rec, changes, self.catalogue.subform(module))
         self.stores[module].add(rec)
         return rec, self.details(rec)
 
@@ -251,7 +267,7 @@ class CrmEmulator:
         rec.update(changes)
         if "Currency" in changes and "Exchange_Rate" not in changes:
             self._set_currency(rec)
-        derive(module, rec, changes)
+        derive(module, rec, changes, self.catalogue.subform(module))
         rec["Modified_By"] = self.directory.current_user_id
         rec["Modified_Time"] = iso(self.emu.now())
         store.touch(rec, old_modified, old_values)
@@ -264,15 +280,15 @@ class CrmEmulator:
         self.stores[module].deleted.append({
             "deleted_by": self.user_ref(),
             "id": rec_id,
-            "display_name": rec.get(NAME_FIELD[module]),
+            "display_name": rec.get(self.catalogue.name_field(module)),
             "type": "recycle",
-            "created_by": self.renderer.value(FIELD_MAP[module]["Created_By"],
+            "created_by": self.renderer.value(self.catalogue.field_map[module]["Created_By"],
                                               rec.get("Created_By")),
             "deleted_time": iso(self.emu.now()),
         })
-        # [U] Zoho's cascade rules differ per relation; we simply disassociate.
+        # Zoho's cascade rules differ per relation (unverified); we simply disassociate.
         for other, store in self.stores.items():
-            refs = [f.api_name for f in FIELDS[other]
+            refs = [f.api_name for f in self.catalogue.fields[other]
                     if f.data_type == "lookup" and f.lookup_module == module]
             if not refs:
                 continue
@@ -306,7 +322,7 @@ class CrmEmulator:
     def find_duplicate(self, module: str, item: dict, check: list[str],
                        cache: dict | None = None) -> tuple[str, str] | None:
         """Upsert matching: the first field of `check` whose value matches an existing record
-        (case-insensitive, [U]) -> (field, record id). `cache` (one per request) holds
+        (case-insensitively, unverified) -> (field, record id). `cache` (one per request) holds
         value indexes of non-unique fields so a 100-record upsert scans each field once."""
         store = self.stores[module]
         fmap = self.field_map(module)
@@ -358,4 +374,4 @@ def _plan(sizes) -> dict[str, int]:
     }
 
 
-__all__ = ["CrmEmulator", "ItemError"]
+__all__ = ["CrmEmulator"]

@@ -4,8 +4,8 @@ Supported: ``select <cols> from <Module> [where <cond>] [order by <col> [asc|des
 [limit [offset,] count | limit count offset n]``; conditions ``= != > < >= <=``, ``like`` /
 ``not like`` with ``%``, ``in`` / ``not in``, ``between … and …``, ``is [not] null``, combined
 with ``and`` / ``or`` and parentheses. Columns may be ``Lookup.field`` (e.g.
-``Account_Name.Account_Name``, ``Account_Name.id``). Limits per reference §3.6: ≤50 columns,
-≤2000 rows per call, offset + count ≤ 100,000, default LIMIT 200 and ascending id order.
+``Account_Name.Account_Name``, ``Account_Name.id``). Zoho's limits: at most 50 columns, 2000 rows
+per call and offset + count up to 100,000; LIMIT is 200 and the order ascending id by default.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ class CoqlError(Exception):
 
 
 def syntax(near: str, column: int, clause: str | None = None) -> CoqlError:
-    """SYNTAX_ERROR with the location details the OAS describes ({line, column, near}; the
-    OAS's other variant, {clause}, is for a missing clause, which we do not distinguish)."""
+    """SYNTAX_ERROR with the location details Zoho's OpenAPI file describes ({line, column,
+    near}; its other variant, {clause}, is for a missing clause, which we do not
+    distinguish)."""
     del clause  # kept at call sites as documentation of where the parser was
     return CoqlError("SYNTAX_ERROR", f"error occurred near {near!r}",
                      {"near": near, "line": 1, "column": column})
@@ -279,7 +280,8 @@ def parse(text: str) -> Query:
         raise CoqlError("LIMIT_EXCEEDED", "criteria limit exceeded",
                         {"clause": "where", "limit": MAX_WHERE})
     if q.limit < 1 or q.limit > MAX_LIMIT:
-        # [U] the OAS lists an INVALID_QUERY variant with a `limit` detail for this case.
+        # Zoho's OpenAPI file lists an INVALID_QUERY variant with a `limit` detail for this
+        # case; the message is unverified.
         raise CoqlError("INVALID_QUERY", "limit exceeds the maximum allowed value",
                         {"limit": str(MAX_LIMIT)})
     if q.offset + q.limit > MAX_ROWS:
