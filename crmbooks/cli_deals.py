@@ -271,8 +271,8 @@ def webhook(
     printed to configure in real Books. Events with a wrong token or secret are rejected.
     With the receiver down, the scheduled catch-up runs pick the changes up.
     """
+    from crmbooks.app.receiver.server import serve
     from crmbooks.cli import _prepare_local_prefect
-    from crmbooks.receiver import serve
 
     _prepare_local_prefect()
     serve(host=host, port=port, public_url=public_url)

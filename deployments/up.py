@@ -70,7 +70,7 @@ def event_receiver(ctx: UpContext):
     printed for the operator to configure in real Books); a receiver that cannot start is
     reported and `up` goes on (the schedules catch up).
     """
-    from crmbooks.receiver import Receiver
+    from crmbooks.app.receiver.server import Receiver
 
     try:
         receiver = Receiver().start()
@@ -80,7 +80,7 @@ def event_receiver(ctx: UpContext):
         yield None
         return
     if ctx.console is not None:
-        from crmbooks.receiver import books_setup
+        from crmbooks.app.receiver.server import books_setup
 
         ctx.console.print(f"Event receiver: {receiver.url}", highlight=False)
         for line in books_setup(receiver):

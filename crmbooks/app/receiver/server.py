@@ -14,10 +14,10 @@ the receiver registers these URLs itself (`/__emulator__/webhooks`); with real B
 configured by hand (Settings > Workflow Actions > Webhooks, header X-Webhook-Secret).
 
 This module is the receiver's HTTP side and server: the app (authenticate, parse, queue), the
-CRM channel and Books webhook registration, the Receiver that runs them, and what
+CRM channel and Books webhook registration, the Receiver that runs them, what
 `crmbooks webhook` prints. What an event starts, and when it waits or starts nothing, is
-decided in crmbooks.events; the queues that debounce events into runs are crmbooks.debounce's;
-so each can be read, and tested, without the others.
+decided in the routing module beside this one; the queues that debounce events into runs are in
+the debounce module; so each can be read, and tested, without the others.
 
 With the receiver down nothing is lost: the scheduled catch-up runs read every record changed
 since their cursors.
@@ -43,8 +43,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from crmbooks.debounce import Debouncer
-from crmbooks.events import (
+from crmbooks.app.receiver.debounce import Debouncer
+from crmbooks.app.receiver.routing import (
     books_webhook_ignored,
     catch_up,
     connected_orgs,
@@ -349,3 +349,4 @@ def books_setup(receiver: Receiver) -> list[str]:
             f"{state_file()}), from workflow rules on estimates, sales orders, invoices and "
             "purchase orders:",
             *(f"  {org}: {url}" for org, url in receiver.books_urls.items())]
+
