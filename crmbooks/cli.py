@@ -331,6 +331,7 @@ def demo(
     import os
     import shutil
 
+    from crmbooks.connect import connect_demo
     from crmbooks.store.engine import crmbooks_home
 
     home = crmbooks_home() / "demo"
@@ -342,7 +343,7 @@ def demo(
     from emulators.server import EmulatorServer
 
     with EmulatorServer(EmulatorConfig(seed=seed, sizes=Sizes(accounts=accounts))) as server:
-        _connect_demo(server)
+        connect_demo(server)
         if not json_out:
             console.print(f"[bold]Zoho emulators[/] at {server.base_url}; state in {home}")
         first = run_sync(list(MODULE_ORDER), False, json_out)
@@ -350,16 +351,6 @@ def demo(
             console.print("[bold]Again, right away (incremental):[/]")
         second = run_sync(list(MODULE_ORDER), False, json_out)
     raise typer.Exit(max(first, second))
-
-
-def _connect_demo(server) -> None:
-    """Connect to the in-process emulators with their demo credentials and demo settings."""
-    from crmbooks.connect import connect_to_emulator
-
-    # Settings belong to a Books organization, like everything a run reads.
-    org_store = connect_to_emulator(server)
-    org_store.save_settings("customers", {"crm_module": "accounts+contacts", "scope": "both",
-                                          "duplicates": "skip"})
 
 
 @app.command()

@@ -226,10 +226,10 @@ def _resolve_secrets(flags: dict[str, str | None]) -> tuple[dict[str, SecretStr]
 
 def _existing_block(name: str) -> str | None:
     """A secret already saved in a Prefect Secret block by an earlier connect, if any."""
-    from crmbooks.secrets import _load_block, block_name
+    from crmbooks.secrets import block_name, load_block
 
     try:
-        return _load_block(block_name(name))
+        return load_block(block_name(name))
     except Exception:  # no Prefect API reachable: treat as absent, the message says what to set
         return None
 

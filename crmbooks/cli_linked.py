@@ -1,40 +1,11 @@
 """`crmbooks linked customers|vendors`: the Books contacts linked to the CRM (F25).
 
-Read from the state store only (no API call): every Books customer or vendor that came from
-the CRM or is linked to a CRM record, with how it was linked (sync, trigger, manual) and when
-it last synced. Books' own "CRM" filter (`filter_by=Status.Crm`) lists the same contacts,
-because every record crmbooks links carries Zoho's link field (zcrm_account_id …).
+Read from the state store only (no API call), by crmbooks.reporting.linked_rows.
 """
 
 from __future__ import annotations
 
 import typer
-
-#: What `linked` lists per kind of Books contact: (module, record kinds).
-WHAT = {"customers": ("customers", ("accounts", "contacts")),
-        "vendors": ("vendors", ("vendors",))}
-
-
-def linked_rows(store, what: str) -> list[dict]:
-    """The linked Books contacts of `customers` or `vendors`, by name then CRM id."""
-    from crmbooks.sync.modules import module_spec
-
-    module, kinds = WHAT[what]
-    spec = module_spec(module)
-    links = store.links(module)
-    rows = []
-    for link in links.to_dict("records") if not links.empty else []:
-        if link["kind"] not in kinds:
-            continue  # contact persons live inside their customer
-        kind = spec.kind(link["kind"])
-        name = (link["books_values"] or {}).get(kind.books_name_field) or kind.crm_name(
-            link["crm_values"] or {})
-        synced = link["updated_at"]
-        rows.append({"crm_id": str(link["crm_id"]), "books_id": str(link["books_id"]),
-                     "crm_module": link["crm_module"], "name": name or "",
-                     "linked_by": link["made_by"] or "sync",
-                     "last_synced": synced.isoformat() if synced is not None else None})
-    return sorted(rows, key=lambda r: (r["name"].casefold(), r["crm_id"]))
 
 
 def linked(
@@ -51,11 +22,12 @@ def linked(
     from rich.table import Table
 
     from crmbooks.cli import console, fail
+    from crmbooks.reporting import LINKED_KINDS, linked_rows
     from crmbooks.runtime import open_store
     from crmbooks.store.repo import Store
 
     what = what.strip().lower()
-    if what not in WHAT:
+    if what not in LINKED_KINDS:
         fail(f"unknown kind {what!r}: use customers or vendors")
     base = open_store()
     row = base.connection()

@@ -323,7 +323,7 @@ def _paused() -> bool:
 
 def _start_emulators(base_home: Path, port: int, seed: int, accounts: int):
     """Emulators in-process, connected with the demo credentials, state in a fresh home."""
-    from crmbooks.cli import _connect_demo
+    from crmbooks.connect import connect_demo
     from crmbooks.runtime import reset_runtime_cache
     from emulators.core import EmulatorConfig, Sizes
     from emulators.server import EmulatorServer
@@ -341,7 +341,7 @@ def _start_emulators(base_home: Path, port: int, seed: int, accounts: int):
         raise UpError(f"the emulators could not listen on port {port} ({exc}); "
                       "try --emulators-port 0") from exc
     try:
-        _connect_demo(server)
+        connect_demo(server)
     except BaseException:
         server.stop()
         raise

@@ -13,7 +13,7 @@ from customers_support import clear_stats, unpaced, writes
 from typer.testing import CliRunner
 
 from crmbooks.cli import app
-from crmbooks.cli_linked import linked_rows
+from crmbooks.reporting import linked_rows
 from flows.customers import sync_customers
 from flows.vendors import sync_vendors
 
