@@ -375,13 +375,15 @@ def up(
 
     Example: crmbooks up --port 4200
     """
+    from crmbooks.app.receiver.server import event_receiver
     from deployments.up import UpError
     from deployments.up import up as run_up
 
     try:
         code = run_up(host=host, port=port, emulators=emulators, emulators_port=emulators_port,
                       seed=seed, accounts=accounts, retention_days=retention_days,
-                      pause_on_shutdown=not keep_schedules, console=console)
+                      pause_on_shutdown=not keep_schedules, console=console,
+                      services=[event_receiver])
     except UpError as exc:
         fail(str(exc), EXIT_CONFIG)
     raise typer.Exit(code)

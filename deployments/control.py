@@ -1,5 +1,5 @@
-"""Pause and resume the Prefect schedules of the crmbooks deployments (F22, with
-`crmbooks pause`/`resume`, which also set the connection's paused flag that every run checks).
+"""Pause and resume the Prefect schedules of the crmbooks deployments (with `crmbooks
+pause`/`resume`, which also set the connection's paused flag that every run checks).
 
 The Prefect API is the one a running `crmbooks up` recorded in CRMBOOKS_HOME/up.json, else
 PREFECT_API_URL (environment or Prefect profile, the work-pool path). When none is configured
@@ -9,25 +9,21 @@ refuse, and `crmbooks up` applies the flag to the schedules when it starts.
 
 from __future__ import annotations
 
-import json
 import os
 
 import httpx
 
+from deployments.marker import marker_api_url
 from deployments.serve import TAG
 
 
 def prefect_api_url() -> str | None:
     """The Prefect API crmbooks' deployments live on, if one is configured."""
     from crmbooks.store.engine import crmbooks_home
-    from deployments.up import marker_path
 
-    marker = marker_path(crmbooks_home())
-    if marker.exists():
-        try:
-            return json.loads(marker.read_text())["api_url"]
-        except (OSError, ValueError, KeyError):
-            pass
+    recorded = marker_api_url(crmbooks_home())
+    if recorded is not None:
+        return recorded
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
     from prefect.settings import get_current_settings
