@@ -12,7 +12,7 @@ import json
 from customers_support import clear_stats, unpaced, writes
 from typer.testing import CliRunner
 
-from crmbooks.cli import app
+from crmbooks.app.cli import app
 from crmbooks.reporting import linked_rows
 from flows.customers import sync_customers
 from flows.vendors import sync_vendors

@@ -60,7 +60,7 @@ def test_crm_transactions_land_in_books_once_and_follow_changes(store, emu_reset
 
     from typer.testing import CliRunner
 
-    from crmbooks.cli import app
+    from crmbooks.app.cli import app
 
     result = CliRunner().invoke(app, ["transactions", "sync", "--json"])
     assert result.exit_code in (0, 1), result.output
