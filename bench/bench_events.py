@@ -6,7 +6,8 @@
 One process: the emulators (CRM, Books, OAuth) on a background thread, a temporary Prefect API
 (`prefect_test_harness`), crmbooks connected to the emulators with a temporary home, deal
 triggers in quote mode (quote at "Proposal/Price Quote"), and the event receiver
-(`crmbooks.receiver.Receiver`, what `crmbooks webhook` runs) with its CRM notification channel.
+(`crmbooks.app.receiver.server.Receiver`, what `crmbooks webhook` runs) with its CRM
+notification channel.
 
 Each of N deals (made at "Qualification" beforehand, their runs settled) is moved to the quote
 stage through the CRM API, one at a time; the clock runs from just before the update request
@@ -77,7 +78,7 @@ def main() -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from crmbooks.receiver import Receiver
+    from crmbooks.app.receiver.server import Receiver
     from crmbooks.runtime import get_runtime
     from emulators import EmulatorServer, Sizes
 

@@ -1,4 +1,4 @@
-"""Connect (F1) and check the prerequisites (F2) before anything is written.
+"""Connect to Zoho CRM and Zoho Books and check the prerequisites before anything is written.
 
 `connect` verifies the credentials against both sides, refuses a CRM edition below Professional
 and, when the CRM has multi-currency on, a CRM base currency that differs from the Books base
@@ -21,8 +21,10 @@ from crmbooks.connectors.zoho_books import BooksClient
 from crmbooks.connectors.zoho_crm import CrmClient
 from crmbooks.store import Store
 
-# Zoho CRM editions in order (ref §3.11); F2: Professional or above. The CRM `org` call reports
-# the edition as license_details.paid_type in lower case ("professional", "enterprise", ...).
+# Zoho CRM editions ranked from the smallest plan to the largest (Free, Standard/Starter,
+# Professional, Enterprise/Zoho One, Ultimate/CRM Plus); the Books integration needs
+# Professional or above. The CRM `org` call reports the edition as
+# license_details.paid_type in lower case ("professional", "enterprise", ...).
 EDITION_RANK = {"free": 0, "standard": 1, "starter": 1, "professional": 2, "enterprise": 3,
                 "zohoone": 3, "zoho one": 3, "ultimate": 4, "crmplus": 4, "crm plus": 4}
 MINIMUM_EDITION = "professional"
@@ -36,12 +38,14 @@ class ConnectError(RuntimeError):
 
 
 class PrerequisiteError(ConnectError):
-    """A prerequisite of F2 is not met; the message says what to change."""
+    """A prerequisite is not met (CRM edition, base currencies); the message says what to
+    change."""
 
 
 @dataclass
 class ConnectionCheck:
-    """What `connect` verified on each side (extra organizations: F4, one-way)."""
+    """What `connect` verified on each side (extra Books organizations sync one way, CRM →
+    Books)."""
 
     crm_org: dict
     books_org: dict
@@ -62,7 +66,8 @@ class ConnectionCheck:
 
 
 def check_prerequisites(crm_org: dict, books_org: dict) -> None:
-    """F2: raise PrerequisiteError with a clear message when a prerequisite fails."""
+    """Raise PrerequisiteError with a clear message when a prerequisite fails: a CRM edition
+    below Professional, or CRM multi-currency on with a base currency other than Books'."""
     edition = str(crm_org.get("edition") or "").strip().lower()
     if EDITION_RANK.get(edition, -1) < EDITION_RANK[MINIMUM_EDITION]:
         raise PrerequisiteError(
@@ -80,9 +85,10 @@ def check_prerequisites(crm_org: dict, books_org: dict) -> None:
 
 
 def verify(config: ZohoConfig, extra_org_ids: Sequence[str] = ()) -> ConnectionCheck:
-    """Call both sides with these credentials and check F2; nothing is written anywhere.
+    """Call both sides with these credentials and check the prerequisites; nothing is written
+    anywhere.
 
-    Raises ConnectError (wrong credentials, URL or organization) or PrerequisiteError (F2),
+    Raises ConnectError (wrong credentials, URL or organization) or PrerequisiteError,
     each with a message that says what to fix.
     """
     config = config.model_copy(update={"max_retries": min(config.max_retries,
@@ -144,7 +150,11 @@ def describe(exc: ZohoError, side: str) -> str:
 
 
 def normalise_crm_org(org: dict) -> dict:
-    """The CRM `org` object reduced to what F1/F2 need (ref §3.8)."""
+    """The CRM `org` object reduced to what connecting and the prerequisites need.
+
+    Zoho names them company_name, iso_code (the base currency), mc_status (multi-currency on)
+    and license_details.paid_type (the edition); the other names are accepted as they are.
+    """
     license_details = org.get("license_details") or {}
     return {
         "id": str(org.get("id") or ""),
@@ -157,7 +167,8 @@ def normalise_crm_org(org: dict) -> dict:
 
 
 def normalise_books_org(org: dict) -> dict:
-    """The Books organization reduced to what F1/F2 share with the CRM side."""
+    """The Books organization reduced to what connecting shares with the CRM side and what
+    the prerequisites compare."""
     return {
         "organization_id": str(org.get("organization_id") or ""),
         "name": org.get("name"),
@@ -170,7 +181,7 @@ def normalise_books_org(org: dict) -> dict:
 def store_connection(store: Store, config: ZohoConfig, check: ConnectionCheck, *,
                      dc: str | None = None, extra_org_ids: list[str] | None = None,
                      name: str = "default") -> None:
-    """Persist the verified, non-secret connection settings (F1: with the Books org's
+    """Persist the verified, non-secret connection settings (with the Books organization's
     name, email and country, shared with the CRM side; extra orgs under books_org.extra)."""
     books_org = dict(check.books_org)
     if check.extra_books_orgs:
@@ -205,3 +216,19 @@ def connect_to_emulator(server) -> Store:
     store = open_store()
     store_connection(store, zoho, verify(zoho))
     return Store(store.engine, org_id=zoho.books_org_id)
+
+
+#: The customers settings of `crmbooks demo` and of `crmbooks up` on the emulators.
+DEMO_CUSTOMERS = {"crm_module": "accounts+contacts", "scope": "both", "duplicates": "skip"}
+
+
+def connect_demo(server) -> Store:
+    """Connect to in-process emulators with their demo credentials and the demo settings.
+
+    What `crmbooks demo` and `crmbooks up` (with no connection stored) run against; returns the
+    store of the connected Books organization.
+    """
+    # Settings belong to a Books organization, like everything a run reads.
+    org_store = connect_to_emulator(server)
+    org_store.save_settings("customers", dict(DEMO_CUSTOMERS))
+    return org_store

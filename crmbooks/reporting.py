@@ -1,5 +1,6 @@
 """Run reports in the one JSON shape scripts rely on (`sync --json`, `demo --json`, `history
---json`; see cli.md "JSON output"), so every command prints a run the same way.
+--json`), so every command prints a run the same way; and the Books contacts linked to the CRM
+(`crmbooks linked`, the linked-records flow), read from the state store.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ COUNT_KEYS = ("created", "updated", "deleted", "skipped", "conflicts", "failed")
 
 
 def run_to_json(store: Store, run: Run) -> dict[str, Any]:
-    """One stored run and its failures as the cli.md run object.
+    """One stored run and its failures as the run object of the JSON output.
 
     Keys, exactly: module, run_id, state, dry_run, counts{books,crm}{created, updated,
     deleted, skipped, conflicts, failed}, api_calls{crm, books}, failures[{record, side,
@@ -91,3 +92,36 @@ def text_or_none(value: Any) -> str | None:
         pass
     text = str(value)
     return text or None
+
+
+#: What `linked` lists per kind of Books contact: (store module, link kinds listed).
+LINKED_KINDS = {"customers": ("customers", ("accounts", "contacts")),
+                "vendors": ("vendors", ("vendors",))}
+
+
+def linked_rows(store: Store, what: str) -> list[dict]:
+    """The Books contacts of `customers` or `vendors` linked to the CRM, by name then CRM id.
+
+    Read from the state store only (no API call): every Books customer or vendor that came
+    from the CRM or is linked to a CRM record, with how it was linked (sync, trigger, manual)
+    and when it last synced. Books' own "CRM" filter (`filter_by=Status.Crm`) lists the same
+    contacts, because every record crmbooks links carries Zoho's link field (zcrm_account_id …).
+    """
+    from crmbooks.sync.modules import module_spec
+
+    module, kinds = LINKED_KINDS[what]
+    spec = module_spec(module)
+    links = store.links(module)
+    rows = []
+    for link in links.to_dict("records") if not links.empty else []:
+        if link["kind"] not in kinds:
+            continue  # contact persons live inside their customer
+        kind = spec.kind(link["kind"])
+        name = (link["books_values"] or {}).get(kind.books_name_field) or kind.crm_name(
+            link["crm_values"] or {})
+        synced = link["updated_at"]
+        rows.append({"crm_id": str(link["crm_id"]), "books_id": str(link["books_id"]),
+                     "crm_module": link["crm_module"], "name": name or "",
+                     "linked_by": link["made_by"] or "sync",
+                     "last_synced": synced.isoformat() if synced is not None else None})
+    return sorted(rows, key=lambda r: (r["name"].casefold(), r["crm_id"]))

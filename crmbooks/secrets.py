@@ -3,8 +3,8 @@
 They are read once, when the clients are built, from the environment (`CRMBOOKS_CLIENT_SECRET`,
 `CRMBOOKS_REFRESH_TOKEN`) or else from Prefect Secret blocks, and never reach the settings table,
 a log line, an artifact or a flow-run parameter. Prefect redacts only its own API key
-(reference/prefect.md §2), so `install_redaction` adds a logging filter that masks every secret
-value we know of, wherever a log record comes from.
+(PREFECT_API_KEY) from logs, so `install_redaction` adds a logging filter that masks every
+secret value we know of, wherever a log record comes from.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def load_secret(name: str, connection: str = "default") -> SecretStr:
     env_var = SECRETS[name][0]
     value = os.environ.get(env_var)
     if not value:
-        value = _load_block(block_name(name, connection))
+        value = load_block(block_name(name, connection))
     if not value:
         raise SecretMissing(
             f"no {name.replace('_', ' ')} found: set {env_var} or run `crmbooks connect` again"
@@ -60,7 +60,8 @@ def save_secrets(values: dict[str, SecretStr], connection: str = "default") -> s
     return "Prefect Secret blocks " + ", ".join(block_name(n, connection) for n in values)
 
 
-def _load_block(block: str) -> str | None:
+def load_block(block: str) -> str | None:
+    """The value of a Prefect Secret block, or None when no block has that name."""
     try:
         from prefect.blocks.system import Secret
 

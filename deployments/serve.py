@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
+from crmbooks.schedules import TAG
+
 TIMEZONE = "UTC"
 
 
@@ -33,8 +35,6 @@ STAGGER = {"customers": 0, "vendors": 10, "items": 20, "transactions": 30, "deal
 ONE_AT_A_TIME = {"limit": 1, "collision_strategy": "CANCEL_NEW"}
 #: The process work pool of prefect.yaml (`prefect work-pool create crmbooks --type process`).
 WORK_POOL = "crmbooks"
-#: Every crmbooks deployment carries this tag; `crmbooks pause`/`resume` act on it.
-TAG = "crmbooks"
 
 
 @dataclass(frozen=True)

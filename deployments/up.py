@@ -2,13 +2,13 @@
 
 1. A Prefect server: reused when one already answers on --host/--port, otherwise started as a
    child process (`python -m prefect server start`) with its SQLite database under
-   CRMBOOKS_HOME/prefect and the settings a sync server needs (larger task-run recorder
-   batches, analytics off, flow-run retention), then waited for on /api/health.
+   CRMBOOKS_HOME/prefect and the settings it needs (task-run recorder batches, analytics off,
+   flow-run retention), then waited for on /api/health.
 2. The Zoho side: the stored connection when there is one; otherwise the emulators, in-process,
    connected like `crmbooks demo` does. Their data lives in memory and starts fresh, so the
    sync state then lives in CRMBOOKS_HOME/up and starts fresh too.
-3. Extra services (`SERVICES`, e.g. the event receiver), then every deployment of
-   deployments/serve.py served until Ctrl-C or SIGTERM.
+3. The extra services the caller hands in (`crmbooks up` hands in the event receiver), then
+   every deployment of deployments/serve.py served until Ctrl-C or SIGTERM.
 
 On the way out it stops, in reverse order, only what it started. By default the served
 deployments' schedules are paused on shutdown (`pause_on_shutdown`): nothing runs them while
@@ -20,19 +20,20 @@ effect. Under a supervisor that restarts `up`, `--keep-schedules` leaves them ac
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from crmbooks.schedules import write_marker
 
 #: Flow runs older than this are deleted by the server's vacuum (our own run history, in the
 #: crmbooks database, is kept regardless).
@@ -55,49 +56,19 @@ class UpContext:
     extra: dict = field(default_factory=dict)
 
 
-#: Extra services started after the Zoho side and before serving; each is a callable
-#: `(UpContext) -> context manager`, entered in order and exited in reverse on shutdown.
-#: Issue 6: the event receiver (`crmbooks webhook`) registers itself here.
-SERVICES: list[Callable[[UpContext], contextlib.AbstractContextManager]] = []
-
-
-@contextlib.contextmanager
-def event_receiver(ctx: UpContext):
-    """The event receiver: deal and transaction changes start runs within seconds.
-
-    It registers a CRM notification channel pointing at itself and accepts Books webhooks of
-    every connected organization (registered with the emulators when they are the Zoho side;
-    printed for the operator to configure in real Books); a receiver that cannot start is
-    reported and `up` goes on (the schedules catch up).
-    """
-    from crmbooks.receiver import Receiver
-
-    try:
-        receiver = Receiver().start()
-    except Exception as exc:  # noqa: BLE001 - the rest of `up` is still useful without it
-        if ctx.console is not None:
-            ctx.console.print(f"[yellow]Event receiver not started: {exc}[/]")
-        yield None
-        return
-    if ctx.console is not None:
-        from crmbooks.receiver import books_setup
-
-        ctx.console.print(f"Event receiver: {receiver.url}", highlight=False)
-        for line in books_setup(receiver):
-            ctx.console.print(line, highlight=False, soft_wrap=True)
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
-
-
-SERVICES.append(event_receiver)
+#: An extra service: a callable `(UpContext) -> context manager`, started after the Zoho side
+#: and before serving, entered in order and exited in reverse on shutdown.
+Service = Callable[[UpContext], contextlib.AbstractContextManager]
 
 
 def server_env(prefect_home: Path, retention_days: int) -> dict[str, str]:
-    """The environment of the Prefect server child: task-run recorder batches of 200 flushed
-    every second (with the defaults the UI lags 25–30 s behind 2000 task runs, with these
-    under 2 s), analytics off, old flow runs vacuumed."""
+    """The environment of the Prefect server child.
+
+    Analytics off; the task-run recorder writes in batches of 200 and flushes every second
+    (Prefect's defaults leave its UI tens of seconds behind a run of a few thousand task runs);
+    the vacuum deletes flow runs and events older than `retention_days` (kept forever by
+    default).
+    """
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)
     env.update({
@@ -207,11 +178,6 @@ class PrefectServer:
         return " | ".join(text[-lines:]) or "no output"
 
 
-def marker_path(home: Path) -> Path:
-    """Where a running `up` says which Prefect API it serves (read by pause/resume)."""
-    return home / "up.json"
-
-
 def _raise_keyboard_interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
@@ -219,8 +185,12 @@ def _raise_keyboard_interrupt(*_: Any) -> None:
 def up(*, host: str = "127.0.0.1", port: int = 4200, emulators: bool | None = None,
        emulators_port: int = 8900, seed: int = 7, accounts: int = 40,
        retention_days: int = DEFAULT_RETENTION_DAYS, pause_on_shutdown: bool = True,
-       server_timeout: float = 90.0, console=None) -> int:
-    """Run everything until Ctrl-C/SIGTERM; returns the exit code (0 on a clean stop)."""
+       server_timeout: float = 90.0, console=None, services: Sequence[Service] = ()) -> int:
+    """Run everything until Ctrl-C/SIGTERM; returns the exit code (0 on a clean stop).
+
+    `services` are started, in order, once the Prefect server answers and before the
+    deployments are served (`crmbooks up` hands in the event receiver).
+    """
     from crmbooks.store.engine import crmbooks_home
 
     if console is None:
@@ -272,14 +242,11 @@ def up(*, host: str = "127.0.0.1", port: int = 4200, emulators: bool | None = No
                           highlight=False)
         ctx = UpContext(api_url=server.api_url, ui_url=server.ui_url, home=crmbooks_home(),
                         emulator=emulator, console=console)
-        for service in SERVICES:
+        for service in services:
             stack.enter_context(service(ctx))
-        marker = marker_path(ctx.home)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"api_url": server.api_url, "ui_url": server.ui_url,
-                                      "pid": os.getpid(),
-                                      "server_pid": server.process.pid if server.process
-                                      else None}))
+        marker = write_marker(ctx.home, api_url=server.api_url, ui_url=server.ui_url,
+                              pid=os.getpid(),
+                              server_pid=server.process.pid if server.process else None)
         stack.callback(marker.unlink, missing_ok=True)
 
         console.print(f"[bold green]Prefect UI:[/] {server.ui_url}  (ready in "
@@ -325,7 +292,7 @@ def _paused() -> bool:
 
 def _start_emulators(base_home: Path, port: int, seed: int, accounts: int):
     """Emulators in-process, connected with the demo credentials, state in a fresh home."""
-    from crmbooks.cli import _connect_demo
+    from crmbooks.connect import connect_demo
     from crmbooks.runtime import reset_runtime_cache
     from emulators import EmulatorConfig, EmulatorServer, Sizes
 
@@ -342,7 +309,7 @@ def _start_emulators(base_home: Path, port: int, seed: int, accounts: int):
         raise UpError(f"the emulators could not listen on port {port} ({exc}); "
                       "try --emulators-port 0") from exc
     try:
-        _connect_demo(server)
+        connect_demo(server)
     except BaseException:
         server.stop()
         raise

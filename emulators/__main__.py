@@ -2,7 +2,7 @@
 
 import sys
 
-from crmbooks.cli import app
+from crmbooks.app.cli import app
 
 if __name__ == "__main__":
     sys.argv = ["crmbooks", "emulators", *sys.argv[1:]]

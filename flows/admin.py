@@ -14,7 +14,7 @@ from crmbooks.settings import parse_module_settings
 
 def _set_flag(flag: str, value: bool) -> str:
     """Set paused/disabled on the connection; the schedules follow when a server answers."""
-    from deployments.control import set_schedules_paused
+    from crmbooks.schedules import set_schedules_paused
 
     store = open_store()
     row = store.connection()
@@ -71,7 +71,7 @@ def enable_integration() -> str:
 @flow(name="linked-records")
 def linked_records(what: str = "customers", org_id: str | None = None) -> int:
     """F25: the customers or vendors linked to the CRM, as a table artifact."""
-    from crmbooks.cli_linked import linked_rows
+    from crmbooks.reporting import linked_rows
 
     rows = linked_rows(get_runtime(org_id).store, what)
     create_table_artifact(rows or [{"note": f"no {what} linked to the CRM yet"}],

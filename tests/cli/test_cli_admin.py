@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crmbooks import secrets as secrets_module
-from crmbooks.cli import app
+from crmbooks.app.cli import app
 from crmbooks.runtime import open_store, reset_runtime_cache
 
 RUN_KEYS = {"module", "run_id", "state", "dry_run", "counts", "api_calls", "failures"}
@@ -37,9 +37,9 @@ def home(tmp_path, monkeypatch, emulator):
 @pytest.fixture
 def runner(monkeypatch):
     """A CliRunner; the console is widened so that table cells are not wrapped mid-sentence."""
-    from crmbooks import cli_admin
+    from crmbooks.app.cli import common
 
-    monkeypatch.setattr(cli_admin.console, "width", 240)
+    monkeypatch.setattr(common.console, "width", 240)
     return CliRunner()
 
 
@@ -143,7 +143,7 @@ def test_connect_unknown_extra_books_org_exits_2(home, runner, emulator):
 
 def test_connect_needs_a_secret(home, runner, emulator, monkeypatch):
     monkeypatch.delenv("CRMBOOKS_CLIENT_SECRET")
-    monkeypatch.setattr("crmbooks.cli_admin._existing_block", lambda name: None)
+    monkeypatch.setattr("crmbooks.app.cli.connect._existing_block", lambda name: None)
     result = runner.invoke(app, connect_args(emulator))
     assert result.exit_code == 2
     assert "CRMBOOKS_CLIENT_SECRET" in result.output
@@ -280,7 +280,7 @@ def test_configure_checks_the_view_against_crm(connected, runner):
 
 
 def test_configure_sync_calls_run_sync(connected, runner, monkeypatch):
-    import crmbooks.cli as cli
+    import crmbooks.app.cli.common as cli
 
     calls = []
 

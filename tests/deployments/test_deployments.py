@@ -135,7 +135,7 @@ def test_later_modules_are_deployed_once_their_flows_exist():
 
 
 def test_sync_now_order_matches_the_cli():
-    from crmbooks.cli import MODULE_ORDER
+    from crmbooks.app.cli.common import MODULE_ORDER
     from flows.operations import MODULE_ORDER as FLOW_ORDER
     from flows.operations import wanted_modules
 
@@ -196,7 +196,7 @@ def test_prefect_deploy_all_registers_schedules_and_limits(harness_url, tmp_path
 
 
 def test_pause_and_resume_reach_the_schedules(harness_url, tmp_path, monkeypatch):
-    from deployments.control import set_schedules_paused
+    from crmbooks.schedules import set_schedules_paused
 
     for deployment in build_deployments():
         deployment.apply()
@@ -212,7 +212,7 @@ def test_pause_and_resume_reach_the_schedules(harness_url, tmp_path, monkeypatch
 
 
 def test_pause_without_a_server_changes_nothing_and_says_so(tmp_path, monkeypatch):
-    from deployments.control import set_schedules_paused
+    from crmbooks.schedules import set_schedules_paused
 
     monkeypatch.setenv("CRMBOOKS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
@@ -267,7 +267,7 @@ def test_cli_pause_resume_disable_enable_drive_the_schedules(harness_url, connec
     """The schedules follow the flags: paused while paused or disabled (F22, F28)."""
     from typer.testing import CliRunner
 
-    from crmbooks.cli import app
+    from crmbooks.app.cli import app
 
     for deployment in build_deployments():
         deployment.apply()
@@ -330,7 +330,7 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
                PYTHONUNBUFFERED="1", COLUMNS="200")
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crmbooks.cli", "up", "--port", str(port), "--emulators-port",
+        [sys.executable, "-m", "crmbooks.app.cli", "up", "--port", str(port), "--emulators-port",
          "0", "--accounts", "2"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from crmbooks.receiver import Receiver
+from crmbooks.app.receiver.server import Receiver
 
 
 def wait_for(check, timeout_s: float = 20.0):

@@ -279,7 +279,7 @@ def test_crmbooks_retry_reruns_only_the_failed_deals_and_resolves_the_fixed_one(
 
     from typer.testing import CliRunner
 
-    from crmbooks.cli import app
+    from crmbooks.app.cli import app
 
     configure(store, INVOICE_MODE)
     account = accounts(emu_reset)[4]
@@ -369,7 +369,7 @@ def test_catch_up_run_handles_deals_changed_since_the_cursor_only(store, emu_res
 def test_link_and_unlink_deals_by_hand_but_not_trigger_links(store, emu_reset):
     from typer.testing import CliRunner
 
-    from crmbooks.cli import app
+    from crmbooks.app.cli import app
 
     runner = CliRunner()
     configure(store, QUOTE_MODE)
@@ -426,7 +426,7 @@ def test_disable_removes_the_transaction_data_on_the_crm_side_and_leaves_books(
     """F28: disabling takes the Books quote off the deal; Books keeps it; syncs refuse."""
     from typer.testing import CliRunner
 
-    from crmbooks.cli import app
+    from crmbooks.app.cli import app
 
     configure(store, QUOTE_MODE)
     account = accounts(emu_reset)[0]

@@ -12,8 +12,8 @@ import json
 from customers_support import clear_stats, unpaced, writes
 from typer.testing import CliRunner
 
-from crmbooks.cli import app
-from crmbooks.cli_linked import linked_rows
+from crmbooks.app.cli import app
+from crmbooks.reporting import linked_rows
 from flows.customers import sync_customers
 from flows.vendors import sync_vendors
 

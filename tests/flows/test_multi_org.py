@@ -13,7 +13,7 @@ import pytest
 from customers_support import cf, clear_stats, unpaced, writes
 from typer.testing import CliRunner
 
-from crmbooks.cli import app
+from crmbooks.app.cli import app
 from crmbooks.runtime import NotConnected, reset_runtime_cache
 from crmbooks.store import Store
 from emulators import EmulatorConfig, EmulatorServer, Sizes

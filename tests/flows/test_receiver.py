@@ -30,9 +30,9 @@ from test_deal_triggers import (
     written,
 )
 
-from crmbooks.debounce import Requeue
-from crmbooks.events import catch_up, run_transactions
-from crmbooks.receiver import BOOKS_HEADER, Receiver
+from crmbooks.app.receiver.debounce import Requeue
+from crmbooks.app.receiver.routing import catch_up, run_transactions
+from crmbooks.app.receiver.server import BOOKS_HEADER, Receiver
 from crmbooks.runtime import get_runtime
 from crmbooks.store import Store
 from crmbooks.sync.lifecycle import RunInProgress
@@ -142,7 +142,7 @@ def test_receiver_triggers_within_seconds_rejects_bad_tokens_and_catch_up_covers
 
 def test_a_run_refused_by_the_run_lock_is_requeued_and_runs_once_the_lock_is_free(
         store, emu_reset, monkeypatch):
-    import crmbooks.events
+    import crmbooks.app.receiver.routing
 
     configure(store, QUOTE_MODE)
     account = accounts(emu_reset)[1]
@@ -158,7 +158,7 @@ def test_a_run_refused_by_the_run_lock_is_requeued_and_runs_once_the_lock_is_fre
         assert books_of(emu_reset, "estimates", deal_id) == []
         assert runs_of(store, "deals") == []
         # 2. Taken between that look and the run's start: the run is refused, then requeued.
-        monkeypatch.setattr(crmbooks.events, "lock_busy", lambda org, module: False)
+        monkeypatch.setattr(crmbooks.app.receiver.routing, "lock_busy", lambda org, module: False)
         wait_for(lambda: any(r.state == "refused" for r in runs_of(store, "deals")))
         requeued = receiver.deals.requeued
         wait_for(lambda: receiver.deals.requeued > requeued)
@@ -294,8 +294,8 @@ def test_books_webhooks_are_checked_and_queue_their_transaction_once(store, emu_
 
 def test_webhook_tells_where_books_must_send_its_events_without_printing_the_secret(
         store, emu_reset, monkeypatch):
-    import crmbooks.receiver
-    from crmbooks.receiver import describe, emulator_controls, state_file
+    import crmbooks.app.receiver.server
+    from crmbooks.app.receiver.server import describe, emulator_controls, state_file
 
     org = emu_reset.emu.config.books_org_ids[0]
     receiver = Receiver(debounce_s=0.1).start()
@@ -306,7 +306,7 @@ def test_webhook_tells_where_books_must_send_its_events_without_printing_the_sec
         assert emulator_controls(receiver.url) is None  # a host without the controls
     finally:
         receiver.stop()
-    monkeypatch.setattr(crmbooks.receiver, "emulator_controls", lambda url: None)
+    monkeypatch.setattr(crmbooks.app.receiver.server, "emulator_controls", lambda url: None)
     receiver = Receiver(debounce_s=0.1).start()
     try:  # real Books: nothing registered, the operator is told what to configure
         said = describe(receiver)

@@ -15,7 +15,7 @@ import transactions_support
 from receiver_support import settle, wait_for
 from transactions_support import books_by_crm_id, crm_create, lines
 
-from crmbooks.receiver import BOOKS_HEADER, Receiver
+from crmbooks.app.receiver.server import BOOKS_HEADER, Receiver
 from crmbooks.runtime import get_runtime
 
 store, linked = transactions_support.store, transactions_support.linked  # shared fixtures

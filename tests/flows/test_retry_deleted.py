@@ -17,7 +17,7 @@ from transactions_support import cli_json as cli
 from transactions_support import crm_create, lines, run
 from typer.testing import CliRunner
 
-from crmbooks.cli import app
+from crmbooks.app.cli import app
 from crmbooks.runtime import get_runtime
 from flows.deal_triggers import sync_deal_triggers
 
@@ -48,9 +48,9 @@ def assert_resolved_as_deleted(report: dict, store, module: str, key: str, reaso
 
 def test_retry_resolves_a_customer_deleted_in_the_crm_and_writes_nothing(
         store, emu_reset, crm_http, monkeypatch):
-    import crmbooks.cli_admin
+    import crmbooks.app.cli.common
 
-    monkeypatch.setattr(crmbooks.cli_admin.console, "width", 2000)  # history's table in full
+    monkeypatch.setattr(crmbooks.app.cli.common.console, "width", 2000)  # history's table in full
     answer = crm_http.post("/crm/v8/Accounts", json={"data": [
         {"Account_Name": "Gone Since Ltd", "Website": LONG_SITE}]})
     account = answer.json()["data"][0]["details"]["id"]

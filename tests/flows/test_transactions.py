@@ -60,7 +60,7 @@ def test_crm_transactions_land_in_books_once_and_follow_changes(store, emu_reset
 
     from typer.testing import CliRunner
 
-    from crmbooks.cli import app
+    from crmbooks.app.cli import app
 
     result = CliRunner().invoke(app, ["transactions", "sync", "--json"])
     assert result.exit_code in (0, 1), result.output
@@ -110,7 +110,7 @@ def test_unlinked_products_parties_and_foreign_currencies_fail_with_reasons(stor
 def test_a_crm_quote_reaches_books_through_the_receiver(store, emu_reset, linked):
     import time
 
-    from crmbooks.receiver import Receiver
+    from crmbooks.app.receiver.server import Receiver
 
     receiver = Receiver(debounce_s=0.2).start()
     try:

@@ -112,7 +112,7 @@ def test_new_books_transactions_of_linked_customers_appear_in_the_crm_once(
     # known to both sides. (Seeded CRM transactions of accounts not linked fail: exit 1.)
     from typer.testing import CliRunner
 
-    from crmbooks.cli import app
+    from crmbooks.app.cli import app
 
     first = CliRunner().invoke(app, ["transactions", "sync"])
     assert first.exit_code in (0, 1), first.output

@@ -23,7 +23,7 @@ from transactions_support import (
 )
 from typer.testing import CliRunner
 
-from crmbooks.cli import app
+from crmbooks.app.cli import app
 from crmbooks.runtime import get_runtime
 
 store, linked = transactions_support.store, transactions_support.linked  # shared fixtures

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from typer.testing import CliRunner
 
-from crmbooks.cli import app
+from crmbooks.app.cli import app
 from crmbooks.runtime import get_runtime
 from flows.transactions import sync_transactions
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crmbooks.debounce import Debouncer, Requeue
-from crmbooks.events import (
+from crmbooks.app.receiver.debounce import Debouncer, Requeue
+from crmbooks.app.receiver.routing import (
     CRM_WRITE_BACK_FIELDS,
     BooksEvent,
     changed_fields,

@@ -1,33 +1,60 @@
-"""Pause and resume the Prefect schedules of the crmbooks deployments (F22, with
-`crmbooks pause`/`resume`, which also set the connection's paused flag that every run checks).
+"""The Prefect schedules of crmbooks' deployments, paused and resumed with the integration.
 
-The Prefect API is the one a running `crmbooks up` recorded in CRMBOOKS_HOME/up.json, else
-PREFECT_API_URL (environment or Prefect profile, the work-pool path). When none is configured
-or it does not answer, nothing else happens: the paused flag alone already makes every run
-refuse, and `crmbooks up` applies the flag to the schedules when it starts.
+`crmbooks pause`/`resume` (and the pause-syncs / resume-syncs flows) set the connection's
+paused flag, which every run checks, and also pause or resume the schedules of every
+deployment tagged `crmbooks` on the Prefect API crmbooks serves: the one a running
+`crmbooks up` recorded in CRMBOOKS_HOME/up.json (its marker), else PREFECT_API_URL
+(environment or Prefect profile, the work-pool path). When none is configured or it does not
+answer, nothing else happens: the paused flag alone already makes every run refuse, and
+`crmbooks up` applies the flag to the schedules when it starts.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import httpx
 
-from deployments.serve import TAG
+from crmbooks.store.engine import crmbooks_home
+
+#: The tag of every crmbooks deployment (schedules are paused and resumed by it).
+TAG = "crmbooks"
 
 
-def prefect_api_url() -> str | None:
-    """The Prefect API crmbooks' deployments live on, if one is configured."""
-    from crmbooks.store.engine import crmbooks_home
-    from deployments.up import marker_path
+def marker_path(home: Path) -> Path:
+    """Where a running `up` says which Prefect API it serves (read by pause/resume)."""
+    return home / "up.json"
 
-    marker = marker_path(crmbooks_home())
+
+def write_marker(home: Path, *, api_url: str, ui_url: str, pid: int,
+                 server_pid: int | None) -> Path:
+    """Record the Prefect API and UI a running `up` serves, and its process ids; returns the
+    marker's path (the caller removes it on the way out)."""
+    marker = marker_path(home)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"api_url": api_url, "ui_url": ui_url, "pid": pid,
+                                  "server_pid": server_pid}))
+    return marker
+
+
+def marker_api_url(home: Path) -> str | None:
+    """The Prefect API a running `up` recorded, or None (no marker, or one that is unreadable)."""
+    marker = marker_path(home)
     if marker.exists():
         try:
             return json.loads(marker.read_text())["api_url"]
         except (OSError, ValueError, KeyError):
             pass
+    return None
+
+
+def prefect_api_url() -> str | None:
+    """The Prefect API crmbooks' deployments live on, if one is configured."""
+    recorded = marker_api_url(crmbooks_home())
+    if recorded is not None:
+        return recorded
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
     from prefect.settings import get_current_settings

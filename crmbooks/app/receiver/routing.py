@@ -5,12 +5,12 @@ What starts what:
 - a CRM Deals event queues its deal ids for the deal-triggers flow of the primary
   organization (a deal's Books quote/invoice fields hold one organization's transaction);
 - a CRM Quotes, Sales_Orders, Invoices or Purchase_Orders event queues its records for the
-  transactions flow (F14, `crm_module` + `crm_ids`) of every connected organization whose
-  transactions are enabled (extra organizations are CRM → Books only, F4);
+  transactions flow (`crm_module` + `crm_ids`) of every connected organization whose
+  transactions are enabled (extra organizations are CRM → Books only);
 - a Books estimate, sales order, invoice or purchase order event of the primary organization
   queues its record for the transactions flow (`books_resource` + `books_ids`, Books → CRM).
   Ignored, with a 200 that says why: other event types, deletions (deletions are not synced),
-  events of extra organizations (one-way, F4) and organizations whose transactions are off.
+  events of extra organizations (one-way) and organizations whose transactions are off.
   Malformed JSON or a record without its id is a 400. The echo of crmbooks' own write (the
   record's `last_modified_time` equals the stamp its link kept right after that write) starts
   no run; this is decided when the run would start, once no run of the organization that
@@ -20,12 +20,12 @@ What starts what:
 
 The flows read the records as they are now, so repeated, late or out-of-order events are
 harmless. A run refused because another run of the same module holds the store's run lock (a
-catch-up run, a manual sync) is requeued (crmbooks.debounce), and tried again after the
-debounce delay until the lock is free; a paused or disabled integration drops the events (the
-catch-up run after resume covers them).
+catch-up run, a manual sync) is requeued (the debounce module beside this one), and tried again
+after the debounce delay until the lock is free; a paused or disabled integration drops the
+events (the catch-up run after resume covers them).
 
-Kept apart from the HTTP app (crmbooks.receiver), which only authenticates, parses and
-queues: these decisions read the store and start flows, and are tested without HTTP.
+Kept apart from the HTTP app (the server module beside this one), which only authenticates,
+parses and queues: these decisions read the store and start flows, and are tested without HTTP.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from crmbooks.debounce import Requeue
+from crmbooks.app.receiver.debounce import Requeue
 from crmbooks.sync.registry import deal_triggers, document_types, shape
 
-# The receiver's log, as before this module was split out of crmbooks.receiver.
+# The receiver's log: one logger name for the server, the routing and the queue.
 LOG = logging.getLogger("crmbooks.receiver")
-#: Books entity name (event_type prefix, payload key) → API resource, per document type.
+#: Books entity name (event_type prefix, payload key, `<entity>_id`) → API resource.
 BOOKS_ENTITIES = {doc.books.record_key: resource for resource, doc in document_types().items()}
 #: CRM module → Books resource, per document type.
 TRANSACTION_MODULES = {doc.crm.module: resource for resource, doc in document_types().items()}
@@ -52,7 +52,8 @@ CRM_WRITE_BACK_FIELDS = frozenset({deal_triggers().quote_field, shape().crm.book
 
 # ------------------------------------------------------------------------ organizations
 def connected_orgs() -> tuple[str, list[str]]:
-    """The primary Books organization and the extra ones (F4) of the stored connection."""
+    """The primary Books organization and the extra ones (CRM → Books only) of the stored
+    connection."""
     from crmbooks.runtime import NotConnected, open_store
 
     row = open_store().connection()
@@ -201,7 +202,7 @@ def books_webhook_ignored(org_id: str, primary: str, event: BooksEvent | None) -
     if event.action == "deleted":
         return "deletions are not synced"
     if org_id != primary:
-        return "an extra organization syncs CRM → Books only (F4)"
+        return "an extra organization syncs CRM → Books only"
     if not transactions_enabled(org_id):
         return "transactions are off for this organization"
     return None

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-# The receiver's log, as before this module was split out of crmbooks.receiver.
+# The receiver's log: one logger name for the server, the routing and the queue.
 LOG = logging.getLogger("crmbooks.receiver")
 
 

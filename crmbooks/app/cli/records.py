@@ -10,29 +10,30 @@ from datetime import UTC, datetime
 
 import typer
 
+from crmbooks.app.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED_RECORDS,
+    EXIT_OK,
+    EXIT_PAUSED,
+    console,
+    expected_errors,
+    fail,
+    prepare_local_prefect,
+    print_runs,
+)
+
 
 def _run_and_report(flow_call, json_out: bool) -> int:
     """Run an operator flow; print the runs it started, and the failures it resolved because
     their record was deleted at its source (JSON key "resolved"); return the exit code."""
     import json
 
-    from crmbooks.cli import (
-        EXIT_CONFIG,
-        EXIT_FAILED_RECORDS,
-        EXIT_OK,
-        EXIT_PAUSED,
-        _expected_errors,
-        _prepare_local_prefect,
-        _print_runs,
-        console,
-        fail,
-    )
     from crmbooks.operations import NothingToDo, deleted_resolutions
     from crmbooks.reporting import run_to_json
     from crmbooks.runtime import open_store
     from crmbooks.sync.lifecycle import RunRefused
 
-    _prepare_local_prefect()
+    prepare_local_prefect()
     started = datetime.now(UTC)
     state = flow_call()
     try:
@@ -41,9 +42,9 @@ def _run_and_report(flow_call, json_out: bool) -> int:
         console.print(str(exc))
         return EXIT_OK
     except RunRefused as exc:
-        fail(str(exc), EXIT_PAUSED)
-    except (*_expected_errors(), ValueError) as exc:
-        fail(str(exc), EXIT_CONFIG)
+        fail(str(exc), EXIT_PAUSED, wrap=True)
+    except (*expected_errors(), ValueError) as exc:
+        fail(str(exc), EXIT_CONFIG, wrap=True)
     except Exception:  # noqa: BLE001 - records failed: the runs below say which and why
         pass
     store = open_store()
@@ -53,7 +54,7 @@ def _run_and_report(flow_call, json_out: bool) -> int:
     if json_out:
         print(json.dumps({"runs": as_json, "resolved": gone}, indent=2, default=str))
     else:
-        _print_runs(as_json)
+        print_runs(as_json)
         for g in gone:
             console.print(f"[green]✓[/] {g['module']} {g['record']}: {g['note']} (failed "
                           f"before: {g['message']})", highlight=False)
@@ -62,6 +63,7 @@ def _run_and_report(flow_call, json_out: bool) -> int:
 
 
 def _aware(moment: datetime) -> datetime:
+    """A stored time as UTC-aware (SQLite gives naive times back)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -95,7 +97,7 @@ def fetch(
     name: str = typer.Option(None, "--name", help="The exact CRM name."),
     json_out: bool = typer.Option(False, "--json", help="Print the run as JSON."),
 ):
-    """Refresh one customer or vendor from the CRM now, without a full sync (F20).
+    """Refresh one customer or vendor from the CRM now, without a full sync.
 
     Example: crmbooks fetch customer --name "Acme Ltd"
     """
@@ -111,19 +113,18 @@ def search(
     import_pick: int = typer.Option(None, "--import",
                                     help="Import the N-th record never imported (1-based)."),
 ):
-    """Look up CRM records by name; list those never imported; --import N imports one (F26).
+    """Look up CRM records by name; list those never imported; --import N imports one.
 
     Example: crmbooks search "Acme" --module accounts --import 1
     """
-    from crmbooks.cli import _prepare_local_prefect, console, fail
     from crmbooks.operations import look_up
     from crmbooks.runtime import get_runtime
 
-    _prepare_local_prefect()
+    prepare_local_prefect()
     try:
         found = look_up(get_runtime(), name, module)
     except ValueError as exc:
-        fail(str(exc))
+        fail(str(exc), wrap=True)
     fresh = [f for f in found if not f.linked]
     if import_pick is None:
         if not found:
@@ -138,10 +139,3 @@ def search(
 
     raise typer.Exit(_run_and_report(lambda: import_from_crm(
         name=name, where=module, pick=import_pick, return_state=True), False))
-
-
-def register(app: typer.Typer) -> None:
-    """Add the record commands to the `crmbooks` app."""
-    app.command()(retry)
-    app.command()(fetch)
-    app.command()(search)

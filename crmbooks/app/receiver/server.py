@@ -14,10 +14,11 @@ the receiver registers these URLs itself (`/__emulator__/webhooks`); with real B
 configured by hand (Settings > Workflow Actions > Webhooks, header X-Webhook-Secret).
 
 This module is the receiver's HTTP side and server: the app (authenticate, parse, queue), the
-CRM channel and Books webhook registration, the Receiver that runs them, and what
-`crmbooks webhook` prints. What an event starts, and when it waits or starts nothing, is
-decided in crmbooks.events; the queues that debounce events into runs are crmbooks.debounce's;
-so each can be read, and tested, without the others.
+CRM channel and Books webhook registration, the Receiver that runs them, what
+`crmbooks webhook` prints, and the receiver as a service of `crmbooks up`. What an event
+starts, and when it waits or starts nothing, is decided in the routing module beside this one;
+the queues that debounce events into runs are in the debounce module; so each can be read, and
+tested, without the others.
 
 With the receiver down nothing is lost: the scheduled catch-up runs read every record changed
 since their cursors.
@@ -25,6 +26,7 @@ since their cursors.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -43,8 +45,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from crmbooks.debounce import Debouncer
-from crmbooks.events import (
+from crmbooks.app.receiver.debounce import Debouncer
+from crmbooks.app.receiver.routing import (
     TRANSACTION_MODULES,
     books_webhook_ignored,
     catch_up,
@@ -350,3 +352,31 @@ def books_setup(receiver: Receiver) -> list[str]:
             f"{state_file()}), from workflow rules on estimates, sales orders, invoices and "
             "purchase orders:",
             *(f"  {org}: {url}" for org, url in receiver.books_urls.items())]
+
+
+@contextlib.contextmanager
+def event_receiver(ctx):
+    """The event receiver as a service of `crmbooks up` (`ctx` is what `up` is running: its
+    `console` prints where events arrive): deal and transaction changes start runs within
+    seconds.
+
+    It registers a CRM notification channel pointing at itself and accepts Books webhooks of
+    every connected organization (registered with the emulators when they are the Zoho side;
+    printed for the operator to configure in real Books); a receiver that cannot start is
+    reported and `up` goes on (the schedules catch up).
+    """
+    try:
+        receiver = Receiver().start()
+    except Exception as exc:  # noqa: BLE001 - the rest of `up` is still useful without it
+        if ctx.console is not None:
+            ctx.console.print(f"[yellow]Event receiver not started: {exc}[/]")
+        yield None
+        return
+    if ctx.console is not None:
+        ctx.console.print(f"Event receiver: {receiver.url}", highlight=False)
+        for line in books_setup(receiver):
+            ctx.console.print(line, highlight=False, soft_wrap=True)
+    try:
+        yield receiver
+    finally:
+        receiver.stop()

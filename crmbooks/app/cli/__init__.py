@@ -1,0 +1,75 @@
+"""`crmbooks`: the operator's front door (the README lists every command).
+
+Each command group lives in its own module and none imports another: what they share is in
+`common`. This module builds the typer app from them and holds the console entry point, `run`.
+
+Errors are one sentence saying what is wrong and what to do; `--debug` shows the traceback.
+Exit codes: 0 all synced, 1 some records failed, 2 configuration/credentials/prerequisites,
+3 paused or disabled.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from crmbooks.app.cli import (
+    configure,
+    connect,
+    control,
+    demo,
+    emulators,
+    history,
+    linked,
+    records,
+    status,
+    sync,
+    up,
+    webhook,
+)
+from crmbooks.app.cli.common import EXIT_CONFIG, Command, Group, err_console
+from crmbooks.app.cli.deals import deals_app
+from crmbooks.app.cli.transactions import transactions_app
+
+app = typer.Typer(
+    name="crmbooks",
+    help="Sync Zoho CRM and Zoho Books: exactly once, with a plan before anything is written.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    cls=Group,
+)
+
+
+class CliState:
+    """Options shared by every command."""
+
+    debug: bool = False
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
+    """crmbooks: a self-hosted sync engine between Zoho CRM and Zoho Books, on Prefect."""
+    CliState.debug = debug
+
+
+# In the order `crmbooks --help` lists them.
+for command in (emulators.emulators, sync.sync, demo.demo, up.up, connect.connect,
+                configure.configure, status.status, history.history, control.pause,
+                control.resume, control.disable, control.enable, webhook.webhook,
+                records.retry, records.fetch, records.search, linked.linked):
+    app.command(cls=Command)(command)
+app.add_typer(deals_app, name="deals")
+app.add_typer(transactions_app, name="transactions")
+
+
+def run() -> None:
+    """Console entry point with the one-sentence error policy."""
+    try:
+        app()
+    except Exception as exc:  # the last line of defence: no traceback unless --debug
+        if CliState.debug or "--debug" in sys.argv:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(EXIT_CONFIG)

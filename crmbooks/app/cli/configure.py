@@ -1,0 +1,281 @@
+"""`crmbooks configure MODULE`: save a new version of a module's settings.
+
+The options given are merged over the active settings, validated and saved as a new version
+that applies from the next run; `--sync` also runs the module ("save and sync").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from crmbooks.app.cli.common import (
+    console,
+    fail,
+    map_key,
+    normalised,
+    quiet_connector_logs,
+    show,
+)
+from crmbooks.settings import (
+    MODULES,
+    SettingsError,
+    parse_module_settings,
+    transaction_resources,
+)
+
+#: Which option of `configure` applies to which modules (others are refused, not ignored).
+OPTION_MODULES: dict[str, tuple[str, ...]] = {
+    "crm_module": ("customers",),
+    "include_unassociated_contacts": ("customers",),
+    "contact_view": ("customers",),
+    "scope": ("customers", "vendors", "items"),
+    "duplicates": ("customers", "vendors", "items"),
+    "view": ("customers", "vendors", "items"),
+    "maps": ("customers", "vendors", "items", "transactions"),
+    "modules": ("transactions",),
+    "mode": ("deals",),
+    "create_stage": ("deals",),
+    "accept_stage": ("deals",),
+    "invoice_on_accept": ("deals",),
+}
+OPTION_FLAGS = {
+    "crm_module": "--crm-module", "include_unassociated_contacts":
+    "--include-unassociated-contacts", "contact_view": "--contact-view", "scope": "--scope",
+    "duplicates": "--duplicates", "view": "--view", "maps": "--map/--unmap",
+    "modules": "--types", "mode": "--mode", "create_stage": "--create-stage",
+    "accept_stage": "--accept-stage", "invoice_on_accept": "--invoice-on-accept",
+}
+#: CRM module whose custom views a view setting names.
+VIEW_MODULES = {"accounts": "Accounts", "contacts": "Contacts", "accounts+contacts": "Accounts",
+                "vendors": "Vendors", "items": "Products"}
+
+
+def configure(
+    module: str = typer.Argument(..., help="customers, vendors, items, transactions or deals."),
+    crm_module: str | None = typer.Option(
+        None, "--crm-module", help="customers: accounts | contacts | accounts+contacts."),
+    include_unassociated_contacts: bool | None = typer.Option(
+        None, "--include-unassociated-contacts/--exclude-unassociated-contacts",
+        help="customers with accounts+contacts: also sync contacts without an account."),
+    scope: str | None = typer.Option(None, "--scope", help="fetch (CRM → Books) | both."),
+    duplicates: str | None = typer.Option(
+        None, "--duplicates", help="clone | overwrite | skip."),
+    view: str | None = typer.Option(
+        None, "--view", help="CRM custom view name or id; \"\" clears it."),
+    contact_view: str | None = typer.Option(
+        None, "--contact-view", help="customers with accounts+contacts: the contacts view."),
+    maps: list[str] = typer.Option(
+        [], "--map", help="Extra field map BOOKS_FIELD=CRM_FIELD; repeat for more. "
+        "transactions: a Books custom field, both ways, e.g. cf_po_ref=PO_Ref__c, or "
+        "invoices:cf_po_ref=PO_Ref__c for one type only."),
+    unmap: list[str] = typer.Option(
+        [], "--unmap", help="Remove the extra field map of this BOOKS_FIELD."),
+    types: str | None = typer.Option(
+        None, "--types",
+        help="transactions: comma list of estimates,salesorders,invoices,purchaseorders."),
+    mode: str | None = typer.Option(None, "--mode", help="deals: quote | invoice."),
+    create_stage: str | None = typer.Option(
+        None, "--create-stage", help="deals, quote mode: stage that creates a draft quote."),
+    accept_stage: str | None = typer.Option(
+        None, "--accept-stage", help="deals, quote mode: stage that accepts the quote."),
+    invoice_on_accept: bool | None = typer.Option(
+        None, "--invoice-on-accept/--no-invoice-on-accept",
+        help="deals, quote mode: turn an accepted quote into an invoice."),
+    enabled: bool | None = typer.Option(
+        None, "--enable/--disable",
+        help="Turn syncing of this MODULE on or off (configuring deals turns them on)."),
+    note: str | None = typer.Option(None, "--note", help="Why this change (kept in history)."),
+    sync: bool = typer.Option(False, "--sync", help="Save and sync: run MODULE right away."),
+    org: str | None = typer.Option(
+        None, "--org", help="Books organization these settings are for (default: the primary; "
+        "an extra one syncs CRM → Books only whatever its scope)."),
+):
+    """Save a new version of a module's settings; it applies from the next run.
+
+    The options given are merged over the active settings, validated, and saved as a new
+    version (earlier versions are kept); the change is printed as a diff. --sync also runs
+    the module now ("save and sync").
+
+    Example: crmbooks configure customers --crm-module accounts+contacts --duplicates skip
+    --view "All Accounts" --map cf_tier=Tier --sync
+
+    Example: crmbooks configure transactions --types estimates,invoices
+    --map cf_po_ref=PO_Ref__c --enable
+
+    Example: crmbooks configure deals --mode quote --create-stage "Proposal/Price Quote"
+    --accept-stage "Closed Won" --invoice-on-accept
+    """
+    module = module.strip().lower()
+    if module not in MODULES:
+        fail(f"unknown module {module!r}: use one of {', '.join(MODULES)}")
+    given: dict[str, Any] = {
+        "crm_module": crm_module, "include_unassociated_contacts": include_unassociated_contacts,
+        "scope": scope, "duplicates": duplicates, "view": view, "contact_view": contact_view,
+        "mode": mode, "create_stage": create_stage, "accept_stage": accept_stage,
+        "invoice_on_accept": invoice_on_accept,
+        "modules": [t.strip() for t in types.split(",") if t.strip()] if types is not None
+        else None,
+        "maps": (maps or unmap) or None,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    for key in given:
+        if module not in OPTION_MODULES[key]:
+            owners = " and ".join(OPTION_MODULES[key])
+            fail(f"{OPTION_FLAGS[key]} applies only to {owners}, not to {module}")
+
+    store = _settings_store(org)
+    active = store.active_settings(module)
+    base_version, base = active if active else (0, {})
+    previous = normalised(module, base)
+    merged = _merge(module, dict(previous), given, maps, unmap, enabled)
+    try:
+        new = parse_module_settings(module, merged).model_dump(mode="json")
+    except SettingsError as exc:
+        fail(f"{exc} (nothing was saved)")
+    if "view" in given or "contact_view" in given:
+        _check_views(module, new)
+
+    diff = _diff(previous, new)
+    if active and not diff:
+        console.print(f"No change: {module} settings version {base_version} stays active.")
+    else:
+        version = store.save_settings(module, new, note=note)
+        kept = f"; version {base_version} is kept in history" if base_version else ""
+        console.print(f"[bold green]Saved[/] {module} settings version {version} "
+                      f"(applies from the next run{kept}).", highlight=False)
+        if diff:
+            console.print(_diff_table(diff))
+        else:
+            console.print("No setting differs from the defaults.")
+    if sync:
+        from crmbooks.app.cli.common import run_sync
+
+        raise typer.Exit(run_sync([module], dry_run=False, json_out=False,
+                                  **({"orgs": [store.org_id]} if org else {})))
+
+
+def _settings_store(org: str | None = None):
+    """The store scoped to a Books organization (default: the primary), where runs read
+    their settings."""
+    from crmbooks.runtime import open_store
+    from crmbooks.store import Store
+
+    base = open_store()
+    row = base.connection()
+    if row is None or not row.books_org_id:
+        fail("crmbooks is not connected yet: run `crmbooks connect` first (settings belong "
+             "to a Books organization)")
+    connected = [row.books_org_id, *[str(o) for o in row.extra_books_org_ids or []]]
+    if org and org.strip() not in connected:
+        fail(f"Books organization {org} is not connected: use one of {', '.join(connected)}")
+    return Store(base.engine, org_id=org.strip() if org else row.books_org_id)
+
+
+def _merge(module: str, current: dict, given: dict, maps: list[str], unmap: list[str],
+           enabled: bool | None) -> dict:
+    """The options given on the command line over the current settings.
+
+    Options that only make sense with another value are dropped when that value changes
+    (e.g. stages when deals switch to invoice mode), unless given again, so switching a mode
+    does not fail on leftovers the operator did not type.
+    """
+    from crmbooks.settings import FieldMapSetting
+
+    merged = dict(current)
+    for key, value in given.items():
+        if key == "maps":
+            continue
+        if key in ("view", "contact_view") and value.strip() == "":
+            value = None  # "" clears a view: sync the whole module again
+        merged[key] = value
+    if module == "customers" and merged.get("crm_module") != "accounts+contacts":
+        for key, default in (("include_unassociated_contacts", False), ("contact_view", None)):
+            if key not in given:
+                merged[key] = default
+    if module == "deals":
+        if merged.get("mode") == "invoice":
+            for key, default in (("create_stage", None), ("accept_stage", None),
+                                 ("invoice_on_accept", False)):
+                if key not in given:
+                    merged[key] = default
+        if enabled is None and given:
+            enabled = True  # configuring triggers means wanting them
+    if enabled is not None:
+        merged["enabled"] = enabled
+    if maps or unmap:
+        current_maps = {map_key(m): m for m in merged.get("maps") or []}
+        for text in maps:
+            section, text = _map_section(module, text)
+            try:
+                pair = FieldMapSetting.parse(text).model_copy(update={"section": section})
+            except SettingsError as exc:
+                fail(str(exc))
+            except ValueError as exc:
+                fail(f"--map {text!r} is not valid: {exc}")
+            current_maps[map_key(pair.model_dump(mode="json"))] = pair.model_dump(mode="json")
+        for books_field in unmap:
+            section, key = _map_section(module, books_field.strip())
+            key = f"custom_fields.{key}" if key.startswith("cf_") else key
+            key = f"{section}:{key}" if section else key
+            if current_maps.pop(key, None) is None:
+                fail(f"--unmap {books_field!r}: there is no extra map for that Books field "
+                     f"(extra maps: {', '.join(current_maps) or 'none'})")
+        merged["maps"] = list(current_maps.values())
+    return merged
+
+
+def _map_section(module: str, text: str) -> tuple[str | None, str]:
+    """transactions: `invoices:cf_x=Y__c` maps for invoices only → ("invoices", "cf_x=Y__c")."""
+    head, sep, rest = text.partition(":")
+    if module == "transactions" and sep and head.strip() in transaction_resources():
+        return head.strip(), rest
+    return None, text
+
+
+def _check_views(module: str, settings: dict) -> None:
+    """Refuse a view the CRM does not have; skipped (with a note) when CRM is unreachable."""
+    from crmbooks.connectors.errors import ZohoError
+    from crmbooks.runtime import get_runtime
+
+    wanted = []
+    if settings.get("view"):
+        wanted.append(("--view", VIEW_MODULES[settings.get("crm_module") or module],
+                       settings["view"]))
+    if settings.get("contact_view"):
+        wanted.append(("--contact-view", "Contacts", settings["contact_view"]))
+    if not wanted:
+        return
+    quiet = quiet_connector_logs()
+    missing = []
+    try:
+        crm = get_runtime().crm
+        for flag, crm_module, name in wanted:
+            if crm.find_view(crm_module, name) is None:
+                names = [v.get("display_value") or v.get("name")
+                         for v in crm.custom_views(crm_module)]
+                missing.append((flag, crm_module, name, names))
+    except (ZohoError, LookupError, RuntimeError) as exc:  # not connected, no secret, offline
+        console.print(f"[yellow]Note:[/] the view was not checked against the CRM ({exc}).",
+                      highlight=False)
+    finally:
+        quiet()
+    for flag, crm_module, name, names in missing[:1]:
+        fail(f"{flag} {name!r}: the CRM has no such {crm_module} view; use one of: "
+             f"{', '.join(str(n) for n in names[:15]) or 'none'} (nothing was saved)")
+
+
+def _diff(before: dict, after: dict) -> list[tuple[str, Any, Any]]:
+    """(setting, before, after) for every setting that changed, in a stable order."""
+    keys = list(dict.fromkeys([*before, *after]))
+    return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+
+def _diff_table(diff: list[tuple[str, Any, Any]]) -> Table:
+    """The diff as a table: setting, before, after."""
+    table = Table("setting", "before", "after", title="changes")
+    for key, old, new in diff:
+        table.add_row(key, show(old), show(new))
+    return table

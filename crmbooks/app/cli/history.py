@@ -1,0 +1,149 @@
+"""`crmbooks history`: runs newest first, one run's record changes, or unresolved failures."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from crmbooks.app.cli.common import console, counts_text, fail, show, when
+from crmbooks.settings import MODULES
+
+
+def history(
+    module: str | None = typer.Option(None, "--module", help="Only this module's runs."),
+    run_id: str | None = typer.Option(None, "--run", help="One run (id or its first characters):"
+                                      " every record it changed and its failures."),
+    failures: bool = typer.Option(False, "--failures", help="Unresolved failures, with hints."),
+    limit: int = typer.Option(20, "--limit", min=1, help="How many runs."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON: {\"runs\": [...]}."),
+):
+    """Sync history: runs newest first, one run's record changes, or failures.
+
+    Example: crmbooks history --module customers --limit 5
+
+    Example: crmbooks history --run 3f2a9c1e    |    crmbooks history --failures
+    """
+    from crmbooks.reporting import failure_rows, run_to_json
+    from crmbooks.runtime import open_store
+
+    if module is not None and module not in MODULES:
+        fail(f"unknown module {module!r}: use one of {', '.join(MODULES)}")
+    store = open_store()
+    if failures:
+        rows = failure_rows(store.failures(module=module, unresolved_only=True))
+        if json_out:
+            typer.echo(json.dumps({"failures": rows}, indent=2))
+            return
+        _print_failures(rows, "unresolved failures")
+        return
+    if run_id:
+        run = _find_run(store, run_id)
+        report = run_to_json(store, run)
+        events = _event_rows(store, run.id)
+        if json_out:
+            typer.echo(json.dumps({"runs": [report], "events": events}, indent=2, default=str))
+            return
+        _print_run(run, report, events)
+        _print_failures(failure_rows(store.failures(run_id=run.id, unresolved_only=False)),
+                        "failures of this run")
+        return
+    runs = store.list_runs(module=module, limit=limit)
+    if json_out:
+        typer.echo(json.dumps({"runs": [run_to_json(store, r) for r in runs]}, indent=2))
+        return
+    if not runs:
+        console.print("No runs yet: `crmbooks sync all --dry-run` previews the first one.")
+        return
+    table = Table("started", "module", "run", "state", "Books", "CRM", "API calls",
+                  title="sync history (newest first)")
+    for run in runs:
+        report = run_to_json(store, run)
+        state = report["state"] + (" (dry run)" if report["dry_run"] else "")
+        table.add_row(when(run.started_at), run.module, run.id[:8], state,
+                      counts_text(report["counts"]["books"]),
+                      counts_text(report["counts"]["crm"]),
+                      f"CRM {report['api_calls']['crm']}, Books {report['api_calls']['books']}")
+    console.print(table)
+    console.print("Details of one run: `crmbooks history --run RUN`.", highlight=False)
+
+
+def _find_run(store, run_id: str):
+    """A run by its id or a unique prefix of it; exit 2 when none or several match."""
+    from sqlmodel import select
+
+    from crmbooks.store.tables import Run
+
+    run = store.run(run_id.strip())
+    if run is not None:
+        return run
+    with store.session() as s:
+        found = list(s.exec(select(Run).where(Run.id.startswith(run_id.strip())).limit(2)).all())
+    if len(found) == 1:
+        return found[0]
+    if found:
+        fail(f"--run {run_id!r} matches several runs: give more characters of the id")
+    fail(f"no run {run_id!r}: `crmbooks history` lists the run ids")
+
+
+def _event_rows(store, run_id: str) -> list[dict]:
+    """A run's record events (what it changed in each record) as plain dicts."""
+    from crmbooks.reporting import text_or_none
+
+    frame = store.events(run_id=run_id)
+    rows = []
+    for event in frame.to_dict("records"):
+        rows.append({
+            "record": event["record_key"], "name": text_or_none(event["name"]),
+            "side": event["side"], "action": event["action"],
+            "crm_id": text_or_none(event["crm_id"]), "books_id": text_or_none(event["books_id"]),
+            "changes": event["changes"] if isinstance(event["changes"], list) else [],
+            "conflicts": event["conflicts"] if isinstance(event["conflicts"], list) else [],
+            "message": text_or_none(event["message"]),
+        })
+    return rows
+
+
+def _print_run(run, report: dict, events: list[dict]) -> None:
+    """One run: header, counts and each record's changed fields (from → to)."""
+    state = report["state"] + (" (dry run)" if report["dry_run"] else "")
+    console.print(f"Run {run.id} of {run.module}: {state}", highlight=False)
+    console.print(f"Started {when(run.started_at)}, finished {when(run.finished_at) or '—'}, "
+                  f"settings version {run.settings_version or '—'}", highlight=False)
+    if run.message:
+        console.print(run.message, highlight=False, markup=False)
+    console.print(f"Books {counts_text(report['counts']['books'])}; CRM "
+                  f"{counts_text(report['counts']['crm'])}; API calls CRM "
+                  f"{report['api_calls']['crm']}, Books {report['api_calls']['books']}",
+                  highlight=False)
+    if not events:
+        console.print("No record changes recorded for this run.")
+        return
+    table = Table("record", "side", "action", "fields (from → to)", title="record changes")
+    for event in events:
+        changes = [f"{c.get('field')}: {show(c.get('before'))} → {show(c.get('after'))}"
+                   for c in event["changes"]]
+        changes += [f"conflict {c.get('field')}: CRM {show(c.get('crm'))} / Books "
+                    f"{show(c.get('books'))}, kept {c.get('winner')}" for c in event["conflicts"]]
+        if event["message"]:
+            changes.append(str(event["message"]))
+        label = event["name"] or event["record"]
+        if event["name"]:
+            label = f"{event['name']} ({event['record']})"
+        table.add_row(label, event["side"], event["action"], "\n".join(changes) or "—")
+    console.print(table)
+
+
+def _print_failures(rows: list[dict], title: str) -> None:
+    """Failures with the field, the provider's code and message, and what to do."""
+    if not rows:
+        console.print(f"No {title}.")
+        return
+    table = Table("record", "module", "side", "field", "code", "message", "what to do",
+                  title=title)
+    for row in rows:
+        table.add_row(row["record"] or "—", row["module"] or "—", row["side"] or "—",
+                      row["field"] or "—", row["code"] or "—", row["message"],
+                      row["hint"] or "—")
+    console.print(table)

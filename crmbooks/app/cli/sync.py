@@ -1,0 +1,39 @@
+"""`crmbooks sync`: run modules now, in dependency order, for one or every organization."""
+
+from __future__ import annotations
+
+import typer
+
+from crmbooks.app.cli.common import fail, run_sync
+
+
+def sync(
+    modules: list[str] = typer.Argument(None, help="customers, vendors, items, or all"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: write nothing."),
+    json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
+    org: str = typer.Option(None, "--org", help="Sync this Books organization (an extra one "
+                            "syncs CRM → Books only)."),
+    all_orgs: bool = typer.Option(False, "--all-orgs",
+                                  help="Sync the primary, then each extra organization."),
+):
+    """Sync now, in dependency order (customers, vendors, items).
+
+    Example: crmbooks sync customers --dry-run
+
+    Example: crmbooks sync --all-orgs
+    """
+    raise typer.Exit(run_sync(modules or ["all"], dry_run, json_out, _orgs(org, all_orgs)))
+
+
+def _orgs(org: str | None, all_orgs: bool) -> list[str] | None:
+    """The organizations `sync` runs: one (--org), all connected ones, or the primary."""
+    if org and all_orgs:
+        fail("give --org or --all-orgs, not both", wrap=True)
+    if not all_orgs:
+        return [org.strip()] if org else None
+    from crmbooks.runtime import open_store
+
+    row = open_store().connection()
+    if row is None or not row.books_org_id:
+        fail("crmbooks is not connected yet: run `crmbooks connect` first", wrap=True)
+    return [row.books_org_id, *[str(o) for o in row.extra_books_org_ids or []]]
