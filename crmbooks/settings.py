@@ -182,7 +182,8 @@ class TransactionsSettings(_Strict):
     """
 
     enabled: bool = False
-    modules: tuple[str, ...] = ("estimates", "salesorders", "invoices")
+    modules: tuple[str, ...] = Field(default_factory=lambda: tuple(
+        r for r, doc in document_types().items() if doc.synced_by_default))
     maps: tuple[FieldMapSetting, ...] = ()
 
     @field_validator("modules")

@@ -389,6 +389,7 @@ class DocumentType(_Data):
     status_to_crm: dict[str, str] = Field(default_factory=dict)
     closed_statuses: frozenset[str] = frozenset()
     uneditable_statuses: frozenset[str] = frozenset()
+    synced_by_default: bool = True  # on when transactions are turned on without --types
 
     @property
     def name(self) -> str:
@@ -436,6 +437,9 @@ class Make(_Data):
     document_type: str
     key_suffix: str
     managed: tuple[str, ...]
+    # The Books field of this type naming the quote it was made from (an invoice made on a
+    # quote's acceptance), if any.
+    from_quote_field: str | None = None
 
 
 class DealTriggersMapping(_Data):

@@ -392,8 +392,9 @@ def _plan_quote_mode(deal, ctx: DealContext, stage: Stage,
             steps.append(_step(deal, "skip", INVOICE, books_id=inv.books_id,
                                reason=inv.frozen_reason()))
         else:
-            extra = {"invoiced_estimate_id": est_id} if est_id else {"invoiced_estimate_id":
-                                                                     "$estimate"}
+            # the quote it comes from; "$estimate": the one made in this same run
+            field = DEALS.makes["invoice"].from_quote_field
+            extra = {field: est_id or "$estimate"} if field else {}
             steps += _ensure(deal, ctx, INVOICE, inv, content, fail,
                              "quote accepted", **extra)
     return steps or [_step(deal, "nothing", QUOTE, books_id=est_id,

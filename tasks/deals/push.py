@@ -96,11 +96,12 @@ def _body(step: dict, made: dict[str, str]) -> dict[str, Any]:
     body = dict(step["body"])
     body["line_items"] = [{**line, lines.rate: Decimal(line[lines.rate])}
                           for line in body["line_items"]]
-    if body.get("invoiced_estimate_id") == "$estimate":
+    field = DEALS.makes["invoice"].from_quote_field
+    if field and body.get(field) == "$estimate":
         if made.get(QUOTE):
-            body["invoiced_estimate_id"] = made[QUOTE]
+            body[field] = made[QUOTE]
         else:
-            body.pop("invoiced_estimate_id")
+            body.pop(field)
     return body
 
 

@@ -14,7 +14,7 @@ import json
 import typer
 
 from crmbooks.app.cli.common import Command, Group, console, fail, run_flow, runtime_or_fail
-from crmbooks.sync.registry import document_types
+from crmbooks.sync.registry import deal_triggers, document_types, shape
 
 #: Books resources a deal links to, with the words an operator may use for them.
 LINKABLE = {resource: tuple(dict.fromkeys((doc.books.record_key, doc.noun.replace(" ", "-"))))
@@ -96,7 +96,8 @@ def link(
         fail(f"{label} was made by a deal trigger for deal {current.parent_crm_id}: it stays "
              "linked to that deal")
     result = books.update(resource, books_id, {
-        "zcrm_potential_id": deal_id, "zcrm_potential_name": str(deal.get("Deal_Name") or "")})
+        shape().books.deal_id: deal_id,
+        shape().books.deal_name: str(deal.get(deal_triggers().name) or "")})
     if not result.ok:
         fail(f"Books refused to link {label}: {result.code} {result.message}")
     store.upsert_link(MODULE, crm_id=link_crm_id(deal_id, resource, books_id), books_id=books_id,
@@ -122,7 +123,7 @@ def unlink(
     resource, record = find_transaction(books, transaction, kind)
     books_id, label = str(record[ID_FIELD[resource]]), _label(resource, record)
     current = store.find_link(MODULE, books_id=books_id)
-    linked_in_books = str(record.get("zcrm_potential_id") or "") == deal_id
+    linked_in_books = str(record.get(shape().books.deal_id) or "") == deal_id
     if (current is None or current.parent_crm_id != deal_id) and not linked_in_books:
         fail(f"{label} is not linked to deal {deal_id}")
     if current is not None and current.parent_crm_id == deal_id \
@@ -130,8 +131,8 @@ def unlink(
         fail(f"{label} was made by a deal trigger for deal {deal_id}: links made by a trigger "
              "cannot be removed; void or delete the transaction in Books instead")
     if linked_in_books:
-        result = books.update(resource, books_id, {"zcrm_potential_id": "",
-                                                   "zcrm_potential_name": ""})
+        result = books.update(resource, books_id, {shape().books.deal_id: "",
+                                                   shape().books.deal_name: ""})
         if not result.ok:
             fail(f"Books refused to unlink {label}: {result.code} {result.message}")
     if current is not None and current.parent_crm_id == deal_id:
