@@ -29,6 +29,7 @@ from crmbooks.app.cli import (
     webhook,
 )
 from crmbooks.app.cli.common import EXIT_CONFIG, Command, Group, err_console
+from crmbooks.app.cli.db import db_app
 from crmbooks.app.cli.deals import deals_app
 from crmbooks.app.cli.transactions import transactions_app
 
@@ -62,6 +63,7 @@ for command in (emulators.emulators, sync.sync, demo.demo, up.up, connect.connec
     app.command(cls=Command)(command)
 app.add_typer(deals_app, name="deals")
 app.add_typer(transactions_app, name="transactions")
+app.add_typer(db_app, name="db")
 
 
 def run() -> None:
