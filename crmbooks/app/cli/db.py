@@ -11,7 +11,7 @@ import json
 import typer
 from sqlalchemy.engine import make_url
 
-from crmbooks.app.cli.common import EXIT_CONFIG, EXIT_OK, Group, console, fail
+from crmbooks.app.cli.common import EXIT_CONFIG, EXIT_OK, Command, Group, console, fail
 
 db_app = typer.Typer(help="The state database's schema: see its revision, upgrade it.",
                      no_args_is_help=True, cls=Group)
@@ -24,7 +24,7 @@ def _where() -> str:
     return make_url(database_url()).render_as_string(hide_password=True)
 
 
-@db_app.command("current")
+@db_app.command("current", cls=Command)
 def current(json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts.")):
     """Show the state database's schema revision and whether it needs an upgrade.
 
@@ -52,7 +52,7 @@ def current(json_out: bool = typer.Option(False, "--json", help="Print JSON for 
     raise typer.Exit(EXIT_CONFIG if state == "newer than this crmbooks" else EXIT_OK)
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", cls=Command)
 def upgrade(json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts.")):
     """Bring the state database to the newest schema this crmbooks knows.
 
