@@ -9,7 +9,8 @@ import json
 
 import httpx
 import pytest
-from openapi_schemas import UnusableSchema, load_specs, specs_available
+
+from support.openapi_schemas import UnusableSchema, load_specs, specs_available
 
 JSON_TYPE = "application/json;charset=UTF-8"
 

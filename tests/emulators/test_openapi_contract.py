@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from openapi_schemas import (
+
+from support.openapi_schemas import (
     SPECS_DIR,
     UnusableSchema,
     load_specs,

@@ -14,12 +14,12 @@ import threading
 from collections import Counter
 
 import pytest
-from load_support import FLOWS, assert_converged, prepare, reference, world
-from vendors_items_support import unpaced
 
 import tasks.run
 from crmbooks.sync.lifecycle import RunInProgress
 from emulators import Faults
+from support.customers import unpaced
+from support.load import FLOWS, assert_converged, prepare, reference, world
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 
-import customers_support
 import pytest
-from customers_support import (
+
+from support.customers import (
+    BOOKS_CUSTOMERS,
     books_by_name,
     books_customers,
     books_put,
@@ -27,7 +28,7 @@ from customers_support import (
     writes,
 )
 
-store, store_any_db = customers_support.store, customers_support.store_any_db  # fixtures
+pytestmark = pytest.mark.books_customers(BOOKS_CUSTOMERS)
 
 
 def duplicate_names(server) -> set[str]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import json
 
-import customers_support
 import pytest
-from customers_support import (
+
+from support.customers import (
+    BOOKS_CUSTOMERS,
     books_customers,
     books_put,
     cf,
@@ -25,7 +26,7 @@ from customers_support import (
     writes,
 )
 
-store = customers_support.store  # shared fixture
+pytestmark = pytest.mark.books_customers(BOOKS_CUSTOMERS)
 
 
 def snapshot(server) -> tuple[dict, dict, dict]:

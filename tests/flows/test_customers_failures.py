@@ -9,8 +9,10 @@ owner) must simply sync.
 
 from __future__ import annotations
 
-import customers_support
-from customers_support import (
+import pytest
+
+from support.customers import (
+    BOOKS_CUSTOMERS,
     books_by_name,
     books_customers,
     books_put,
@@ -26,7 +28,7 @@ from customers_support import (
     unpaced,
 )
 
-store = customers_support.store  # shared fixture
+pytestmark = pytest.mark.books_customers(BOOKS_CUSTOMERS)
 
 
 def by_name(server, name: str, module: str = "Accounts") -> dict:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from load_support import FLOWS, assert_converged, prepare, reference, world
 
 import crmbooks.runtime as runtime
 from crmbooks.connectors.pacing import Pacer
 from crmbooks.connectors.zoho_books import BooksClient
 from crmbooks.connectors.zoho_crm import CrmClient
 from emulators import Faults
+from support.load import FLOWS, assert_converged, prepare, reference, world
 
 MODULES = ["customers", "vendors", "items"]
 FAULTS = Faults(error_rate=0.10, rate_429=0.05, drop_rate=0.05, latency_ms=5,

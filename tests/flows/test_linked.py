@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 
-from customers_support import clear_stats, unpaced, writes
 from typer.testing import CliRunner
 
 from crmbooks.app.cli import app
 from crmbooks.reporting import linked_rows
 from flows.customers import sync_customers
 from flows.vendors import sync_vendors
+from support.customers import clear_stats, unpaced, writes
 
 LINK_FIELD = {"Accounts": "zcrm_account_id", "Contacts": "zcrm_contact_id",
               "Vendors": "zcrm_vendor_id"}

@@ -11,14 +11,15 @@ import json
 from datetime import UTC, datetime
 
 import httpx
-import transactions_support
-from receiver_support import settle, wait_for
-from transactions_support import books_by_crm_id, crm_create, lines
+import pytest
 
 from crmbooks.app.receiver.server import BOOKS_HEADER, Receiver
 from crmbooks.runtime import get_runtime
+from support import transactions as transactions_support
+from support.receiver import settle, wait_for
+from support.transactions import ALL, books_by_crm_id, crm_create, lines
 
-store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
+pytestmark = pytest.mark.settings(transactions={"enabled": True, "modules": ALL})
 
 
 #: A run's own writes (both ways) queue more events: settle that many times, until none are left.

@@ -7,8 +7,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import transactions_support
-from transactions_support import (
+
+from crmbooks.runtime import get_runtime
+from support.transactions import (
+    ALL,
     books_by_crm_id,
     crm_by_books_id,
     crm_create,
@@ -18,9 +20,7 @@ from transactions_support import (
     run_books,
 )
 
-from crmbooks.runtime import get_runtime
-
-store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
+pytestmark = pytest.mark.settings(transactions={"enabled": True, "modules": ALL})
 
 
 def books_create(resource: str, body: dict) -> dict:

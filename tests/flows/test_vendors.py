@@ -8,8 +8,10 @@ Books vendor named exactly like a CRM vendor (the duplicate every policy test ac
 from __future__ import annotations
 
 import pytest
-import vendors_items_support
-from vendors_items_support import (
+
+from flows.vendors import sync_vendors
+from support.customers import next_second
+from support.vendors_items import (
     books_update,
     by_name,
     cf,
@@ -19,19 +21,15 @@ from vendors_items_support import (
     events_of,
     failures_of,
     last_run,
-    next_second,
     org_of,
     runner,
     written,
 )
 
-from flows.vendors import sync_vendors
-
 ADDRESS = {"Street": "address", "City": "city", "State": "state", "Zip_Code": "zip",
            "Country": "country"}
 
 
-store, store_any_db = vendors_items_support.store, vendors_items_support.store_any_db  # fixtures
 run = runner("vendors", sync_vendors)
 
 
