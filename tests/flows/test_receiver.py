@@ -1,4 +1,4 @@
-"""End to end: the event receiver (`crmbooks webhook`, issue 6) and the deal-triggers run lock.
+"""End to end: the event receiver (`crmbooks webhook`) and the deal-triggers run lock.
 
 The receiver runs in this process against the session emulator, which delivers its CRM
 notifications and Books webhooks over HTTP. Waiting is on conditions, never on time: the
@@ -39,7 +39,7 @@ from crmbooks.sync.lifecycle import RunInProgress
 from flows.deal_triggers import sync_deal_triggers
 
 PRIMARY, EXTRA = test_multi_org.PRIMARY, test_multi_org.EXTRA
-# The F4 tests' two-organization emulator and connection, as fixtures of this module too.
+# The multi-organization tests' emulator and connection, as fixtures of this module too.
 two_orgs, connected_two = test_multi_org.two_orgs, test_multi_org.connected_two
 TRANSACTIONS = {"enabled": True,
                 "modules": ["estimates", "salesorders", "invoices", "purchaseorders"]}
