@@ -82,7 +82,7 @@ class UnusableSchema(Exception):
 
 
 def specs_available() -> bool:
-    """Whether the shared spec folder is beside the repository (CI puts a copy of shared/ there)."""
+    """Whether Zoho's OpenAPI files are in the folder beside the repository (CI copies them)."""
     return (SPECS_DIR / "zoho-crm").is_dir() and (SPECS_DIR / "zoho-books").is_dir()
 
 
