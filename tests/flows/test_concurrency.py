@@ -1,4 +1,4 @@
-"""Issue 8: two runs of the same module at once — one syncs, the other is refused (never
+"""Two runs of the same module at once — one syncs, the other is refused (never
 interleaved); runs of different modules at once both complete. On SQLite and PostgreSQL.
 
 Prefect's deployment concurrency limit covers scheduled runs only, so the store's run lock

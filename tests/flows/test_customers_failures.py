@@ -1,4 +1,4 @@
-"""End to end: records that cannot sync fail alone, with a reason, and sync once fixed (issue 4).
+"""End to end: records that cannot sync fail alone, with a reason, and sync once fixed.
 
 Each bad record becomes a failure row saying what is wrong and what to do; the run ends
 completed_with_failures (the flow run Failed) while every other record syncs; nothing is lost:

@@ -1,4 +1,4 @@
-"""End to end: deal triggers (F15–F17) and manual deal links (F27); the event receiver that
+"""End to end: deal triggers and manual deal links; the event receiver that
 starts them is tested in test_receiver.py.
 
 Deals are walked through their stages with the CRM API; Books is read straight from the
@@ -299,7 +299,7 @@ def test_catch_up_run_handles_deals_changed_since_the_cursor_only(store, emu_res
     assert invoice["status"] == "draft"
 
 
-# ------------------------------------------------------------------- linking by hand (F27)
+# ------------------------------------------------------------------------- linking by hand
 def test_link_and_unlink_deals_by_hand_but_not_trigger_links(store, emu_reset):
     from typer.testing import CliRunner
 
@@ -357,7 +357,7 @@ def test_link_and_unlink_deals_by_hand_but_not_trigger_links(store, emu_reset):
 
 def test_disable_removes_the_transaction_data_on_the_crm_side_and_leaves_books(
         store, emu_reset):
-    """F28: disabling takes the Books quote off the deal; Books keeps it; syncs refuse."""
+    """Disabling takes the Books quote off the deal; Books keeps it; syncs refuse."""
     from typer.testing import CliRunner
 
     from crmbooks.app.cli import app

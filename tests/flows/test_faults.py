@@ -1,4 +1,4 @@
-"""Issue 8: a full sync under faults, then one clean rerun, leaves both sides exactly as a
+"""A full sync under faults, then one clean rerun, leaves both sides exactly as a
 fault-free run does, with no duplicates, and every failure it reported says why.
 
 The emulators inject (seeded, so each run sees the same stream) 10% 5xx answers, 5% 429s

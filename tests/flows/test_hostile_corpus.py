@@ -1,4 +1,4 @@
-"""Issue 8: hostile records and settings (tests/corpus/hostile.yaml) each give a clear failure
+"""Hostile records and settings (tests/corpus/hostile.yaml) each give a clear failure
 row or a configuration error before any write — never a crash — and lose nothing.
 
 Record cases of one module are put on a freshly seeded emulator together (through each side's

@@ -326,7 +326,7 @@ def test_a_product_in_another_currency_fails(multi_currency, store, emu_reset, c
     assert dollar in synced and euro not in synced
 
 
-# ---------------------------------------------------------------------------- cost (B10)
+# ------------------------------------------------------------------------- cost (API calls)
 def test_a_quiet_run_writes_nothing_and_costs_one_scan_of_the_items(store, emu_reset):
     """Books items have no modified-time filter: each run lists them all (200 a page) and the
     links tell which changed. With every item linked, a quiet run costs ceil(items / 200)

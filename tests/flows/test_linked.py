@@ -1,4 +1,4 @@
-"""F25: the customers and vendors linked to the CRM, in the store and in Books' own filter.
+"""The customers and vendors linked to the CRM, in the store and in Books' own filter.
 
 After a two-way sync every linked Books contact carries Zoho's link field (zcrm_account_id,
 zcrm_contact_id, zcrm_vendor_id), so Books' `filter_by=Status.Crm` lists exactly what

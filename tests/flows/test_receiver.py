@@ -1,4 +1,4 @@
-"""End to end: the event receiver (`crmbooks webhook`, issue 6) and the deal-triggers run lock.
+"""End to end: the event receiver (`crmbooks webhook`) and the deal-triggers run lock.
 
 The receiver runs in this process against the session emulator, which delivers its CRM
 notifications and Books webhooks over HTTP. Waiting is on conditions, never on time: the

@@ -1,4 +1,4 @@
-"""End to end: transactions through the event receiver (F14, issue 6), both ways.
+"""End to end: transactions through the event receiver, both ways.
 
 The emulators deliver CRM notifications and Books webhooks to a receiver in this process,
 which runs the real transactions flow. Waiting is on conditions (the record changed, the

@@ -1,4 +1,4 @@
-"""End to end: CRM quotes, sales orders, invoices and purchase orders → Books (F14, CRM → Books).
+"""End to end: CRM quotes, sales orders, invoices and purchase orders → Books.
 
 Customers, vendors and items are linked the way their syncs link them (tests/flows/
 transactions_support.py), which keeps these tests fast.

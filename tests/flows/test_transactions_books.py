@@ -1,4 +1,4 @@
-"""End to end: Books → CRM transactions (F14): status and totals of linked transactions, new
+"""End to end: Books → CRM transactions: status and totals of linked transactions, new
 Books transactions of linked customers created in the CRM exactly once, what is skipped or
 fails and why, who wins past draft, the run lock. Real flows over the emulators."""
 

@@ -1,4 +1,4 @@
-"""End to end: `crmbooks retry` of transaction failures (F21 for F14), both ways, through the CLI.
+"""End to end: `crmbooks retry` of transaction failures, both ways, through the CLI.
 
 A transaction that failed because something it needs was not linked yet is fixed at its source
 (the item linked), then `crmbooks retry` re-runs exactly the failed records through the

@@ -1,4 +1,4 @@
-"""Retry in the Prefect UI re-runs only what failed (issue 4, "On Prefect").
+"""Retry in the Prefect UI re-runs only what failed.
 
 A run whose third push batch fails on a transient error (the Books daily cap is reached
 mid-push) ends Failed. Retrying that same flow run — what the UI's Retry button and

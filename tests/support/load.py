@@ -1,4 +1,4 @@
-"""Helpers of the load tests (issue 8: concurrency, faults, hostile input): run a module, and
+"""Helpers of the load tests (concurrency, faults, hostile input): run a module, and
 what one fault-free run of it makes from the seed (the reference), compared with the crash
 tests' `world` (both sides and the links, without ids)."""
 

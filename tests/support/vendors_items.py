@@ -99,7 +99,7 @@ def events_of(store, run) -> list[dict]:
 
 
 def data_of(record: dict) -> dict:
-    """A Books record without Zoho's own CRM link fields (zcrm_vendor_id …, F25) and its
+    """A Books record without Zoho's own CRM link fields (zcrm_vendor_id …) and its
     stamp: a record kept as it was (skip, a refused clone) may still gain those."""
     return {k: v for k, v in record.items() if not k.startswith("zcrm_")
             and k not in ("is_linked_with_zohocrm", "last_modified_time")}
