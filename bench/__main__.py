@@ -1,4 +1,4 @@
-"""All of bench/ in one command: the sync benchmark at several sizes, as one table (issue 8).
+"""All of bench/ in one command: the sync benchmark at several sizes, as one table.
 
     .venv/bin/python -m bench                          # N = 1,000, 10,000 and 50,000
     .venv/bin/python -m bench --sizes 1000,10000       # chosen sizes

@@ -1,4 +1,4 @@
-"""Sync benchmark (issues 4 and 5): API calls, time and memory of the pipeline vs a naive sync.
+"""Sync benchmark: API calls, time and memory of the pipeline vs a naive sync.
 
     .venv/bin/python bench/bench_sync.py                 # full sizes, a few minutes on 2 cores
     .venv/bin/python bench/bench_sync.py --quick         # 10x smaller: a smoke run
@@ -59,7 +59,7 @@ from bench.common import BOOKS_ORG, CLIENT_ID, CLIENT_SECRET, REFRESH  # noqa: E
 SEED = 7
 MODULES = ("customers", "vendors", "items")
 RUNS = ("initial", "incremental", "no change")
-REAL_BOOKS_PER_MINUTE = 100  # ref §4.11
+REAL_BOOKS_PER_MINUTE = 100  # real Books' limit per organization (docs/zoho-api-notes.md)
 CRM_PAGE, CRM_WRITE = 200, 100
 # What changes before the incremental run (1%): CRM module -> field -> new value prefix.
 CHANGED_FIELD = {"Accounts": "Description", "Contacts": "Department", "Vendors": "Description",
@@ -159,7 +159,7 @@ def minimum(module: str, run: str, sizes: dict, picks: dict, parents: list[str])
 
     Reads: one page of 200 per changed CRM module (at least one, to learn nothing changed);
     Books: one page (contacts: sorted by last_modified_time, nothing changed there), but items
-    have no modified filter or sort (ref §4.9), so every run pages through all of them.
+    have no modified filter or sort, so every run pages through all of them.
     Writes: Books one per customer (persons inline) / vendor / item; CRM: none (Books starts
     empty and is only changed by the sync).
     """

@@ -1,7 +1,7 @@
 """Typed integration settings (pydantic), validated before anything is stored or written.
 
 Per-module settings are saved as versions in the store (``Store.save_settings``); a run reads
-the active version when it starts, so an edit applies from the next run (F23). Secrets are
+the active version when it starts, so an edit applies from the next run. Secrets are
 not settings: the connection models forbid unknown keys, so a client secret or refresh token
 passed here is refused with a message pointing at the environment variables.
 """
@@ -20,7 +20,8 @@ Duplicates = Literal["clone", "overwrite", "skip"]
 DataCentre = Literal["us", "eu", "in", "au", "cn", "jp", "ca", "sa"]
 MODULES = ("customers", "vendors", "items", "transactions", "deals")
 
-#: Zoho's API and accounts hosts per data centre (reference/zoho-api.md §1).
+#: Zoho's API and accounts hosts per data centre (docs/zoho-api-notes.md, "Hosts and data
+#: centres").
 DC_HOSTS: dict[str, tuple[str, str]] = {
     "us": ("https://www.zohoapis.com", "https://accounts.zoho.com"),
     "eu": ("https://www.zohoapis.eu", "https://accounts.zoho.eu"),
@@ -53,7 +54,7 @@ class ConnectionSettings(_Strict):
     books_api_url: str | None = None
     client_id: str = Field(min_length=1)
     books_org_id: str = Field(min_length=1, pattern=r"^[0-9]+$")
-    extra_books_org_ids: tuple[str, ...] = ()  # F4: one-way (CRM → Books) organizations
+    extra_books_org_ids: tuple[str, ...] = ()  # synced one way only, CRM → Books
 
     @model_validator(mode="before")
     @classmethod
@@ -124,9 +125,9 @@ class _SyncModule(_Strict):
     """Settings shared by the record modules: scope, duplicates policy, view, extra maps."""
 
     enabled: bool = True
-    scope: Scope = "both"  # F3: two-way by default
+    scope: Scope = "both"  # two-way by default
     duplicates: Duplicates = "skip"  # never overwrite or clone unless asked
-    view: str | None = None  # CRM custom view name or id (F8)
+    view: str | None = None  # CRM custom view name or id: only its records sync
     maps: tuple[FieldMapSetting, ...] = ()
 
     @field_validator("view")
@@ -136,7 +137,7 @@ class _SyncModule(_Strict):
 
 
 class CustomersSettings(_SyncModule):
-    """F5–F9: which CRM module feeds Books customers, and how."""
+    """Which CRM module feeds Books customers, and how."""
 
     crm_module: Literal["accounts", "contacts", "accounts+contacts"] = "accounts"
     include_unassociated_contacts: bool = False
@@ -160,11 +161,11 @@ class CustomersSettings(_SyncModule):
 
 
 class VendorsSettings(_SyncModule):
-    """F10: CRM Vendors ↔ Books vendors."""
+    """CRM Vendors ↔ Books vendors."""
 
 
 class ItemsSettings(_SyncModule):
-    """F11: CRM Products ↔ Books items (Books is pushed first and wins in two-way mode)."""
+    """CRM Products ↔ Books items (Books is pushed first and wins in two-way mode)."""
 
 
 def transaction_resources() -> tuple[str, ...]:
@@ -174,7 +175,7 @@ def transaction_resources() -> tuple[str, ...]:
 
 
 class TransactionsSettings(_Strict):
-    """F14: which transactions sync (both ways, event-driven), and their custom fields.
+    """Which transactions sync (both ways, event-driven), and their custom fields.
 
     ``maps`` pair a CRM field with a Books custom field (``custom_fields.cf_…``) of the
     transactions; ``section`` names one Books resource (estimates …) or, when left out, the
@@ -209,7 +210,7 @@ class TransactionsSettings(_Strict):
 
 
 class DealTriggerSettings(_Strict):
-    """F15–F17: deal stages that create and accept quotes, or won deals that invoice."""
+    """Deal triggers: deal stages that create and accept quotes, or won deals that invoice."""
 
     enabled: bool = False  # off until configured
     mode: Literal["quote", "invoice"] = "quote"

@@ -21,7 +21,7 @@ TIMEZONE = "UTC"
 
 
 def every_two_hours(minute: int) -> str:
-    """F18: every two hours in UTC, `minute` past the hour (a cron, so runs are clock-aligned;
+    """Every two hours in UTC, `minute` past the hour (a cron, so runs are clock-aligned;
     an `interval` would be anchored at deploy time and first run two hours later)."""
     return f"{minute} */2 * * *"
 
@@ -75,14 +75,16 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
                    {"dry_run": False}),
     DeploymentSpec("on-demand", "flows/operations.py:sync_now", None,
                    (TAG, "on-demand"), {}),
-    # Operator actions on single records (F20, F21, F26), run from the UI with parameters.
+    # Operator actions on single records (retry failed records, refresh one from the CRM,
+    # import one never imported), run from the UI with parameters.
     DeploymentSpec("retry", "flows/records.py:retry_failed_records", None,
                    (TAG, "on-demand", "operator"), {}),
     DeploymentSpec("fetch-one", "flows/records.py:fetch_one", None,
                    (TAG, "on-demand", "operator"), {}),
     DeploymentSpec("import", "flows/records.py:import_from_crm", None,
                    (TAG, "on-demand", "operator"), {}),
-    # Settings actions (F22, F23, F25, F28), as their `crmbooks` commands do.
+    # Settings actions (pause/resume, edit, disable/enable, linked records), as their
+    # `crmbooks` commands do.
     *(DeploymentSpec(name, f"flows/admin.py:{function}", None, (TAG, "on-demand", "admin"))
       for name, function in (("pause", "pause_syncs"), ("resume", "resume_syncs"),
                              ("edit", "edit_settings"), ("disable", "disable_integration"),

@@ -1,6 +1,6 @@
 """The operator's settings actions as flows, so the Prefect UI can run them with a form:
-pause / resume (F22), edit a module's settings (F23), disable / enable (F28) and list the
-records linked to the CRM (F25). Each does what its `crmbooks` command does.
+pause / resume, edit a module's settings, disable / enable and list the records linked to the
+CRM. Each does what its `crmbooks` command does.
 """
 
 from __future__ import annotations
@@ -29,20 +29,20 @@ def _set_flag(flag: str, value: bool) -> str:
 
 @flow(name="pause-syncs")
 def pause_syncs() -> str:
-    """F22: scheduled and manual syncs refuse to start; a run already going completes."""
+    """Pause: scheduled and manual syncs refuse to start; a run already going completes."""
     return _set_flag("paused", True)
 
 
 @flow(name="resume-syncs")
 def resume_syncs() -> str:
-    """F22: syncs run again, on schedule and on demand."""
+    """Resume: syncs run again, on schedule and on demand."""
     return _set_flag("paused", False)
 
 
 @flow(name="edit-settings")
 def edit_settings(module: str = "customers", changes: dict | None = None,
                   note: str | None = None, org_id: str | None = None) -> int:
-    """F23: merge `changes` over the module's active settings, check them, save a new version
+    """Edit: merge `changes` over the module's active settings, check them, save a new version
     (kept with its history; it applies from the next run). Returns the version number."""
     store = get_runtime(org_id).store
     current = (store.active_settings(module) or (None, {}))[1]
@@ -55,7 +55,7 @@ def edit_settings(module: str = "customers", changes: dict | None = None,
 
 @flow(name="disable-integration")
 def disable_integration() -> dict:
-    """F28: stop all sync and remove the transaction data crmbooks put on the CRM side."""
+    """Disable: stop all sync and remove the transaction data crmbooks put on the CRM side."""
     from crmbooks.operations import remove_crm_transaction_data
 
     _set_flag("disabled", True)
@@ -64,13 +64,13 @@ def disable_integration() -> dict:
 
 @flow(name="enable-integration")
 def enable_integration() -> str:
-    """F28: sync again (connect again first to switch Books organization or credentials)."""
+    """Enable: sync again (connect again first to switch Books organization or credentials)."""
     return _set_flag("disabled", False)
 
 
 @flow(name="linked-records")
 def linked_records(what: str = "customers", org_id: str | None = None) -> int:
-    """F25: the customers or vendors linked to the CRM, as a table artifact."""
+    """The customers or vendors linked to the CRM, as a table artifact."""
     from crmbooks.reporting import linked_rows
 
     rows = linked_rows(get_runtime(org_id).store, what)

@@ -6,7 +6,7 @@ the workers; runs of one organization take the global concurrency limit `sync-or
 (limit 1) for their whole length, so its modules sync one after the other and share its API
 budget instead of racing for it. The limit must exist (`prefect gcl create sync-org-<org>
 --limit 1`, or `ensure_org_limits`): the slot is taken with `strict=True`, because Prefect
-skips a missing limit with only a warning (reference/prefect.md §2).
+skips a missing limit with only a warning.
 """
 
 from __future__ import annotations

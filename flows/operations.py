@@ -1,11 +1,11 @@
-"""Operator flows: instant sync (F19), a manual run of everything or of chosen modules.
+"""Operator flows: instant sync, a manual run of everything or of chosen modules.
 
 `sync_now` runs the module flows in dependency order as subflows of one flow run, so the
 Prefect UI shows one "sync now" run with a child run per module (each with its own artifacts),
 and its "Custom run" form offers the two typed parameters. It is deployed as
 `sync-now/on-demand` (prefect.yaml, deployments/serve.py) with no schedule.
 
-A paused or disabled integration refuses (F22): the first refusal stops the whole run. A module
+A paused or disabled integration refuses: the first refusal stops the whole run. A module
 whose records partly failed, or that could not start, does not stop the modules after it; the
 run then ends Failed, naming them.
 """
@@ -17,8 +17,8 @@ import importlib
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
-#: Dependency order of `all` (cli.md `crmbooks sync`). Transactions and deal triggers join here
-#: when their flows exist (flows/transactions.py, flows/deal_triggers.py).
+#: Dependency order of `all`, as `crmbooks sync` runs it. Transactions and deal triggers are
+#: not among them: they have flows of their own (flows/transactions.py, flows/deal_triggers.py).
 MODULE_ORDER: tuple[str, ...] = ("customers", "vendors", "items")
 
 
@@ -42,9 +42,9 @@ def wanted_modules(modules: list[str]) -> list[str]:
 @flow(name="sync-now", log_prints=False)
 def sync_now(modules: list[str] = ["all"], dry_run: bool = False,  # noqa: B006 (UI default)
              org_id: str | None = None):
-    """Sync now (F19): `modules` is a list of customers, vendors, items, or ["all"];
-    `dry_run` only plans (B1); `org_id` a Books organization (default: the primary; an extra
-    one syncs CRM → Books only, F4). Modules run in dependency order, one child run each."""
+    """Sync now: `modules` is a list of customers, vendors, items, or ["all"]; `dry_run` only
+    plans; `org_id` a Books organization (default: the primary; an extra one syncs CRM → Books
+    only). Modules run in dependency order, one child run each."""
     from crmbooks.sync.lifecycle import RecordsFailed, RunRefused
 
     logger = get_run_logger()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-#: Money above this is treated as a data-entry error rather than a real price (B10 of sanity).
+#: Money above this is treated as a data-entry error rather than a real price.
 MAX_MONEY = Decimal("1000000000000")  # 10^12
 CENTS = Decimal("0.01")
 

@@ -1,6 +1,6 @@
 """Schema of the mapping files (mappings/*.yaml): field pairs, named converters, value maps.
 
-Mappings are data (style rule 1): no expressions, only names that this schema checks. Loading
+Mappings are data: no expressions, only names that this schema checks. Loading
 a file with an unknown key, converter, value map or Books field raises :class:`MappingError`
 naming the file, the place in it and what to do.
 """
@@ -21,7 +21,7 @@ MAPPINGS_DIR = Path(__file__).resolve().parent
 Direction = Literal["both", "to_books", "to_crm"]
 #: How a value reaches Books: in the record body, or (``status_action``) only through
 #: ``POST /{resource}/{id}/active|inactive`` after the record's write, because Books refuses
-#: ``status`` in a contact's or item's body (ref §4.4).
+#: ``status`` in a contact's or item's body (docs/zoho-api-notes.md, "Books items").
 BooksWrite = Literal["body", "status_action"]
 BooksResource = Literal["contacts", "contact_persons", "items"]
 

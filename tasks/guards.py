@@ -1,6 +1,6 @@
 """Checks made right before the first write of a run, when they cost a request only then.
 
-The Books organization's base currency is verified at connect (F2) and every amount is
+The Books organization's base currency is verified at connect and every amount is
 mapped in it (item rates ↔ CRM unit prices). If it changed since, every amount written would
 be off by the exchange rate: the run stops before writing, as a configuration error. A run
 with nothing to write spends no request on it (a quiet run stays at one request per side).

@@ -1,4 +1,4 @@
-"""Which task failures Prefect should retry: transient ones only (style rule 6).
+"""Which task failures Prefect should retry: transient ones only (the error's type decides).
 
 The connectors already retry each request with backoff; a task retry covers a longer outage.
 Configuration, credential and record-level errors are never retried: retrying cannot fix them.

@@ -15,6 +15,30 @@ os.environ.setdefault("PREFECT_HOME", os.path.join(_TMP_HOME, "prefect"))
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 
+
+def _database_per_worker() -> None:
+    """Give each pytest-xdist worker its own PostgreSQL database, made from the configured one's
+    name (crmbooks_test -> crmbooks_test_gw0), so parallel tests never reset each other's store.
+    Runs before any test module reads CRMBOOKS_TEST_POSTGRES_URL."""
+    url = os.environ.get("CRMBOOKS_TEST_POSTGRES_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    admin = parsed.set(drivername="postgresql", database=parsed.database)
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["CRMBOOKS_TEST_POSTGRES_URL"] = parsed.set(database=name).render_as_string(
+        hide_password=False)
+
+
+_database_per_worker()
+
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 

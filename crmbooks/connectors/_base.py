@@ -33,7 +33,7 @@ def build_http(
 
 
 def iso(moment: datetime) -> str:
-    """ISO-8601 with a colon offset, whole seconds, as CRM writes it (ref §3.1)."""
+    """ISO-8601 with a colon offset, whole seconds, as CRM writes it."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: pass an aware (UTC) datetime")
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()

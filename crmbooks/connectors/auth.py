@@ -1,8 +1,9 @@
 """OAuth 2.0 for Zoho as an `httpx.Auth`: refresh-token grant, lazy, ahead of expiry, on 401.
 
 Zoho access tokens live one hour and are minted from a long-lived refresh token
-(ref §2). The token request travels through the same `httpx.Client` (the flow yields it), so
-tests with `httpx.MockTransport` and the emulators exercise it like any other request.
+(docs/zoho-api-notes.md, "OAuth tokens"). The token request travels through the same
+`httpx.Client` (the flow yields it), so tests with `httpx.MockTransport` and the emulators
+exercise it like any other request.
 
 httpx advises overriding `sync_auth_flow` when an auth scheme uses locks
 (https://www.python-httpx.org/advanced/authentication/ and the `httpx.Auth` docstring), which
@@ -126,7 +127,7 @@ class ZohoOAuth(httpx.Auth):
 
     def _token_request(self) -> httpx.Request:
         # A form body keeps the secrets out of the URL, hence out of every access log
-        # (Zoho accepts query or form parameters, ref §2).
+        # (Zoho accepts query or form parameters).
         form = {
             "grant_type": "refresh_token",
             "client_id": self._client_id,
@@ -158,7 +159,7 @@ def _token_error(status: int, body: object) -> Exception:
             "Zoho API console (Self Client or server-based app) for this data centre",
             endpoint=where, status=status, code=error)
     if status == 429 or status >= 500 or error == "Access Denied":
-        # ref §2: token throttling answers HTTP 400 "Access Denied"; it passes with time.
+        # Zoho throttles token requests with HTTP 400 "Access Denied"; it passes with time.
         return RetriableError(
             "Zoho Accounts is throttling token requests (too many refreshes); retrying later",
             endpoint=where, status=status, code=error, retry_after=60.0 if error else None)

@@ -1,10 +1,10 @@
 """Connection settings for Zoho CRM and Zoho Books: hosts, credentials, limits, timeouts.
 
 Zoho runs eight data centres; the DC decides both the API host and the Accounts (OAuth) host
-(reference/zoho-api.md §1). Real Zoho serves CRM and Books on the same `www.zohoapis.*` host;
-the local emulators serve both, and Accounts, on one base URL. The settings are read once, at
-the edge (CLI or a Prefect block), and handed to the clients: no client method reads the
-environment.
+(docs/zoho-api-notes.md, "Hosts and data centres"). Real Zoho serves CRM and Books on the
+same `www.zohoapis.*` host; the local emulators serve both, and Accounts, on one base URL.
+The settings are read once, at the edge (CLI or a Prefect block), and handed to the clients:
+no client method reads the environment.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class DataCentre(StrEnum):
-    """Zoho's data centres (ref §1)."""
+    """Zoho's data centres."""
 
     US = "us"
     EU = "eu"
@@ -28,7 +28,7 @@ class DataCentre(StrEnum):
     SA = "sa"
 
 
-# (API host, Accounts host) per DC, from the official CRM SDK's dc/*.py (ref §1 [V]).
+# (API host, Accounts host) per DC, from the official CRM SDK's data-centre classes.
 # Canada is the odd one out: its Accounts host is accounts.zohocloud.ca, not accounts.zoho.ca.
 DC_HOSTS: dict[DataCentre, tuple[str, str]] = {
     DataCentre.US: ("https://www.zohoapis.com", "https://accounts.zoho.com"),
@@ -55,12 +55,13 @@ class ZohoConfig(BaseModel):
     client_secret: SecretStr
     refresh_token: SecretStr
     books_org_id: str | None = None
-    # ref §4.11: about 100 requests/minute per organization; the emulator enforces the same.
+    # Books: about 100 requests/minute per organization ("Books rate limits" in
+    # docs/zoho-api-notes.md); the emulator enforces the same.
     books_requests_per_minute: float = Field(100, gt=0)
     books_daily_limit: int | None = Field(None, gt=0)
-    books_max_concurrency: int = Field(5, ge=1)  # ref §4.11 [U]: 5 (free) / 10 (paid)
+    books_max_concurrency: int = Field(5, ge=1)  # unverified: 5 (free) / 10 (paid)
     crm_requests_per_minute: float | None = Field(None, gt=0)  # CRM counts credits, not rate
-    crm_max_concurrency: int = Field(10, ge=1)  # ref §3.11: Standard 10 … Ultimate 25
+    crm_max_concurrency: int = Field(10, ge=1)  # by edition: Standard 10 … Ultimate 25
     connect_timeout_s: float = Field(10.0, gt=0)
     read_timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(5, ge=0)

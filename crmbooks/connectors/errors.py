@@ -1,6 +1,6 @@
 """Error classes of the Zoho connectors and `classify`, the one place that decides them.
 
-Four kinds (design.md "Errors are classified where the response is read"):
+Four kinds, decided where the response is read:
 
 * `RetriableError` – 429, 5xx, timeouts, dropped connections: retried with backoff by
   `ZohoHttp`; raised only when the retries are spent or a retry could duplicate a write.
@@ -67,8 +67,8 @@ class FatalError(ZohoError):
     """Configuration or prerequisite problem: stop the run, the message says what to fix."""
 
 
-# CRM 4xx codes that are about the request, not about one record (ref §3.10): a bug or a
-# configuration problem, never fixed by editing a record.
+# CRM 4xx codes that are about the request, not about one record (docs/zoho-api-notes.md,
+# "CRM error codes"): a bug or a configuration problem, never fixed by editing a record.
 _CRM_FATAL_CODES = {
     "INVALID_MODULE", "REQUIRED_PARAM_MISSING", "EXPECTED_PARAM_MISSING", "LIMIT_EXCEEDED",
     "LIMIT_REACHED", "INVALID_URL_PATTERN", "INVALID_REQUEST_METHOD", "NO_PERMISSION",
@@ -136,7 +136,7 @@ def _is_fatal(status: int, code: Any, body: Any, text: str) -> bool:
         return True
     if isinstance(code, int):
         # Books: 5 = invalid URL, 37 = method not allowed, 6041 = the user is not in that
-        # organization ("not associated with the CompanyID", [T] per the emulator notes).
+        # organization ("not associated with the CompanyID"; "Books error codes").
         return code in (5, 37, 6041) or _names_org(text)
     return False
 

@@ -17,7 +17,7 @@ failure of the token request that precedes it. After a read timeout, a dropped a
 instead of being replayed into a duplicate. The flows avoid that case altogether by writing
 with upserts, which are idempotent and always retried: CRM `POST /{module}/upsert` with
 `duplicate_check_fields` on a unique field, Books `PUT /{resource}` with
-`X-Unique-Identifier-Key/Value` + `X-Upsert` (design.md "Exactly-once writes").
+`X-Unique-Identifier-Key/Value` + `X-Upsert`, so a replayed push never creates twice.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ class ZohoHttp:
         content = dumps(body) if body is not None else None
         all_headers = dict(headers or {})
         if content is not None:
-            # The official SDK parses by Content-Type; Zoho expects it on bodies (ref §3.1).
+            # The official SDK parses by Content-Type; Zoho expects it on bodies.
             all_headers["Content-Type"] = "application/json;charset=UTF-8"
         attempt = 0
         while True:

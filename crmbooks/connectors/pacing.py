@@ -1,7 +1,8 @@
 """Client-side pacing: an even-spacing rate limiter and a concurrency bound per organization.
 
-Zoho Books counts about 100 requests per rolling minute per organization (ref §4.11) and
-the emulator enforces exactly that with a sliding 60 s window. A token bucket with a burst
+Zoho Books counts about 100 requests per rolling minute per organization
+(docs/zoho-api-notes.md, "Books rate limits") and the emulator enforces exactly that with a
+sliding 60 s window. A token bucket with a burst
 would front-load requests and then hit the window; spacing requests evenly (burst of 1) at
 slightly under the limit never does. A 429's Retry-After pauses the whole limiter, so every
 thread backs off, not only the one that was refused.
@@ -67,7 +68,7 @@ class RateLimiter:
 
 
 class DailyBudget:
-    """Counts requests per UTC day against a cap (Books' per-plan daily limit, ref §4.11)."""
+    """Counts requests per UTC day against a cap (Books' per-plan daily limit)."""
 
     def __init__(self, limit: int | None, today: Callable[[], date] | None = None):
         self.limit = limit

@@ -1,9 +1,11 @@
-"""`BooksClient`: Zoho Books v3 for one organization (ref §4), built on `ZohoHttp`.
+"""`BooksClient`: Zoho Books v3 for one organization, built on `ZohoHttp`.
 
-Every call carries `organization_id` (ref §4.1) and is paced by the organization's shared
-limiter (pacing.py). Lists are paged by `page_context.has_more_page` at 200 per page, the
-maximum (ref §4.2). Books writes one record per call; contact persons travel inline in
-`contact_persons[]` of their contact (ref §4.3), which saves a call per person.
+The Books facts relied on here are in docs/zoho-api-notes.md, the sections headed "Books …".
+Every call carries `organization_id` ("Books conventions") and is paced by the
+organization's shared limiter (pacing.py). Lists are paged by `page_context.has_more_page`
+at 200 per page, the maximum ("Books pagination"). Books writes one record per call; contact
+persons travel inline in `contact_persons[]` of their contact ("Books contacts and contact
+persons"), which saves a call per person.
 
 Exactly-once creates use `upsert_by_custom_field`: `PUT /{resource}` with
 `X-Unique-Identifier-Key/Value` and `X-Upsert: true` finds the record by a unique custom field
@@ -32,7 +34,7 @@ from crmbooks.connectors.results import WriteResult
 from mappings.schema import books_resource_facts
 
 API = "/books/v3"
-MAX_PAGE = 200  # ref §4.2
+MAX_PAGE = 200  # Books' largest per_page
 # resource → (envelope key of one record, its id field). The transaction resources are the
 # document types of mappings/transactions.yaml, which declare the same facts of theirs.
 RESOURCES: dict[str, tuple[str, str]] = {
@@ -46,7 +48,7 @@ SORTED_SCAN = {"contacts"}
 
 
 def books_time(moment: datetime) -> str:
-    """Books' timestamp form, 2013-11-18T02:02:51+0000 (no colon in the offset, ref §4.1)."""
+    """Books' timestamp form, 2013-11-18T02:02:51+0000 (no colon in the offset)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: pass an aware (UTC) datetime")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -136,8 +138,9 @@ class BooksClient:
 
         Transactions use the `last_modified_time` filter; contacts a scan sorted by
         last_modified_time descending that stops at the first older row; items, which have
-        neither (ref §4.9), a full scan. Inclusivity is unverified [U]: callers de-duplicate
-        the boundary by id (style.md rule 8). `params` are extra list filters, e.g.
+        neither, a full scan ("Books incremental reads"). Whether the boundary is inclusive is
+        unverified: callers de-duplicate the boundary by id. `params` are extra list filters,
+        e.g.
         {"contact_type": "vendor"}: without it a vendors scan pages through every customer
         modified since the cursor too.
         """
@@ -183,7 +186,7 @@ class BooksClient:
 
     def update(self, resource: str, record_id: str, body: Mapping[str, Any]) -> WriteResult:
         """Update one record. For contacts, `contact_persons` listed replace the existing
-        ones: a person left out is removed (ref §4.3)."""
+        ones: a person left out is removed."""
         return self._write("PUT", f"{API}/{{resource}}/{{id}}", resource, record_id, body,
                            None, "update")
 
@@ -204,14 +207,15 @@ class BooksClient:
 
     def mark_active(self, resource: str, record_id: str, active: bool) -> WriteResult:
         """Mark a contact or item active or inactive (`POST /{resource}/{id}/active|inactive`,
-        ref §4.4): Books refuses `status` in their body. Safe to replay (it sets a state)."""
+        "Books items"): Books refuses `status` in their body. Safe to replay (it sets a
+        state)."""
         if resource not in ("contacts", "items"):
             raise ValueError(f"{resource} has no active/inactive calls; contacts or items")
         action = "active" if active else "inactive"
         return self._write("POST", f"{API}/{{resource}}/{{id}}/{action}", resource, record_id,
                            None, None, action, idempotent=True)
 
-    # -- contact persons (ref §4.3: their own endpoints, besides travelling inline) ----------
+    # -- contact persons (their own endpoints, besides travelling inline) --------------------
 
     def contact_persons(self, contact_id: str) -> list[dict]:
         """The contact persons of one contact."""

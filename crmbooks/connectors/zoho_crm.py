@@ -1,12 +1,15 @@
-"""`CrmClient`: Zoho CRM v8 reads, writes and metadata (ref §3), built on `ZohoHttp`.
+"""`CrmClient`: Zoho CRM v8 reads, writes and metadata, built on `ZohoHttp`.
+
+The CRM facts relied on here are in docs/zoho-api-notes.md, the sections headed "CRM …".
 
 Reads yield *pages* (lists of records, ≤200), never single records, so a task can turn each
 page into a DataFrame. Writes return one `WriteResult` per input record, in input order:
 record-level rejections are data, not exceptions.
 
-Fields beyond CRM's 50-per-request cap (ref §3.2): the first 49 fields (+ id) are paged
-normally and the rest are fetched for exactly those ids (`ids=`, 100 per request) and merged
-by id. Paging several field groups in lockstep would be cheaper by a request or two per page
+Fields beyond CRM's 50-per-request cap ("CRM fields and pagination"): the first 49 fields
+(+ id) are paged normally and the rest are fetched for exactly those ids (`ids=`, 100 per
+request) and merged by id. Paging several field groups in lockstep would be cheaper by a
+request or two per page
 but silently mis-merges when a record moves between pages during the read (sort by
 Modified_Time while someone edits); fetching by id cannot.
 """
@@ -30,12 +33,12 @@ from crmbooks.connectors.pacing import Pacer, shared_pacer
 from crmbooks.connectors.results import WriteResult
 
 API = "/crm/v8"
-MAX_FIELDS = 50  # ref §3.2: LIMIT_EXCEEDED {"limit":50,"param_name":"fields"}
-MAX_WRITE = 100  # ref §3.4: records per create/update/upsert/delete call
-MAX_PAGE = 200  # ref §3.2 per_page 1–200
-DISCRETE_LIMIT = 2000  # ref §3.2: beyond this, page_token
-COQL_PAGE = 2000  # ref §3.6: ≤2000 rows per call; cheapest per row (credits grow slower)
-COQL_TOTAL = 100_000  # ref §3.6: rows reachable by paging
+MAX_FIELDS = 50  # more: LIMIT_EXCEEDED {"limit":50,"param_name":"fields"}
+MAX_WRITE = 100  # records per create/update/upsert/delete call ("CRM writes")
+MAX_PAGE = 200  # per_page is 1–200
+DISCRETE_LIMIT = 2000  # records reachable by page/per_page; beyond this, page_token
+COQL_PAGE = 2000  # rows per COQL call at most; cheapest per row (credits grow slower)
+COQL_TOTAL = 100_000  # COQL rows reachable by paging ("CRM COQL")
 CRITERIA_OPS = {"equals", "not_equal", "starts_with", "in", "greater_than", "greater_equal",
                 "less_than", "less_equal", "between"}
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9_$.]+$")
@@ -44,7 +47,8 @@ _FIELD_NAME = re.compile(r"^[A-Za-z0-9_$.]+$")
 # -- search criteria -------------------------------------------------------------------------
 
 def criteria_escape(value: Any) -> str:
-    """A value for search criteria: `(`, `)`, `,` and `\\` escaped with a backslash (ref §3.5).
+    """A value for search criteria: `(`, `)`, `,` and `\\` escaped with a backslash, as CRM
+    search requires ("CRM search").
 
     The backslash goes first so the escapes added for the others are not escaped twice;
     httpx URL-encodes the result as a query parameter.
@@ -72,7 +76,7 @@ def criterion(field: str, op: str, value: Any) -> str:
         values = list(value)
         if op == "between" and len(values) != 2:
             raise ValueError("'between' takes exactly two values")
-        if op == "in" and not 1 <= len(values) <= 100:  # ref §3.5: in ≤ 100 values
+        if op == "in" and not 1 <= len(values) <= 100:  # CRM search: `in` takes ≤ 100 values
             raise ValueError("'in' takes 1 to 100 values")
         text = ",".join(criteria_escape(v) for v in values)
     else:
@@ -153,9 +157,9 @@ class CrmClient:
     ) -> Iterator[list[dict]]:
         """Pages of `module` records with `fields` (any number; >50 is split and merged).
 
-        `modified_since` sends If-Modified-Since (records modified at or after it, ref §3.9);
-        304/204 mean nothing new and yield nothing. Page/per_page up to record 2000, then
-        page_token (ref §3.2).
+        `modified_since` sends If-Modified-Since (records modified at or after it, "CRM
+        incremental reads"); 304/204 mean nothing new and yield nothing. Page/per_page up to
+        record 2000, then page_token ("CRM fields and pagination").
         """
         first, rest = split_fields(fields, self.max_fields)
         params = {"fields": ",".join(first), "per_page": per_page, "cvid": cvid,
@@ -173,7 +177,7 @@ class CrmClient:
                                       path={"module": module, "id": record_id},
                                       params={"fields": ",".join(first)})
         except RecordError as exc:
-            if exc.code == "INVALID_DATA":  # ref §3.3: unknown id → 400 INVALID_DATA
+            if exc.code == "INVALID_DATA":  # CRM answers an unknown id with 400 INVALID_DATA
                 return None
             raise
         data = (reply.body or {}).get("data") or []
@@ -192,7 +196,7 @@ class CrmClient:
         fields: Sequence[str] | None = None,
         per_page: int = MAX_PAGE,
     ) -> Iterator[list[dict]]:
-        """Pages of search results; exactly one of criteria/email/phone/word (ref §3.5).
+        """Pages of search results; exactly one of criteria/email/phone/word ("CRM search").
 
         Build `criteria` with `criterion`/`all_of`/`any_of` (values escaped). Search sees
         recent writes late (index lag): use `coql` for read-after-write. At most 2000 hits.
@@ -212,7 +216,7 @@ class CrmClient:
                                   None, mode="cap")
 
     def coql(self, query: str, *, page_size: int = COQL_PAGE) -> Iterator[list[dict]]:
-        """Pages of a COQL select (ref §3.6). Without a LIMIT clause the query is paged with
+        """Pages of a COQL select ("CRM COQL"). Without a LIMIT clause the query is paged with
         `limit offset, page_size` up to 100,000 rows; with one it runs once as written."""
         query = query.strip().rstrip(";")
         if re.search(r"\blimit\b", query, re.IGNORECASE):
@@ -231,7 +235,7 @@ class CrmClient:
                 return
             offset += len(data)
             if offset >= COQL_TOTAL:
-                raise FatalError(f"COQL pages at most {COQL_TOTAL} rows (ref §3.6); narrow the "
+                raise FatalError(f"COQL pages at most {COQL_TOTAL} rows; narrow the "
                                  "where clause, e.g. by Modified_Time ranges",
                                  endpoint=f"POST {API}/coql")
 
@@ -270,7 +274,7 @@ class CrmClient:
         where = f"GET {template}"
         if mode == "cap":
             raise FatalError(f"{where}: more than {DISCRETE_LIMIT} matches, the most a CRM "
-                             "search returns (ref §3.5); narrow the criteria or use COQL",
+                             "search returns; narrow the criteria or use COQL",
                              endpoint=where)
         token = info.get("next_page_token")
         if not token:
@@ -312,7 +316,8 @@ class CrmClient:
                duplicate_check_fields: Sequence[str] | None = None,
                trigger: Sequence[str] | None = None) -> list[WriteResult]:
         """Insert or update by `duplicate_check_fields` (ordered; default: the module's
-        system and unique fields, ref §3.4), 100 per call. Idempotent, so always retried."""
+        system duplicate-check fields, then its unique ones; "CRM writes"), 100 per call.
+        Idempotent, so always retried."""
         extra = {"trigger": trigger, "duplicate_check_fields": duplicate_check_fields}
         return self._write("POST", f"{API}/{{module}}/upsert", module, records, "insert",
                            extra, idempotent=True)
@@ -366,7 +371,7 @@ class CrmClient:
 
     def deal_stages(self) -> list[tuple[str, int | None, str | None]]:
         """(stage, probability, forecast_type) for every Deals Stage value, in order
-        (ref §3.13: read it from the org, never hard-code it)."""
+        (each organization sets its own, so it is read, never hard-coded; "CRM deal stages")."""
         stage = next((f for f in self.fields("Deals") if f.get("api_name") == "Stage"), None)
         if stage is None:
             raise FatalError("the Deals module has no Stage field; check the CRM edition",
@@ -392,7 +397,7 @@ class CrmClient:
         return None
 
     def users(self, kind: str = "ActiveUsers") -> list[dict]:
-        """Users of `type` AllUsers|ActiveUsers|CurrentUser|… (ref §3.8)."""
+        """Users of `type` AllUsers|ActiveUsers|CurrentUser|…"""
         return self._collect(f"{API}/users", "users", {"type": kind})
 
     def current_user(self) -> dict:
@@ -466,7 +471,7 @@ def split_fields(fields: Sequence[str],
     names = [f.strip() for f in (fields.split(",") if isinstance(fields, str) else fields)]
     names = list(dict.fromkeys(n for n in names if n and n != "id"))
     if not names:
-        raise ValueError("name at least one field: CRM v8 requires `fields` (ref §3.2)")
+        raise ValueError("name at least one field: CRM v8 requires `fields`")
     bad = [n for n in names if not _FIELD_NAME.match(n)]
     if bad:
         raise ValueError(f"not CRM field API names: {bad}")

@@ -1,4 +1,4 @@
-"""Check a mapping against both sides' live field metadata before anything is written (F9).
+"""Check a mapping against both sides' live field metadata before anything is written.
 
 An unknown CRM field, a type mismatch, a read-only CRM field written to, a picklist value the
 CRM does not have, or a Books custom field that does not exist yet each become a
@@ -139,7 +139,7 @@ def _books_problems(kind: KindSpec, pair: FieldPair,
 
 def _id_field_problems(spec: ModuleSpec, kind: KindSpec, live: dict[str, dict],
                        custom: dict[str, dict]) -> list[MappingProblem]:
-    """The unique fields that make writes replayable (B2) must exist on both sides."""
+    """The unique fields that make writes replayable (exactly-once) must exist on both sides."""
     out = []
     if kind.books_resource != "contact_persons":
         cf = custom.get(spec.books_crm_id_field)

@@ -1,8 +1,8 @@
 """Match incoming records to the other side: by link, by the stored id, then by name.
 
-The duplicates policy (F7) acts on *exact* matches of the normalised display name. A looser
-"fuzzy" key (punctuation and legal suffixes removed) only *proposes* matches for review (B5);
-it never links or skips anything by itself.
+The duplicates policy acts on *exact* matches of the normalised display name. A looser
+"fuzzy" key (punctuation and legal suffixes removed) only *proposes* matches for review; it
+never links or skips anything by itself.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def match(incoming: pd.DataFrame, other: pd.DataFrame, links: pd.DataFrame, side
     """Find, for each incoming record from ``side``, its counterpart in ``other`` (an index).
 
     Order: the link; the other side's id stored on the record (or ours stored on theirs:
-    crash recovery, B2); the exact normalised name within the same kind (and, for contact
+    crash recovery); the exact normalised name within the same kind (and, for contact
     persons, the same parent via ``parent_map`` {our parent id: their parent id}).
     ``match`` is link | ref | name | ambiguous | none; ``other_linked`` says whether a name
     match is already linked to another record; ``proposals`` lists fuzzy name matches.

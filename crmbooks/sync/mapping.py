@@ -224,7 +224,7 @@ def _books_row(rec: dict[str, Any], kind: KindSpec, spec: ModuleSpec | None) -> 
 
 # ------------------------------------------------------------------------------- routing
 def route_crm_contacts(contacts: pd.DataFrame, settings: Any) -> dict[str, pd.DataFrame]:
-    """Split fetched CRM Contacts into the kinds the customers settings sync (F5).
+    """Split fetched CRM Contacts into the kinds the customers settings sync.
 
     Returns ``{"contacts": ..., "contact_persons": ..., "unsynced": ...}``: in mode contacts
     every contact is an individual customer; in accounts+contacts a contact with an account
@@ -274,7 +274,7 @@ def explode_persons(customers: pd.DataFrame) -> pd.DataFrame:
 def attach_persons(accounts: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
     """A new accounts frame whose create payloads carry their contact persons inline.
 
-    Books takes contact persons inside their contact (one call, B10); persons are grouped
+    Books takes contact persons inside their contact (one call for all); persons are grouped
     under their account by ``parent_crm_id``, in input order.
     """
     by_parent: dict[str, list[dict]] = {}

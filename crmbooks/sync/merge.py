@@ -1,4 +1,4 @@
-"""Three-way merge of one linked record (B3): base = the link's last synced values.
+"""Three-way merge of one linked record: base = the link's last synced values.
 
 Each side is compared with its *own* last synced values (CRM values with CRM values, Books
 with Books), so a lossy conversion never looks like a change. Per field pair:

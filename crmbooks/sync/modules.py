@@ -30,7 +30,7 @@ class KindSpec:
     parent: str | None = None  # kind of the parent record (contact persons → accounts)
     currency_field: str | None = None  # CRM field whose value must be the Books base currency
     # Zoho's own link on a Books contact (zcrm_account_id …): Books' "CRM" filter lists the
-    # contacts that carry it (F25), so every record we link carries it too.
+    # contacts that carry it, so every record we link carries it too.
     books_link_field: str | None = None
 
     @property
@@ -66,8 +66,8 @@ class ModuleSpec:
 
     name: str
     kinds: tuple[KindSpec, ...]
-    first_side: Side  # pushed first in two-way mode (F6)
-    winner: Side  # takes a field changed on both sides (B3) and duplicates on overwrite
+    first_side: Side  # pushed first in two-way mode
+    winner: Side  # takes a field changed on both sides and duplicates on overwrite
     mapping_file: str
     books_crm_id_field: str = "cf_crm_id"  # unique Books custom field holding the CRM id
     crm_books_id_field: str = "Books_Id__c"  # unique CRM field holding the Books id
@@ -80,7 +80,7 @@ class ModuleSpec:
         raise KeyError(f"module {self.name!r} has no record kind {name!r}")
 
     def active_kinds(self, settings: Any = None) -> tuple[KindSpec, ...]:
-        """The kinds synced under ``settings`` (customers depend on crm_module, F5)."""
+        """The kinds synced under ``settings`` (customers depend on crm_module)."""
         if self.name != "customers":
             return self.kinds
         mode = getattr(settings, "crm_module", "accounts")
@@ -92,7 +92,7 @@ class ModuleSpec:
         return tuple(k for k in self.kinds if k.name in names)
 
     def overwrite_winner(self, scope: str) -> Side:
-        """Who wins an overwrite of a duplicate: the first side in two-way mode, else CRM (F7)."""
+        """Who wins an overwrite of a duplicate: the first side in two-way mode, else CRM."""
         return self.first_side if scope == "both" else "crm"
 
     def conflict_winner(self, scope: str) -> Side:

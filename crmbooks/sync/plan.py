@@ -1,4 +1,4 @@
-"""Plan a sync (B1): one row per record saying what would be written where, and why.
+"""Plan a sync: one row per record saying what would be written where, and why.
 
 Inputs are the mapped frames of one record kind (``mapping.to_books`` / ``mapping.to_crm``),
 the links (with their last synced values), optional indexes of every record on each side
@@ -233,7 +233,7 @@ def _pair_row(ctx: _Ctx, side: str, rec: dict, other_id: str, other: dict | None
 
 
 def _stamp_ids(ctx: _Ctx, row: dict) -> dict:
-    """Make a write also store the other side's id in the unique field (exactly-once, B2)."""
+    """Make a write also store the other side's id in the unique field (exactly-once)."""
     if row["books_payload"] is not None and ctx.kind.books_resource != "contact_persons":
         path = f"custom_fields.{ctx.spec.books_crm_id_field}"
         row["books_payload"] = build_payload({path: row["crm_id"]}, base=row["books_payload"])
@@ -243,7 +243,7 @@ def _stamp_ids(ctx: _Ctx, row: dict) -> dict:
 
 
 def _duplicate_row(ctx: _Ctx, side: str, rec: dict, found: dict, other_by_id: dict) -> dict:
-    """Apply the duplicates policy (F7) to a record whose name exists on the other side."""
+    """Apply the duplicates policy to a record whose name exists on the other side."""
     other_side = "Books" if side == "crm" else "CRM"
     candidates = found.get("candidates") or []
     named = f"{other_side} already has {len(candidates)} record(s) named {rec['name']!r}"
@@ -429,7 +429,7 @@ def _inline_children(plan: pd.DataFrame) -> pd.DataFrame:
         return plan
     out = plan.copy()
     # The new parents' rows by CRM id, found once: comparing the whole crm_id column for each
-    # parent was quadratic (20+ minutes for 50,000 customers with 100,000 persons, issue 8).
+    # parent would be quadratic (20+ minutes for 50,000 customers with 100,000 persons).
     creates = out[(out["target"] == "books") & out["action"].isin(["create", "clone"])]
     rows_of: dict[Any, list] = {}
     for i, crm_id in zip(creates.index, creates["crm_id"], strict=True):

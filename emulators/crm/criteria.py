@@ -263,7 +263,7 @@ def _match(c: Cond, actual) -> bool:
 
 
 def _eq(f: Field, actual, wanted, exact: bool) -> bool:
-    # `equals` behaves like `contains` on text fields, but not on picklists (searchRecords.md).
+    # `equals` behaves like `contains` on text fields, but not on picklists (Zoho's search docs).
     if kind(f) in ("text", "textarea") and not exact:
         return str(wanted) in str(actual)
     if f.data_type == "datetime":

@@ -1,5 +1,5 @@
-"""CLI: connect, configure, status, history, pause/resume, disable/enable (cli.md; F1, F2,
-F5–F9, F21–F23) against the session emulator, with a fresh CRMBOOKS_HOME per test.
+"""CLI: connect, configure, status, history, pause/resume, disable/enable, against the session
+emulator, with a fresh CRMBOOKS_HOME per test.
 
 Secrets come from the environment, so no Prefect block is needed; the block path is checked
 with `save_secrets` replaced by a recorder.

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from crmbooks.app.cli import app
 
-#: Feature codes (F22, B1 …), section signs and file pointers a reader cannot follow.
+#: Feature codes (a capital letter and a number), section signs and pointers to documents
+#: outside the repository, which a reader cannot follow.
 CODES = re.compile(r"\b[FBD]\d{1,2}\b|§|\bcli\.md\b|reference/|shared/")
 
 

@@ -8,9 +8,9 @@ import threading
 
 import httpx
 import pytest
-from connector_fakes import ACCESS, REFRESH, SECRET, FakeClock, FakeZoho, crm, json_response
 
 from crmbooks.connectors.errors import AuthError, FatalError
+from support.connector_fakes import ACCESS, REFRESH, SECRET, FakeClock, FakeZoho, crm, json_response
 
 OK_PAGE = {"data": [{"id": "1"}], "info": {"more_records": False}}
 

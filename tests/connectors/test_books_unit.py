@@ -9,9 +9,9 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from connector_fakes import FakeZoho, books, json_response
 
 from crmbooks.connectors.errors import FatalError
+from support.connector_fakes import FakeZoho, books, json_response
 
 
 def _query(request: httpx.Request) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from connector_fakes import json_response
 
 from crmbooks.connectors.errors import (
     AuthError,
@@ -14,6 +13,7 @@ from crmbooks.connectors.errors import (
     classify,
     retry_after_seconds,
 )
+from support.connector_fakes import json_response
 
 
 def _classify(status, body=None, headers=None):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from connector_fakes import REFRESH, SECRET, config
 
 from crmbooks.connectors.config import DataCentre, ZohoConfig
+from support.connector_fakes import REFRESH, SECRET, config
 
 CREDENTIALS = dict(client_id="cid", client_secret=SECRET, refresh_token=REFRESH)
 

@@ -6,7 +6,6 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from connector_fakes import FakeZoho, crm, json_response
 
 from crmbooks.connectors.zoho_crm import (
     all_of,
@@ -15,6 +14,7 @@ from crmbooks.connectors.zoho_crm import (
     criterion,
     split_fields,
 )
+from support.connector_fakes import FakeZoho, crm, json_response
 
 
 def _query(request: httpx.Request) -> dict[str, str]:

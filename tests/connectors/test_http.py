@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from connector_fakes import FakeClock, FakeZoho, books, crm, json_response
 
 from crmbooks.connectors.errors import RecordError, RetriableError
 from crmbooks.connectors.http import CallCounter, dumps
+from support.connector_fakes import FakeClock, FakeZoho, books, crm, json_response
 
 PAGE = {"data": [{"id": "1"}], "info": {"more_records": False}}
 ERROR_500 = {"code": "INTERNAL_ERROR", "message": "x", "status": "error", "details": {}}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from connector_fakes import FakeClock
 
 from crmbooks.connectors.errors import FatalError
 from crmbooks.connectors.pacing import DailyBudget, Pacer, RateLimiter
+from support.connector_fakes import FakeClock
 
 
 def test_requests_are_spaced_evenly_with_headroom():

@@ -1,4 +1,4 @@
-"""Deployments (issue 7; F18, F19, F22): prefect.yaml and deployments/serve.py agree, every
+"""Deployments: prefect.yaml and deployments/serve.py agree, every
 entrypoint is a typed flow, `prefect deploy --all` registers them with their schedule and
 concurrency limit, `sync-now` runs modules in order, pause/resume reach the schedules, and
 `crmbooks up` starts, runs a deployment and stops everything it started.
@@ -80,7 +80,7 @@ def test_module_deployments_every_two_hours_one_at_a_time_on_the_pool():
         assert d["concurrency_limit"] == ONE_AT_A_TIME, name
         assert d["work_pool"]["name"] == WORK_POOL, name
         assert TAG in d["tags"], name
-        if "scheduled" in d["tags"]:  # the modules and the catch-ups (F18)
+        if "scheduled" in d["tags"]:  # the modules and the catch-ups, every two hours
             [schedule] = d["schedules"]
             assert schedule["timezone"] == TIMEZONE, name
             assert re.fullmatch(r"\d{1,2} \*/2 \* \* \*", schedule["cron"]), name
@@ -264,7 +264,7 @@ def test_sync_now_refuses_while_paused(prefect_harness, connected_store):
 
 def test_cli_pause_resume_disable_enable_drive_the_schedules(harness_url, connected_store,
                                                              monkeypatch):
-    """The schedules follow the flags: paused while paused or disabled (F22, F28)."""
+    """The schedules follow the flags: paused while paused or disabled."""
     from typer.testing import CliRunner
 
     from crmbooks.app.cli import app
@@ -344,7 +344,7 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
         _wait(lambda: "Prefect UI:" in "".join(lines) or proc.poll() is not None, deadline,
               "the UI address")
         assert proc.poll() is None, "".join(lines)
-        assert "Event receiver: http://127.0.0.1:" in "".join(lines)  # issue 6's receiver
+        assert "Event receiver: http://127.0.0.1:" in "".join(lines)  # the webhook receiver
         assert "Books webhooks registered with the emulator" in "".join(lines)
         ready_s = time.monotonic() - started
         marker = json.loads((home / "up" / "up.json").read_text())

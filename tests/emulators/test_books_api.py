@@ -1,4 +1,4 @@
-"""Books emulator: envelope, organizations, auth, body formats and bad input (ref §4.1, §4.10).
+"""Books emulator: envelope, organizations, auth, body formats and bad input.
 
 Runs over real loopback HTTP against the session emulator (tests/conftest.py fixtures).
 """
@@ -9,7 +9,8 @@ import json
 
 import httpx
 import pytest
-from openapi_schemas import UnusableSchema, load_specs, specs_available
+
+from support.openapi_schemas import UnusableSchema, load_specs, specs_available
 
 JSON_TYPE = "application/json;charset=UTF-8"
 
@@ -75,7 +76,7 @@ def test_scope_is_checked_per_module(emu_reset, org):
     headers = {"Authorization": f"Zoho-oauthtoken {token}"}
     assert httpx.get(f"{base}/books/v3/contacts", params=q(org), headers=headers).status_code \
         == 200
-    # items live under ZohoBooks.settings.* (ref §2)
+    # items live under ZohoBooks.settings.* (Books has no items scope of its own)
     items = httpx.get(f"{base}/books/v3/items", params=q(org), headers=headers)
     assert items.status_code == 401 and items.json()["code"] == 57
     write = httpx.post(f"{base}/books/v3/contacts", params=q(org), headers=headers,

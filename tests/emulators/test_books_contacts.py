@@ -1,4 +1,4 @@
-"""Books emulator: contacts, contact persons, custom fields, CRM links, lists (ref §4.3)."""
+"""Books emulator: contacts, contact persons, custom fields, CRM links, lists."""
 
 from __future__ import annotations
 
@@ -218,7 +218,7 @@ def test_paging_and_sort_by_last_modified(books_http, org, emu_reset):
 
 
 def test_no_last_modified_filter_on_contacts(books_http, org):
-    # ref §4.9: not documented for contacts, so it is ignored like any unknown parameter.
+    # Not documented for contacts, so it is ignored like any unknown parameter.
     every = all_rows(books_http, org)
     since = all_rows(books_http, org, last_modified_time="2999-01-01T00:00:00+0000")
     assert len(since) == len(every)

@@ -1,4 +1,4 @@
-"""Books emulator: items, estimates, invoices, sales orders, purchase orders (ref §4.4-4.8)."""
+"""Books emulator: items, estimates, invoices, sales orders, purchase orders."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_item_list_sorting_and_rate_filter(books_http, org):
     cheap = rows(books_http, org, "items", rate_less_than="50")
     assert all(r["rate"] < 50 for r in cheap)
     bad = books_http.get("/books/v3/items", params=q(org, sort_column="last_modified_time"))
-    assert bad.status_code == 400  # ref §4.4: no modified-time sort for items
+    assert bad.status_code == 400  # Books has no modified-time sort for items
     for value in ("NaN", "x", "Infinity"):
         response = books_http.get("/books/v3/items", params=q(org, rate_greater_than=value))
         assert response.status_code == 400 and response.json()["code"] == 2

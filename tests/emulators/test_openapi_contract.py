@@ -3,8 +3,9 @@
 Every case calls the running emulator over real HTTP (the `crm_http` / `books_http` fixtures) and
 validates the JSON body against the schema the spec declares for that operation and status
 (`openapi_schemas.py` explains how OpenAPI 3.0 is read as JSON Schema and which known spec defects
-are patched in memory). The spec files are read from `<repo>/../shared/specs` and never copied
-into the project (no licence, see SOURCES.md there); without them the whole module is skipped.
+are patched in memory). The spec files carry no licence, so they are never copied into the
+project: they are read in place from a folder beside the repository (`SPECS_DIR`), and
+without them the whole module is skipped.
 
 Cases whose spec schema cannot check anything are skipped with the reason (e.g. record_count.json
 declares no schema for its 200). There is no org.json among the spec files, so `GET /crm/v8/org`
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from openapi_schemas import (
+
+from support.openapi_schemas import (
     SPECS_DIR,
     UnusableSchema,
     load_specs,
@@ -30,7 +32,7 @@ from openapi_schemas import (
 
 if not specs_available():
     pytest.skip(
-        f"Zoho OpenAPI files not found at {SPECS_DIR} (a checkout of shared/ beside the repo); "
+        f"Zoho OpenAPI files not found at {SPECS_DIR} (a folder beside the repository); "
         "they are not redistributable, so the contract test needs that copy",
         allow_module_level=True,
     )
@@ -543,7 +545,7 @@ def test_response_body_matches_spec(case: Case, request: pytest.FixtureRequest) 
     if case.product == "books":
         # The Books files declare the exact success code (201 on create and on the sales/purchase
         # order status actions); the CRM JSON edition declares only 200 even where Zoho answers
-        # 201/207 (ref §3.4), so for CRM the 2xx schema stands in for the status.
+        # 201/207, so for CRM the 2xx schema stands in for the status.
         declared = specs.declared_statuses(case.product, case.file, case.method, case.path)
         assert str(response.status_code) in declared, (
             f"{where} answered {response.status_code}; {case.file} declares {declared}")

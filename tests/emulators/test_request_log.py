@@ -1,9 +1,9 @@
-"""The emulator's request log is written before the answer leaves (a bug found in CI).
+"""The emulator's request log is written before the answer leaves.
 
 Tests clear the log right after a write of their own and then assert what the code under
-test wrote. The log used to be appended after the answer's last byte was sent, so a client
-holding its answer could clear the log before its own request landed in it: the request then
-showed up as a write of the code under test. The ASGI app is driven directly here, so the
+test wrote. Were the log appended after the answer's last byte was sent, a client holding
+its answer could clear the log before its own request landed in it: the request would then
+show up as a write of the code under test. The ASGI app is driven directly here, so the
 order is checked at the moment the last byte is sent, without any timing.
 """
 

@@ -3,8 +3,6 @@ enable, linked records — each does what its `crmbooks` command does."""
 
 from __future__ import annotations
 
-from customers_support import unpaced
-
 from flows.admin import (
     disable_integration,
     edit_settings,
@@ -14,6 +12,7 @@ from flows.admin import (
     resume_syncs,
 )
 from flows.customers import sync_customers
+from support.customers import unpaced
 
 
 def test_pause_refuses_runs_until_resume(connected, monkeypatch):

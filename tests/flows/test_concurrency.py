@@ -1,4 +1,4 @@
-"""Issue 8: two runs of the same module at once — one syncs, the other is refused (never
+"""Two runs of the same module at once — one syncs, the other is refused (never
 interleaved); runs of different modules at once both complete. On SQLite and PostgreSQL.
 
 Prefect's deployment concurrency limit covers scheduled runs only, so the store's run lock
@@ -14,12 +14,12 @@ import threading
 from collections import Counter
 
 import pytest
-from load_support import FLOWS, assert_converged, prepare, reference, world
-from vendors_items_support import unpaced
 
 import tasks.run
 from crmbooks.sync.lifecycle import RunInProgress
 from emulators import Faults
+from support.customers import unpaced
+from support.load import FLOWS, assert_converged, prepare, reference, world
 
 
 @pytest.fixture(autouse=True)

@@ -58,8 +58,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from connect_support import connect_to
-from crash_support import (
+
+from emulators import Faults
+from flows.customers import sync_customers
+from flows.items import sync_items
+from flows.operations import MODULE_ORDER, sync_now
+from flows.vendors import sync_vendors
+from support.connect import connect_to
+from support.crash import (
     Launcher,
     applied_writes,
     assert_converged,
@@ -68,13 +74,7 @@ from crash_support import (
     reset,
     world,
 )
-from customers_support import clear_stats, unpaced
-
-from emulators import Faults
-from flows.customers import sync_customers
-from flows.items import sync_items
-from flows.operations import MODULE_ORDER, sync_now
-from flows.vendors import sync_vendors
+from support.customers import clear_stats, unpaced
 
 FLOWS = {"customers": sync_customers, "vendors": sync_vendors, "items": sync_items,
          "all": sync_now}

@@ -1,4 +1,4 @@
-"""End to end: the customers flow (issue 4) on the emulators, checking both sides' data.
+"""End to end: the customers flow on the emulators, checking both sides' data.
 
 Accounts mode under every scope × duplicates policy, the other CRM module modes in two-way
 mode, views, and the incremental second run and its request budget. Mapping checks, dry runs,
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 
-import customers_support
 import pytest
-from customers_support import (
+
+from support.customers import (
+    BOOKS_CUSTOMERS,
     books_by_name,
     books_customers,
     books_put,
@@ -27,7 +28,7 @@ from customers_support import (
     writes,
 )
 
-store, store_any_db = customers_support.store, customers_support.store_any_db  # fixtures
+pytestmark = pytest.mark.books_customers(BOOKS_CUSTOMERS)
 
 
 def duplicate_names(server) -> set[str]:
@@ -279,7 +280,7 @@ def test_fetch_scope_after_two_way_keeps_what_was_pushed(store, emu_reset, crm_h
 
 def test_an_incremental_run_reads_only_the_links_of_what_it_fetched(store, emu_reset, crm_http,
                                                                    monkeypatch):
-    """Issue 8 (memory): an incremental run never loads every link with its JSON values (the
+    """Memory: an incremental run never loads every link with its JSON values (the
     merge base); it reads the fetched records' links (Store.links_of) and every other link
     as ids only (Store.link_ids), so its memory follows what changed, not the link count."""
     from crmbooks.store import Store

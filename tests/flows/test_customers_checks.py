@@ -1,8 +1,8 @@
-"""End to end: what the customers flow checks and records (issue 4), on the emulators.
+"""End to end: what the customers flow checks and records, on the emulators.
 
-The mapping is checked against live metadata before any write (F9); a dry run plans without
-writing (B1); a record changed on both sides merges field by field (B3); history keeps every
-run and record with its field changes (B4).
+The mapping is checked against live metadata before any write; a dry run plans without
+writing; a record changed on both sides merges field by field; history keeps every run and
+record with its field changes.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import json
 
-import customers_support
 import pytest
-from customers_support import (
+
+from support.customers import (
+    BOOKS_CUSTOMERS,
     books_customers,
     books_put,
     cf,
@@ -25,7 +26,7 @@ from customers_support import (
     writes,
 )
 
-store = customers_support.store  # shared fixture
+pytestmark = pytest.mark.books_customers(BOOKS_CUSTOMERS)
 
 
 def snapshot(server) -> tuple[dict, dict, dict]:
@@ -67,7 +68,7 @@ def read_artifacts(flow_run_id: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("duplicates", ["overwrite", "clone", "skip"])
 def test_dry_run_plans_without_writing(store, emu_reset, duplicates):
-    """B1: the plan lands in history and artifacts; neither side nor the state changes."""
+    """Dry run: the plan lands in history and artifacts; neither side nor the state changes."""
     before = snapshot(emu_reset)
     state, run = sync(store, dry_run=True, scope="both", duplicates=duplicates)
     assert state.is_completed() and run.dry_run and run.state == "completed"
@@ -96,7 +97,8 @@ def test_dry_run_plans_without_writing(store, emu_reset, duplicates):
 
 def test_changed_on_both_sides_merges_and_records_the_conflict(store, emu_reset, crm_http,
                                                                books_http):
-    """B3 + B4: one-side changes merge both ways; a field changed on both takes CRM's value."""
+    """Merge and history: one-side changes merge both ways; a field changed on both takes
+    CRM's value."""
     sync(store, scope="both", duplicates="skip")
     next_second()
     account = next(a for a in crm(emu_reset).values() if a["Account_Name"] ==
@@ -134,7 +136,7 @@ def test_changed_on_both_sides_merges_and_records_the_conflict(store, emu_reset,
     assert changes[("books", "billing_address.phone")] == (old_phone, "+44 20 7946 0000")
     assert changes[("books", "billing_address.city")] == ("Nice", "Lyon")
     assert changes[("crm", "Website")] == (old_website, "https://alpine.example/new")
-    # B4: the record's whole history, run by run
+    # The record's whole history, run by run
     history = store.events(record_key=f"crm/Accounts/{account['id']}")
     by_run = {r: sorted(set(zip(g["side"], g["action"], strict=True)))
               for r, g in history.groupby("run_id")}

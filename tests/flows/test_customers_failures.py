@@ -1,4 +1,4 @@
-"""End to end: records that cannot sync fail alone, with a reason, and sync once fixed (issue 4).
+"""End to end: records that cannot sync fail alone, with a reason, and sync once fixed.
 
 Each bad record becomes a failure row saying what is wrong and what to do; the run ends
 completed_with_failures (the flow run Failed) while every other record syncs; nothing is lost:
@@ -9,8 +9,10 @@ owner) must simply sync.
 
 from __future__ import annotations
 
-import customers_support
-from customers_support import (
+import pytest
+
+from support.customers import (
+    BOOKS_CUSTOMERS,
     books_by_name,
     books_customers,
     books_put,
@@ -26,7 +28,7 @@ from customers_support import (
     unpaced,
 )
 
-store = customers_support.store  # shared fixture
+pytestmark = pytest.mark.books_customers(BOOKS_CUSTOMERS)
 
 
 def by_name(server, name: str, module: str = "Accounts") -> dict:

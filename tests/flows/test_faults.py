@@ -1,4 +1,4 @@
-"""Issue 8: a full sync under faults, then one clean rerun, leaves both sides exactly as a
+"""A full sync under faults, then one clean rerun, leaves both sides exactly as a
 fault-free run does, with no duplicates, and every failure it reported says why.
 
 The emulators inject (seeded, so each run sees the same stream) 10% 5xx answers, 5% 429s
@@ -18,13 +18,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from load_support import FLOWS, assert_converged, prepare, reference, world
 
 import crmbooks.runtime as runtime
 from crmbooks.connectors.pacing import Pacer
 from crmbooks.connectors.zoho_books import BooksClient
 from crmbooks.connectors.zoho_crm import CrmClient
 from emulators import Faults
+from support.load import FLOWS, assert_converged, prepare, reference, world
 
 MODULES = ["customers", "vendors", "items"]
 FAULTS = Faults(error_rate=0.10, rate_429=0.05, drop_rate=0.05, latency_ms=5,

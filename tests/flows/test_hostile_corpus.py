@@ -1,4 +1,4 @@
-"""Issue 8: hostile records and settings (tests/corpus/hostile.yaml) each give a clear failure
+"""Hostile records and settings (tests/corpus/hostile.yaml) each give a clear failure
 row or a configuration error before any write — never a crash — and lose nothing.
 
 Record cases of one module are put on a freshly seeded emulator together (through each side's
@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from crash_support import _crm_name, applied_writes
-from customers_support import clear_stats
-from vendors_items_support import books_create, unpaced
 
 from flows.customers import sync_customers
 from flows.items import sync_items
 from flows.vendors import sync_vendors
+from support.crash import applied_writes, crm_name
+from support.customers import clear_stats, unpaced
+from support.vendors_items import books_create
 
 CORPUS = yaml.safe_load((Path(__file__).parents[1] / "corpus" / "hostile.yaml").read_text())
 FLOWS = {"customers": sync_customers, "vendors": sync_vendors, "items": sync_items}
@@ -234,7 +234,7 @@ def _unsynced(emu, store, module: str, run_id: str, placed: dict) -> list[str]:
     out = []
     for crm_module in CRM_MODULES[module]:
         for record_id, rec in emu.crm.records(crm_module).items():
-            if not {record_id, _crm_name(crm_module, rec)} & (hostile | linked | skipped):
+            if not {record_id, crm_name(crm_module, rec)} & (hostile | linked | skipped):
                 rec = emu.crm.records(crm_module)[record_id]
                 seen = events[events["crm_id"] == record_id][["action", "message"]]
                 out.append(f"CRM {crm_module} {record_id} was not synced: {rec} "

@@ -13,8 +13,12 @@ import math
 from decimal import Decimal
 
 import pytest
-import vendors_items_support
-from vendors_items_support import (
+
+from emulators import books_error
+from emulators.books.state import INVALID
+from flows.items import sync_items
+from support.customers import next_second
+from support.vendors_items import (
     books_update,
     by_name,
     cf,
@@ -25,17 +29,11 @@ from vendors_items_support import (
     failures_of,
     last_run,
     money,
-    next_second,
     org_of,
     runner,
     written,
 )
 
-from emulators import books_error
-from emulators.books.state import INVALID
-from flows.items import sync_items
-
-store, store_any_db = vendors_items_support.store, vendors_items_support.store_any_db  # fixtures
 run = runner("items", sync_items)
 
 
@@ -328,7 +326,7 @@ def test_a_product_in_another_currency_fails(multi_currency, store, emu_reset, c
     assert dollar in synced and euro not in synced
 
 
-# ---------------------------------------------------------------------------- cost (B10)
+# ------------------------------------------------------------------------- cost (API calls)
 def test_a_quiet_run_writes_nothing_and_costs_one_scan_of_the_items(store, emu_reset):
     """Books items have no modified-time filter: each run lists them all (200 a page) and the
     links tell which changed. With every item linked, a quiet run costs ceil(items / 200)

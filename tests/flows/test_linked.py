@@ -1,4 +1,4 @@
-"""F25: the customers and vendors linked to the CRM, in the store and in Books' own filter.
+"""The customers and vendors linked to the CRM, in the store and in Books' own filter.
 
 After a two-way sync every linked Books contact carries Zoho's link field (zcrm_account_id,
 zcrm_contact_id, zcrm_vendor_id), so Books' `filter_by=Status.Crm` lists exactly what
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 
-from customers_support import clear_stats, unpaced, writes
 from typer.testing import CliRunner
 
 from crmbooks.app.cli import app
 from crmbooks.reporting import linked_rows
 from flows.customers import sync_customers
 from flows.vendors import sync_vendors
+from support.customers import clear_stats, unpaced, writes
 
 LINK_FIELD = {"Accounts": "zcrm_account_id", "Contacts": "zcrm_contact_id",
               "Vendors": "zcrm_vendor_id"}

@@ -51,7 +51,7 @@ EMULATOR_TYPE = {"resource": "creditnotes", "label": "Credit Note", "party": "cu
 def credit_notes(monkeypatch, tmp_path):
     """Credit notes declared to crmbooks in YAML alone, and served by an emulator of its own;
     crmbooks connected to it."""
-    from connect_support import connect_to
+    from support.connect import connect_to
 
     folder = tmp_path / "mappings"
     folder.mkdir()

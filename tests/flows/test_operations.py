@@ -5,9 +5,8 @@ Each is a targeted run: it syncs only the chosen records and leaves the cursors 
 
 from __future__ import annotations
 
-from customers_support import books_by_name, sync, unpaced, writes
-
 from flows.records import fetch_one, import_from_crm, retry_failed_records
+from support.customers import books_by_name, sync, unpaced, writes
 
 # CRM takes a 255-character website; Books stops at 200: a record that fails on its way over.
 LONG_SITE = "https://example.com/" + "a" * 220

@@ -1,4 +1,4 @@
-"""End to end: the event receiver (`crmbooks webhook`, issue 6) and the deal-triggers run lock.
+"""End to end: the event receiver (`crmbooks webhook`) and the deal-triggers run lock.
 
 The receiver runs in this process against the session emulator, which delivers its CRM
 notifications and Books webhooks over HTTP. Waiting is on conditions, never on time: the
@@ -13,10 +13,15 @@ import threading
 
 import httpx
 import pytest
-import test_deal_triggers
-import test_multi_org
-from receiver_support import settle, wait_for
-from test_deal_triggers import (
+
+from crmbooks.app.receiver.debounce import Requeue
+from crmbooks.app.receiver.routing import catch_up, run_transactions
+from crmbooks.app.receiver.server import BOOKS_HEADER, Receiver
+from crmbooks.runtime import get_runtime
+from crmbooks.store import Store
+from crmbooks.sync.lifecycle import RunInProgress
+from flows.deal_triggers import sync_deal_triggers
+from support.deals import (
     PROPOSAL,
     QUOTE_MODE,
     WON,
@@ -29,23 +34,13 @@ from test_deal_triggers import (
     trigger,
     written,
 )
+from support.orgs import EXTRA, PRIMARY
+from support.receiver import settle, wait_for
 
-from crmbooks.app.receiver.debounce import Requeue
-from crmbooks.app.receiver.routing import catch_up, run_transactions
-from crmbooks.app.receiver.server import BOOKS_HEADER, Receiver
-from crmbooks.runtime import get_runtime
-from crmbooks.store import Store
-from crmbooks.sync.lifecycle import RunInProgress
-from flows.deal_triggers import sync_deal_triggers
-
-PRIMARY, EXTRA = test_multi_org.PRIMARY, test_multi_org.EXTRA
-# The F4 tests' two-organization emulator and connection, as fixtures of this module too.
-two_orgs, connected_two = test_multi_org.two_orgs, test_multi_org.connected_two
 TRANSACTIONS = {"enabled": True,
                 "modules": ["estimates", "salesorders", "invoices", "purchaseorders"]}
 
 
-store = test_deal_triggers.store  # connected, unpaced; customers settings default (accounts)
 
 
 def runs_of(store, module: str) -> list:

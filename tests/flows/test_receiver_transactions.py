@@ -1,4 +1,4 @@
-"""End to end: transactions through the event receiver (F14, issue 6), both ways.
+"""End to end: transactions through the event receiver, both ways.
 
 The emulators deliver CRM notifications and Books webhooks to a receiver in this process,
 which runs the real transactions flow. Waiting is on conditions (the record changed, the
@@ -11,14 +11,15 @@ import json
 from datetime import UTC, datetime
 
 import httpx
-import transactions_support
-from receiver_support import settle, wait_for
-from transactions_support import books_by_crm_id, crm_create, lines
+import pytest
 
 from crmbooks.app.receiver.server import BOOKS_HEADER, Receiver
 from crmbooks.runtime import get_runtime
+from support import transactions as transactions_support
+from support.receiver import settle, wait_for
+from support.transactions import ALL, books_by_crm_id, crm_create, lines
 
-store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
+pytestmark = pytest.mark.settings(transactions={"enabled": True, "modules": ALL})
 
 
 #: A run's own writes (both ways) queue more events: settle that many times, until none are left.

@@ -11,17 +11,17 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-import transactions_support
-from customers_support import request_log, sync, writes
-from transactions_support import cli_json as cli
-from transactions_support import crm_create, lines, run
+import pytest
 from typer.testing import CliRunner
 
 from crmbooks.app.cli import app
 from crmbooks.runtime import get_runtime
 from flows.deal_triggers import sync_deal_triggers
+from support.customers import request_log, sync, writes
+from support.transactions import ALL, crm_create, lines, run
+from support.transactions import cli_json as cli
 
-store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
+pytestmark = pytest.mark.settings(transactions={"enabled": True, "modules": ALL})
 
 # CRM takes a 255-character website; Books stops at 200: a record that fails on its way over.
 LONG_SITE = "https://example.com/" + "a" * 220

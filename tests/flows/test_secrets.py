@@ -19,14 +19,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from customers_support import unpaced
 from sqlmodel import SQLModel, select
-from test_customers_checks import next_second
 
 from crmbooks.runtime import reset_runtime_cache
 from flows.customers import sync_customers
 from flows.items import sync_items
 from flows.vendors import sync_vendors
+from support.customers import next_second, unpaced
 
 # Shaped like Zoho's own: "1000." and hex (client secret 42 hex, refresh token two parts).
 CLIENT_SECRET = secrets.token_hex(21)

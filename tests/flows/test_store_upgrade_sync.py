@@ -14,13 +14,12 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from connect_support import connect_to
-from customers_support import clear_stats, unpaced, writes
-
 from crmbooks.runtime import reset_runtime_cache
 from crmbooks.store import Store, migrate
 from flows.customers import sync_customers
 from flows.vendors import sync_vendors
+from support.connect import connect_to
+from support.customers import clear_stats, unpaced, writes
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "state_before_migrations.sqlite"
 PRIMARY = "20099001"

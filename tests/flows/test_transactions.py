@@ -1,4 +1,4 @@
-"""End to end: CRM quotes, sales orders, invoices and purchase orders → Books (F14, CRM → Books).
+"""End to end: CRM quotes, sales orders, invoices and purchase orders → Books.
 
 Customers, vendors and items are linked the way their syncs link them (tests/flows/
 transactions_support.py), which keeps these tests fast.
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import transactions_support
-from transactions_support import books_by_crm_id, crm_create, lines, run
+import pytest
 
 from crmbooks.runtime import get_runtime
+from support.transactions import ALL, books_by_crm_id, crm_create, lines, run
 
-store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
+pytestmark = pytest.mark.settings(transactions={"enabled": True, "modules": ALL})
 
 
 def test_crm_transactions_land_in_books_once_and_follow_changes(store, emu_reset, linked):

@@ -1,4 +1,4 @@
-"""End to end: Books → CRM transactions (F14): status and totals of linked transactions, new
+"""End to end: Books → CRM transactions: status and totals of linked transactions, new
 Books transactions of linked customers created in the CRM exactly once, what is skipped or
 fails and why, who wins past draft, the run lock. Real flows over the emulators."""
 
@@ -7,8 +7,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import transactions_support
-from transactions_support import (
+
+from crmbooks.runtime import get_runtime
+from support.transactions import (
+    ALL,
     books_by_crm_id,
     crm_by_books_id,
     crm_create,
@@ -18,9 +20,7 @@ from transactions_support import (
     run_books,
 )
 
-from crmbooks.runtime import get_runtime
-
-store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
+pytestmark = pytest.mark.settings(transactions={"enabled": True, "modules": ALL})
 
 
 def books_create(resource: str, body: dict) -> dict:

@@ -7,8 +7,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import transactions_support
-from transactions_support import (
+
+from crmbooks.runtime import get_runtime
+from crmbooks.settings import SettingsError
+from emulators.crm.fields import FIELD_MAP, FIELDS, Field
+from support.transactions import (
+    ALL,
     books_by_crm_id,
     crm_by_books_id,
     crm_create,
@@ -17,11 +21,7 @@ from transactions_support import (
     run_books,
 )
 
-from crmbooks.runtime import get_runtime
-from crmbooks.settings import SettingsError
-from emulators.crm.fields import FIELD_MAP, FIELDS, Field
-
-store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
+pytestmark = pytest.mark.settings(transactions={"enabled": True, "modules": ALL})
 MAPS = [{"books": "custom_fields.cf_po_ref", "crm": "PO_Ref__c"},
         {"books": "custom_fields.cf_weeks", "crm": "Weeks__c"},
         {"books": "custom_fields.cf_ship_on", "crm": "Ship_Note__c"}]

@@ -1,4 +1,4 @@
-"""End to end: `crmbooks retry` of transaction failures (F21 for F14), both ways, through the CLI.
+"""End to end: `crmbooks retry` of transaction failures, both ways, through the CLI.
 
 A transaction that failed because something it needs was not linked yet is fixed at its source
 (the item linked), then `crmbooks retry` re-runs exactly the failed records through the
@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import transactions_support
-from customers_support import writes
-from transactions_support import (
+import pytest
+from typer.testing import CliRunner
+
+from crmbooks.app.cli import app
+from crmbooks.runtime import get_runtime
+from support.customers import writes
+from support.transactions import (
+    ALL,
     books_by_crm_id,
     cli_json,
     crm_by_books_id,
@@ -21,12 +26,8 @@ from transactions_support import (
     run,
     run_books,
 )
-from typer.testing import CliRunner
 
-from crmbooks.app.cli import app
-from crmbooks.runtime import get_runtime
-
-store, linked = transactions_support.store, transactions_support.linked  # shared fixtures
+pytestmark = pytest.mark.settings(transactions={"enabled": True, "modules": ALL})
 
 
 def retry(*args: str) -> tuple[int, dict | str]:

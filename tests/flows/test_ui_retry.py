@@ -1,4 +1,4 @@
-"""Retry in the Prefect UI re-runs only what failed (issue 4, "On Prefect").
+"""Retry in the Prefect UI re-runs only what failed.
 
 A run whose third push batch fails on a transient error (the Books daily cap is reached
 mid-push) ends Failed. Retrying that same flow run — what the UI's Retry button and
@@ -8,7 +8,6 @@ finds every finished step's persisted result and pushes only the batch that fail
 
 from __future__ import annotations
 
-from customers_support import books_by_name, unpaced, writes
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.flow_engine import run_flow_sync
@@ -17,6 +16,7 @@ from prefect.states import Scheduled
 import tasks.policy
 import tasks.steps
 from flows.customers import sync_customers
+from support.customers import books_by_name, unpaced, writes
 from tasks import progress
 
 BATCH = 5

@@ -1,4 +1,4 @@
-"""Vendors ↔ CRM Vendors end to end (F6–F10): scope × duplicates, views, plan, merge, history,
+"""Vendors ↔ CRM Vendors end to end: scope × duplicates, views, plan, merge, history,
 failures and bad input, checked on both emulators after each run.
 
 Vendors: CRM records are fetched first and CRM wins conflicts and overwrites. The seed has one
@@ -8,8 +8,10 @@ Books vendor named exactly like a CRM vendor (the duplicate every policy test ac
 from __future__ import annotations
 
 import pytest
-import vendors_items_support
-from vendors_items_support import (
+
+from flows.vendors import sync_vendors
+from support.customers import next_second
+from support.vendors_items import (
     books_update,
     by_name,
     cf,
@@ -19,19 +21,15 @@ from vendors_items_support import (
     events_of,
     failures_of,
     last_run,
-    next_second,
     org_of,
     runner,
     written,
 )
 
-from flows.vendors import sync_vendors
-
 ADDRESS = {"Street": "address", "City": "city", "State": "state", "Zip_Code": "zip",
            "Country": "country"}
 
 
-store, store_any_db = vendors_items_support.store, vendors_items_support.store_any_db  # fixtures
 run = runner("vendors", sync_vendors)
 
 
@@ -172,7 +170,7 @@ def test_an_unknown_view_fails_before_any_write(store, emu_reset):
     assert store.links("vendors").empty
 
 
-# ------------------------------------------------------------------------------ plan (B1)
+# ------------------------------------------------------------------------- plan (dry run)
 def test_a_dry_run_plans_and_writes_nothing(store, emu_reset):
     emu = emu_reset.emu
     crm_before = {i: dict(v) for i, v in vendors(emu).items()}
@@ -191,7 +189,7 @@ def test_a_dry_run_plans_and_writes_nothing(store, emu_reset):
     assert plan.counts["books"] == {**plan.counts["books"], "created": 4, "updated": 1}
 
 
-# ---------------------------------------------------------------------- merge (B3), history
+# -------------------------------------------------------------------------- merge, history
 def test_three_way_merge_crm_wins_a_field_changed_on_both_sides(store_any_db, emu_reset, crm_http,
                                                                 books_http):
     store = store_any_db
@@ -216,7 +214,7 @@ def test_three_way_merge_crm_wins_a_field_changed_on_both_sides(store_any_db, em
     assert {e["action"] for e in conflict_events} == {"conflict"}
     assert conflict_events[0]["conflicts"] == [{"field": "billing_address.city", "crm": "Lyon",
                                                 "books": "Graz", "winner": "crm"}]
-    # History per record (B4): created, then this run's field changes, from what to what.
+    # History per record: created, then this run's field changes, from what to what.
     history = [e for e in store.events().to_dict("records") if e["crm_id"] == crm_id]
     assert sorted(h["action"] for h in history) == ["conflict", "conflict", "created"]
     changes = {(c["side"], c["field"]): (c["before"], c["after"])

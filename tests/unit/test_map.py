@@ -173,7 +173,7 @@ def test_items_map_prices_as_decimal_and_product_type_through_the_value_map():
     assert payload["rate"] == Decimal("19.90") and isinstance(payload["rate"], Decimal)
     assert payload["product_type"] == "service"
     # Planned like any field; the push's status step takes it out of the body (Books refuses
-    # it there, ref §4.4) and sets it with POST /items/{id}/active|inactive.
+    # it there) and sets it with POST /items/{id}/active|inactive.
     assert payload["status"] == "active"
     assert mapped.iloc[0].crm_values["Unit_Price"] == 19.9
 

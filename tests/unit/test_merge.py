@@ -1,4 +1,4 @@
-"""Three-way merge against the last synced values (B3)."""
+"""Three-way merge against the last synced values."""
 
 from __future__ import annotations
 

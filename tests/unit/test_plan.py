@@ -184,7 +184,7 @@ def test_only_books_fetched_uses_the_link_as_crm_current_values():
 
 
 def test_stored_id_recovers_a_lost_link_without_a_second_create():
-    # Crash after Books created the customer, before the link was stored (B2).
+    # Crash after Books created the customer, before the link was stored (exactly-once).
     crm = crm_accounts(("1", "Zylker", {}))
     books = books_customers(("b1", "Zylker", {"company_name": "Zylker",
                                               "custom_fields": [{"api_name": "cf_crm_id",

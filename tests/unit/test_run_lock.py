@@ -1,4 +1,4 @@
-"""The store's run lock (issue 8): one live run per organization and module, on SQLite and
+"""The store's run lock: one live run per organization and module, on SQLite and
 PostgreSQL; a dead or ancient holder is taken over and its run closed."""
 
 from __future__ import annotations

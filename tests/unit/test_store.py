@@ -78,7 +78,7 @@ def test_links_are_scoped_by_organization(store):
 
 
 def test_links_of_reads_only_the_asked_links_in_chunks(store, monkeypatch):
-    """The targeted read (issue 8: an incremental run reads the links of what it fetched):
+    """The targeted read (an incremental run reads the links of what it fetched):
     by either side's id, each link once, across chunks, scoped by module and organization."""
     monkeypatch.setattr("crmbooks.store.links.ID_CHUNK", 3)  # several IN (...) chunks
     store.upsert_links("customers", [

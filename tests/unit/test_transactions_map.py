@@ -17,7 +17,7 @@ from crmbooks.sync.transactions_crm import (
     subject_of,
 )
 
-LINKS = {"accounts": {"A1": "B1"}, "contacts": {"C1": "B2"}, "vendors": {"V1": "BV"},
+LINKS = {"accounts": {"A1": "BA1"}, "contacts": {"C1": "BC1"}, "vendors": {"V1": "BV"},
          "items": {"P1": "I1"}}
 
 
@@ -36,7 +36,7 @@ def body(record, module="Quotes", mode="accounts", currencies=("USD", "EUR")):
 def test_a_quote_becomes_an_estimate_body_with_decimal_money():
     out, why = body(quote(Adjustment=-1.5))
     assert why is None
-    assert out["customer_id"] == "B1" and out["reference_number"] == "Q-1"
+    assert out["customer_id"] == "BA1" and out["reference_number"] == "Q-1"
     assert out["zcrm_potential_id"] == "D1" and out["expiry_date"] == "2026-12-31"
     assert out["line_items"] == [{"item_id": "I1", "quantity": Decimal("2.0"),
                                   "rate": Decimal("10.5")}]
@@ -47,7 +47,7 @@ def test_a_quote_becomes_an_estimate_body_with_decimal_money():
 def test_contacts_mode_and_purchase_orders():
     out, _ = body(quote(Account_Name=None, Contact_Name={"id": "C1", "name": "Bo"}),
                   mode="contacts")
-    assert out["customer_id"] == "B2"
+    assert out["customer_id"] == "BC1"
     po = {"id": "PO1", "Subject": "PO", "Vendor_Name": {"id": "V1", "name": "Ven"},
           "Purchase_Items": [{"Product_Name": {"id": "P1", "name": "W"}, "Quantity": 1,
                               "List_Price": 3}]}
@@ -74,7 +74,7 @@ def test_what_cannot_go_is_named():
     assert "Quantity is negative" in why
 
 
-# ------------------------------------------------------------------ Books → CRM (F14)
+# ------------------------------------------------------------------------ Books → CRM
 
 QUOTE_STAGES = ["-None-", "Draft", "Negotiation", "Delivered", "On Hold", "Confirmed",
                 "Closed Won", "Closed Lost"]
@@ -83,7 +83,7 @@ PRESENT = {"Status", "Adjustment", "Valid_Till", "Due_Date", "Currency"}
 
 def books_estimate(**kw) -> dict:
     return {"estimate_id": "E1", "estimate_number": "EST-7", "status": "sent",
-            "customer_id": "B1", "customer_name": "Acme", "total": Decimal("45.05"),
+            "customer_id": "BA1", "customer_name": "Acme", "total": Decimal("45.05"),
             "expiry_date": "2026-12-31", "currency_code": "USD",
             "line_items": [{"item_id": "I1", "name": "Widget", "quantity": Decimal(4),
                             "rate": Decimal("10.50"), "item_total": Decimal("37.80"),

@@ -24,7 +24,7 @@ STAGES = Stages([
     ("Negotiation/Review", 90, "Open"), ("Signed", 100, "Closed Won"),
     ("Closed Lost", 0, "Closed Lost"), ("Parked", 0, "Open"), ("Certain", 100, "Open"),
 ])
-LINKS = {"accounts": {"A1": "B1"}, "contacts": {"C1": "B2"}}
+LINKS = {"accounts": {"A1": "BA1"}, "contacts": {"C1": "BC1"}}
 
 
 def ctx(mode="quote", **kw) -> DealContext:
@@ -46,7 +46,7 @@ def ops(steps) -> list[tuple]:
 
 
 def existing(resource="estimates", status="draft", last=None, content=None, **kw):
-    content = content if content is not None else deal_content(deal(), "B1", "USD")
+    content = content if content is not None else deal_content(deal(), "BA1", "USD")
     return Existing(resource, "E1", "EST-1", status, last or status, content, **kw)
 
 
@@ -63,11 +63,11 @@ def test_won_and_lost_need_probability_and_category_not_names():
 
 # ------------------------------------------------------------------------------- customers
 def test_customer_comes_from_the_linked_account_or_contact_per_customer_module():
-    assert resolve_customer(deal(), {"crm_module": "accounts"}, LINKS) == ("B1", None)
+    assert resolve_customer(deal(), {"crm_module": "accounts"}, LINKS) == ("BA1", None)
     contact = deal(Account_Name=None, Contact_Name={"id": "C1", "name": "Bo"})
-    assert resolve_customer(contact, {"crm_module": "contacts"}, LINKS) == ("B2", None)
+    assert resolve_customer(contact, {"crm_module": "contacts"}, LINKS) == ("BC1", None)
     assert resolve_customer(contact, {"crm_module": "accounts+contacts",
-                                      "include_unassociated_contacts": True}, LINKS)[0] == "B2"
+                                      "include_unassociated_contacts": True}, LINKS)[0] == "BC1"
     _, why = resolve_customer(contact, {"crm_module": "accounts"}, LINKS)
     assert "has no account" in why
     _, why = resolve_customer(deal(Contact_Name=None), {"crm_module": "contacts"}, LINKS)
@@ -80,10 +80,10 @@ def test_amount_and_content():
     assert amount_of(deal()) == (Decimal("100.50"), None)
     assert "no Amount" in amount_of(deal(Amount=None))[1]
     assert "negative" in amount_of(deal(Amount=Decimal("-1")))[1]
-    content = deal_content(deal(Deal_Name="x" * 150, Currency="EUR"), "B1", "USD")
+    content = deal_content(deal(Deal_Name="x" * 150, Currency="EUR"), "BA1", "USD")
     assert content["item_name"] == "x" * 100 and content["currency_code"] == "EUR"
     assert content["rate"] == "100.50" and content["salesperson_name"] == "Ann"
-    assert "currency_code" not in deal_content(deal(Currency="USD"), "B1", "USD")
+    assert "currency_code" not in deal_content(deal(Currency="USD"), "BA1", "USD")
     body = books_body("D1", content)
     assert body["zcrm_potential_id"] == "D1" and body["line_items"][0]["quantity"] == 1
     assert upsert_key("D1", "estimates") == "D1:estimate"

@@ -10,7 +10,6 @@ import time
 from dataclasses import replace
 
 import httpx
-import pytest
 
 from flows.customers import sync_customers
 
@@ -33,28 +32,10 @@ def unpaced(monkeypatch) -> None:
     monkeypatch.setattr(crmbooks.runtime, "config_from_store", fast)
 
 
-# Fixtures: a test module takes them with `store = customers_support.store` (and the same for
-# `store_any_db`): a conftest is not importable, and these are not every flow test's `store`.
-@pytest.fixture
-def store(connected, emu_reset, monkeypatch):
-    """Connected to emulators seeded with exact and near duplicates on the Books side."""
-    unpaced(monkeypatch)
-    reseed(emu_reset)
-    return connected
-
-
-@pytest.fixture
-def store_any_db(connected_any_db, emu_reset, monkeypatch):
-    """Like `store`, on SQLite and (when configured) PostgreSQL."""
-    unpaced(monkeypatch)
-    reseed(emu_reset)
-    return connected_any_db
-
-
-def reseed(server, **sizes) -> None:
+def reseed(server, books_customers: int = BOOKS_CUSTOMERS, **sizes) -> None:
     """Reseed the emulators (same seed) with more Books customers than the session default."""
     emu = server.emu
-    emu.reset(seed=7, sizes=replace(emu.config.sizes, books_customers=BOOKS_CUSTOMERS, **sizes))
+    emu.reset(seed=7, sizes=replace(emu.config.sizes, books_customers=books_customers, **sizes))
     clear_stats(server)
 
 

@@ -20,22 +20,6 @@ from flows.transactions import sync_transactions
 ALL = ["estimates", "salesorders", "invoices", "purchaseorders"]
 
 
-@pytest.fixture
-def store(connected, monkeypatch):
-    """Connected, Books unpaced, every transaction type on."""
-    import crmbooks.runtime
-
-    built = crmbooks.runtime.config_from_store
-
-    def fast(*args, **kwargs):
-        return built(*args, **kwargs).model_copy(update={"books_requests_per_minute": 100_000})
-
-    monkeypatch.setattr(crmbooks.runtime, "config_from_store", fast)
-    crmbooks.runtime.reset_runtime_cache()
-    connected.save_settings("transactions", {"enabled": True, "modules": ALL})
-    return connected
-
-
 def link(store, module: str, kind: str, crm_module: str, crm_id: str, resource: str,
          body: dict) -> str:
     """Link a CRM record to a new Books record as that module's sync would."""

@@ -1,7 +1,7 @@
 """Response schemas from Zoho's own OpenAPI files, usable as JSON Schema against emulator bodies.
 
-The spec files are not part of this repository (their licence does not allow redistribution, see
-../shared/specs/SOURCES.md); they are read in place from `<repo>/../shared/specs`.
+The spec files are not part of this repository (they carry no licence that allows
+redistribution); they are read in place from a folder beside it, `SPECS_DIR`.
 
 * Zoho CRM v8 (`zoho-crm/*.json`, the thin JSON edition): cross-file `$ref`s are absolute URLs
   into Zoho's GitHub repo. Each file is registered in a `referencing.Registry` under exactly that
@@ -82,7 +82,7 @@ class UnusableSchema(Exception):
 
 
 def specs_available() -> bool:
-    """Whether the shared spec folder is beside the repository (CI puts a copy of shared/ there)."""
+    """Whether Zoho's OpenAPI files are in the folder beside the repository (CI copies them)."""
     return (SPECS_DIR / "zoho-crm").is_dir() and (SPECS_DIR / "zoho-books").is_dir()
 
 
@@ -131,13 +131,13 @@ def _patch_books_page_context(node: Any) -> int:
 
     The real API, Zoho's own pagination page (https://www.zoho.com/books/api/v4/pagination/) and
     the other Books files (contacts, items, sales orders, purchase orders) all make it one object
-    {"page","per_page","has_more_page",…}; see ../shared/specs/SOURCES.md "Known defects" and
-    ../shared/reference/zoho-api.md §4.2. The array's item schema becomes the property's schema.
+    {"page","per_page","has_more_page",…} (docs/zoho-api-notes.md, "Books pagination"). The
+    array's item schema becomes the property's schema.
     """
     return _unwrap_arrays(node, {"page_context"})
 
 
-# The key a Books answer puts one record under (ref §4.1: singular key = one object).
+# The key a Books answer puts one record under (a singular key holds one object).
 BOOKS_RECORD_KEYS = {"contact", "contact_person", "item", "estimate", "invoice", "salesorder",
                      "purchaseorder", "organization"}
 
@@ -148,8 +148,8 @@ def _patch_books_record_keys(document: dict) -> int:
     sales-order.yml declares `salesorder` (get, create, update) and contact-persons.yml declares
     `contact_person` (create) as an array of one object, while every other Books file declares its
     record key as an object (`estimate`, `invoice`, `purchaseorder`, `contact`, `item`) and Zoho's
-    response page says a single resource comes as an object (ref §4.1 [V]). Only the answer
-    schemas (components/schemas/*-response) and the shared schema of that name are touched.
+    response page says a single resource comes as an object. Only the answer schemas
+    (components/schemas/*-response) and the shared schema of that name are touched.
     """
     schemas = document.get("components", {}).get("schemas", {})
     patched = _unwrap_arrays(schemas, BOOKS_RECORD_KEYS, deep=False)  # e.g. schemas/salesorder
@@ -189,7 +189,7 @@ def _patch_books_example_types(node: Any) -> int:
     is `type: string, example: 40.6`, contacts.yml `unused_credits_receivable_amount` is
     `type: integer, example: 1369.66`, purchase-order.yml `quantity` is `type: string, example:
     1`. When the spec contradicts itself the declared type cannot be trusted alone; both readings
-    are accepted. (The real API sends amounts as JSON numbers; ref §4.1 examples.)
+    are accepted. (The real API sends amounts as JSON numbers, as Zoho's examples show.)
     """
     patched = 0
     if isinstance(node, dict):
@@ -382,7 +382,7 @@ class Specs:
 
         When the spec declares no schema under `status` but exactly one 2xx response, that one is
         used (the CRM JSON edition declares only `200` for writes that really answer 201/207;
-        ../shared/reference/zoho-api.md §3.4). A `oneOf` whose alternatives overlap (every
+        docs/zoho-api-notes.md, "CRM writes"). A `oneOf` whose alternatives overlap (every
         alternative accepts the same success body) is narrowed to `variant`, the alternative whose
         `$ref` ends with `/<variant>`. Raises UnusableSchema when nothing checkable is declared.
         """

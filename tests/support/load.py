@@ -1,4 +1,4 @@
-"""Helpers of the load tests (issue 8: concurrency, faults, hostile input): run a module, and
+"""Helpers of the load tests (concurrency, faults, hostile input): run a module, and
 what one fault-free run of it makes from the seed (the reference), compared with the crash
 tests' `world` (both sides and the links, without ids)."""
 
@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from connect_support import connect_to
-from crash_support import assert_converged, reset, world
-from customers_support import clear_stats
-
 from flows.customers import sync_customers
 from flows.items import sync_items
 from flows.vendors import sync_vendors
+from support.connect import connect_to
+from support.crash import assert_converged, reset, world
+from support.customers import clear_stats
 
 FLOWS = {"customers": sync_customers, "vendors": sync_vendors, "items": sync_items}
 SETTINGS = {

@@ -4,32 +4,12 @@ calls)."""
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import httpx
-import pytest
-from customers_support import unpaced  # one copy; test modules import it from here too
 
 CRM = "/crm/v8"
 BOOKS = "/books/v3"
-
-
-# Fixtures: a test module takes them with `store, store_any_db = vendors_items_support.store,
-# vendors_items_support.store_any_db` (a conftest is not importable, and these are not every
-# flow test's `store`).
-@pytest.fixture
-def store(connected, monkeypatch):
-    """Connected to freshly seeded emulators, Books unpaced."""
-    unpaced(monkeypatch)
-    return connected
-
-
-@pytest.fixture
-def store_any_db(connected_any_db, monkeypatch):
-    """The store on SQLite, and on PostgreSQL too when CRMBOOKS_TEST_POSTGRES_URL is set."""
-    unpaced(monkeypatch)
-    return connected_any_db
 
 
 def runner(module: str, flow):
@@ -84,12 +64,6 @@ def books_update(books_http: httpx.Client, org: str, resource: str, record_id: s
     return answer[resource[:-1]]
 
 
-def next_second() -> None:
-    """Wait for the next whole second: Zoho stamps have second resolution, and an edit in the
-    same second as the sync's own write carries the write's stamp (it would look like an echo)."""
-    time.sleep(1.02 - time.time() % 1)
-
-
 def last_run(store, module: str):
     """The newest history row of a module."""
     return store.list_runs(module=module, limit=1)[0]
@@ -125,7 +99,7 @@ def events_of(store, run) -> list[dict]:
 
 
 def data_of(record: dict) -> dict:
-    """A Books record without Zoho's own CRM link fields (zcrm_vendor_id …, F25) and its
+    """A Books record without Zoho's own CRM link fields (zcrm_vendor_id …) and its
     stamp: a record kept as it was (skip, a refused clone) may still gain those."""
     return {k: v for k, v in record.items() if not k.startswith("zcrm_")
             and k not in ("is_linked_with_zohocrm", "last_modified_time")}
