@@ -22,7 +22,7 @@ import yaml
 from flows.customers import sync_customers
 from flows.items import sync_items
 from flows.vendors import sync_vendors
-from support.crash import applied_writes, crm_name
+from support.crash import applied_writes, crm_record_name
 from support.customers import clear_stats, unpaced
 from support.vendors_items import books_create
 
@@ -234,7 +234,7 @@ def _unsynced(emu, store, module: str, run_id: str, placed: dict) -> list[str]:
     out = []
     for crm_module in CRM_MODULES[module]:
         for record_id, rec in emu.crm.records(crm_module).items():
-            if not {record_id, crm_name(crm_module, rec)} & (hostile | linked | skipped):
+            if not {record_id, crm_record_name(crm_module, rec)} & (hostile | linked | skipped):
                 rec = emu.crm.records(crm_module)[record_id]
                 seen = events[events["crm_id"] == record_id][["action", "message"]]
                 out.append(f"CRM {crm_module} {record_id} was not synced: {rec} "

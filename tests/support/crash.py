@@ -67,7 +67,7 @@ def reset(emulator) -> None:
 # ------------------------------------------------------------------------------ the world
 
 
-def crm_name(module: str, record: dict) -> str:
+def crm_record_name(module: str, record: dict) -> str:
     if module == "Accounts":
         return record.get("Account_Name") or ""
     if module == "Products":
@@ -115,7 +115,7 @@ def _world(emu, store, module: str) -> tuple[dict, list[str]]:
     org = emu.books.org()
     crm_modules = CRM_MODULES[module]
     crm = {m: emu.crm.records(m) for m in crm_modules}
-    crm_names = {i: crm_name(m, r) for m in crm_modules for i, r in crm[m].items()}
+    crm_names = {i: crm_record_name(m, r) for m in crm_modules for i, r in crm[m].items()}
     if module == "items":
         books = {"items": dict(org.records["items"])}
         books_names = {i: r.get("name") or "" for i, r in books["items"].items()}
@@ -155,7 +155,8 @@ def _world(emu, store, module: str) -> tuple[dict, list[str]]:
                 for r in records.values() for p in r.get("contact_persons") or [])
     for m, records in crm.items():
         out[f"CRM {m}"] = sorted(  # name, parent account (contacts), Books id, a value
-            (crm_name(m, r), crm_name(_ref(r.get("Account_Name"))) if m == "Contacts" else None,
+            (crm_record_name(m, r),
+             crm_name(_ref(r.get("Account_Name"))) if m == "Contacts" else None,
              books_name(_ref(r.get("Books_Id__c"))), r.get("Website")) for r in records.values())
         twice = [k for k, n in Counter(
             filter(None, (_ref(r.get("Books_Id__c")) for r in records.values()))).items()
