@@ -1,7 +1,7 @@
 """Response schemas from Zoho's own OpenAPI files, usable as JSON Schema against emulator bodies.
 
-The spec files are not part of this repository (their licence does not allow redistribution, see
-../shared/specs/SOURCES.md); they are read in place from `<repo>/../shared/specs`.
+The spec files are not part of this repository (they carry no licence that allows
+redistribution); they are read in place from `<repo>/../shared/specs` when that folder exists.
 
 * Zoho CRM v8 (`zoho-crm/*.json`, the thin JSON edition): cross-file `$ref`s are absolute URLs
   into Zoho's GitHub repo. Each file is registered in a `referencing.Registry` under exactly that
@@ -25,11 +25,13 @@ evidence beside the code:
 
 * Books: `page_context` typed as an array (object in reality); the record key of sales-order and
   contact-person answers typed as an array; a schema whose own `example` contradicts its `type`
-  (amounts such as `total: {type: string, example: 10000}`) accepts the example's type too.
+  (amounts such as `total: {type: string, example: 10000}`) accepts the example's type too;
+  items.yml's `tax_percentage` (a string there, a number in every other Books file) may be either.
 * CRM: the exhaustive `required` lists of module/field/custom-view/layout metadata (and their
   non-nullable properties), `Criteria` (custom views, fields), the page-token keys of `Info`, the
   null names/users of permanently deleted records and the sample-value `pattern`s of users.json,
-  all contradicted by Zoho's own v8 examples.
+  all contradicted by Zoho's own v8 examples; users.json's `time_zone` (an object there, a string
+  in Zoho's own SDKs) may be either.
 """
 
 from __future__ import annotations
@@ -131,13 +133,14 @@ def _patch_books_page_context(node: Any) -> int:
 
     The real API, Zoho's own pagination page (https://www.zoho.com/books/api/v4/pagination/) and
     the other Books files (contacts, items, sales orders, purchase orders) all make it one object
-    {"page","per_page","has_more_page",…}; see ../shared/specs/SOURCES.md "Known defects" and
-    ../shared/reference/zoho-api.md §4.2. The array's item schema becomes the property's schema.
+    {"page","per_page","has_more_page",…}. The array's item schema becomes the property's
+    schema.
     """
     return _unwrap_arrays(node, {"page_context"})
 
 
-# The key a Books answer puts one record under (ref §4.1: singular key = one object).
+# The key a Books answer puts one record under (Zoho's Books response page,
+# https://www.zoho.com/books/api/v3/response: a singular key holds one object).
 BOOKS_RECORD_KEYS = {"contact", "contact_person", "item", "estimate", "invoice", "salesorder",
                      "purchaseorder", "organization"}
 
@@ -148,7 +151,7 @@ def _patch_books_record_keys(document: dict) -> int:
     sales-order.yml declares `salesorder` (get, create, update) and contact-persons.yml declares
     `contact_person` (create) as an array of one object, while every other Books file declares its
     record key as an object (`estimate`, `invoice`, `purchaseorder`, `contact`, `item`) and Zoho's
-    response page says a single resource comes as an object (ref §4.1 [V]). Only the answer
+    response page says a single resource comes as an object. Only the answer
     schemas (components/schemas/*-response) and the shared schema of that name are touched.
     """
     schemas = document.get("components", {}).get("schemas", {})
@@ -189,7 +192,7 @@ def _patch_books_example_types(node: Any) -> int:
     is `type: string, example: 40.6`, contacts.yml `unused_credits_receivable_amount` is
     `type: integer, example: 1369.66`, purchase-order.yml `quantity` is `type: string, example:
     1`. When the spec contradicts itself the declared type cannot be trusted alone; both readings
-    are accepted. (The real API sends amounts as JSON numbers; ref §4.1 examples.)
+    are accepted. (The real API sends amounts as JSON numbers, as the Books docs' examples show.)
     """
     patched = 0
     if isinstance(node, dict):
@@ -248,6 +251,19 @@ CRM_NULLABLE = {
 }
 
 
+def _patch_books_tax_percentage(file: str, document: dict) -> int:
+    """items.yml types `tax_percentage` as a string (example "70%"); every other Books file types
+    the same key as a number (contacts.yml example 12, estimates.yml and invoices.yml 12.5,
+    sales-order.yml number, purchase-order.yml integer 0). Zoho's files disagree with each
+    other, so items accept both readings; the emulator sends a number, as the rest of Books.
+    """
+    schema = document.get("components", {}).get("schemas", {}).get("tax_percentage")
+    if file != "items.yml" or not isinstance(schema, dict) or schema.get("type") != "string":
+        return 0
+    schema["type"] = ["string", "number"]
+    return 1
+
+
 def _patch_crm(file: str, document: dict) -> int:
     schemas = document.get("components", {}).get("schemas", {})
     patched = 0
@@ -270,6 +286,14 @@ def _patch_crm(file: str, document: dict) -> int:
         # users.json `pattern`s are made from one sample value: the user's email must match
         # "[a-z0-9]{9}[@][a-z0-9]{5}[.]com", which Zoho's own example "user@example.com" fails.
         patched += _drop_key(document, "pattern")
+        # `time_zone` is typed object|null here, but Zoho's own SDKs read it as a string (the
+        # v2 and v2.1 Python SDKs, zoho/zohocrm-python-sdk and zohocrm-python-sdk-2.1,
+        # zcrmsdk/src/com/zoho/crm/api/users/user.py: set_time_zone expects a str; the Ruby
+        # SDKs likewise) and Zoho's v8 getUsers examples do not show the key at all.
+        zone = schemas["users"]["properties"]["time_zone"]
+        zone["type"] = [*zone["type"], "string"] if isinstance(zone["type"], list) else [
+            zone["type"], "string"]
+        patched += 1
     return patched
 
 
@@ -366,7 +390,8 @@ class Specs:
             document = _to_draft4(raw)
             self.patches[path.name] = (_patch_books_page_context(document)
                                        + _patch_books_record_keys(document)
-                                       + _patch_books_example_types(document))
+                                       + _patch_books_example_types(document)
+                                       + _patch_books_tax_percentage(path.name, document))
             self.documents[uri] = document
         for uri, document in self.documents.items():
             resources.append((uri, Resource.from_contents(document, default_specification=DRAFT4)))
@@ -382,7 +407,7 @@ class Specs:
 
         When the spec declares no schema under `status` but exactly one 2xx response, that one is
         used (the CRM JSON edition declares only `200` for writes that really answer 201/207;
-        ../shared/reference/zoho-api.md §3.4). A `oneOf` whose alternatives overlap (every
+        Zoho's v8 createRecords/updateRecords examples). A `oneOf` whose alternatives overlap (every
         alternative accepts the same success body) is narrowed to `variant`, the alternative whose
         `$ref` ends with `/<variant>`. Raises UnusableSchema when nothing checkable is declared.
         """
