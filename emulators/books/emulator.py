@@ -661,9 +661,9 @@ class BooksEmulator:
 
 
 def _with_slash(path: str) -> tuple[str, str]:
-    """A path and its trailing-slash twin, both served directly. Zoho's own Books Python
-    wrapper puts a slash after every collection URL (`.../contacts/`); a redirect there would
-    make HTTP clients drop the Authorization header and the retried call fail with 401."""
+    """A path and its trailing-slash twin, both served directly. Clients built on Zoho's own
+    Books Python wrapper put a slash after every collection URL (`.../contacts/`); a redirect
+    there would make HTTP clients drop the Authorization header and the retry fail with 401."""
     return path, path + "/"
 
 

@@ -118,7 +118,7 @@ def test_v2_field_metadata_names_the_lookup_module(crm_http):
 @pytest.mark.parametrize("prefix", ["/books/v3", "/api/v3"])
 def test_books_collections_with_a_trailing_slash_are_served_directly(books_http, emu_reset,
                                                                     prefix):
-    """Zoho's own Books Python wrapper puts a slash after every collection URL
+    """Clients built on Zoho's own Books Python wrapper put a slash after every collection URL
     (`.../contacts/`); a 307 there makes HTTP clients drop Authorization and fail with 401."""
     org = emu_reset.emu.config.books_org_ids[0]
     params = {"organization_id": org}
