@@ -111,8 +111,9 @@ class BooksEmulator:
             self.documents[doc.resource] = doc
             self.resources.append(resource)
             self._install(resource)
-        return [(method, prefix + path, handler) for prefix in PREFIXES
-                for method, path, handler in self._resource_routes(resource)]
+        return [(method, full, handler) for prefix in PREFIXES
+                for method, path, handler in self._resource_routes(resource)
+                for full in _with_slash(prefix + path)]
 
     def _resource(self, plural: str) -> Resource:
         return next(r for r in self.resources if r.plural == plural)
@@ -143,12 +144,14 @@ class BooksEmulator:
     # ---------------------------------------------------------------- router
 
     def router(self) -> APIRouter:
-        """Routes for /books/v3/… and /api/v3/… (same handlers)."""
+        """Routes for /books/v3/… and /api/v3/… (same handlers), each with and without a
+        trailing slash."""
         router = APIRouter()
         for prefix in PREFIXES:
             for method, path, handler in self._routes():
-                router.add_api_route(prefix + path, handler, methods=[method],
-                                     include_in_schema=False)
+                for full in _with_slash(prefix + path):
+                    router.add_api_route(full, handler, methods=[method],
+                                         include_in_schema=False)
         return router
 
     def _routes(self) -> list[tuple[str, str, Any]]:
@@ -655,6 +658,13 @@ class BooksEmulator:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _with_slash(path: str) -> tuple[str, str]:
+    """A path and its trailing-slash twin, both served directly. Clients built on Zoho's own
+    Books Python wrapper put a slash after every collection URL (`.../contacts/`); a redirect
+    there would make HTTP clients drop the Authorization header and the retry fail with 401."""
+    return path, path + "/"
 
 
 def _flag(query, name: str) -> bool:

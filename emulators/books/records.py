@@ -3,7 +3,8 @@
 Every function takes the organization, the already-parsed body and the emulator clock, validates
 with Books' error envelope and returns or mutates the stored record. Updates are partial:
 fields absent from the body keep their values (integrators report that real Books accepts
-partial PUT bodies).
+partial PUT bodies). Keys a function does not read are ignored, never refused: Zoho documents
+no refusal of an unknown key (docs/emulator-refusals.md).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from emulators.books.state import (
     EXISTS,
     INVALID,
     MISSING,
-    NOT_WELL_FORMED,
     Org,
     add_days,
     apply_custom_fields,
@@ -52,18 +52,6 @@ CONTACT_TYPES = ("customer", "vendor")
 SUB_TYPES = ("business", "individual")
 ITEM_TYPES = ("sales", "purchases", "sales_and_purchases", "inventory")
 PRODUCT_TYPES = ("goods", "service", "digital_service", "capital_service", "capital_goods")
-
-
-def check_fields(resource: Resource, data: dict) -> None:
-    """Reject body keys Books does not document for the resource.
-
-    Whether live Books ignores or rejects unknown keys is not documented; integrators report
-    "JSON is not well formed" (code 1038) after sending extra keys to Zoho Inventory, which runs
-    on the same platform. Rejecting is the safe side: a connector that passes here never
-    relies on a key being silently dropped.
-    """
-    if set(data) - resource.fields:
-        raise books_error(NOT_WELL_FORMED, "JSON is not well formed")
 
 
 def _currency(org: Org, data: dict, default: dict) -> dict:
@@ -127,7 +115,6 @@ def _empty_address() -> dict:
 def update_contact(org: Org, record: dict, data: dict, now: datetime, new_id,
                    creating: bool = False) -> None:
     """Apply a (partial) contact body; duplicate display names answer code 3062."""
-    check_fields(CONTACTS, data)
     name = get_str(data, "contact_name", 200, required="contact_name" in data)
     ctype = get_enum(data, "contact_type", CONTACT_TYPES) or record["contact_type"]
     if ctype != record["contact_type"] and org.refs.get(record["contact_id"]):
@@ -245,7 +232,6 @@ def new_item(org: Org, data: dict, item_id: str, now: datetime) -> dict:
 
 def update_item(org: Org, record: dict, data: dict, now: datetime) -> None:
     """Apply a (partial) item body; names and SKUs are unique per organization."""
-    check_fields(ITEMS, data)
     name = get_str(data, "name", 100, required="name" in data)
     if name is not None:
         _claim(org.names, ("item", name.strip()), record, "item_id",
@@ -338,7 +324,6 @@ def _transaction_defaults(resource: Resource, record: dict) -> None:
 def update_transaction(org: Org, resource: Resource, record: dict, data: dict,
                        now: datetime, new_id) -> None:
     """Apply a (partial) transaction body and recompute totals with Decimal."""
-    check_fields(resource, data)
     _set_party(org, resource, record, data)
     number = get_str(data, resource.number_field, 100)
     if number is not None:
@@ -380,6 +365,10 @@ def update_transaction(org: Org, resource: Resource, record: dict, data: dict,
         # Zoho's OpenAPI files type the header discount of these two as a string ("10%" or "10"),
         # of estimates and invoices as a number.
         record["discount"] = str(record["discount"])
+    if resource.key == "salesorder":
+        # sales-order.yml uses that same string `discount` schema for its line items.
+        for line in record["line_items"]:
+            line["discount"] = str(line["discount"])
     record["last_modified_time"] = fmt_time(now)
 
 

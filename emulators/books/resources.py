@@ -1,7 +1,7 @@
 """Declarative description of the Zoho Books v3 resources the emulator serves.
 
 Each `Resource` says what the generic handlers in `emulators.books.emulator` need: envelope
-keys, id field, scopes, number prefix, required and accepted body fields, the status machine,
+keys, id field, scopes, number prefix, required and documented body fields, the status machine,
 list filters and sort columns. Contacts and items are declared here; every transaction resource
 is built from a document type declaration (`emulators.common.documents`), the four Zoho ships
 with and any declared at run time. Field names and rules come from Zoho's published Books
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from emulators.common.documents import BUILT_IN, DocumentType, StatusAction
 
 # Body fields Zoho documents for each resource's create/update requests (the request schemas
-# of its Books OpenAPI files). Anything else in a body is answered with an error (see
-# `check_fields` in emulators.books.records).
+# of its Books OpenAPI files). A description only: keys outside them are ignored, not refused,
+# since Zoho documents no refusal (docs/emulator-refusals.md).
 _TXN_COMMON = {
     "currency_id", "custom_fields", "date", "discount", "discount_type", "exchange_rate",
     "is_discount_before_tax", "is_inclusive_tax", "line_items", "location_id", "notes",

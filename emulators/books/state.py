@@ -14,8 +14,6 @@ from typing import Any
 
 from emulators.books.resources import (
     ADDRESS_FIELDS,
-    CONTACT_PERSON_FIELDS,
-    LINE_ITEM_FIELDS,
     PERSON_KEYS,
     Resource,
 )
@@ -338,9 +336,6 @@ def drop_unique(org: Org, resource: Resource, record: dict) -> None:
 
 def build_person(data: dict, person_id: str, existing: dict | None = None) -> dict:
     """A contact person from a request object (an entry of a contact's contact_persons)."""
-    extra = set(data) - CONTACT_PERSON_FIELDS - {"contact_person_id"}
-    if extra:
-        raise books_error(NOT_WELL_FORMED, "JSON is not well formed")
     person = dict(existing) if existing else {"contact_person_id": person_id}
     limits = {"email": 100, "phone": 50, "mobile": 50, "salutation": 25}
     for key in PERSON_KEYS:
@@ -410,8 +405,6 @@ def build_line_items(org: Org, items: dict[str, dict], raw: Any, old: list[dict]
     for order, entry in enumerate(raw, start=1):
         if not isinstance(entry, dict):
             raise invalid("line_items")
-        if set(entry) - LINE_ITEM_FIELDS:
-            raise books_error(NOT_WELL_FORMED, "JSON is not well formed")
         out.append(_line_item(items, entry, by_id, order, new_id))
     return out
 

@@ -68,7 +68,7 @@ class DocumentType:
     # data_type (text, double, date, picklist, ...) and optionally length, picklist, unique.
     crm_extra_fields: tuple[dict[str, Any], ...] = ()
     # Books details (None: derived)
-    books_fields: frozenset[str] | None = None  # body fields a write may carry
+    books_fields: frozenset[str] | None = None  # documented body fields (others are ignored)
     books_required: tuple[str, ...] | None = None  # body fields a create must carry
     books_report_name: str | None = None
     books_sort_columns: tuple[str, ...] | None = None

@@ -15,8 +15,8 @@ from fastapi import Request
 from emulators.common.envelopes import ApiError, crm_error
 from emulators.crm.criteria import to_utc_iso
 from emulators.crm.store import iso
+from emulators.crm.versions import known
 
-VERSIONS = {"v2", "v2.1", "v3", "v4", "v5", "v6", "v7", "v8"}
 MAX_WRITE = 100
 MAX_FIELDS = 50
 SEARCH_LIMIT = 2000
@@ -28,7 +28,7 @@ WRONG_FORMAT = "either the request body or parameters is in wrong format"
 
 def check_version(version: str) -> None:
     """Unknown API versions are unknown URLs."""
-    if version not in VERSIONS:
+    if not known(version):
         raise crm_error("INVALID_URL_PATTERN",
                         "Please check if the URL trying to access is a correct one", status=404)
 
@@ -77,8 +77,8 @@ def if_modified_since(request: Request) -> str | None:
 
 
 def field_list(crm, module: str, raw: str | None, required: bool) -> list[str] | None:
-    """The `fields` parameter: required when listing records, at most 50, known API names
-    only."""
+    """The `fields` parameter: at most 50 known API names; without it, every active field,
+    unless `required` (a v8 list call, see emulators.crm.versions)."""
     names = [n.strip() for n in (raw or "").split(",") if n.strip()]
     if not names:
         if required:

@@ -16,6 +16,7 @@ from fastapi import Request
 from emulators.common.envelopes import crm_error, empty_response, json_response
 from emulators.crm.http import field_list, if_modified_since, int_param
 from emulators.crm.store import iso
+from emulators.crm.versions import LATEST, fields_required
 from emulators.crm.views import find, record_filter
 
 DISCRETE_LIMIT = 2000
@@ -121,7 +122,9 @@ def selected_ids(crm, module: str, request: Request, sort: tuple[str, str],
 
 def list_records(crm, module: str, request: Request):
     """GET /{module}: the body (or 204/304) of a list call."""
-    fields = field_list(crm, module, request.query_params.get("fields"), required=True)
+    version = request.path_params.get("version", LATEST)
+    fields = field_list(crm, module, request.query_params.get("fields"),
+                        required=fields_required(version))
     sort = sort_params(request, SORT_BY)
     since = if_modified_since(request)
     pred = view_predicate(crm, module, request.query_params.get("cvid"))

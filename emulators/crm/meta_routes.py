@@ -21,6 +21,11 @@ from emulators.crm.metadata import field_meta
 from emulators.crm.notify import OPERATIONS
 from emulators.crm.query import run_coql
 from emulators.crm.store import iso
+from emulators.crm.versions import (
+    CAPABILITY_FLAGS,
+    module_capability_flags,
+    module_status_key,
+)
 from emulators.crm.views import find, render
 
 PREFIX = "/crm/{version}"
@@ -86,7 +91,7 @@ def _settings_routes(router: APIRouter, crm) -> None:
         """GET /settings/modules: every module."""
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.modules.READ")
-        return json_response({"modules": [_module_meta(crm, m, False)
+        return json_response({"modules": [_module_meta(crm, m, False, version)
                                           for m in crm.catalogue.modules]})
 
     @router.get(PREFIX + "/settings/modules/{api_name}")
@@ -95,7 +100,7 @@ def _settings_routes(router: APIRouter, crm) -> None:
         check_version(version)
         emu.authorize(request, "crm", "ZohoCRM.settings.modules.READ")
         return json_response({"modules": [_module_meta(crm, resolve_module(crm, api_name),
-                                                       True)]})
+                                                       True, version)]})
 
     @router.get(PREFIX + "/settings/fields")
     async def fields(version: str, request: Request):
@@ -109,7 +114,7 @@ def _settings_routes(router: APIRouter, crm) -> None:
                             {"param_name": "type", "supported_values": ["all", "used", "unused"]})
         if kind == "unused":
             return empty_response(204)
-        return json_response({"fields": [field_meta(crm.catalogue, module, f)
+        return json_response({"fields": [field_meta(crm.catalogue, module, f, version)
                                          for f in crm.active_fields(module)]})
 
     @router.get(PREFIX + "/settings/custom_views")
@@ -144,9 +149,9 @@ def _settings_routes(router: APIRouter, crm) -> None:
                               "info": _views_info(crm, module, 1, 1, False)})
 
 
-def _module_meta(crm, api: str, detail: bool) -> dict:
-    """One module as `/settings/modules` describes it (the single-module form adds fields,
-    the default custom view and layouts)."""
+def _module_meta(crm, api: str, detail: bool, version: str) -> dict:
+    """One module as `/settings/modules` describes it in API `version` (the single-module
+    form adds fields, the default custom view and layouts)."""
     cat = crm.catalogue
     info = cat.modules[api]
     singular, plural, n, name_field = info.singular, info.plural, info.number, info.name_field
@@ -178,8 +183,14 @@ def _module_meta(crm, api: str, detail: bool) -> dict:
         "layout_associations": [], "profiles": [admin, {"name": "Standard",
                                                         "id": "5725767000000099101"}],
     }
+    if module_status_key(version):
+        del meta["visible"]
+        meta["status"], meta["sub_menu_available"] = "visible", True
+    if not module_capability_flags(version):
+        for key in CAPABILITY_FLAGS:
+            meta.pop(key, None)
     if detail:
-        meta["fields"] = [field_meta(cat, api, f) for f in crm.active_fields(api)]
+        meta["fields"] = [field_meta(cat, api, f, version) for f in crm.active_fields(api)]
         default = next(v for v in crm.views[api] if v["default"])
         meta["custom_view"] = render(crm, api, default)
         meta["layouts"] = [{"name": "Standard", "id": f"57257670000000{n:02d}091",

@@ -1,10 +1,12 @@
 """Field metadata as `/settings/fields` (and the single-module `/settings/modules`) describe
-it: every key Zoho's v8 OpenAPI file requires of a field."""
+it: every key Zoho's v8 OpenAPI file requires of a field, in the shape of the API version asked
+(see emulators.crm.versions)."""
 
 from __future__ import annotations
 
 from emulators.crm.catalogue import Catalogue
 from emulators.crm.fields import DEAL_STAGES, Field
+from emulators.crm.versions import LATEST, field_customizable_properties, lookup_module_is_object
 
 
 def json_type(f: Field) -> str:
@@ -56,8 +58,8 @@ def _mini() -> dict:
     return {"api_name": None, "id": None}
 
 
-def field_meta(cat: Catalogue, module: str, f: Field) -> dict:
-    """The `/settings/fields` representation of one field."""
+def field_meta(cat: Catalogue, module: str, f: Field, version: str = LATEST) -> dict:
+    """The `/settings/fields` representation of one field in API `version`."""
     fid = cat.field_id(module, f.api_name)
     editable = not f.read_only
     meta = {
@@ -70,7 +72,9 @@ def field_meta(cat: Catalogue, module: str, f: Field) -> dict:
         "association_details": {"related_field": _mini(), "lookup_field": _mini()},
         "businesscard_supported": not f.read_only, "multi_module_lookup": None, "id": fid,
         "created_time": None, "filterable": True, "visible": True,
-        "refer_from_field": {"id": "", "api_name": ""},
+        # null unless the field mirrors another one (none here), as in Zoho's v8 getFields
+        # examples; an empty-string id breaks clients that type it as a number.
+        "refer_from_field": None,
         "profiles": [{"permission_type": "read_write" if editable else "read_only",
                       "name": "Administrator", "id": "5725767000000099100"}],
         "view_type": {"view": True, "edit": editable, "quick_create": f.mandatory,
@@ -111,10 +115,13 @@ def field_meta(cat: Catalogue, module: str, f: Field) -> dict:
             "scheduler_status": "", "share_preference_enabled": False,
             "share_permission": "read-write"},
     }
+    if not field_customizable_properties(version):
+        del meta["customizable_properties"]
     if f.lookup_module:
         meta["lookup"] = {
             "display_label": f.label, "api_name": f.api_name, "id": fid,
-            "module": {"api_name": f.lookup_module, "id": cat.module_id(f.lookup_module)},
+            "module": {"api_name": f.lookup_module, "id": cat.module_id(f.lookup_module)}
+            if lookup_module_is_object(version) else f.lookup_module,
             "query_details": {}, "revalidate_filter_during_edit": False, "show_fields": [],
         }
     if f.data_type == "subform":

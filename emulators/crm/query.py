@@ -16,6 +16,7 @@ from emulators.crm.fields import TEXT_TYPES, Field
 from emulators.crm.http import SEARCH_LIMIT, field_list, int_param
 from emulators.crm.listing import sort_params, view_predicate
 from emulators.crm.metadata import field_meta
+from emulators.crm.versions import LATEST
 
 # ------------------------------------------------------------------------------- search
 
@@ -310,6 +311,7 @@ def run_coql(crm, request: Request, body: dict):
                                   "more_records": q.offset + q.limit < len(recs)}}
     if body.get("include_meta") == ["fields"]:
         fmap = crm.catalogue.field_map[module]
-        out["fields"] = {col: field_meta(crm.catalogue, module, fmap[col])
+        version = request.path_params.get("version", LATEST)
+        out["fields"] = {col: field_meta(crm.catalogue, module, fmap[col], version)
                          for col in q.columns if col in fmap}
     return json_response(out)

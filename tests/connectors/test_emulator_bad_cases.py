@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import make_books, make_crm
 from pydantic import SecretStr
 
 from crmbooks.connectors.errors import AuthError, FatalError
+from support.clients import make_books, make_crm
 
 
 def test_wrong_client_secret(emu_reset):

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from conftest import make_crm
 
 from crmbooks.connectors.zoho_crm import criterion
 from emulators import Sizes
+from support.clients import make_crm
 
 FAULTS = {"error_rate": 0.05, "rate_429": 0.02, "drop_rate": 0.05, "seed": 11}
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_books, make_crm
 
 from crmbooks.connectors.errors import RetriableError
+from support.clients import make_books, make_crm
 
 FAULTS = {"error_rate": 0.05, "rate_429": 0.02, "drop_rate": 0.1, "seed": 5}
 

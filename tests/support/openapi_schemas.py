@@ -25,11 +25,13 @@ evidence beside the code:
 
 * Books: `page_context` typed as an array (object in reality); the record key of sales-order and
   contact-person answers typed as an array; a schema whose own `example` contradicts its `type`
-  (amounts such as `total: {type: string, example: 10000}`) accepts the example's type too.
+  (amounts such as `total: {type: string, example: 10000}`) accepts the example's type too;
+  items.yml's `tax_percentage` (a string there, a number in every other Books file) may be either.
 * CRM: the exhaustive `required` lists of module/field/custom-view/layout metadata (and their
   non-nullable properties), `Criteria` (custom views, fields), the page-token keys of `Info`, the
   null names/users of permanently deleted records and the sample-value `pattern`s of users.json,
-  all contradicted by Zoho's own v8 examples.
+  all contradicted by Zoho's own v8 examples; users.json's `time_zone` (an object there, a string
+  in Zoho's own SDKs) may be either.
 """
 
 from __future__ import annotations
@@ -248,6 +250,19 @@ CRM_NULLABLE = {
 }
 
 
+def _patch_books_tax_percentage(file: str, document: dict) -> int:
+    """items.yml types `tax_percentage` as a string (example "70%"); every other Books file types
+    the same key as a number (contacts.yml example 12, estimates.yml and invoices.yml 12.5,
+    sales-order.yml number, purchase-order.yml integer 0). Zoho's files disagree with each
+    other, so items accept both readings; the emulator sends a number, as the rest of Books.
+    """
+    schema = document.get("components", {}).get("schemas", {}).get("tax_percentage")
+    if file != "items.yml" or not isinstance(schema, dict) or schema.get("type") != "string":
+        return 0
+    schema["type"] = ["string", "number"]
+    return 1
+
+
 def _patch_crm(file: str, document: dict) -> int:
     schemas = document.get("components", {}).get("schemas", {})
     patched = 0
@@ -270,6 +285,14 @@ def _patch_crm(file: str, document: dict) -> int:
         # users.json `pattern`s are made from one sample value: the user's email must match
         # "[a-z0-9]{9}[@][a-z0-9]{5}[.]com", which Zoho's own example "user@example.com" fails.
         patched += _drop_key(document, "pattern")
+        # `time_zone` is typed object|null here, but Zoho's own SDKs read it as a string (the
+        # v2 and v2.1 Python SDKs, zoho/zohocrm-python-sdk and zohocrm-python-sdk-2.1,
+        # zcrmsdk/src/com/zoho/crm/api/users/user.py: set_time_zone expects a str; the Ruby
+        # SDKs likewise) and Zoho's v8 getUsers examples do not show the key at all.
+        zone = schemas["users"]["properties"]["time_zone"]
+        zone["type"] = [*zone["type"], "string"] if isinstance(zone["type"], list) else [
+            zone["type"], "string"]
+        patched += 1
     return patched
 
 
@@ -366,7 +389,8 @@ class Specs:
             document = _to_draft4(raw)
             self.patches[path.name] = (_patch_books_page_context(document)
                                        + _patch_books_record_keys(document)
-                                       + _patch_books_example_types(document))
+                                       + _patch_books_example_types(document)
+                                       + _patch_books_tax_percentage(path.name, document))
             self.documents[uri] = document
         for uri, document in self.documents.items():
             resources.append((uri, Resource.from_contents(document, default_specification=DRAFT4)))

@@ -35,14 +35,15 @@ def test_no_module_imports_another_modules_private_names():
 
 
 def imports_of_test_modules(path: Path) -> list[str]:
-    """Import lines of one file that name a test module (`test_*`)."""
+    """Import lines of one file that name a test module (`test_*`) or a conftest."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
                  else [alias.name for alias in node.names] if isinstance(node, ast.Import)
                  else [])
         found += [f"{path.relative_to(ROOT)}:{node.lineno} imports {name}" for name in names
-                  if any(part.startswith("test_") for part in name.split("."))]
+                  if name == "conftest"
+                  or any(part.startswith("test_") for part in name.split("."))]
     return found
 
 
