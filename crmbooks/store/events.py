@@ -53,11 +53,14 @@ def _chunks(values: list, size: int = 500) -> Iterable[list]:
 class EventStore(StoreBase):
     """The receiver's accepted events (all organizations: the key says which)."""
 
-    def accept_events(self, worker: str, keys: Iterable[str], org_id: str = "") -> list[int]:
-        """Keep accepted events (one per key), due now; their ids. Call before answering."""
-        now = utcnow()
-        rows = [InboxEvent(worker=worker, key=key, org_id=org_id or "", received_at=now,
-                           due_at=now) for key in keys]
+    def accept_events(self, worker: str, keys: Iterable[str],
+                      org_id: str | Iterable[str] = "") -> list[int]:
+        """Keep accepted events (one per key), due now; their ids. Call before answering.
+        `org_id` is the organization of every key, or one per key."""
+        now, keys = utcnow(), list(keys)
+        orgs = [org_id] * len(keys) if isinstance(org_id, str) else list(org_id)
+        rows = [InboxEvent(worker=worker, key=key, org_id=org or "", received_at=now,
+                           due_at=now) for key, org in zip(keys, orgs, strict=True)]
         with self.session() as s:
             s.add_all(rows)
             s.commit()
