@@ -8,6 +8,7 @@ errors, the column lists and the table classes. The schema is managed by Alembic
 from crmbooks.store.base import as_utc
 from crmbooks.store.engine import crmbooks_home, database_url, make_engine
 from crmbooks.store.errors import DatabaseTooNew, StoreError
+from crmbooks.store.events import EVENT_LEASE, MAX_ATTEMPTS, retry_delay
 from crmbooks.store.facade import Store
 from crmbooks.store.journal import EVENT_COLUMNS, FAILURE_COLUMNS
 from crmbooks.store.links import ID_CHUNK, LINK_COLUMNS
@@ -15,11 +16,13 @@ from crmbooks.store.runs import RUN_LOCK_STALE_AFTER, RunLockHeld, lock_is_stale
 from crmbooks.store.schema import reset_database
 from crmbooks.store.tables import (
     EVENT_ACTIONS,
+    INBOX_STATES,
     LINK_ORIGINS,
     RUN_STATES,
     Connection,
     Cursor,
     Failure,
+    InboxEvent,
     Link,
     RecordEvent,
     Run,
@@ -30,7 +33,8 @@ from crmbooks.store.tables import (
 )
 
 __all__ = [
-    "EVENT_ACTIONS", "EVENT_COLUMNS", "FAILURE_COLUMNS", "ID_CHUNK", "LINK_COLUMNS",
+    "EVENT_ACTIONS", "EVENT_COLUMNS", "EVENT_LEASE", "INBOX_STATES", "InboxEvent", "MAX_ATTEMPTS",
+    "retry_delay", "FAILURE_COLUMNS", "ID_CHUNK", "LINK_COLUMNS",
     "LINK_ORIGINS", "RUN_LOCK_STALE_AFTER", "RUN_STATES", "Connection", "Cursor",
     "DatabaseTooNew", "Failure", "Link", "RecordEvent", "Run", "RunLock", "RunLockHeld",
     "SettingsVersion", "Store", "StoreError", "as_utc", "crmbooks_home", "database_url",

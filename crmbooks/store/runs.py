@@ -44,12 +44,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def process_gone(host: str | None, pid: int | None) -> bool:
+    """True when process `pid` of `host` is known to have ended: it ran on this host and no
+    process has its id any more (one on another host cannot be checked)."""
+    return host == socket.gethostname() and bool(pid) and pid > 0 and not _pid_alive(pid)
+
+
 def lock_is_stale(lock: RunLock, stale_after: timedelta = RUN_LOCK_STALE_AFTER) -> bool:
     """True for a lock whose run cannot be running any more: its process on this host is
     gone (a run killed by SIGKILL or a crash of the machine), or it is older than the bound."""
     if utcnow() - as_utc(lock.acquired_at) > stale_after:
         return True
-    return lock.host == socket.gethostname() and lock.pid > 0 and not _pid_alive(lock.pid)
+    return process_gone(lock.host, lock.pid)
 
 
 class RunStore(StoreBase):

@@ -234,3 +234,36 @@ class Connection(SQLModel, table=True):
     disabled: bool = False
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+#: States of a received event: waiting for (or between) runs, handled, given up on.
+INBOX_STATES = ("pending", "done", "failed")
+
+
+class InboxEvent(SQLModel, table=True):
+    """An event the receiver accepted, kept until a run has handled it.
+
+    The receiver writes the row before it answers 2xx; a worker takes it (``taken_*``: the
+    process running it, so that a killed one's events are taken over), runs the module for
+    its key and marks it done, or puts it back with a later ``due_at`` when the run failed.
+    ``worker`` is the queue (deal-triggers, transactions), ``key`` what it runs (a deal id, a
+    transactions-queue entry).
+    """
+
+    __tablename__ = "inbox_event"
+    __table_args__ = (Index("ix_inbox_state_due", "state", "worker", "due_at"),
+                      Index("ix_inbox_key", "worker", "key"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(default="", max_length=64)
+    worker: str = Field(max_length=40)
+    key: str = Field(max_length=255)
+    state: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    received_at: datetime = _ts()
+    due_at: datetime = _ts()
+    taken_host: str | None = Field(default=None, max_length=255)
+    taken_pid: int | None = None
+    taken_at: datetime | None = _ts_opt()
+    finished_at: datetime | None = _ts_opt()
+    last_error: str | None = None

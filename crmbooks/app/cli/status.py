@@ -60,12 +60,14 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for s
             "last_run": last,
         }
     connection = _connection_info(row)
+    events = base.inbox_summary()
     code = EXIT_PAUSED if (row.paused or row.disabled) else EXIT_OK
     if json_out:
-        typer.echo(json.dumps({"connection": connection, "modules": modules}, indent=2,
-                              default=str))
+        typer.echo(json.dumps({"connection": connection, "modules": modules,
+                               "events": events}, indent=2, default=str))
         raise typer.Exit(code)
     _print_connection(connection)
+    _print_events(events)
     table = Table("module", "version", "settings", "last run", title="modules")
     for module, info in modules.items():
         settings = info["settings"]
@@ -122,6 +124,18 @@ def _print_connection(info: dict) -> None:
         console.print(f"Books (extra, CRM → Books only): organization {org_id}: "
                       f"{org.get('name')}, {org.get('currency')}", highlight=False, markup=False)
     console.print(f"Verified at: {info['verified_at']}", highlight=False, markup=False)
+
+
+def _print_events(events: dict) -> None:
+    """The receiver's events not handled yet: pending (waiting for or between runs) and
+    failed (given up after their retries)."""
+    console.print(f"Events: {events['pending']} pending"
+                  + (f" (oldest received {events['oldest_pending']})"
+                     if events["oldest_pending"] else "")
+                  + f", {events['failed']} failed", highlight=False, markup=False)
+    for event in events["failed_events"]:
+        console.print(f"  failed {event['worker']} {event['key']} after {event['attempts']} "
+                      f"attempt(s): {event['error']}", highlight=False, markup=False)
 
 
 def _last_run_text(run: dict | None) -> str:

@@ -13,6 +13,12 @@ def webhook(
     public_url: str | None = typer.Option(
         None, "--public-url", help="URL the CRM and Books reach this receiver at "
                                    "(default http://HOST:PORT)."),
+    catch_up_every: float = typer.Option(
+        120, "--catch-up-every", min=0, help="Minutes between catch-up runs of the deal "
+                                             "triggers and transactions, the first at start "
+                                             "(0: none; `crmbooks up` has schedules instead)."),
+    debounce: float = typer.Option(0.3, "--debounce", min=0, hidden=True,
+                                   help="Seconds an id must be quiet before its run."),
 ):
     """Receive CRM and Books events: deal triggers and transactions run within seconds.
 
@@ -20,10 +26,16 @@ def webhook(
     token kept under CRMBOOKS_HOME, and checks the shared secret of Books webhooks (header
     X-Webhook-Secret; the secret is in CRMBOOKS_HOME/receiver.json), one URL per connected
     Books organization (/books/webhook/ORG_ID): registered with the emulators by itself,
-    printed to configure in real Books. Events with a wrong token or secret are rejected.
-    With the receiver down, the scheduled catch-up runs pick the changes up.
+    printed to configure in real Books. Events with a wrong token or secret are rejected,
+    and so is any malformed request (4xx with the reason).
+
+    Every accepted event is kept in the state database until a run has handled it: a run
+    that fails is retried with a growing delay, also after a restart, and `crmbooks status`
+    shows what is pending or failed. A catch-up run at start and every two hours
+    (--catch-up-every) picks up whatever changed while nothing listened.
     """
     from crmbooks.app.receiver.server import serve
 
     prepare_local_prefect()
-    serve(host=host, port=port, public_url=public_url)
+    serve(host=host, port=port, public_url=public_url, catch_up_every_s=catch_up_every * 60,
+          debounce_s=debounce)

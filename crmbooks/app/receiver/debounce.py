@@ -49,6 +49,7 @@ class Debouncer:
         self.runs = 0
         self.requeued = 0
         self.busy = False
+        self._running: set[str] = set()  # the ids of the batch being run
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -65,6 +66,11 @@ class Debouncer:
         """Ids waiting or running."""
         with self._cond:
             return sum(map(len, self._ids.values())) + (1 if self.busy else 0)
+
+    def holds(self, key: str) -> bool:
+        """True while `key` is queued or running."""
+        with self._cond:
+            return key in self._running or key in self._ids.get(self.group(str(key)), ())
 
     def idle(self, timeout_s: float = 10.0) -> bool:
         """Wait until nothing is queued or running (tests, shutdown)."""
@@ -98,7 +104,7 @@ class Debouncer:
                 for g in ready_groups:
                     del self._due[g]
                     ready += sorted(self._ids.pop(g))
-                self.busy = True
+                self.busy, self._running = True, set(ready)
             try:
                 self.handler(ready)
             except Requeue as again:
@@ -114,6 +120,6 @@ class Debouncer:
                 LOG.exception("%s run for %d id(s) failed", self.name, len(ready))
             finally:
                 with self._cond:
-                    self.busy = False
+                    self.busy, self._running = False, set()
                     self.runs += 1
 

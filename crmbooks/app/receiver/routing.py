@@ -34,6 +34,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from crmbooks.app.receiver import intake
 from crmbooks.app.receiver.debounce import Requeue
 from crmbooks.sync.registry import deal_triggers, document_types, shape
 
@@ -133,12 +134,13 @@ def parse_books_event(body: Any) -> BooksEvent | None:
 
     Two shapes are read: the emulator's `{"event_type": "invoice_updated", "data": {…}}` and
     Books' default workflow payload `{"invoice": {…}}` (one key named after the entity). A
-    body that is not an object, or a transaction without its id, raises ValueError.
+    body that is not an object, a transaction without its id, or a field of the wrong type
+    (an id that is not digits, a stamp that is not a date-time string) raises ValueError.
     """
     if not isinstance(body, dict):
         raise ValueError("a JSON object is expected")
     if "event_type" in body:
-        entity, _, action = str(body.get("event_type") or "").rpartition("_")
+        entity, _, action = (intake.optional_text(body, "event_type") or "").rpartition("_")
         record = body.get("data")
     else:
         entity = next((k for k in body if k in BOOKS_ENTITIES), "")
@@ -148,12 +150,11 @@ def parse_books_event(body: Any) -> BooksEvent | None:
     if not isinstance(record, dict):
         raise ValueError(f"the {entity} event carries no {entity} object")
     id_field = document_types()[BOOKS_ENTITIES[entity]].books.id_field
-    record_id = record.get(id_field)
-    if not record_id or not str(record_id).strip():
+    value = record.get(id_field)
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError(f"the {entity} event has no {id_field}")
-    modified = record.get(shape().books.modified)
-    return BooksEvent(BOOKS_ENTITIES[entity], str(record_id).strip(), action,
-                      str(modified) if modified else None)
+    return BooksEvent(BOOKS_ENTITIES[entity], intake.record_id(value, id_field), action,
+                      intake.stamp(record.get(shape().books.modified)))
 
 
 def transaction_key(org_id: str, side: str, module: str, record_id: str,

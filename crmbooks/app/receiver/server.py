@@ -44,8 +44,11 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crmbooks.app.receiver import intake
 from crmbooks.app.receiver.debounce import Debouncer
+from crmbooks.app.receiver.inbox import POLL_S, DurableHandler, Requeuer
 from crmbooks.app.receiver.routing import (
     TRANSACTION_MODULES,
     books_webhook_ignored,
@@ -59,6 +62,7 @@ from crmbooks.app.receiver.routing import (
     transaction_key,
     transaction_orgs,
 )
+from crmbooks.runtime import NotConnected
 from crmbooks.store.engine import crmbooks_home
 from crmbooks.sync.registry import deal_triggers
 
@@ -68,6 +72,7 @@ CRM_EVENTS = tuple(f"{module}.all" for module in (deal_triggers().crm_module,
                                                   *TRANSACTION_MODULES))
 CHANNEL_HOURS = 24  # channels are renewed well before they expire
 RENEW_EVERY_S = 6 * 3600
+CATCH_UP_EVERY_S = 2 * 3600  # as the deal-triggers and transactions schedules
 
 
 def state_file() -> Path:
@@ -97,65 +102,120 @@ def _authentic(given: str | None, expected: str) -> int | None:
     """None when `given` matches; the HTTP status to answer otherwise."""
     if not given:
         return 401
-    return None if hmac.compare_digest(given.encode(), expected.encode()) else 403
+    # surrogatepass: a JSON string may hold lone surrogates ("\\ud800"), which UTF-8 refuses
+    return None if hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                                       expected.encode()) else 403
+
+
+def _refused(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status)
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON, read within the size limit (intake.Refused otherwise)."""
+    intake.check_headers(request.headers)
+    return intake.parse_json(await intake.read_limited(request.stream()))
 
 
 def create_app(keys: dict[str, str], deals: Debouncer,
-               transactions: Debouncer | None = None) -> FastAPI:
-    """The receiver's routes: /crm/notify, /books/webhook[/{org_id}], /health."""
-    app = FastAPI(title="crmbooks receiver", docs_url=None, redoc_url=None, openapi_url=None)
+               transactions: Debouncer | None = None, store=None) -> FastAPI:
+    """The receiver's routes: /crm/notify, /books/webhook[/{org_id}], /health.
+
+    Every request that is not an event it accepts is answered with a 4xx and
+    `{"error": <one line>}` (see the intake module), and queues nothing. An event it accepts
+    is written to the inbox of `store` first (see the inbox module): a 2xx means it is kept
+    until a run has handled it; a 503 that it could not be kept (the sender may send it
+    again).
+    """
+
+    async def keep(worker: Debouncer, keys: list[str], org_id: str | list[str] = "") -> None:
+        """Write accepted events to the inbox, then queue them on their worker."""
+        if store is not None:
+            try:
+                await run_in_threadpool(store.accept_events, worker.name, keys, org_id)
+            except Exception as exc:
+                LOG.error("could not keep %d event(s): %s", len(keys), exc)
+                raise intake.Refused(503, "the event could not be stored: send it again "
+                                     "later") from None
+        worker.submit(keys)
+
+    app = FastAPI(title="crmbooks receiver", docs_url=None, redoc_url=None, openapi_url=None,
+                  redirect_slashes=False)
     seen = {"crm": 0, "books": 0, "rejected": 0, "ignored": 0}
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        seen["rejected"] += 1
+        reason = {404: "not found: events go to /crm/notify and /books/webhook/ORG_ID",
+                  405: "method not allowed: events are POSTed"}.get(exc.status_code,
+                                                                    str(exc.detail))
+        return _refused(exc.status_code, reason)
+
+    @app.exception_handler(intake.Refused)
+    async def refused(_request: Request, exc: intake.Refused):
+        seen["rejected"] += 1
+        return _refused(exc.status, exc.reason)
+
+    @app.exception_handler(Exception)
+    async def crashed(_request: Request, exc: Exception):  # a bug: said in one line, logged
+        LOG.error("the receiver failed on a request", exc_info=exc)
+        return _refused(500, "internal error of the receiver (see its log)")
+
+    @app.exception_handler(NotConnected)
+    async def not_connected(_request: Request, exc: NotConnected):
+        return _refused(503, str(exc))
 
     @app.post("/crm/notify")
     async def crm_notify(request: Request):
         """A CRM notification: {module, ids, operation, affected_fields, token, …}."""
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "a JSON object is expected"}, 400)
-        status = _authentic(body.get("token"), keys["crm_token"])
+        body = intake.json_object(await _json_body(request))
+        status = _authentic(intake.token(body.get("token")), keys["crm_token"])
         if status:
-            seen["rejected"] += 1
-            return JSONResponse({"error": "invalid channel token"}, status)
+            raise intake.Refused(status, "invalid channel token" if status == 403
+                                 else "no channel token")
+        event = intake.crm_notification(body)
         seen["crm"] += 1
-        ids = [str(i) for i in body.get("ids") or []]
-        own_echo = crm_echo_only(body.get("affected_fields"))
-        module = body.get("module")
-        if body.get("operation") == "delete" or not ids or own_echo:
-            pass
-        elif module == "Deals":
-            deals.submit(ids)
-        elif module in TRANSACTION_MODULES and transactions is not None:
+        if event.operation == "delete":
+            return {"accepted": 0, "ignored": "deletions are not synced"}
+        if crm_echo_only(event.affected_fields):
+            return {"accepted": 0, "ignored": "only crmbooks' own write-back changed"}
+        if event.module == deal_triggers().crm_module:
+            await keep(deals, event.ids)
+        elif event.module in TRANSACTION_MODULES and transactions is not None:
             orgs = await run_in_threadpool(transaction_orgs)
-            transactions.submit([transaction_key(org, "crm", module, i)
-                                 for org in orgs for i in ids])
-        return {"accepted": len(ids)}
+            await keep(transactions, [transaction_key(org, "crm", event.module, i)
+                                      for org in orgs for i in event.ids],
+                       [org for org in orgs for _ in event.ids])
+        else:
+            seen["ignored"] += 1
+            return {"accepted": 0, "ignored": "events of this module start nothing"}
+        return {"accepted": len(event.ids)}
 
     async def books_webhook(request: Request, org_id: str | None):
+        intake.check_headers(request.headers)
         status = _authentic(request.headers.get(BOOKS_HEADER), keys["books_secret"])
         if status:
-            seen["rejected"] += 1
-            return JSONResponse({"error": "invalid webhook secret"}, status)
+            raise intake.Refused(status, "invalid webhook secret" if status == 403
+                                 else f"no webhook secret (header {BOOKS_HEADER})")
+        if org_id is not None:
+            intake.org_in_path(org_id)
         primary, extras = await run_in_threadpool(connected_orgs)
         org_id = org_id or primary
         if org_id not in (primary, *extras):
-            seen["rejected"] += 1
-            return JSONResponse({"error": f"Books organization {org_id} is not connected"},
-                                404)
+            raise intake.Refused(404, f"Books organization {org_id} is not connected")
         try:
-            event = parse_books_event(json.loads(await request.body() or b"{}"))
-        except ValueError as exc:  # JSONDecodeError included
-            seen["rejected"] += 1
-            return JSONResponse({"error": f"malformed Books webhook: {exc}"}, 400)
+            event = parse_books_event(await _json_body(request))
+        except intake.Refused:
+            raise
+        except ValueError as exc:
+            raise intake.Refused(400, f"malformed Books webhook: {exc}") from None
         seen["books"] += 1
         why = await run_in_threadpool(books_webhook_ignored, org_id, primary, event)
         if why or transactions is None:
             seen["ignored"] += 1
             return {"accepted": 0, "ignored": why or "no transactions worker"}
-        transactions.submit([transaction_key(org_id, "books", event.resource,
-                                             event.record_id, event.modified)])
+        await keep(transactions, [transaction_key(org_id, "books", event.resource,
+                                                  event.record_id, event.modified)], org_id)
         return {"accepted": 1}
 
     @app.post("/books/webhook")
@@ -228,19 +288,32 @@ def unregister_books_webhooks(controls: str, orgs: Iterable[str]) -> None:
 class Receiver:
     """The receiver on a background thread: start(), stop(); `url` once started.
 
-    `handler` / `transactions_handler` replace the flows the workers start (tests).
+    `handler` / `transactions_handler` replace the flows the workers start (tests). Accepted
+    events are kept in the inbox of `store` (default: the state database) until a run has
+    handled them; `poll_s` is how often due ones are queued again, `retry_first_s` the
+    delay before a failed run's events are first tried again (doubling after that).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, public_url: str | None = None,
                  debounce_s: float = 0.3, handler: Callable[[list[str]], Any] | None = None,
                  watch: bool = True,
-                 transactions_handler: Callable[[list[str]], Any] | None = None):
+                 transactions_handler: Callable[[list[str]], Any] | None = None,
+                 store=None, poll_s: float = POLL_S, retry_first_s: float = 10.0):
+        from crmbooks.runtime import open_store
+
         self.host, self.public_url, self.watch = host, public_url, watch
         self.keys = load_secrets()
-        self.deals = Debouncer(handler or run_deal_triggers, debounce_s)
-        self.transactions = Debouncer(transactions_handler or run_transactions, debounce_s,
-                                      name="transactions", group=record_of)
-        self.app = create_app(self.keys, self.deals, transactions=self.transactions)
+        self.store = store or open_store()
+        self.deals = Debouncer(DurableHandler(self.store, "deal-triggers",
+                                              handler or run_deal_triggers, retry_first_s),
+                               debounce_s, name="deal-triggers")
+        self.transactions = Debouncer(
+            DurableHandler(self.store, "transactions", transactions_handler or run_transactions,
+                           retry_first_s),
+            debounce_s, name="transactions", group=record_of)
+        self.requeuer = Requeuer(self.store, [self.deals, self.transactions], poll_s)
+        self.app = create_app(self.keys, self.deals, transactions=self.transactions,
+                              store=self.store)
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, host=host, port=port, log_level="warning", access_log=False,
             lifespan="off"))
@@ -263,6 +336,7 @@ class Receiver:
             time.sleep(0.01)
         port = self._server.servers[0].sockets[0].getsockname()[1]
         self.url = (self.public_url or f"http://{self.host}:{port}").rstrip("/")
+        self.requeuer.start()  # what a stopped or killed receiver left, then failed runs
         if self.watch:
             self._register()
             self._register_books()
@@ -295,6 +369,7 @@ class Receiver:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.requeuer.stop()
         self.deals.stop()
         self.transactions.stop()
         if unwatch and self.watch:
@@ -311,8 +386,10 @@ class Receiver:
                     LOG.warning("could not remove the emulator's Books webhooks: %s", exc)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, public_url: str | None = None) -> None:
-    """`crmbooks webhook`: serve in the foreground until Ctrl-C."""
+def serve(host: str = "127.0.0.1", port: int = 8765, public_url: str | None = None,
+          catch_up_every_s: float = CATCH_UP_EVERY_S, debounce_s: float = 0.3) -> None:
+    """`crmbooks webhook`: serve in the foreground until Ctrl-C; with `catch_up_every_s`,
+    a catch-up run at start and then that often (0: none)."""
     import signal
 
     def _terminate(*_):  # a supervisor's SIGTERM stops it as cleanly as Ctrl-C
@@ -320,10 +397,13 @@ def serve(host: str = "127.0.0.1", port: int = 8765, public_url: str | None = No
 
     signal.signal(signal.SIGTERM, _terminate)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    receiver = Receiver(host, port, public_url).start()
-    # Catch up on what changed while no receiver listened (this also starts Prefect's API
-    # client, so the first event does not pay for it).
-    threading.Thread(target=catch_up, name="catch-up", daemon=True).start()
+    receiver = Receiver(host, port, public_url, debounce_s=debounce_s).start()
+    stop = threading.Event()
+    if catch_up_every_s:
+        # Catch up on what changed while no receiver listened (this also starts Prefect's
+        # API client, so the first event does not pay for it), then on the schedule's rhythm.
+        threading.Thread(target=catch_up_every, args=(catch_up_every_s, stop),
+                         name="catch-up", daemon=True).start()
     print(describe(receiver), flush=True)
     try:
         while receiver._thread is not None and receiver._thread.is_alive():
@@ -331,7 +411,18 @@ def serve(host: str = "127.0.0.1", port: int = 8765, public_url: str | None = No
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         receiver.stop()
+
+
+def catch_up_every(every_s: float, stop: threading.Event) -> None:
+    """The catch-up runs, now and then every `every_s` until `stop` is set."""
+    while not stop.is_set():
+        try:
+            catch_up()
+        except Exception as exc:  # not connected, the database away: the next one tries
+            LOG.warning("catch-up did not run: %s", exc)
+        stop.wait(every_s)
 
 
 def describe(receiver: Receiver) -> str:
