@@ -93,6 +93,10 @@ class Family(ABC):
         """What to write to `side` (after the sides before it wrote `outcomes`), in order."""
         return []
 
+    def batch_group(self, side: str, unit):
+        """What a unit is written with in one call (a batch never mixes two); None: any."""
+        return None
+
     @abstractmethod
     def write(self, run, side: str, units: list) -> list[dict]:
         """Write one batch of units to `side`; one outcome per written record."""

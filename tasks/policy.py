@@ -12,7 +12,7 @@ retried: a configuration or record error cannot be fixed by trying again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from prefect import task
@@ -39,6 +39,14 @@ def flow_options(name: str) -> dict[str, Any]:
             "log_prints": False, "persist_result": True}
 
 
-def batches(units: list, size: int) -> list[list]:
-    """Consecutive batches of at most `size` units."""
-    return [units[i:i + size] for i in range(0, len(units), size)]
+def batches(units: list, size: int, group: Callable[[Any], Hashable] | None = None
+            ) -> list[list]:
+    """Batches of at most `size` units, in order; with `group`, a batch never mixes units of
+    two groups (groups in the order they first appear), since each group is a call of its own:
+    a batch across two CRM modules would cost two calls where one would do."""
+    if group is None:
+        return [units[i:i + size] for i in range(0, len(units), size)]
+    grouped: dict[Hashable, list] = {}
+    for unit in units:
+        grouped.setdefault(group(unit), []).append(unit)
+    return [batch for members in grouped.values() for batch in batches(members, size)]

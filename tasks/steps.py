@@ -7,6 +7,8 @@ record right after it is written), the report only records.
 
 from __future__ import annotations
 
+from functools import partial
+
 from prefect import get_run_logger
 from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
 
@@ -88,7 +90,8 @@ def push(run: RunContext, plan) -> list[dict]:
     outcomes: list[dict] = []
     progress = Progress(run.module, family.planned_writes(plan))
     for side in family.push_order:
-        for batch in batches(family.units(run, plan, side, outcomes), BATCH[side]):
+        units = family.units(run, plan, side, outcomes)
+        for batch in batches(units, BATCH[side], partial(family.batch_group, side)):
             outcomes += PUSH[side](run, batch)
             progress.advance(len(batch))
     progress.done()

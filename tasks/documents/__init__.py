@@ -68,6 +68,10 @@ class TransactionsFamily(Family):
             return pushing.books_units(plan)
         return pushing.crm_units(run, plan, [o for o in outcomes if o["side"] == "books"])
 
+    def batch_group(self, side, unit):
+        """CRM: one call per CRM module and kind of write (upsert, update, Books id shown)."""
+        return (unit["crm_module"], unit["action"]) if side == "crm" else None
+
     def write(self, run, side, units):
         """One batch to one side."""
         return pushing.push_books(run, units) if side == "books" else pushing.push_crm(run,
