@@ -6,8 +6,9 @@
     .venv/bin/python -m bench --markdown FILE --json FILE   # also save the table / raw figures
     .venv/bin/python -m bench --all                    # also the emulator and connector benches
 
-Per size N the CRM holds N accounts with 2 contacts each, N/4 vendors and N products; Books
-starts empty (bench/bench_sync.py: `sizes_for`). Each size gets a fresh emulator, crmbooks home
+Per size N the CRM holds N accounts with 2 contacts each, N/4 vendors, N products and N/4 deals
+(with the quotes, sales orders, invoices and purchase orders the emulator seeds); Books starts
+empty (bench/bench_sync.py: `sizes_for`). Each size gets a fresh emulator, crmbooks home
 and Prefect API; per module three runs (initial, 1% changed, nothing changed), each in its own
 process, then the naive baseline on a capped sample, extrapolated. One row per size × module ×
 run: API calls against the minimum the APIs allow, per record, wall and CPU time of the sync
@@ -51,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="scale the naive sample (default 1: 100 accounts, 50 vendors, "
                              "100 products)")
     parser.add_argument("--modules", default=",".join(bench_sync.MODULES),
-                        help="modules to run, comma-separated (default: all three)")
+                        help="modules to run, comma-separated (default: all five; "
+                             "transactions and deal_triggers use the links the other three "
+                             "make, so they come after them)")
     parser.add_argument("--heap", action="store_true",
                         help="also trace the Python heap: its peak per run and, per pipeline "
                              "step, what stays live and the step's peak (tracemalloc; slower)")

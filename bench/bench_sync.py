@@ -4,9 +4,12 @@
     .venv/bin/python bench/bench_sync.py --quick         # 10x smaller: a smoke run
     .venv/bin/python bench/bench_sync.py --markdown FILE # also write the tables as Markdown
 
-Per module (customers: accounts + contacts as contact persons, scope both; vendors; items),
-three runs: the initial sync, an incremental run after 1% of the CRM records were changed
-through the CRM API, and a run with nothing changed. For each run: API calls per side split
+Per module (customers: accounts + contacts as contact persons, scope both; vendors; items;
+then transactions: the CRM quotes, sales orders, invoices and purchase orders the emulator
+seeds, both ways; and deal triggers: a quote at the proposal stage, accepted and invoiced when
+won, over the seeded deals), three runs: the initial sync, an incremental run after 1% of the
+CRM records (at least one per CRM module) were changed through the CRM API, and a run with
+nothing changed. For each run: API calls per side split
 into data reads, writes, metadata and token calls; the minimum the APIs allow; calls/minimum;
 wall time; records/s (records the run had to sync: the dataset, then the changed ones, per
 second); peak RSS of the sync process; and the minutes real Zoho Books' 100 requests/minute
@@ -23,6 +26,13 @@ How it runs:
   home (SQLite state, metadata cache). A process per run is what makes `getrusage` peak RSS a
   per-run figure; calls are read from the connectors' CallCounter per endpoint, which
   `crmbooks sync --json` does not show; calls made inside the start-run task are metadata;
+* transactions and deal triggers run after the other three, whose links (accounts, vendors,
+  products) their documents need; their calls are counted by the emulator itself (its request
+  counters and log, cleared before each run), which does not depend on how the code under test
+  counts or names its steps, so the same figures can be taken of an older commit; metadata
+  there is told by the route (settings, org, users). The deal triggers' first catch-up starts
+  when they were turned on, so the parent changes every seeded deal once before it (not
+  counted). They have no naive baseline and no computed minimum (NO_MINIMUM);
 * the naive baseline (`--worker naive MODULE`) uses the same connectors, one record per call,
   no cursors: list ids, then per record read it, look it up on the other side (a Books list
   filtered by name / a CRM search) and write it, then the same from Books to CRM. It runs on a
@@ -57,25 +67,49 @@ from bench import common  # noqa: E402  (after the path is set)
 from bench.common import BOOKS_ORG, CLIENT_ID, CLIENT_SECRET, REFRESH  # noqa: E402
 
 SEED = 7
-MODULES = ("customers", "vendors", "items")
+RECORDS = ("customers", "vendors", "items")  # the modules with a naive baseline
+# The document modules run after the record modules, whose links (accounts, vendors, products)
+# their documents and deals need; their calls are counted by the emulator (its request log).
+DOCUMENTS = ("transactions", "deal_triggers")
+MODULES = RECORDS + DOCUMENTS
 RUNS = ("initial", "incremental", "no change")
 REAL_BOOKS_PER_MINUTE = 100  # real Books' limit per organization (docs/zoho-api-notes.md)
 CRM_PAGE, CRM_WRITE = 200, 100
 # What changes before the incremental run (1%): CRM module -> field -> new value prefix.
 CHANGED_FIELD = {"Accounts": "Description", "Contacts": "Department", "Vendors": "Description",
-                 "Products": "Description"}
+                 "Products": "Description", "Quotes": "Subject", "Sales_Orders": "Subject",
+                 "Invoices": "Subject", "Purchase_Orders": "Subject", "Deals": "Description"}
+# The CRM modules of each benchmarked module (what the incremental run changes 1% of).
+CRM_MODULES = {"customers": ("Accounts", "Contacts"), "vendors": ("Vendors",),
+               "items": ("Products",),
+               "transactions": ("Quotes", "Sales_Orders", "Invoices", "Purchase_Orders"),
+               "deal_triggers": ("Deals",)}
 # The dataset of a size N (`python -m bench --sizes`): N accounts with CONTACTS_PER_ACCOUNT
-# contacts each, N / VENDORS_PER vendors, N products. This script alone runs N = 2,000.
-CONTACTS_PER_ACCOUNT, VENDORS_PER = 2, 4
+# contacts each, N / VENDORS_PER vendors, N products, N / DEALS_PER deals (and the documents the
+# emulator seeds with them, see `documents`). This script alone runs N = 2,000.
+CONTACTS_PER_ACCOUNT, VENDORS_PER, DEALS_PER = 2, 4, 4
+# The deal triggers' settings: a draft quote at the proposal stage, accepted and invoiced when
+# the deal is won (as `crmbooks configure deals` would store them).
+DEAL_TRIGGERS = {"enabled": True, "mode": "quote", "create_stage": "Proposal/Price Quote",
+                 "accept_stage": "Closed Won", "invoice_on_accept": True}
 NAIVE_CAP = {"customers": 100, "vendors": 50, "items": 100}
 HEAP_ENV = "CRMBOOKS_BENCH_HEAP"  # "1": the sync workers also trace the Python heap's peak
 PREPARED = ":prepared"  # a run name suffix: the parent already made the incremental changes
 
 
 def sizes_for(customers: int) -> dict:
-    """The CRM dataset of a benchmark size: accounts, vendors and products (contacts follow)."""
+    """The CRM dataset of a benchmark size: accounts, vendors, products and deals (contacts
+    and documents follow)."""
     return {"accounts": customers, "vendors": max(1, customers // VENDORS_PER),
-            "products": customers}
+            "products": customers, "deals": max(1, customers // DEALS_PER)}
+
+
+def documents(sizes: dict) -> dict[str, int]:
+    """The CRM documents the emulator seeds for these sizes (emulators/crm: its seed plan),
+    each with 1 to 3 lines of seeded products, for seeded accounts or vendors."""
+    deals = sizes["deals"]
+    return {"Quotes": max(1, deals // 2) if deals else 0, "Sales_Orders": deals // 3,
+            "Invoices": deals // 3, "Purchase_Orders": sizes["vendors"] // 3}
 
 
 FULL = sizes_for(2000)
@@ -91,7 +125,7 @@ def emulator_flags(sizes: dict) -> list[str]:
     return ["--seed", str(SEED), "--accounts", str(sizes["accounts"]),
             "--contacts-per-account", str(CONTACTS_PER_ACCOUNT), "--unassociated-contacts", "0",
             "--vendors", str(sizes["vendors"]), "--products", str(sizes["products"]),
-            "--deals", "0", "--books-customers", "0", "--books-vendors", "0",
+            "--deals", str(sizes["deals"]), "--books-customers", "0", "--books-vendors", "0",
             "--books-items", "0"]
 
 
@@ -99,7 +133,7 @@ def reset_sizes(sizes: dict) -> dict:
     return {"seed": SEED, "accounts": sizes["accounts"],
             "contacts_per_account": CONTACTS_PER_ACCOUNT,
             "unassociated_contacts": 0, "vendors": sizes["vendors"],
-            "products": sizes["products"], "deals": 0, "books_customers": 0,
+            "products": sizes["products"], "deals": sizes["deals"], "books_customers": 0,
             "books_vendors": 0, "books_items": 0}
 
 
@@ -125,10 +159,8 @@ def pick_changes(base: str, module: str, fraction: float = 0.01) -> dict[str, li
     """The ids of the CRM records to change before the incremental run (seeded choice)."""
     crm = crm_client(base)
     rng = random.Random(SEED)
-    wanted = {"customers": ("Accounts", "Contacts"), "vendors": ("Vendors",),
-              "items": ("Products",)}[module]
     picks = {}
-    for crm_module in wanted:
+    for crm_module in CRM_MODULES[module]:
         pages = crm.iter_records(crm_module, ["Modified_Time"])
         ids = sorted(str(r["id"]) for page in pages for r in page)
         picks[crm_module] = sorted(rng.sample(ids, max(1, round(len(ids) * fraction))))
@@ -136,8 +168,26 @@ def pick_changes(base: str, module: str, fraction: float = 0.01) -> dict[str, li
     return picks
 
 
+def touch_deals(base: str) -> None:
+    """Change every deal once (not counted): the triggers' first catch-up starts when they
+    were turned on (at connect), so the seeded deals, older, would trigger nothing."""
+    crm = crm_client(base)
+    ids = sorted(str(r["id"]) for page in crm.iter_records("Deals", ["Modified_Time"])
+                 for r in page)
+    crm.close()
+    apply_changes(base, {"Deals": ids}, "initial")
+
+
 def apply_changes(base: str, picks: dict[str, list[str]], label: str) -> dict:
-    """Change one mapped field of each picked record through the CRM API (not counted)."""
+    """Change one mapped field of each picked record through the CRM API (not counted).
+
+    Deals are changed a second after the last run at the earliest: the deal triggers read the
+    deals modified at or after their cursor, a whole second (If-Modified-Since), so a deal
+    changed within the second the previous run wrote the quote ids back onto its deals would
+    hold the cursor there and the next quiet run would read all those deals, and each one's
+    Books documents, again (31 calls instead of 1 at N = 200), by the clock's chance."""
+    if "Deals" in picks:
+        time.sleep(1.0)
     crm = crm_client(base)
     parents = set()
     for crm_module, ids in picks.items():
@@ -154,8 +204,10 @@ def apply_changes(base: str, picks: dict[str, list[str]], label: str) -> dict:
     return {"parents": sorted(parents)}
 
 
-def minimum(module: str, run: str, sizes: dict, picks: dict, parents: list[str]) -> dict:
-    """The fewest data calls the APIs allow for this run, per side: reads and writes.
+def minimum(module: str, run: str, sizes: dict, picks: dict,
+            parents: list[str]) -> dict | None:
+    """The fewest data calls the APIs allow for this run, per side: reads and writes; None for
+    the document modules (NO_MINIMUM says why).
 
     Reads: one page of 200 per changed CRM module (at least one, to learn nothing changed);
     Books: one page (contacts: sorted by last_modified_time, nothing changed there), but items
@@ -163,6 +215,8 @@ def minimum(module: str, run: str, sizes: dict, picks: dict, parents: list[str])
     Writes: Books one per customer (persons inline) / vendor / item; CRM: none (Books starts
     empty and is only changed by the sync).
     """
+    if module in DOCUMENTS:
+        return None
     pages = lambda n: max(1, math.ceil(n / CRM_PAGE))  # noqa: E731
     if module == "customers":
         accounts, contacts = sizes["accounts"], sizes["accounts"] * CONTACTS_PER_ACCOUNT
@@ -184,6 +238,11 @@ def minimum(module: str, run: str, sizes: dict, picks: dict, parents: list[str])
         books_reads = pages(books_in_books) if module == "items" else 1
     return {"crm": {"reads": crm_reads, "writes": 0},
             "books": {"reads": books_reads, "writes": books_writes}}
+
+
+NO_MINIMUM = ("not computed for transactions and deal triggers: their fewest calls hang on each "
+              "seeded document's status and each deal's stage (a status change, a quote's "
+              "acceptance or an invoice from it is a Books call of its own per document)")
 
 
 def run_child(args: list[str], env: dict, timeout: float) -> dict:
@@ -223,13 +282,56 @@ def classify(calls: dict[str, int], start_calls: dict[str, int]) -> dict:
 
 
 def data_calls(entry: dict) -> dict:
-    """A pipeline entry's calls per side split into reads / writes / meta / token."""
+    """A pipeline entry's calls per side split into reads / writes / meta / token: the record
+    modules' as their clients counted them, the document modules' as the emulator did."""
+    if entry["module"] in DOCUMENTS:
+        return classify_served(entry["result"]["served"])
     return classify(entry["result"]["calls"], entry["result"]["start_calls"])
 
 
-def least(mins: dict) -> int:
-    """The minimum data calls of both sides."""
-    return sum(mins[s]["reads"] + mins[s]["writes"] for s in mins)
+# The first path segment after the API version of the metadata endpoints (fields, modules,
+# layouts, views, the organization, users, currencies), as the emulator names its routes.
+METADATA = {"settings", "org", "organizations", "users"}
+
+
+def classify_served(served: dict[str, int]) -> dict:
+    """Requests per emulator route ("GET /crm/v8/{module}") split like `classify`; metadata is
+    told by its route, not by the start-run task, and token calls are put on the CRM side
+    (the emulator's accounts server does not know which client asked)."""
+    out = {side: {"reads": 0, "writes": 0, "meta": 0, "token": 0} for side in ("crm", "books")}
+    for key, n in served.items():
+        method, path = key.split(" ", 1)
+        side = "books" if path.startswith("/books/") else "crm"
+        parts = path.split("/")
+        if "/oauth/" in path:
+            kind = "token"
+        elif len(parts) > 3 and parts[3] in METADATA:
+            kind = "meta"
+        else:
+            kind = "reads" if method == "GET" or path.endswith("/coql") else "writes"
+        out[side][kind] += n
+    return out
+
+
+def served_calls(base: str, clear: bool = False) -> dict:
+    """The emulator's requests per route and its request log (last 5,000), then, with
+    `clear`, both zeroed; its test controls are not counted."""
+    stats = httpx.get(f"{base}/__emulator__/stats", timeout=60).json()["requests"]
+    log = httpx.get(f"{base}/__emulator__/log", params={"limit": 5000}, timeout=60).json()
+    if clear:
+        httpx.post(f"{base}/__emulator__/stats/clear", timeout=60).raise_for_status()
+    return {"requests": stats, "log": [f"{r['method']} {r['path']} {r['status']}"
+                                       for r in log["requests"]]}
+
+
+def least(mins: dict | None) -> int | None:
+    """The minimum data calls of both sides (None: not computed)."""
+    return None if mins is None else sum(mins[s]["reads"] + mins[s]["writes"] for s in mins)
+
+
+def ratio(calls: int, mins: dict | None) -> str:
+    """calls/minimum, or "-" when the minimum is not computed."""
+    return "-" if mins is None else f"{calls / max(1, least(mins)):.2f}"
 
 
 def sync_rows(entry: dict) -> dict:
@@ -242,12 +344,14 @@ def sync_rows(entry: dict) -> dict:
     return {
         "module": module, "run": run, "sync": "pipeline",
         "CRM r/w (min)": f"{split['crm']['reads']}/{split['crm']['writes']} "
-                         f"({mins['crm']['reads']}/{mins['crm']['writes']})",
+                         + (f"({mins['crm']['reads']}/{mins['crm']['writes']})" if mins
+                            else "(-)"),
         "Books r/w (min)": f"{split['books']['reads']}/{split['books']['writes']} "
-                           f"({mins['books']['reads']}/{mins['books']['writes']})",
+                           + (f"({mins['books']['reads']}/{mins['books']['writes']})" if mins
+                              else "(-)"),
         "meta C/B": f"{split['crm']['meta']}/{split['books']['meta']}",
         "token": split["crm"]["token"] + split["books"]["token"],
-        "calls/min": f"{data / max(1, least(mins)):.2f}",
+        "calls/min": ratio(data, mins),
         "wall s": f"{result['wall']:.1f}",
         "rec/s": f"{records / result['wall']:.1f}" if records else "-",
         "peak RSS MB": f"{result['maxrss_mb']:.0f} ({result['rss_before_mb']:.0f})",
@@ -310,10 +414,11 @@ def compact_row(size: int, entry: dict, naive: dict | None) -> dict:
     row = {
         "N": f"{size:,}", "module": entry["module"], "run": entry["run"],
         "records": f"{records:,}",
-        "calls (min)": f"{data:,} ({least(entry['mins']):,})",
+        "calls (min)": f"{data:,} ({least(entry['mins']):,})"
+                       if entry["mins"] else f"{data:,} (-)",
         "meta+token": f"{split['crm']['meta'] + split['books']['meta']}"
                       f"+{split['crm']['token'] + split['books']['token']}",
-        "calls/min": f"{data / max(1, least(entry['mins'])):.2f}",
+        "calls/min": ratio(data, entry["mins"]),
         "calls/rec": per(data, ".3f"),
         "wall s": f"{result['wall']:.1f}",
         "CPU s": f"{result['cpu']:.1f}",
@@ -334,7 +439,9 @@ def compact_row(size: int, entry: dict, naive: dict | None) -> dict:
 def dataset(module: str, sizes: dict) -> int:
     """The module's CRM records (customers: accounts and their contacts)."""
     return {"customers": sizes["accounts"] * (1 + CONTACTS_PER_ACCOUNT),
-            "vendors": sizes["vendors"], "items": sizes["products"]}[module]
+            "vendors": sizes["vendors"], "items": sizes["products"],
+            "transactions": sum(documents(sizes).values()),
+            "deal_triggers": sizes["deals"]}[module]
 
 
 def needed(module: str, run: str, sizes: dict, picks: dict) -> int:
@@ -453,6 +560,8 @@ def pipeline_runs(base: str, env: dict, sizes: dict, show_details: bool, per_run
             results, picks, parents = {}, {}, []
             for group in ([[r] for r in RUNS] if per_run else [list(RUNS)]):
                 child_started = time.monotonic()
+                if module == "deal_triggers" and "initial" in group:
+                    touch_deals(base)
                 if group == ["incremental"]:
                     # Made here, not in the child: listing every id would be its peak RSS.
                     picks = pick_changes(base, module)
@@ -504,7 +613,7 @@ def naive_runs(base: str, env: dict, sizes: dict, caps: dict,
                timeout=600).raise_for_status()
     common.raise_limits(base)
     entries = []
-    for module in modules:
+    for module in (m for m in modules if m in RECORDS):
         # One child runs the three naive runs (and makes the changes in between).
         results = run_child(["naive", module, base, str(caps[module])], env,
                             timeout=child_timeout(dataset(module, sizes)))
@@ -546,8 +655,12 @@ def worker_connect(base: str) -> dict:
     zoho = zoho_config(base)
     store = open_store()
     store_connection(store, zoho, verify(zoho))
-    Store(store.engine, org_id=BOOKS_ORG).save_settings(
+    settings = Store(store.engine, org_id=BOOKS_ORG)
+    settings.save_settings(
         "customers", {"crm_module": "accounts+contacts", "scope": "both", "duplicates": "skip"})
+    settings.save_settings("transactions", {"enabled": True, "modules": [
+        "estimates", "salesorders", "invoices", "purchaseorders"]})
+    settings.save_settings("deals", DEAL_TRIGGERS)
     return {}
 
 
@@ -561,7 +674,6 @@ def worker_sync(module: str, base: str, runs: list[str]) -> dict:
     from crmbooks.connectors.http import CallCounter
     from crmbooks.connectors.zoho_books import BooksClient
     from crmbooks.runtime import get_runtime
-    from crmbooks.sync.lifecycle import RecordsFailed
 
     # Python heap peak per run (tracemalloc): only on request, it slows allocation-heavy code.
     heap = os.environ.get(HEAP_ENV) == "1"
@@ -597,6 +709,7 @@ def worker_sync(module: str, base: str, runs: list[str]) -> dict:
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             if heap:
                 tracemalloc.start()
+            served_calls(base, clear=True)  # the emulator counts this run alone
             before, cpu_before = calls(), cpu_seconds()
             started = time.perf_counter()
             state = flow(return_state=True)
@@ -604,13 +717,17 @@ def worker_sync(module: str, base: str, runs: list[str]) -> dict:
             cpu = cpu_seconds() - cpu_before
             heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
             tracemalloc.stop()
+            served = served_calls(base)
             try:
                 summary = state.result()
-            except RecordsFailed as exc:
-                summary = exc.summary
+            except Exception as exc:  # records failed: the summary rides on the exception
+                summary = getattr(exc, "summary", None)
+                if summary is None:
+                    raise
             out["runs"][run.removesuffix(PREPARED)] = {
                 "wall": wall, "cpu": cpu, "heap_mb": heap_peak, "steps": dict(steps),
-                "calls": CallCounter.diff(calls(), before),
+                "calls": CallCounter.diff(calls(), before), "served": served["requests"],
+                "served_log": served["log"],
                 "start_calls": CallCounter.diff(marks.get("start", {}), before),
                 "summary": summary, "rss_before_mb": rss_before,
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

@@ -109,8 +109,10 @@ def version_of(package: str) -> str:
 
 
 def table(rows: list[dict], markdown: bool, text_columns: Sequence[str] = ()) -> str:
-    """Rows of equal keys as an aligned text table, or Markdown (numbers right-aligned)."""
-    columns = list(rows[0])
+    """Rows as an aligned text table, or Markdown (numbers right-aligned); a column some rows
+    lack (a baseline a module has not) shows "-" in them."""
+    columns = list(dict.fromkeys(c for r in rows for c in r))
+    rows = [{c: r.get(c, "-") for c in columns} for r in rows]
     if markdown:
         lines = ["| " + " | ".join(columns) + " |",
                  "|" + "|".join("---" if c in text_columns else "---:" for c in columns) + "|"]
