@@ -156,8 +156,12 @@ def search(
     module: str = typer.Option("accounts", "--module", help="accounts, contacts or vendors"),
     import_pick: int = typer.Option(None, "--import",
                                     help="Import the N-th record never imported (1-based)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts: the records "
+                                  "found, or with --import the run."),
 ):
     """Look up CRM records by name; list those never imported; --import N imports one.
+
+    "pick" in `--json` is the number --import takes (none for a record already imported).
 
     Example: crmbooks search "Acme" --module accounts --import 1
     """
@@ -176,6 +180,14 @@ def search(
         fail(f"--import {import_pick} is out of range: {len(fresh)} CRM {module} named "
              f"{name!r} were never imported" + (f", so give a number from 1 to {len(fresh)}"
                                                 if fresh else ""), wrap=True)
+    if import_pick is None and json_out:
+        import json
+
+        picks = {id(f): i for i, f in enumerate(fresh, 1)}
+        print(json.dumps({"found": [{"pick": picks.get(id(f)), "name": f.name,
+                                     "crm_module": f.crm_module, "crm_id": f.crm_id,
+                                     "linked": f.linked} for f in found]}, indent=2))
+        raise typer.Exit(0)
     if import_pick is None:
         if not found:
             console.print(f"no CRM {module} named {name!r}")
@@ -188,4 +200,4 @@ def search(
     from flows.records import import_from_crm
 
     raise typer.Exit(_run_and_report(lambda: import_from_crm(
-        name=name, where=module, pick=import_pick, return_state=True), False))
+        name=name, where=module, pick=import_pick, return_state=True), json_out))
