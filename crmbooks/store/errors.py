@@ -21,6 +21,11 @@ class DatabaseTooNew(StoreError):
             "upgrade crmbooks or point CRMBOOKS_DATABASE_URL at another database")
         self.revision = revision
 
+    def __reduce__(self):
+        # Exception pickles its args only, which are not this constructor's arguments.
+        return (type(self), (self.revision,))
+
+
 
 class DatabaseUnavailable(StoreError):
     """The state database cannot be opened: its URL does not parse, names a driver crmbooks
