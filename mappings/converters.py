@@ -38,6 +38,11 @@ class ConversionError(ValueError):
         super().__init__(message)
         self.code, self.message, self.hint = code, message, hint
 
+    def __reduce__(self):
+        # Exception pickles its args only, which are not this constructor's arguments.
+        return (type(self), (self.code, self.message, self.hint))
+
+
 
 @dataclass(frozen=True)
 class Ctx:

@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
+from crmbooks.store.errors import DatabaseUnavailable
 from crmbooks.store.schema import upgrade_engine
 
 #: How long SQLite waits for a lock before "database is locked" (ms); flows write concurrently.
@@ -33,12 +34,59 @@ def database_url(url: str | None = None) -> str:
     url = url or os.environ.get("CRMBOOKS_DATABASE_URL") or ""
     if not url:
         home = crmbooks_home()
-        home.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{home / 'crmbooks.db'}"
+        url = f"sqlite:///{home / 'crmbooks.db'}"
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise unavailable(exc, url) from exc
+        return url
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
+    _make_sqlite_folder(url)
     return url
+
+
+def _make_sqlite_folder(url: str) -> None:
+    """A SQLite file URL whose folder does not exist yet: create the folder (SQLite creates
+    the file, never its folder); DatabaseUnavailable when it cannot be made."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - reported when the engine is made (DatabaseUnavailable)
+        return
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not parsed.database.startswith("file:"):
+        try:
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise unavailable(exc, url) from exc
+
+
+def unavailable(exc: Exception, url: str | None = None) -> DatabaseUnavailable:
+    """The one sentence for a database that cannot be opened: which setting holds its URL and
+    what to fix, with the driver's reason (never the URL's password)."""
+    reason = str(getattr(exc, "orig", None) or exc).split("(Background on this error")[0]
+    reason = " ".join(reason.split()).rstrip(".") or type(exc).__name__
+    from_env = os.environ.get("CRMBOOKS_DATABASE_URL")
+    for secret in {_password(url), _password(from_env)} - {None, ""}:
+        reason = reason.replace(secret, "***")
+    if from_env:
+        return DatabaseUnavailable(
+            f"the state database set by CRMBOOKS_DATABASE_URL cannot be opened ({reason}): set "
+            "CRMBOOKS_DATABASE_URL to a reachable database, for example "
+            "postgresql://USER:PASSWORD@HOST:5432/crmbooks, or unset it to use the SQLite file "
+            "under CRMBOOKS_HOME")
+    return DatabaseUnavailable(
+        f"the state database {url or database_url()} cannot be opened ({reason}): check that "
+        "CRMBOOKS_HOME names a folder you can write to, or set CRMBOOKS_DATABASE_URL to a "
+        "PostgreSQL URL")
+
+
+def _password(url: str | None) -> str | None:
+    try:
+        return make_url(url).password if url else None
+    except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide
+        return None
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -61,21 +109,32 @@ def make_engine(url: str | None = None, *, create: bool = True, echo: bool = Fal
 
     Raises:
         DatabaseTooNew: the database was upgraded by a newer crmbooks (nothing is written).
+        DatabaseUnavailable: the URL does not parse, names a driver crmbooks lacks, or its
+            database cannot be reached (the message names CRMBOOKS_DATABASE_URL).
     """
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
     resolved = database_url(url)
-    backend = make_url(resolved).get_backend_name()
-    if backend == "sqlite":
-        engine = create_engine(
-            resolved,
-            echo=echo,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-        )
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(resolved, echo=echo, pool_pre_ping=True)
+    try:
+        backend = make_url(resolved).get_backend_name()
+        if backend == "sqlite":
+            engine = create_engine(
+                resolved,
+                echo=echo,
+                connect_args={"check_same_thread": False,
+                              "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(resolved, echo=echo, pool_pre_ping=True)
+    except (ArgumentError, ImportError, ValueError) as exc:  # unparsable, unknown driver
+        raise unavailable(exc, resolved) from exc
     if create:
         try:
             upgrade_engine(engine)
+        except DBAPIError as exc:  # the server or file cannot be reached
+            engine.dispose()
+            raise unavailable(exc, resolved) from exc
         except Exception:
             engine.dispose()
             raise

@@ -20,3 +20,18 @@ class DatabaseTooNew(StoreError):
             f"the state database was upgraded by a newer crmbooks (revision {revision}); "
             "upgrade crmbooks or point CRMBOOKS_DATABASE_URL at another database")
         self.revision = revision
+
+    def __reduce__(self):
+        # Exception pickles its args only, which are not this constructor's arguments.
+        return (type(self), (self.revision,))
+
+
+
+class DatabaseUnavailable(StoreError):
+    """The state database cannot be opened: its URL does not parse, names a driver crmbooks
+    does not have, or its server or file cannot be reached. The message names where the URL
+    comes from (CRMBOOKS_DATABASE_URL, or the SQLite file under CRMBOOKS_HOME) and what to
+    fix; it never carries the URL's password."""
+
+    def __init__(self, message: str):
+        super().__init__(message)

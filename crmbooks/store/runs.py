@@ -32,6 +32,11 @@ class RunLockHeld(RuntimeError):
             "try again when it ends")
         self.holder = holder
 
+    def __reduce__(self):
+        # Exception pickles its args only, which are not this constructor's arguments.
+        return (type(self), (self.holder,))
+
+
 
 def _pid_alive(pid: int) -> bool:
     """True when a process with this id runs on this host (or might: not ours to signal)."""

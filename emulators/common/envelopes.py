@@ -30,6 +30,11 @@ class ApiError(Exception):
         self.body = body
         self.headers = headers or {}
 
+    def __reduce__(self):
+        # Exception pickles its args only, which are not this constructor's arguments.
+        return (type(self), (self.status, self.body, self.headers))
+
+
 
 class DroppedConnection(Exception):
     """Raised after the response started, so the server closes the socket mid-answer."""

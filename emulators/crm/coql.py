@@ -33,6 +33,11 @@ class CoqlError(Exception):
         super().__init__(message)
         self.code, self.message, self.details = code, message, details
 
+    def __reduce__(self):
+        # Exception pickles its args only, which are not this constructor's arguments.
+        return (type(self), (self.code, self.message, self.details))
+
+
 
 def syntax(near: str, column: int, clause: str | None = None) -> CoqlError:
     """SYNTAX_ERROR with the location details Zoho's OpenAPI file describes ({line, column,

@@ -42,6 +42,11 @@ class CriteriaError(Exception):
         super().__init__(message)
         self.code, self.message, self.details = code, message, details
 
+    def __reduce__(self):
+        # Exception pickles its args only, which are not this constructor's arguments.
+        return (type(self), (self.code, self.message, self.details))
+
+
 
 def _bad(reason: str) -> CriteriaError:
     # The wording is ours: Zoho's OpenAPI file only says INVALID_QUERY with a `reason` detail.

@@ -394,6 +394,11 @@ class _WatchError(Exception):
         super().__init__(body["code"])
         self.body = body
 
+    def __reduce__(self):
+        # Exception pickles its args only, which are not this constructor's arguments.
+        return (type(self), (self.body,))
+
+
 
 def _item_error(code: str, path: str, name: str) -> _WatchError:
     message = "required field not found" if code == "MANDATORY_NOT_FOUND" else "invalid data"

@@ -25,6 +25,10 @@ class ItemError(Exception):
         self.message = message
         self.details = details
 
+    def __reduce__(self):
+        # Exception pickles its args only, which are not this constructor's arguments.
+        return (type(self), (self.code, self.message, self.details))
+
     def body(self) -> dict:
         """The Zoho error object for this item."""
         return {"code": self.code, "details": self.details, "message": self.message,

@@ -4,8 +4,10 @@ Each command group lives in its own module and none imports another: what they s
 `common`. This module builds the typer app from them and holds the console entry point, `run`.
 
 Errors are one sentence saying what is wrong and what to do; `--debug` shows the traceback.
-Exit codes: 0 all synced, 1 some records failed, 2 configuration/credentials/prerequisites,
-3 paused or disabled.
+Exit codes: 0 all synced, 1 some records failed, 2 configuration, credentials, arguments or
+prerequisites wrong (nothing was written), 3 paused, disabled, or refused because another run
+of the same module is in progress, 4 Zoho or the network failed (a storm of 429s, an outage,
+a refused connection, a timeout) after the connectors' own retries: try again later.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from crmbooks.app.cli import (
     up,
     webhook,
 )
-from crmbooks.app.cli.common import EXIT_CONFIG, Command, Group, err_console
+from crmbooks.app.cli.common import CliState, Command, Group, explain, fail
 from crmbooks.app.cli.db import db_app
 from crmbooks.app.cli.deals import deals_app
 from crmbooks.app.cli.transactions import transactions_app
@@ -41,12 +43,6 @@ app = typer.Typer(
     add_completion=False,
     cls=Group,
 )
-
-
-class CliState:
-    """Options shared by every command."""
-
-    debug: bool = False
 
 
 @app.callback()
@@ -67,11 +63,15 @@ app.add_typer(db_app, name="db")
 
 
 def run() -> None:
-    """Console entry point with the one-sentence error policy."""
+    """Console entry point with the one-sentence error policy (`Group.invoke` applies it to
+    every command; this catches what happens around them)."""
     try:
         app()
     except Exception as exc:  # the last line of defence: no traceback unless --debug
         if CliState.debug or "--debug" in sys.argv:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}")
-        sys.exit(EXIT_CONFIG)
+        code, message = explain(exc)
+        try:
+            fail(message, code, wrap=True)
+        except typer.Exit as done:
+            sys.exit(done.exit_code)

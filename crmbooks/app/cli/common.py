@@ -4,7 +4,13 @@ progress display, and the small formatters of the tables.
 
 Exit codes: 0 all synced, 1 some records failed, 2 configuration, credentials, arguments or
 prerequisites wrong (nothing was written), 3 paused, disabled, or refused because another run
-of the same module is in progress.
+of the same module is in progress, 4 the provider or the network failed (a storm of 429s, an
+outage, a refused connection, a timeout) after the connectors' own retries: try again later.
+
+No command shows a traceback for these outcomes: `Group.invoke` turns any error a command
+lets through into one sentence and its exit code (`--debug` shows the traceback), and
+`quiet_prefect_console` keeps Prefect's run logs (which carry tracebacks) off the terminal;
+they still reach the Prefect API and its UI.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from typing import Any, NoReturn
 
 import typer
@@ -27,7 +34,20 @@ err_console = Console(stderr=True)
 #: Errors of the other commands: one line whatever its length, no highlighting.
 err_console_unwrapped = Console(stderr=True, soft_wrap=True)
 
-EXIT_OK, EXIT_FAILED_RECORDS, EXIT_CONFIG, EXIT_PAUSED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED_RECORDS, EXIT_CONFIG, EXIT_PAUSED, EXIT_PROVIDER = 0, 1, 2, 3, 4
+
+
+
+class CliState:
+    """Options shared by every command (set by the root callback)."""
+
+    debug: bool = False
+
+
+def debugging() -> bool:
+    """True when `--debug` asked for tracebacks."""
+    return CliState.debug or "--debug" in sys.argv
+
 
 #: The record modules `crmbooks sync` runs, in dependency order.
 MODULE_ORDER = ("customers", "vendors", "items")
@@ -41,8 +61,9 @@ def fail(message: str, code: int = EXIT_CONFIG, *, wrap: bool = False) -> NoRetu
     `wrap=True` prints it on `err_console` (folded at the terminal's width), as the sync
     commands always have; otherwise on one line, as the settings and deals commands have.
     """
+    message = " ".join(str(message).split())  # one sentence on one line, whatever it quotes
     if wrap:
-        err_console.print(f"[bold red]error:[/] {message}")
+        err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
     else:
         err_console_unwrapped.print(f"[bold red]error:[/] {message}", markup=True,
                                     highlight=False)
@@ -68,7 +89,27 @@ class Command(_SwitchesAsSwitches, TyperCommand):
 
 
 class Group(_SwitchesAsSwitches, TyperGroup):
-    """A `crmbooks` command group (`typer.Typer(cls=Group)`)."""
+    """A `crmbooks` command group (`typer.Typer(cls=Group)`).
+
+    The last line of defence of the one-sentence policy: an error a command lets through is
+    printed as one sentence with its exit code (`explain`), never as a traceback, unless
+    `--debug` asks for it.
+    """
+
+    def invoke(self, ctx):
+        """Run the command; an error it lets through becomes one sentence and an exit code."""
+        import click
+
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException,
+                click.Abort):
+            raise
+        except Exception as exc:
+            if debugging():
+                raise
+            code, message = explain(exc)
+            fail(message, code, wrap=True)
 
 
 # ------------------------------------------------------------------------- errors, Prefect
@@ -88,6 +129,83 @@ def expected_errors() -> tuple[type[Exception], ...]:
             SettingsError, MappingCheckError, MappingError)
 
 
+def provider_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean Zoho or the network failed after the connectors' own retries (a
+    storm of 429s, 5xx, a refused connection, a timeout): exit code 4, try again later."""
+    import httpx
+
+    from crmbooks.connectors.errors import RetriableError
+
+    return (RetriableError, httpx.TransportError)
+
+
+def explain(exc: Exception) -> tuple[int, str]:
+    """(exit code, one sentence) for an error a command did not handle itself."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from crmbooks.connect import ConnectError
+    from crmbooks.store import RunLockHeld
+    from crmbooks.store.engine import unavailable
+    from crmbooks.store.errors import DatabaseTooNew, DatabaseUnavailable
+    from crmbooks.sync.lifecycle import RunRefused
+
+    if isinstance(exc, (ArgumentError, DBAPIError)):  # the state database, not Zoho
+        exc = unavailable(exc)
+    if isinstance(exc, provider_errors()) or getattr(exc, "retriable", False):
+        return EXIT_PROVIDER, provider_sentence(exc)
+    if isinstance(exc, (RunRefused, RunLockHeld)):
+        return EXIT_PAUSED, str(exc)
+    if isinstance(exc, (*expected_errors(), DatabaseUnavailable, DatabaseTooNew,
+                        ConnectError)):
+        return EXIT_CONFIG, str(exc)
+    return EXIT_CONFIG, (f"{exc or type(exc).__name__} (an unexpected {type(exc).__name__}; "
+                         "`crmbooks --debug …` shows where it came from)")
+
+
+def provider_sentence(exc: Exception) -> str:
+    """What a provider or network failure means for the operator, in one sentence."""
+    import httpx
+
+    said = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TransportError):
+        said = f"the network failed ({type(exc).__name__}: {said})"
+    return (f"Zoho or the network did not answer normally: {said}; nothing is lost: try "
+            "again in a few minutes (the same command)")
+
+
+class _TerminalLogFilter(logging.Filter):
+    """On the terminal's log handler while a command runs flows: Prefect's flow and task run
+    logs and crmbooks' own (the connectors' retries) stay off, since the command prints the
+    outcome itself (the run logs still reach the Prefect API and its UI); nothing below
+    WARNING shows, and no record brings a traceback."""
+
+    RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "prefect.engine",
+                   "prefect.flow_engine", "prefect.task_engine", "crmbooks")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or record.name.startswith(self.RUN_LOGGERS):
+            return False
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def quiet_prefect_console() -> None:
+    """Keep the terminal to the command's own output: Prefect's console handler shows
+    WARNING and above, without run logs or tracebacks (`--debug` leaves it as it is)."""
+    from prefect.logging.configuration import ensure_logging_setup
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    ensure_logging_setup()  # Prefect's handlers exist from here on (later set-ups keep them)
+    if debugging():
+        return
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+                isinstance(f, _TerminalLogFilter) for f in handler.filters):
+            handler.setLevel(logging.WARNING)
+            handler.addFilter(_TerminalLogFilter())
+
+
 def prepare_local_prefect() -> None:
     """Keep Prefect's state under CRMBOOKS_HOME and quiet, unless the user set it up."""
     from crmbooks.store.engine import crmbooks_home
@@ -96,6 +214,7 @@ def prepare_local_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    quiet_prefect_console()
 
 
 def quiet_connector_logs():
@@ -113,10 +232,33 @@ def runtime_or_fail():
     from crmbooks.runtime import NotConnected, get_runtime
     from crmbooks.secrets import SecretMissing
 
+    prepare_local_prefect()  # a secret kept as a Prefect Secret block is read from there
     try:
         return get_runtime()
     except (NotConnected, SecretMissing) as exc:
         fail(str(exc))
+
+
+def check_before_running(orgs: list[str] | None = None) -> None:
+    """Refuse what a run would refuse, from the state store and before any Prefect server
+    starts: not connected or a Books organization never connected (exit 2), paused or
+    disabled (exit 3). The run checks again when it starts."""
+    from crmbooks.runtime import open_store
+
+    row = open_store().connection()
+    if row is None or not row.books_org_id:
+        fail("crmbooks is not connected yet: run `crmbooks connect` first", wrap=True)
+    connected = [str(row.books_org_id), *(str(o) for o in row.extra_books_org_ids or [])]
+    for org in orgs or []:
+        if org and org not in connected:
+            fail(f"Books organization {org} is not connected (connected: "
+                 f"{', '.join(connected)}): add it with `crmbooks connect ... "
+                 f"--extra-books-org {org}`", wrap=True)
+    if row.disabled:
+        fail("the integration is disabled: run `crmbooks enable` to sync again", EXIT_PAUSED,
+             wrap=True)
+    if row.paused:
+        fail("syncing is paused: run `crmbooks resume` to sync again", EXIT_PAUSED, wrap=True)
 
 
 # ------------------------------------------------------------------------- running modules
@@ -152,12 +294,13 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
     from crmbooks.runtime import open_store
     from crmbooks.sync.lifecycle import RunRefused
 
-    prepare_local_prefect()
     wanted = list(MODULE_ORDER) if not modules or "all" in modules else modules
     unknown = [m for m in wanted if m not in MODULE_ORDER]
     if unknown:
         fail(f"unknown module {', '.join(unknown)}: use {', '.join(MODULE_ORDER)} or all",
              wrap=True)
+    check_before_running(orgs)
+    prepare_local_prefect()
     runs, code = [], EXIT_OK
     for org, module in [(o, m) for o in orgs or [None] for m in MODULE_ORDER if m in wanted]:
         try:
@@ -188,6 +331,7 @@ def run_flow(flow, label: str, json_out: bool, **params) -> None:
     from crmbooks.reporting import run_to_json
     from crmbooks.sync.lifecycle import RecordsFailed, RunRefused
 
+    check_before_running()
     prepare_local_prefect()
     runtime_or_fail()
     state = flow(return_state=True, **params)
@@ -256,27 +400,81 @@ class RunProgress:
 
 
 def print_runs(runs: list[dict]) -> None:
-    """Runs (JSON run objects) as the `crmbooks sync` table, then their first failures."""
+    """Runs (JSON run objects) as the `crmbooks sync` table, then their first failures.
+
+    One row per run: its state whole, and each side's counts in a cell that wraps, so the
+    table reads at 80 columns."""
     from rich.table import Table
 
     table = Table(title="crmbooks sync")
-    for column in ("module", "state", "side", "created", "updated", "skipped", "conflicts",
-                   "failed", "API calls"):
+    for column in ("module", "state", "Books", "CRM", "API calls"):
         table.add_column(column)
     for run in runs:
-        for side in ("books", "crm"):
-            c = run["counts"][side]
-            table.add_row(run["module"] + (f" ({run['org_id']})" if run.get("org_id") else "")
-                          + (" (dry run)" if run.get("dry_run") else ""),
-                          run["state"], side, *(str(c[k]) for k in
-                                                ("created", "updated", "skipped", "conflicts",
-                                                 "failed")),
-                          str(run["api_calls"].get(side, 0)))
-    console.print(table)
+        label = run["module"] + (f"\n{run['org_id']}" if run.get("org_id") else "") + (
+            "\n(dry run)" if run.get("dry_run") else "")
+        table.add_row(label, run["state"], counts_text(run["counts"]["books"]),
+                      counts_text(run["counts"]["crm"]),
+                      f"CRM {run['api_calls'].get('crm', 0)}, Books "
+                      f"{run['api_calls'].get('books', 0)}")
+    print_table(table)
     for run in runs:
         for f in run.get("failures", [])[:20]:
             console.print(f"[red]✗[/] {run['module']} {f['side']} {f['record']}: "
-                          f"{f['message']}")
+                          f"{f['message']}", highlight=False)
+
+
+def _widths(cell, target: Console) -> tuple[int, int]:
+    """(widest word, widest line) of a table cell: the narrowest a column can be without
+    cutting a word, and the width it takes unwrapped."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    text = cell if isinstance(cell, Text) else target.render_str(str(cell))
+    words = max((cell_len(word) for word in text.plain.split()), default=0)
+    return words, max((cell_len(line) for line in text.plain.splitlines()), default=0)
+
+
+def fit_table(table, width: int, target: Console | None = None) -> bool:
+    """Size `table`'s columns so that none is narrower than its widest word (rich would
+    otherwise cut words: a record key, an id, a state), sharing what is left by need; False
+    when that cannot fit in `width`."""
+    target = target or console
+    sizes = [[_widths(cell, target) for cell in [column.header, *column.cells]]
+             for column in table.columns]
+    narrowest = [max(w for w, _ in column) for column in sizes]
+    widest = [max(line for _, line in column) for column in sizes]
+    room = width - 3 * len(table.columns) - 1  # padding of one space each side, the box
+    if sum(narrowest) > room:
+        return False
+    if sum(widest) > room:  # rich would shrink columns by its own rule: give each its share
+        spare, need = room - sum(narrowest), [w - n for w, n in zip(widest, narrowest,
+                                                                      strict=True)]
+        for column, low, more in zip(table.columns, narrowest, need, strict=True):
+            column.width = low + spare * more // max(sum(need), 1)
+    return True
+
+
+def print_table(table, target: Console | None = None) -> None:
+    """A table as it is when it fits the terminal uncut; otherwise stacked: each row as a
+    block of "column  value" lines, values wrapping at words (a long key or id folds onto the
+    next line, never cut)."""
+    from rich.table import Table
+
+    target = target or console
+    if fit_table(table, target.width, target):
+        target.print(table)
+        return
+    if table.title:
+        target.print(table.title, style="bold", highlight=False)
+    headers = [str(column.header) for column in table.columns]
+    for row in zip(*(list(column.cells) for column in table.columns), strict=True):
+        block = Table.grid(padding=(0, 2))
+        block.add_column(style="bold", no_wrap=True)
+        block.add_column(overflow="fold")
+        for header, cell in zip(headers, row, strict=True):
+            block.add_row(header, cell)
+        target.print(block)
+        target.print()
 
 
 def print_plan(store, run: dict, limit: int = 40) -> None:
@@ -297,7 +495,7 @@ def print_plan(store, run: dict, limit: int = 40) -> None:
                 f"{c['field']} (crm {c.get('crm')!r} / books {c.get('books')!r} → "
                 f"{c.get('winner')})" for c in e["conflicts"])
         table.add_row(e["record_key"], str(e.get("name") or ""), e["action"], e["side"], why)
-    console.print(table)
+    print_table(table)
     if len(events) > limit:
         console.print(f"… and {len(events) - limit} more: `crmbooks history --run "
                       f"{run['run_id'][:8]}`")

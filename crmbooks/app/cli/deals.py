@@ -4,7 +4,8 @@ run the deal triggers now.
 A deal may link to several quotes, sales orders and invoices; a transaction belongs to one
 deal (its Books `zcrm_potential_id`). Links made by a trigger cannot be removed: the trigger
 owns that transaction and would only make it again. Exit codes follow the CLI policy: 0 done,
-1 some deals failed, 2 a refusal or configuration problem, 3 paused or disabled.
+1 some deals failed, 2 a refusal or configuration problem, 3 paused or disabled, 4 Zoho or
+the network failed (try again later).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import json
 import typer
 from rich.table import Table
 
-from crmbooks.app.cli.common import console, counts_text, fail, show, when
+from crmbooks.app.cli.common import console, counts_text, fail, print_table, show, when
 from crmbooks.settings import MODULES
 
 
@@ -61,11 +61,11 @@ def history(
     for run in runs:
         report = run_to_json(store, run)
         state = report["state"] + (" (dry run)" if report["dry_run"] else "")
-        table.add_row(when(run.started_at), run.module, run.id[:8], state,
+        table.add_row(when(run.started_at), run.module, run.id, state,
                       counts_text(report["counts"]["books"]),
                       counts_text(report["counts"]["crm"]),
                       f"CRM {report['api_calls']['crm']}, Books {report['api_calls']['books']}")
-    console.print(table)
+    print_table(table)
     console.print("Details of one run: `crmbooks history --run RUN`.", highlight=False)
 
 
@@ -132,7 +132,7 @@ def _print_run(run, report: dict, events: list[dict]) -> None:
         if event["name"]:
             label = f"{event['name']} ({event['record']})"
         table.add_row(label, event["side"], event["action"], "\n".join(changes) or "—")
-    console.print(table)
+    print_table(table)
 
 
 def _print_failures(rows: list[dict], title: str) -> None:
@@ -146,4 +146,4 @@ def _print_failures(rows: list[dict], title: str) -> None:
         table.add_row(row["record"] or "—", row["module"] or "—", row["side"] or "—",
                       row["field"] or "—", row["code"] or "—", row["message"],
                       row["hint"] or "—")
-    console.print(table)
+    print_table(table)

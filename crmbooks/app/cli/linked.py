@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from crmbooks.app.cli.common import console, fail
+from crmbooks.app.cli.common import fail, print_table
 
 
 def linked(
@@ -50,4 +50,4 @@ def linked(
     for r in rows:
         table.add_row(r["name"], r["crm_id"], r["books_id"], r["crm_module"], r["linked_by"],
                       (r["last_synced"] or "")[:19].replace("T", " "))
-    console.print(table)
+    print_table(table)

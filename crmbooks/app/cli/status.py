@@ -16,6 +16,7 @@ from crmbooks.app.cli.common import (
     console,
     counts_text,
     normalised,
+    print_table,
     show,
     when,
 )
@@ -74,7 +75,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for s
         shown = "; ".join(f"{k}={show(v)}" for k, v in settings.items())
         table.add_row(module, str(info["version"] or "defaults"), shown,
                       _last_run_text(info["last_run"]))
-    console.print(table)
+    print_table(table)
     raise typer.Exit(code)
 
 

@@ -29,6 +29,11 @@ class Requeue(Exception):
         super().__init__(reason)
         self.ids = list(ids)
 
+    def __reduce__(self):
+        # Exception pickles its args only, which are not this constructor's arguments.
+        return (type(self), (self.ids, self.args[0] if self.args else ""))
+
+
 
 class Debouncer:
     """Ids in, batches out: an id runs once it has been quiet for `delay_s`, on one thread.
