@@ -14,14 +14,14 @@ from __future__ import annotations
 import random
 import threading
 import weakref
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
 
 from emulators.accounts import TokenStore, accounts_router
 from emulators.books import BooksEmulator
-from emulators.common.clock import utc_now
+from emulators.common.clock import ServerDate
 from emulators.common.config import EmulatorConfig
 from emulators.common.documents import BUILT_IN, DocumentType
 from emulators.common.envelopes import Product, install_error_handlers
@@ -44,6 +44,7 @@ class Emulator:
         self.limits = Limits(self.config)
         self.stats = Stats()
         self._dice = FaultDice()
+        self.clock_ahead = timedelta(0)
         # Document types declared at run time, in declaration order (kept across reset).
         self.document_types: list[DocumentType] = []
         self._apps: weakref.WeakSet[FastAPI] = weakref.WeakSet()
@@ -58,7 +59,12 @@ class Emulator:
 
     def now(self) -> datetime:
         """The emulator's clock: UTC, whole seconds (Zoho's timestamps have no fractions)."""
-        return utc_now()
+        return (datetime.now(UTC) + self.clock_ahead).replace(microsecond=0)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulator's clock forward: tests make time pass without waiting for it.
+        Every stamp and Date header the emulators write follow it; `reset` puts it back."""
+        self.clock_ahead += timedelta(seconds=seconds)
 
     def reset(self, seed: int | None = None, sizes: Sizes | None = None) -> None:
         """Fresh sample data from the seed; tokens stay valid, counters are zeroed. Document
@@ -69,6 +75,7 @@ class Emulator:
                 self.config.seed = seed
             if sizes is not None:
                 self.config.sizes = sizes
+            self.clock_ahead = timedelta(0)
             rng = random.Random(self.config.seed)
             self.crm.seed(rng, self.config.sizes)
             self.books.seed(rng, self.config.sizes, crm=self.crm)
@@ -125,7 +132,7 @@ class Emulator:
             raise ValueError(f"Books already serves a resource named {doc.resource} or "
                              f"{doc.key}")
 
-    def app(self) -> TrafficMiddleware:
+    def app(self) -> ServerDate:
         """The ASGI app serving all three products and the test controls."""
         app = FastAPI(title="Zoho emulator (crmbooks)", docs_url=None, redoc_url=None,
                       openapi_url=None)
@@ -135,4 +142,4 @@ class Emulator:
         app.include_router(control_router(self))
         install_error_handlers(app)
         self._apps.add(app)
-        return TrafficMiddleware(app, self)
+        return ServerDate(TrafficMiddleware(app, self), lambda: self.now())

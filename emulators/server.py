@@ -25,7 +25,8 @@ class EmulatorServer:
         self.host = host
         self._server = uvicorn.Server(
             uvicorn.Config(self.emu.app(), host=host, port=port, log_level="warning",
-                           access_log=False, timeout_keep_alive=60, lifespan="off")
+                           access_log=False, timeout_keep_alive=60, lifespan="off",
+                           date_header=False)
         )
         self._thread: threading.Thread | None = None
 

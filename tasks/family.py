@@ -30,6 +30,12 @@ class Fetched:
 
     frames: dict[str, Any] = field(default_factory=dict)
     gone: list[str] = field(default_factory=list)
+    #: The newest modified stamp among every record the read returned, those dropped as
+    #: echoes included (None: no stamps, or a read by id).
+    newest: datetime | None = None
+    #: A moment at or before the server ran the read (its clock, from the answers' Date
+    #: headers); None when unknown. See crmbooks.sync.cursors.past_its_second.
+    began: datetime | None = None
 
 
 class Family(ABC):

@@ -28,10 +28,12 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -126,6 +128,29 @@ def _prepare(value: Any) -> Any:
     return value
 
 
+class ReadWatch:
+    """What the server's clock said while a read was under way: `began` is a moment at or
+    before the server ran the read's first query (the earliest answer's Date header minus the
+    time that request took), or None when no answer carried a Date.
+
+    A record the server stamps with second S before that moment is in the read, so a cursor
+    may skip second S once `began` is past its end: a later change gets a later stamp.
+    """
+
+    def __init__(self):
+        self.began: datetime | None = None
+
+    def saw(self, response: httpx.Response, elapsed_s: float) -> None:
+        """Note one answer of the read and how long its request took."""
+        try:
+            date_header = parsedate_to_datetime(response.headers["date"])
+        except (KeyError, TypeError, ValueError):
+            return
+        moment = date_header - timedelta(seconds=elapsed_s)
+        if self.began is None or moment < self.began:
+            self.began = moment
+
+
 class ZohoHttp:
     """Sends requests for one system ('crm' or 'books') with pacing, retries and counting."""
 
@@ -163,6 +188,17 @@ class ZohoHttp:
 
     def __repr__(self) -> str:
         return f"ZohoHttp({self.system!r}, {self.base_url!r})"
+
+    @contextmanager
+    def watch(self) -> Iterator[ReadWatch]:
+        """Watch the server's clock over the requests this thread sends inside the block."""
+        watches = self._local.__dict__.setdefault("watches", [])
+        read = ReadWatch()
+        watches.append(read)
+        try:
+            yield read
+        finally:
+            watches.remove(read)
 
     def request(
         self,
@@ -203,12 +239,15 @@ class ZohoHttp:
         with self.pacer.slot(endpoint):
             self.counter.add(self.system, endpoint)
             self._local.endpoint = endpoint
+            sent = time.monotonic()
             try:
                 response = self.client.send(request, auth=self.auth)
             except ZohoError as exc:  # raised by the auth flow (token request failed)
                 return exc
             except httpx.TransportError as exc:
                 return self._transport_error(exc, endpoint, idempotent)
+            for read in self._local.__dict__.get("watches", ()):
+                read.saw(response, time.monotonic() - sent)
         log.debug("%s -> %s in %.0f ms", endpoint, response.status_code,
                   (time.monotonic() - started) * 1000)
         error = classify(response, endpoint)

@@ -8,7 +8,7 @@ its record is read again each run instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from crmbooks.connectors.zoho_books import parse_books_time
@@ -47,3 +47,34 @@ def past_handled(stamps: Mapping[str, datetime | None], failed: Iterable[str]
         return None
     bad = [known[k] for k in failed if k in known]
     return min(bad) if bad else max(known.values())
+
+
+def newest_stamp(side: str, rows: Iterable[Mapping], column: str) -> datetime | None:
+    """The newest credible modified stamp among `rows` (None when none carries one)."""
+    newest = None
+    for row in rows:
+        newest = later(newest, credible(parse_stamp(side, row.get(column))))
+    return newest
+
+
+def earliest(moments: Sequence[datetime | None]) -> datetime | None:
+    """The earliest of several reads' start moments; None when any of them is unknown."""
+    if not moments or any(m is None for m in moments):
+        return None
+    return min(moments)
+
+
+def past_its_second(cursor: datetime | None, began: datetime | None) -> datetime | None:
+    """The cursor, moved past its own second when the read that reached it began after that
+    second had ended (by the server's clock).
+
+    Stamps have whole seconds and the incremental reads include the cursor's second, so
+    every run would read again whatever changed in that second (after a bulk change, several
+    pages of it). A change in second S made after a read began would carry stamp S too, so
+    skipping S is safe only when the read began at or after S + 1 s: then every change
+    stamped S was already there to be read, and any later one carries a later stamp.
+    """
+    if cursor is None or began is None:
+        return cursor
+    following = cursor.replace(microsecond=0) + timedelta(seconds=1)
+    return following if began >= following else cursor

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from crmbooks.sync.cursors import earliest, later, newest_stamp
 from crmbooks.sync.mapping import books_key, crm_key
 from crmbooks.sync.values import same
 from tasks.context import RunContext
@@ -83,20 +84,23 @@ def fetch_crm(run: RunContext) -> Fetched:
     """CRM records changed since the CRM cursor, one frame per CRM module."""
     runtime = run.runtime()
     echoes = echo_stamps(run, "crm")
-    frames = {}
+    frames, newest, began = {}, None, []
     for module, fields in run.facts["crm_fields"].items():
         rows = []
-        for page in runtime.crm.iter_records(module, fields, cvid=run.views.get(module),
-                                             modified_since=run.crm_cursor,
-                                             sort_by="Modified_Time"):
-            # The synced values of this page's echo candidates only: reading every link's
-            # values made a run's memory grow with the links, not with what it fetched.
-            candidates = [r.get("id") for r in page
-                          if is_echo(echoes, r.get("id"), r.get("Modified_Time"))]
-            synced = _synced_values(run, "crm", candidates) if candidates else {}
-            rows += [r for r in page if not unchanged(synced.get(str(r.get("id"))), r)]
+        with runtime.crm.http.watch() as read:
+            for page in runtime.crm.iter_records(module, fields, cvid=run.views.get(module),
+                                                 modified_since=run.crm_cursor,
+                                                 sort_by="Modified_Time"):
+                newest = later(newest, newest_stamp("crm", page, "Modified_Time"))
+                # The synced values of this page's echo candidates only: reading every link's
+                # values made a run's memory grow with the links, not with what it fetched.
+                candidates = [r.get("id") for r in page
+                              if is_echo(echoes, r.get("id"), r.get("Modified_Time"))]
+                synced = _synced_values(run, "crm", candidates) if candidates else {}
+                rows += [r for r in page if not unchanged(synced.get(str(r.get("id"))), r)]
+        began.append(read.began)
         frames[module] = pd.DataFrame(rows, dtype=object)
-    return Fetched(frames)
+    return Fetched(frames, newest=newest, began=earliest(began))
 
 
 def fetch_books(run: RunContext) -> Fetched:
@@ -107,24 +111,24 @@ def fetch_books(run: RunContext) -> Fetched:
     """
     runtime = run.runtime()
     echoes = echo_stamps(run, "books")
-    frames = {}
+    frames, newest, began = {}, None, []
     for resource in books_resources(run):
         rows = []
-        for page in runtime.books.iter_modified(resource, run.books_cursor,
-                                                books_filter(run, resource)):
-            for row in page:
-                if resource == "contacts" and row.get("contact_type") != CONTACT_TYPE.get(
-                        run.module):
-                    continue
-                if is_echo(echoes, row.get(BOOKS_ID[resource]), row.get("last_modified_time")):
-                    continue
-                rows.append(row)
+        with runtime.books.http.watch() as read:
+            for page in runtime.books.iter_modified(resource, run.books_cursor,
+                                                    books_filter(run, resource)):
+                page = [row for row in page if resource != "contacts"
+                        or row.get("contact_type") == CONTACT_TYPE.get(run.module)]
+                newest = later(newest, newest_stamp("books", page, "last_modified_time"))
+                rows += [row for row in page if not is_echo(
+                    echoes, row.get(BOOKS_ID[resource]), row.get("last_modified_time"))]
+        began.append(read.began)
         if resource == "contacts" and run.module_settings().scope == "both":
             # the full record behind each summary (the summary when it vanished meanwhile)
             rows = [runtime.books.get(resource, str(row[BOOKS_ID[resource]])) or row
                     for row in rows]
         frames[resource] = pd.DataFrame(rows, dtype=object)
-    return Fetched(frames)
+    return Fetched(frames, newest=newest, began=earliest(began))
 
 
 def fetch_crm_targets(run: RunContext) -> Fetched:

@@ -4,13 +4,16 @@ A cursor moves only after a run with no failed record (a failed record must be f
 to the newest stamp the run read. After a side was written, one verifying scan since that
 baseline checks that everything newer is our own echo; only then does the cursor jump past
 our writes, so the next quiet run costs one request per module instead of re-reading them.
+Either way the cursor skips its own second when the read that reached it began after that
+second had ended (crmbooks.sync.cursors.past_its_second): else every quiet run would read
+again whatever changed in that second, several pages after a bulk change.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from crmbooks.sync.cursors import credible, later, parse_stamp
+from crmbooks.sync.cursors import credible, later, parse_stamp, past_its_second
 from tasks.context import RunContext
 from tasks.family import Fetched
 from tasks.records.fetch import CONTACT_TYPE, books_filter, echo_stamps
@@ -34,15 +37,20 @@ def settle_cursor(run: RunContext, side: str, fetched: Fetched,
     old = run.crm_cursor if side == "crm" else run.books_cursor
     stamps = [s for f in fetched.frames.values() if not f.empty and column in f
               for s in (credible(parse_stamp(side, v)) for v in f[column]) if s]
-    baseline = max(stamps, default=old)
+    baseline = later(max(stamps, default=old), fetched.newest)
     if any_failed:
         return None  # a failed record must be fetched again: the cursor stays
     wrote = [o for o in outcomes if o["ok"] and o["side"] == side]
     if not wrote:
-        return baseline
+        return past_its_second(baseline, fetched.began)
     # baseline None: the side was empty (a first sync into it); everything there now must be
     # our own writes, which one full scan checks. Else each later run would re-read them all.
-    return _past_own_writes(run, side, baseline, wrote, fetched) or baseline
+    http = run.runtime().crm.http if side == "crm" else run.runtime().books.http
+    with http.watch() as scan:
+        newest = _past_own_writes(run, side, baseline, wrote, fetched)
+    if newest is None:
+        return baseline
+    return past_its_second(newest, scan.began)
 
 
 def _past_own_writes(run: RunContext, side: str, baseline: datetime | None,
