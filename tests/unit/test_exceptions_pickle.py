@@ -54,6 +54,7 @@ DETAILS = ("INVALID_DATA", "the value is wrong", {"api_name": "Website"})
 #: How to make one of each class whose constructor is not a single message.
 SAMPLES = {
     "crmbooks.app.receiver.debounce.Requeue": lambda c: c(["1", "2"], "a run is in progress"),
+    "crmbooks.app.receiver.intake.Refused": lambda c: c(413, "the body is over 1 MB"),
     "crmbooks.connectors.errors.ZohoError": lambda c: c("refused", **ZOHO),
     "crmbooks.connectors.errors.AuthError": lambda c: c("refused", **ZOHO),
     "crmbooks.connectors.errors.FatalError": lambda c: c("refused", **ZOHO),

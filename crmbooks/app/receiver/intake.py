@@ -50,6 +50,9 @@ class Refused(ValueError):
         super().__init__(reason)
         self.status, self.reason = status, reason
 
+    def __reduce__(self):
+        return type(self), (self.status, self.reason)
+
 
 def _kind(value: Any) -> str:
     """A JSON value's type in words, for reasons."""
