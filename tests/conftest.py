@@ -58,13 +58,30 @@ def prefect_harness():
     heartbeats off: otherwise every flow call waits about a second for the heartbeat thread to
     join on exit. Never start a second harness inside it.
     """
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_LOGGING_TO_API_ENABLED,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
+    # Run logs stay in the test process (pytest shows them on failure); shipping each one to
+    # the harness's API cost about a tenth of the suite's CPU. A test about what reaches the
+    # API turns it back on (`logs_to_api`).
     with (
         prefect_test_harness(server_startup_timeout=120),
-        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                                    PREFECT_LOGGING_TO_API_ENABLED: False}),
     ):
+        yield
+
+
+@pytest.fixture
+def logs_to_api(prefect_harness):
+    """Run logs shipped to the Prefect API, as in production, for the test that asks."""
+    from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
+
+    with temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: True}):
         yield
 
 

@@ -85,7 +85,7 @@ def every_log_record():
 
 def test_no_secret_reaches_logs_artifacts_runs_state_or_errors(real_looking, emu_reset,
                                                                 every_log_record, capfd,
-                                                                tmp_path):
+                                                                tmp_path, logs_to_api):
     started = time.time()
     states = [flow(return_state=True) for flow in (sync_customers, sync_vendors, sync_items)]
     assert all(s.is_completed() for s in states), [s.message for s in states]
