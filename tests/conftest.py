@@ -50,6 +50,12 @@ SMALL = Sizes(
 )
 
 
+def pytest_collection_modifyitems(config, items):
+    """The `slow` tests first (stable otherwise): on parallel workers a long test started
+    last is what the whole suite waits for."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """The one temporary Prefect API (SQLite) of the session, for flow and deployment tests.

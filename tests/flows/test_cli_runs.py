@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crmbooks.app.cli import app, common
+from support.waits import no_retry_waits
 
 # CRM takes a 255-character website; Books stops at 200: a record that fails on its way over.
 LONG_SITE = "https://example.com/" + "a" * 220
@@ -54,12 +55,12 @@ def test_a_run_refused_by_another_in_progress_is_one_line_exit_3(store):
     assert "| INFO" not in done.stderr and "Flow run" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_429_storm_during_a_sync_exits_4(store, set_faults, monkeypatch):
     from crmbooks.connectors.http import ZohoHttp
-    from tasks import run as run_tasks
 
     monkeypatch.setitem(ZohoHttp.__init__.__kwdefaults__, "sleep", lambda _s: None)
-    monkeypatch.setattr(run_tasks.start_run, "retry_delay_seconds", [0, 0])
+    no_retry_waits(monkeypatch)
     set_faults({"rate_429": 1.0})
     result = CliRunner().invoke(app, ["sync", "vendors"])
     assert result.exit_code == 4, result.output

@@ -16,6 +16,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from crmbooks.runtime import get_runtime
 from support.deals import PROPOSAL, QUOTE_MODE, accounts, configure, link_account
 from support.receiver import wait_for
@@ -52,6 +54,7 @@ def start_receiver(tmp_path: Path, name: str, *args: str) -> subprocess.Popen:
     return child
 
 
+@pytest.mark.slow
 def test_a_receiver_killed_with_200_accepted_events_handles_each_once_after_a_restart(
         store, emu_reset, tmp_path):
     configure(store, QUOTE_MODE)

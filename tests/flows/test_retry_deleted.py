@@ -20,6 +20,7 @@ from flows.deal_triggers import sync_deal_triggers
 from support.customers import request_log, sync, writes
 from support.transactions import ALL, crm_create, lines, run
 from support.transactions import cli_json as cli
+from support.waits import no_retry_waits
 
 pytestmark = pytest.mark.settings(transactions={"enabled": True, "modules": ALL})
 
@@ -122,7 +123,9 @@ def test_a_record_unreadable_for_a_transient_error_stays_failed(
     import crmbooks.runtime as runtime
     from crmbooks.connectors.zoho_crm import CrmClient
 
-    # The client's backoff shortened: the test is about the outcome, not the waiting.
+    # The client's backoff and the steps' retry delays shortened: the test is about the
+    # outcome, not the waiting.
+    no_retry_waits(monkeypatch)
     monkeypatch.setattr(runtime, "CrmClient", lambda config, *a, **k: CrmClient(
         config, *a, sleep=lambda s: time.sleep(min(s, 0.01)), **k))
     runtime.reset_runtime_cache()

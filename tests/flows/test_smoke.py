@@ -1,10 +1,13 @@
 """The pipeline end to end on the default settings: every module syncs, twice, both sides."""
 
+import pytest
+
 from flows.customers import sync_customers
 from flows.items import sync_items
 from flows.vendors import sync_vendors
 
 
+@pytest.mark.slow
 def test_every_module_syncs_and_a_second_run_writes_nothing(connected_any_db, emu_reset):
     store = connected_any_db
     for flow in (sync_customers, sync_vendors, sync_items):

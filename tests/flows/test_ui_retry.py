@@ -18,21 +18,16 @@ import tasks.policy
 import tasks.steps
 from flows.customers import sync_customers
 from support.customers import books_by_name, unpaced, writes
+from support.waits import no_retry_waits
 from tasks import progress
 
 BATCH = 5
 
 
-def _no_waiting(monkeypatch) -> None:
-    for task in (tasks.steps.fetch_crm, tasks.steps.fetch_books, tasks.steps.push_books,
-                 tasks.steps.push_crm):
-        monkeypatch.setattr(task, "retry_delay_seconds", 0)
-
-
 def test_retrying_the_failed_flow_run_pushes_only_the_failed_batch(connected, emu_reset,
                                                                    monkeypatch):
     unpaced(monkeypatch)
-    _no_waiting(monkeypatch)
+    no_retry_waits(monkeypatch)
     # The daily limit's Retry-After runs to midnight: near midnight it is short enough to be
     # waited out (the test then took four minutes before 00:00 UTC); a one-second cap never is.
     built = crmbooks.runtime.config_from_store
