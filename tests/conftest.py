@@ -14,6 +14,9 @@ os.environ.setdefault("CRMBOOKS_HOME", os.path.join(_TMP_HOME, "crmbooks"))
 os.environ.setdefault("PREFECT_HOME", os.path.join(_TMP_HOME, "prefect"))
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
+# Prefect's INFO lines (a few per task run) cost CPU to make and capture in every flow test;
+# a test about logs sets its loggers' levels itself.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 def _database_per_worker() -> None:
@@ -74,12 +77,28 @@ def prefect_harness():
     # Run logs stay in the test process (pytest shows them on failure); shipping each one to
     # the harness's API cost about a tenth of the suite's CPU. A test about what reaches the
     # API turns it back on (`logs_to_api`).
-    with (
-        prefect_test_harness(server_startup_timeout=120),
-        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                                    PREFECT_LOGGING_TO_API_ENABLED: False}),
-    ):
-        yield
+    # The harness's server keeps no event history and runs no automations (no test reads them):
+    # writing a dozen event rows per task run was a large share of the suite's CPU. These go
+    # to the server process only, through its environment at start.
+    services_off = {"PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+                    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false"}
+    saved = {name: os.environ.get(name) for name in services_off}
+    os.environ.update(services_off)
+    try:
+        harness = prefect_test_harness(server_startup_timeout=120)
+        harness.__enter__()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    try:
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                                         PREFECT_LOGGING_TO_API_ENABLED: False}):
+            yield
+    finally:
+        harness.__exit__(None, None, None)
 
 
 @pytest.fixture
