@@ -14,24 +14,11 @@ from typer.testing import CliRunner
 
 from crmbooks import secrets as secrets_module
 from crmbooks.app.cli import app
-from crmbooks.runtime import open_store, reset_runtime_cache
+from crmbooks.runtime import open_store
 
 RUN_KEYS = {"module", "run_id", "state", "dry_run", "counts", "api_calls", "failures"}
 COUNT_KEYS = {"created", "updated", "deleted", "skipped", "conflicts", "failed"}
 FAILURE_KEYS = {"record", "side", "field", "code", "message"}
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch, emulator):
-    """A fresh CRMBOOKS_HOME, the emulator's secrets in the environment, clean caches."""
-    monkeypatch.setenv("CRMBOOKS_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("CRMBOOKS_DATABASE_URL", raising=False)
-    config = emulator.emu.config
-    monkeypatch.setenv("CRMBOOKS_CLIENT_SECRET", config.client_secret)
-    monkeypatch.setenv("CRMBOOKS_REFRESH_TOKEN", config.refresh_token)
-    reset_runtime_cache()
-    yield tmp_path
-    reset_runtime_cache()
 
 
 @pytest.fixture

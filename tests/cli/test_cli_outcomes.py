@@ -20,19 +20,6 @@ EXIT_CONFIG, EXIT_PAUSED, EXIT_PROVIDER = 2, 3, 4
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch, emulator):
-    """A fresh CRMBOOKS_HOME, the emulator's secrets in the environment, clean caches."""
-    monkeypatch.setenv("CRMBOOKS_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("CRMBOOKS_DATABASE_URL", raising=False)
-    config = emulator.emu.config
-    monkeypatch.setenv("CRMBOOKS_CLIENT_SECRET", config.client_secret)
-    monkeypatch.setenv("CRMBOOKS_REFRESH_TOKEN", config.refresh_token)
-    reset_runtime_cache()
-    yield tmp_path
-    reset_runtime_cache()
-
-
-@pytest.fixture
 def no_prefect(monkeypatch):
     """Running a flow (which starts a Prefect server when none is set) fails the test: these
     outcomes are decided before."""
