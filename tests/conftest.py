@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import ExitStack
 
 _TMP_HOME = tempfile.mkdtemp(prefix="crmbooks-tests-")
 os.environ.setdefault("CRMBOOKS_HOME", os.path.join(_TMP_HOME, "crmbooks"))
@@ -78,27 +79,16 @@ def prefect_harness():
     # the harness's API cost about a tenth of the suite's CPU. A test about what reaches the
     # API turns it back on (`logs_to_api`).
     # The harness's server keeps no event history and runs no automations (no test reads them):
-    # writing a dozen event rows per task run was a large share of the suite's CPU. These go
-    # to the server process only, through its environment at start.
-    services_off = {"PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
-                    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false"}
-    saved = {name: os.environ.get(name) for name in services_off}
-    os.environ.update(services_off)
-    try:
-        harness = prefect_test_harness(server_startup_timeout=120)
-        harness.__enter__()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    try:
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                                         PREFECT_LOGGING_TO_API_ENABLED: False}):
-            yield
-    finally:
-        harness.__exit__(None, None, None)
+    # writing a dozen event rows per task run was a large share of the suite's CPU. The
+    # variables reach only the server process, through its environment as it starts.
+    with ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED", "false")
+            env.setenv("PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED", "false")
+            stack.enter_context(prefect_test_harness(server_startup_timeout=120))
+        stack.enter_context(temporary_settings(updates={
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_LOGGING_TO_API_ENABLED: False}))
+        yield
 
 
 @pytest.fixture
