@@ -29,6 +29,7 @@ from flows.deal_triggers import sync_deal_triggers
 from flows.items import sync_items
 from flows.transactions import sync_transactions
 from flows.vendors import sync_vendors
+from support.customers import unpaced
 
 FLOWS = {"customers": sync_customers, "vendors": sync_vendors, "items": sync_items,
          "transactions": sync_transactions, "deals": sync_deal_triggers}
@@ -39,11 +40,7 @@ PROPOSAL = "Proposal/Price Quote"
 @pytest.fixture
 def world(connected, emu_reset, monkeypatch):
     """Connected, Books unpaced; returns prepare(module) that readies a module's first run."""
-    import crmbooks.runtime
-
-    built = crmbooks.runtime.config_from_store
-    monkeypatch.setattr(crmbooks.runtime, "config_from_store", lambda *a, **k: built(
-        *a, **k).model_copy(update={"books_requests_per_minute": 100_000}))
+    unpaced(monkeypatch)
     reset_runtime_cache()
 
     def prepare(module: str) -> None:

@@ -52,6 +52,7 @@ def credit_notes(monkeypatch, tmp_path):
     """Credit notes declared to crmbooks in YAML alone, and served by an emulator of its own;
     crmbooks connected to it."""
     from support.connect import connect_to
+    from support.customers import unpaced
 
     folder = tmp_path / "mappings"
     folder.mkdir()
@@ -67,9 +68,7 @@ def credit_notes(monkeypatch, tmp_path):
                             json=EMULATOR_TYPE)
         assert answer.status_code == 201, answer.text
         store = connect_to(server, monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'state.db'}")
-        built = __import__("crmbooks.runtime", fromlist=["x"]).config_from_store
-        monkeypatch.setattr("crmbooks.runtime.config_from_store", lambda *a, **k: built(
-            *a, **k).model_copy(update={"books_requests_per_minute": 100_000}))
+        unpaced(monkeypatch)
         reset_runtime_cache()
         yield store, server
         reset_runtime_cache()

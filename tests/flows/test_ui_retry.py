@@ -13,7 +13,6 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.flow_engine import run_flow_sync
 from prefect.states import Scheduled
 
-import crmbooks.runtime
 import tasks.policy
 import tasks.steps
 from flows.customers import sync_customers
@@ -26,13 +25,10 @@ BATCH = 5
 
 def test_retrying_the_failed_flow_run_pushes_only_the_failed_batch(connected, emu_reset,
                                                                    monkeypatch):
-    unpaced(monkeypatch)
-    no_retry_waits(monkeypatch)
     # The daily limit's Retry-After runs to midnight: near midnight it is short enough to be
     # waited out (the test then took four minutes before 00:00 UTC); a one-second cap never is.
-    built = crmbooks.runtime.config_from_store
-    monkeypatch.setattr(crmbooks.runtime, "config_from_store", lambda *args, **kwargs: built(
-        *args, **kwargs).model_copy(update={"max_retry_after_s": 1.0}))
+    unpaced(monkeypatch, max_retry_after_s=1.0)
+    no_retry_waits(monkeypatch)
     monkeypatch.setitem(tasks.policy.BATCH, "books", BATCH)
     store, emu = connected, emu_reset.emu
     store.save_settings("customers", {"crm_module": "accounts", "scope": "fetch",

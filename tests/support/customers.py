@@ -19,15 +19,17 @@ BOOKS_CUSTOMERS = 12
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
-def unpaced(monkeypatch) -> None:
+def unpaced(monkeypatch, **config) -> None:
     """Lift the client-side Books pacing (100 requests a minute) that the emulators here do not
-    enforce: these tests are about data, not pacing."""
+    enforce: these tests are about data, not pacing. `config` overrides more of the clients'
+    settings (ZohoConfig fields)."""
     import crmbooks.runtime
 
     built = crmbooks.runtime.config_from_store
+    update = {"books_requests_per_minute": 100_000, **config}
 
     def fast(*args, **kwargs):
-        return built(*args, **kwargs).model_copy(update={"books_requests_per_minute": 100_000})
+        return built(*args, **kwargs).model_copy(update=update)
 
     monkeypatch.setattr(crmbooks.runtime, "config_from_store", fast)
 
