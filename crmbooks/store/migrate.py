@@ -16,7 +16,7 @@ from crmbooks.store.engine import database_url, make_engine
 from crmbooks.store.errors import DatabaseTooNew
 from crmbooks.store.schema import head, known, revision_of, upgrade_engine
 
-__all__ = ["DatabaseTooNew", "current", "head", "is_newer_than_code", "upgrade"]
+__all__ = ["DatabaseTooNew", "current", "head", "is_newer_than_code", "known", "upgrade"]
 
 
 def current(url: str | None = None) -> str | None:

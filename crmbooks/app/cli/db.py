@@ -35,7 +35,8 @@ def current(json_out: bool = typer.Option(False, "--json", help="Print JSON for 
     from crmbooks.store import migrate
 
     revision, newest = migrate.current(), migrate.head()
-    if migrate.is_newer_than_code():
+    too_new = not migrate.known(revision)
+    if too_new:
         state = "newer than this crmbooks"
     elif revision is None:
         state = "empty or made before migrations: crmbooks upgrades it when it opens it"
@@ -49,7 +50,7 @@ def current(json_out: bool = typer.Option(False, "--json", help="Print JSON for 
     else:
         console.print(f"Database: {_where()}\nRevision: {revision or 'none'} "
                       f"(this crmbooks knows up to {newest})\nState:    {state}")
-    raise typer.Exit(EXIT_CONFIG if state == "newer than this crmbooks" else EXIT_OK)
+    raise typer.Exit(EXIT_CONFIG if too_new else EXIT_OK)
 
 
 @db_app.command("upgrade", cls=Command)
