@@ -30,7 +30,7 @@ from crmbooks.app.cli import (
     up,
     webhook,
 )
-from crmbooks.app.cli.common import CliState, Command, Group, explain, fail
+from crmbooks.app.cli.common import CliState, Command, Group, debugging, explain, fail
 from crmbooks.app.cli.db import db_app
 from crmbooks.app.cli.deals import deals_app
 from crmbooks.app.cli.transactions import transactions_app
@@ -68,7 +68,7 @@ def run() -> None:
     try:
         app()
     except Exception as exc:  # the last line of defence: no traceback unless --debug
-        if CliState.debug or "--debug" in sys.argv:
+        if debugging():
             raise
         code, message = explain(exc)
         try:
