@@ -109,23 +109,42 @@ def deleted_resolutions(store: Store, since) -> list[dict]:
 
 
 def failed_targets(store: Store, *, run_id: str | None = None, module: str | None = None,
-                   record_keys: list[str] | None = None) -> dict[str, dict[str, list[str]]]:
-    """{module: targets} of the unresolved failures asked for (a run, a module, some keys).
+                   record_keys: list[str] | None = None,
+                   org_id: str | None = None) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """{Books organization: {module: targets}} of the unresolved failures asked for (a run, a
+    module, some keys), each under the organization it belongs to; `org_id` keeps one
+    organization's. `store` is any store on the database: its own scope is not used.
 
     Targets are {"crm": ids, "books": ids} for the record modules and the deal triggers,
-    {"crm:<CRM module>" or "books:<Books resource>": ids} for transactions."""
+    {"crm:<CRM module>" or "books:<Books resource>": ids} for transactions. Organizations
+    come in the order the connection lists them (the primary first)."""
     if module and module not in RETRY_MODULES:
         raise ValueError(f"--module must be one of {', '.join(RETRY_MODULES)}, not {module!r}")
-    failures = store.failures(run_id=run_id, module=module)
+    scoped = Store(store.engine, org_id=org_id or "")
+    failures = scoped.failures(run_id=run_id, module=module)
     if record_keys:
         failures = failures[failures["record_key"].isin(record_keys)]
     if failures.empty:
         where = (f"run {run_id}" if run_id else f"module {module}" if module else
                  "any module")
         raise NothingToDo(f"no unresolved failures for {where}"
-                          + (f" with key(s) {', '.join(record_keys)}" if record_keys else ""))
-    return {m: TARGETS_OF.get(m, targets_of)(dict.fromkeys(group["record_key"]))
-            for m, group in failures.groupby("module")}
+                          + (f" with key(s) {', '.join(record_keys)}" if record_keys else "")
+                          + (f" in Books organization {org_id}" if org_id else ""))
+    order = {org: i for i, org in enumerate(connected_orgs(store))}
+    chosen: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for org in sorted(dict.fromkeys(failures["org_id"]), key=lambda o: order.get(o, len(order))):
+        own = failures[failures["org_id"] == org]
+        chosen[str(org)] = {m: TARGETS_OF.get(m, targets_of)(dict.fromkeys(group["record_key"]))
+                            for m, group in own.groupby("module")}
+    return chosen
+
+
+def connected_orgs(store: Store) -> list[str]:
+    """The connected Books organizations, the primary first (none before `connect`)."""
+    row = store.connection()
+    if row is None or not row.books_org_id:
+        return []
+    return [str(row.books_org_id), *(str(o) for o in row.extra_books_org_ids or [])]
 
 
 @dataclass

@@ -50,7 +50,8 @@ def normalise_counts(counts: dict | None, failures: list[dict] | None = None
 
 
 def failure_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Store failures (a DataFrame of FAILURE_COLUMNS) as plain dicts, plus hint and run id.
+    """Store failures (a DataFrame of FAILURE_COLUMNS) as plain dicts, plus hint, run id and
+    the Books organization (``org``) the failure belongs to.
 
     ``record`` is the record key the sync uses (e.g. ``crm:Accounts:123``); empty strings
     and NaN become None so scripts see ``null`` rather than ``"nan"``.
@@ -65,6 +66,7 @@ def failure_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             "message": text_or_none(row.get("message")) or "",
             "hint": text_or_none(row.get("hint")),
             "module": text_or_none(row.get("module")),
+            "org": text_or_none(row.get("org_id")),
             "run_id": text_or_none(row.get("run_id")),
             "attempts": _int(row.get("attempts")),
         })

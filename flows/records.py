@@ -10,7 +10,7 @@ from __future__ import annotations
 from prefect import flow
 
 from crmbooks.operations import RETRY_MODULES, failed_targets, fetch_targets, look_up
-from crmbooks.runtime import get_runtime
+from crmbooks.runtime import get_runtime, open_store
 from flows.pipeline import run_module
 
 
@@ -18,19 +18,21 @@ from flows.pipeline import run_module
 def retry_failed_records(module: str | None = None, run_id: str | None = None,
                          record_keys: list[str] | None = None, org_id: str | None = None,
                          dry_run: bool = False):
-    """Retry unresolved failures: of a run, of a module, or given record keys.
+    """Retry unresolved failures: of a run, of a module, or given record keys; of one Books
+    organization (`org_id`) or, by default, of every one.
 
-    A record fixed at its source syncs and its failure is resolved; one still broken stays
-    failed with its reason (its attempts counter goes up); one the run's read by id finds
-    deleted at its source is resolved with a note (the report does it), one
-    unreadable for a transient error stays failed. Customers, vendors and items go
-    first (transactions and deals need them linked), then transactions, then deals.
+    Each failure is retried in its own organization, by a run of that organization, which
+    resolves only that organization's failures. A record fixed at its source syncs and its
+    failure is resolved; one still broken stays failed with its reason (its attempts
+    counter goes up); one the run's read by id finds deleted at its source is resolved
+    with a note (the report does it), one unreadable for a transient error stays failed.
+    Customers, vendors and items go first (transactions and deals need them linked), then
+    transactions, then deals.
     """
-    runtime = get_runtime(org_id)
-    chosen = failed_targets(runtime.store, run_id=run_id, module=module,
-                            record_keys=record_keys)
-    return [run_module(m, dry_run=dry_run, org_id=org_id, targets=chosen[m])
-            for m in RETRY_MODULES if m in chosen]
+    chosen = failed_targets(open_store(), run_id=run_id, module=module,
+                            record_keys=record_keys, org_id=org_id)
+    return [run_module(m, dry_run=dry_run, org_id=org, targets=targets[m])
+            for org, targets in chosen.items() for m in RETRY_MODULES if m in targets]
 
 
 @flow(name="fetch-one", persist_result=True)

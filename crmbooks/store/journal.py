@@ -5,7 +5,8 @@ Failures belong to a Books organization: a store scoped to one sees and resolves
 own, so a retry in one organization never resolves another's. Rows without an organization
 (written before failures carried one, when nothing told whose they were) count as the
 primary organization's. A store opened without an organization is the view of the whole
-database (`crmbooks history`, `status`): it sees every organization's failures.
+database (`crmbooks history`, `status`): it sees every organization's failures, each
+with its organization (an unowned row shows the primary's).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ EVENT_COLUMNS = [
     "changes", "conflicts", "message", "created_at",
 ]
 FAILURE_COLUMNS = [
-    "id", "run_id", "module", "side", "record_key", "crm_id", "books_id", "payload", "code",
-    "field", "message", "hint", "attempts", "resolved", "created_at", "updated_at",
+    "id", "org_id", "run_id", "module", "side", "record_key", "crm_id", "books_id", "payload",
+    "code", "field", "message", "hint", "attempts", "resolved", "created_at", "updated_at",
 ]
 
 
@@ -134,8 +135,12 @@ class JournalStore(StoreBase):
 
     def failures(self, *, run_id: str | None = None, module: str | None = None,
                  unresolved_only: bool = True) -> pd.DataFrame:
-        """Failures of a run and/or module as a DataFrame of FAILURE_COLUMNS."""
+        """Failures of a run and/or module as a DataFrame of FAILURE_COLUMNS.
+
+        ``org_id`` is each failure's Books organization: a row written before failures
+        carried one counts as the primary organization's, so it shows the primary's id."""
         with self.session() as s:
+            primary = primary_org_id(s) or ""
             stmt = select(Failure).where(self._own_failures(s)).order_by(Failure.id)
             if run_id:
                 stmt = stmt.where(Failure.run_id == run_id)
@@ -144,6 +149,8 @@ class JournalStore(StoreBase):
             if unresolved_only:
                 stmt = stmt.where(Failure.resolved == False)  # noqa: E712
             rows = [{c: getattr(f, c) for c in FAILURE_COLUMNS} for f in s.exec(stmt).all()]
+        for row in rows:
+            row["org_id"] = row["org_id"] or primary
         return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
     def resolve_failures(self, module: str, record_keys: Iterable[str],

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from crmbooks.store.base import StoreBase, as_utc, opt_str
+from crmbooks.store.config import primary_org_id
 from crmbooks.store.errors import StoreError
 from crmbooks.store.jsonsafe import json_safe
 from crmbooks.store.tables import RUN_STATES, Run, RunLock, utcnow
@@ -103,12 +104,17 @@ class RunStore(StoreBase):
         with self.session() as s:
             return s.get(Run, run_id)
 
-    def list_runs(self, module: str | None = None, limit: int = 20) -> list[Run]:
-        """Runs newest first, optionally of one module."""
+    def list_runs(self, module: str | None = None, limit: int = 20,
+                  org_id: str | None = None) -> list[Run]:
+        """Runs newest first, optionally of one module and of one Books organization (runs
+        stored without one count as the primary's)."""
         stmt = select(Run).order_by(Run.started_at.desc(), Run.id.desc()).limit(limit)
         if module:
             stmt = stmt.where(Run.module == module)
         with self.session() as s:
+            if org_id:
+                own = [org_id, *([""] if org_id == primary_org_id(s) else [])]
+                stmt = stmt.where(Run.org_id.in_(own))
             return list(s.exec(stmt).all())
 
     def acquire_run_lock(self, module: str, run_id: str, *,

@@ -6,6 +6,7 @@ On SQLite (always) and PostgreSQL (when CRMBOOKS_TEST_POSTGRES_URL is set), thro
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import insert
 
 from crmbooks.store import Failure, Store, utcnow
@@ -74,3 +75,31 @@ def test_a_store_without_an_organization_sees_every_organizations_failures(store
     everyone = Store(store.engine)
     assert sorted(everyone.failures(module="transactions")["message"]) == ["other", "primary"]
     assert list(everyone.failures(run_id=run)["message"]) == ["other"]
+
+
+def test_retry_targets_come_grouped_by_organization_the_primary_first(store):
+    from crmbooks.operations import NothingToDo, failed_targets
+
+    store.save_connection(books_org_id=store.org_id, extra_books_org_ids=[OTHER])
+    _fail(Store(store.engine, org_id=OTHER), "other")
+    with store.session() as s:  # an unowned row from before failures carried one: primary's
+        s.exec(insert(Failure).values(org_id=None, module="customers", side="books",
+                                      record_key="crm/Accounts/1", message="old", attempts=1,
+                                      resolved=False, created_at=utcnow(),
+                                      updated_at=utcnow()))
+        s.commit()
+    _fail(store, "primary")
+    everyone = Store(store.engine)
+    assert list(everyone.failures()["org_id"]) == [OTHER, store.org_id, store.org_id]
+
+    chosen = failed_targets(everyone)
+
+    assert list(chosen) == [store.org_id, OTHER]
+    assert chosen[store.org_id] == {"customers": {"crm": ["1"]},
+                                    "transactions": {"crm:Quotes": ["4150868000000100001"]}}
+    assert chosen[OTHER] == {"transactions": {"crm:Quotes": ["4150868000000100001"]}}
+    assert list(failed_targets(store, org_id=OTHER)) == [OTHER]  # the caller's scope ignored
+    assert list(failed_targets(everyone, module="customers")) == [store.org_id]
+    with pytest.raises(NothingToDo, match="for module customers in Books organization "
+                                          "20099002$"):
+        failed_targets(everyone, module="customers", org_id=OTHER)

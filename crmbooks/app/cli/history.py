@@ -17,13 +17,15 @@ def history(
                                       " every record it changed and its failures."),
     failures: bool = typer.Option(False, "--failures", help="Unresolved failures, with hints."),
     limit: int = typer.Option(20, "--limit", min=1, help="How many runs."),
+    org: str | None = typer.Option(None, "--org", help="Only this Books organization's "
+                                   "failures and runs (default: every organization's)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON: {\"runs\": [...]}."),
 ):
     """Sync history: runs newest first, one run's record changes, or failures.
 
     Example: crmbooks history --module customers --limit 5
 
-    Example: crmbooks history --run 3f2a9c1e    |    crmbooks history --failures
+    Example: crmbooks history --run 3f2a9c1e    |    crmbooks history --failures --org 20099002
     """
     from crmbooks.reporting import failure_rows, run_to_json
     from crmbooks.runtime import open_store
@@ -31,6 +33,9 @@ def history(
     if module is not None and module not in MODULES:
         fail(f"unknown module {module!r}: use one of {', '.join(MODULES)}")
     store = open_store()
+    org = org.strip() if org else None
+    if org:
+        store = _org_store(store, org)
     if failures:
         rows = failure_rows(store.failures(module=module, unresolved_only=True))
         if json_out:
@@ -49,7 +54,7 @@ def history(
         _print_failures(failure_rows(store.failures(run_id=run.id, unresolved_only=False)),
                         "failures of this run")
         return
-    runs = store.list_runs(module=module, limit=limit)
+    runs = store.list_runs(module=module, limit=limit, org_id=org)
     if json_out:
         typer.echo(json.dumps({"runs": [run_to_json(store, r) for r in runs]}, indent=2))
         return
@@ -67,6 +72,18 @@ def history(
                       f"CRM {report['api_calls']['crm']}, Books {report['api_calls']['books']}")
     print_table(table)
     console.print("Details of one run: `crmbooks history --run RUN`.", highlight=False)
+
+
+def _org_store(store, org: str):
+    """The store's view of one connected Books organization; exit 2 for one never connected."""
+    from crmbooks.operations import connected_orgs
+    from crmbooks.store import Store
+
+    connected = connected_orgs(store)
+    if org not in connected:
+        fail(f"Books organization {org} is not connected: use one of "
+             f"{', '.join(connected) or 'none (run `crmbooks connect` first)'}", wrap=True)
+    return Store(store.engine, org_id=org)
 
 
 def _find_run(store, run_id: str):
@@ -140,10 +157,11 @@ def _print_failures(rows: list[dict], title: str) -> None:
     if not rows:
         console.print(f"No {title}.")
         return
-    table = Table("record", "module", "side", "field", "code", "message", "what to do",
+    table = Table("record", "org", "module", "side", "field", "code", "message", "what to do",
                   title=title)
     for row in rows:
-        table.add_row(row["record"] or "—", row["module"] or "—", row["side"] or "—",
+        table.add_row(row["record"] or "—", row["org"] or "—", row["module"] or "—",
+                      row["side"] or "—",
                       row["field"] or "—", row["code"] or "—", row["message"],
                       row["hint"] or "—")
     print_table(table)

@@ -66,7 +66,12 @@ def _run_and_report(flow_call, json_out: bool, nothing_code: int = EXIT_OK) -> i
         pass
     store = open_store()
     runs = [r for r in store.list_runs(limit=20) if _aware(r.started_at) >= started]
-    as_json = [run_to_json(store, r) for r in reversed(runs)]
+    row = store.connection()
+    primary = row.books_org_id if row is not None else None
+    # a run of an extra organization says which, as `sync --org` does
+    as_json = [{**run_to_json(store, r), **({"org_id": r.org_id}
+                                             if r.org_id and r.org_id != primary else {})}
+               for r in reversed(runs)]
     gone = deleted_resolutions(store, started)
     if json_out:
         print(json.dumps({"runs": as_json, "resolved": gone}, indent=2, default=str))
@@ -90,9 +95,14 @@ def retry(
                                "customers, vendors, items, transactions or deals."),
     record: list[str] = typer.Option(None, "--record",
                                      help="Retry these record keys (see `history --failures`)."),
+    org: str = typer.Option(None, "--org", help="Retry only this Books organization's failures "
+                            "(default: every organization's, each in its own)."),
     json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
 ):
     """Retry failed records: all of a run, of a module, or by record key.
+
+    Each failure is retried in the Books organization it belongs to (the `org` column of
+    `history --failures`); a retry in one organization never resolves another's.
 
     A record fixed at its source syncs; one still broken stays failed with its reason; one
     deleted at its source since it failed is resolved with a note saying so (a record that
@@ -107,8 +117,12 @@ def retry(
 
     if module is not None and module not in RETRY_MODULES:
         fail(f"--module must be one of {', '.join(RETRY_MODULES)}, not {module!r}", wrap=True)
+    org = org.strip() if org else None
+    if org:  # an organization never connected is a wrong argument, not "nothing to retry"
+        check_before_running([org])
     try:  # what there is to retry, from the state store: nothing starts when nothing is due
-        failed_targets(open_store(), run_id=run, module=module, record_keys=record or None)
+        failed_targets(open_store(), run_id=run, module=module, record_keys=record or None,
+                       org_id=org)
     except NothingToDo as exc:
         console.print(f"Nothing to retry: {exc}.", highlight=False)
         raise typer.Exit(EXIT_OK) from None
@@ -116,7 +130,8 @@ def retry(
     from flows.records import retry_failed_records
 
     raise typer.Exit(_run_and_report(lambda: retry_failed_records(
-        module=module, run_id=run, record_keys=record or None, return_state=True), json_out))
+        module=module, run_id=run, record_keys=record or None, org_id=org,
+        return_state=True), json_out))
 
 
 def fetch(
