@@ -2,8 +2,10 @@
 
 `connect` verifies the credentials against both sides, refuses a CRM edition below Professional
 and, when the CRM has multi-currency on, a CRM base currency that differs from the Books base
-currency. Only then are the non-secret settings stored (the Connection row) and the secrets
-saved (Prefect Secret blocks, unless they come from the environment).
+currency, and checks that the CRM user chosen to own the records crmbooks creates in the CRM
+(`--crm-owner`) exists and is active. Only then are the non-secret settings stored (the
+Connection row) and the secrets saved (Prefect Secret blocks, unless they come from the
+environment).
 
 Every failure is raised as a :class:`ConnectError` (or its subclass
 :class:`PrerequisiteError`) whose message is one sentence saying what to fix, so the CLI can
@@ -57,6 +59,10 @@ class ConnectionCheck:
         lines = [f"CRM: {crm.get('name')} ({crm.get('edition')} edition, base currency "
                  f"{crm.get('currency')}, multi-currency "
                  f"{'on' if crm.get('multi_currency') else 'off'})"]
+        owner = crm.get("owner")
+        lines.append("CRM records crmbooks creates are owned by " + (
+            f"{owner.get('name')} <{owner.get('email')}>" if owner
+            else "the connecting user (the owner of the OAuth grant)"))
         for label, books in [("Books", self.books_org)] + [
                 ("Books (extra, one-way)", org) for org in self.extra_books_orgs]:
             lines.append(f"{label}: {books.get('name')} (organization "
@@ -84,11 +90,17 @@ def check_prerequisites(crm_org: dict, books_org: dict) -> None:
         )
 
 
-def verify(config: ZohoConfig, extra_org_ids: Sequence[str] = ()) -> ConnectionCheck:
+def verify(config: ZohoConfig, extra_org_ids: Sequence[str] = (),
+           crm_owner: str | None = None) -> ConnectionCheck:
     """Call both sides with these credentials and check the prerequisites; nothing is written
     anywhere.
 
-    Raises ConnectError (wrong credentials, URL or organization) or PrerequisiteError,
+    `crm_owner`: the email of the CRM user who will own every record crmbooks creates in the
+    CRM; it must be an active user, and is kept as ``crm_org["owner"]`` ({id, email, name}).
+    Without it nothing is looked up: Zoho makes the grant's user, the one connecting, the
+    owner of what it creates.
+
+    Raises ConnectError (wrong credentials, URL, organization or owner) or PrerequisiteError,
     each with a message that says what to fix.
     """
     config = config.model_copy(update={"max_retries": min(config.max_retries,
@@ -96,6 +108,9 @@ def verify(config: ZohoConfig, extra_org_ids: Sequence[str] = ()) -> ConnectionC
     crm = CrmClient(config)
     try:
         crm_org = normalise_crm_org(_ask("Zoho CRM", crm.org))
+        if crm_owner is not None:
+            crm_org["owner"] = find_owner(_ask("Zoho CRM", lambda: crm.users("AllUsers")),
+                                          crm_owner)
     finally:
         crm.close()
     books_orgs = [_books_org(config, org_id)
@@ -103,6 +118,24 @@ def verify(config: ZohoConfig, extra_org_ids: Sequence[str] = ()) -> ConnectionC
     for books_org in books_orgs:
         check_prerequisites(crm_org, books_org)
     return ConnectionCheck(crm_org, books_orgs[0], books_orgs[1:])
+
+
+def find_owner(users: list[dict], email: str) -> dict:
+    """The active CRM user with this email (Zoho compares emails case-insensitively) as
+    {id, email, name}; ConnectError when no user has it or that user is not active."""
+    wanted = email.strip().casefold()
+    if "@" not in wanted:
+        raise ConnectError(f"--crm-owner {email!r} is not an email address: give the email "
+                           "of an active CRM user")
+    found = next((u for u in users if str(u.get("email") or "").casefold() == wanted), None)
+    if found is None:
+        raise ConnectError(f"no Zoho CRM user has the email {email.strip()}: give --crm-owner "
+                           "the email of an active user (CRM Setup > Users)")
+    if found.get("status") != "active":
+        raise ConnectError(f"the Zoho CRM user {found.get('email')} is {found.get('status')}, "
+                           "not active: give --crm-owner an active user, or reactivate them")
+    return {"id": str(found["id"]), "email": found.get("email"),
+            "name": found.get("full_name") or found.get("email")}
 
 
 def _books_org(config: ZohoConfig, org_id: str | None) -> dict:

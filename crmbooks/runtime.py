@@ -30,6 +30,13 @@ class Runtime:
     config: ZohoConfig
     crm: CrmClient
     books: BooksClient
+    #: CRM user id that owns every record crmbooks creates in the CRM (`connect --crm-owner`);
+    #: None: Zoho makes the grant's user, the one who connected, the owner.
+    crm_owner_id: str | None = None
+
+    def owned(self, body: dict) -> dict:
+        """A CRM create body with the chosen owner (unchanged when none was chosen)."""
+        return {**body, "Owner": {"id": self.crm_owner_id}} if self.crm_owner_id else body
 
     @property
     def org_id(self) -> str:
@@ -80,7 +87,9 @@ def get_runtime(org_id: str | None = None, connection: str = "default") -> Runti
         if runtime is None:
             config = config_from_store(base, org, connection)
             store = Store(base.engine, org_id=org)
-            runtime = Runtime(store, config, CrmClient(config), BooksClient(config))
+            owner = ((row.crm_org or {}).get("owner") or {}).get("id") if row else None
+            runtime = Runtime(store, config, CrmClient(config), BooksClient(config),
+                              crm_owner_id=owner)
             _cache[key] = runtime
         return runtime
 

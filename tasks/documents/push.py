@@ -179,8 +179,8 @@ def push_crm(run: RunContext, units: list[dict]) -> list[dict]:
             rows = [r for r in writes if r["crm_module"] == module and r["action"] == action]
             if not rows:
                 continue
-            bodies = [r["body"] if action == "create" else {"id": r["crm_id"], **r["body"]}
-                      for r in rows]
+            bodies = [runtime.owned(r["body"]) if action == "create"
+                      else {"id": r["crm_id"], **r["body"]} for r in rows]
             try:
                 results = (crm.upsert(module, bodies, duplicate_check_fields=[books_id_field])
                            if action == "create" else crm.update(module, bodies))

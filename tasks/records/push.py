@@ -249,7 +249,8 @@ def push_crm(run: RunContext, rows: list[dict]) -> list[dict]:
             # Read per module: accounts created just above are the parents of these contacts.
             parents = _parent_crm_ids(run)
             payloads = [_crm_payload(r, parents) for r in module_rows]
-            if write == "upsert":
+            if write == "upsert":  # a record crmbooks creates gets the chosen owner
+                payloads = [runtime.owned(p) for p in payloads]
                 answers = runtime.crm.upsert(module, payloads,
                                              duplicate_check_fields=[spec.crm_books_id_field])
             else:

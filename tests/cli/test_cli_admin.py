@@ -70,6 +70,32 @@ def test_connect_ok_stores_connection_and_shares_books_org(connected, emulator):
     assert secret not in json.dumps(row.model_dump(mode="json"))
 
 
+def test_connect_crm_owner_must_be_an_active_user_or_nothing_is_stored(home, runner,
+                                                                       emulator):
+    users = {u["status"]: u for u in emulator.emu.crm.directory.users.values()
+             if u["id"] != emulator.emu.crm.directory.current_user_id}
+    for owner, says in (("nobody@zylker.example", "no Zoho CRM user has the email "
+                         "nobody@zylker.example"),
+                        (users["deleted"]["email"], f"{users['deleted']['email']} is deleted, "
+                         "not active"),
+                        ("Kenji Sato", "is not an email address")):
+        result = runner.invoke(app, connect_args(emulator, "--crm-owner", owner))
+        assert result.exit_code == 2, result.output
+        assert says in result.output and "nothing was stored" in result.output
+        assert "Traceback" not in result.output and open_store().connection() is None
+
+    chosen = users["active"]
+    result = runner.invoke(app, connect_args(emulator, "--crm-owner", chosen["email"].upper()))
+    assert result.exit_code == 0, result.output
+    assert f"owned by {chosen['full_name']} <{chosen['email']}>" in result.output
+    assert open_store().connection().crm_org["owner"] == {
+        "id": chosen["id"], "email": chosen["email"], "name": chosen["full_name"]}
+    # A later connect with a wrong owner changes nothing: the stored owner stays.
+    refused = runner.invoke(app, connect_args(emulator, "--crm-owner", "nobody@zylker.example"))
+    assert refused.exit_code == 2, refused.output
+    assert open_store().connection().crm_org["owner"]["id"] == chosen["id"]
+
+
 def test_connect_edition_below_professional_exits_2_and_stores_nothing(home, runner,
                                                                       emulator, crm_config):
     crm_config.crm_edition = "Standard"

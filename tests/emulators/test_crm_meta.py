@@ -109,6 +109,15 @@ def test_users(crm_http, emu_reset):
     [item] = crm_http.post(f"{V8}/Accounts", json={"data": [
         {"Account_Name": "Orphan", "Owner": {"id": gone["id"]}}]}).json()["data"]
     assert item["code"] == "INVALID_DATA" and item["details"]["api_name"] == "Owner"
+    # nor to a user id the org does not have; an active user other than the caller is kept
+    [item] = crm_http.post(f"{V8}/Accounts", json={"data": [
+        {"Account_Name": "Nobody's", "Owner": {"id": "4150868000000000999"}}]}).json()["data"]
+    assert item["code"] == "INVALID_DATA" and item["details"]["api_name"] == "Owner"
+    other = next(u for u in active if u["id"] != current[0]["id"])
+    [item] = crm_http.post(f"{V8}/Accounts", json={"data": [
+        {"Account_Name": "Assigned", "Owner": {"id": other["id"]}}]}).json()["data"]
+    assert item["code"] == "SUCCESS", item
+    assert emu_reset.emu.crm.records("Accounts")[item["details"]["id"]]["Owner"] == other["id"]
 
 
 class _Sink(BaseHTTPRequestHandler):

@@ -29,6 +29,9 @@ def connect(
     books_org: str = typer.Option(..., "--books-org", help="Books organization id to sync."),
     extra_books_org: list[str] = typer.Option(
         [], "--extra-books-org", help="Further Books organization ids (synced CRM → Books only)."),
+    crm_owner: str | None = typer.Option(
+        None, "--crm-owner", help="Email of the active CRM user who owns every record crmbooks "
+        "creates in the CRM (default: the connecting user)."),
     client_secret: str | None = typer.Option(
         None, "--client-secret", help="For scripts; prefer env CRMBOOKS_CLIENT_SECRET."),
     refresh_token: str | None = typer.Option(
@@ -37,9 +40,11 @@ def connect(
     """Verify both sides and the prerequisites, then store the connection.
 
     Checks the credentials on Zoho CRM and Zoho Books, the CRM edition (Professional or
-    above) and, with CRM multi-currency on, that both base currencies are equal. Nothing is
-    stored unless every check passes. Secrets come from CRMBOOKS_CLIENT_SECRET and
-    CRMBOOKS_REFRESH_TOKEN; passed as flags, they are saved as Prefect Secret blocks.
+    above), with CRM multi-currency on that both base currencies are equal, and that the
+    --crm-owner user exists and is active; records created in the CRM afterwards are owned
+    by that user. Nothing is stored unless every check passes. Secrets come from
+    CRMBOOKS_CLIENT_SECRET and CRMBOOKS_REFRESH_TOKEN; passed as flags, they are saved as
+    Prefect Secret blocks.
 
     Example: CRMBOOKS_CLIENT_SECRET=… CRMBOOKS_REFRESH_TOKEN=… crmbooks connect --dc eu
     --client-id 1000.ABC --books-org 20099001
@@ -67,6 +72,8 @@ def connect(
         fail(f"{_flag_names(str(exc))}")
     if settings.books_org_id in settings.extra_books_org_ids:
         fail(f"--extra-books-org {settings.books_org_id} is already the main --books-org")
+    if crm_owner is not None and not crm_owner.strip():
+        fail("--crm-owner needs the email of an active CRM user")
     for extra in settings.extra_books_org_ids:
         if not extra.isdigit():
             fail(f"--extra-books-org {extra!r} is not a Books organization id (digits only)")
@@ -84,7 +91,7 @@ def connect(
     quiet = quiet_connector_logs()
     try:
         with console.status("Verifying Zoho CRM and Zoho Books…"):
-            check = verify(config, settings.extra_books_org_ids)
+            check = verify(config, settings.extra_books_org_ids, crm_owner)
     except ConnectError as exc:
         fail(f"{exc} (nothing was stored)")
     except ZohoError as exc:  # anything verify did not translate: still one sentence
