@@ -94,6 +94,9 @@ def test_connect_crm_owner_must_be_an_active_user_or_nothing_is_stored(home, run
     refused = runner.invoke(app, connect_args(emulator, "--crm-owner", "nobody@zylker.example"))
     assert refused.exit_code == 2, refused.output
     assert open_store().connection().crm_org["owner"]["id"] == chosen["id"]
+    status = runner.invoke(app, ["status"])
+    assert f"records created in the CRM: {chosen['full_name']} <{chosen['email']}>" in \
+        status.output
 
 
 def test_connect_edition_below_professional_exits_2_and_stores_nothing(home, runner,

@@ -115,6 +115,11 @@ def _print_connection(info: dict) -> None:
     console.print(f"CRM: {crm.get('name')} ({crm.get('edition')} edition, {crm.get('currency')}, "
                   f"multi-currency {'on' if crm.get('multi_currency') else 'off'})",
                   highlight=False, markup=False)
+    owner = crm.get("owner")
+    chosen = (f"{owner.get('name')} <{owner.get('email')}>" if owner
+              else "the connecting user (`crmbooks connect … --crm-owner EMAIL` to choose)")
+    console.print(f"Owner of records created in the CRM: {chosen}", highlight=False,
+                  markup=False)
     books = info["books_org"]
     console.print(f"Books: organization {info['books_org_id']}: {books.get('name')}, "
                   f"{books.get('email') or 'no email'}, {books.get('country') or '?'}, "
