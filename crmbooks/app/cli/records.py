@@ -119,7 +119,13 @@ def retry(
         fail(f"--module must be one of {', '.join(RETRY_MODULES)}, not {module!r}", wrap=True)
     org = org.strip() if org else None
     if org:  # an organization never connected is a wrong argument, not "nothing to retry"
-        check_before_running([org])
+        from crmbooks.operations import connected_orgs
+
+        connected = connected_orgs(open_store())
+        if org not in connected:
+            fail(f"Books organization {org} is not connected (connected: "
+                 f"{', '.join(connected) or 'none'}): `crmbooks history --failures` shows "
+                 "the organization of each failure", wrap=True)
     try:  # what there is to retry, from the state store: nothing starts when nothing is due
         failed_targets(open_store(), run_id=run, module=module, record_keys=record or None,
                        org_id=org)
