@@ -31,6 +31,7 @@ from emulators.books.state import (
     MISSING,
     Ledger,
     Org,
+    apply_custom_fields,
     fmt_time,
     get_decimal,
     get_enum,
@@ -270,8 +271,15 @@ def update_payment(org: Org, record: dict, data: dict, now: datetime) -> list[di
         if sum(old.values(), ZERO) > amount:
             raise books_error(INVALID, "The amount applied to invoices is more than the "
                               "payment amount.")
-    # All checked: change the invoices, then the payment.
+    # Custom fields last among the checks (a repeated unique value is refused), then the
+    # changes: the invoices, the customer's reference count (a customer with payments is not
+    # deleted), the payment.
+    apply_custom_fields(org, CUSTOMERPAYMENTS, record, data, record["payment_id"])
     changed = _reapply(org, "payment_made", old, applications)
+    if record["customer_id"] != customer_id:
+        if record["customer_id"]:
+            org.ref(record["customer_id"], -1)
+        org.ref(customer_id, 1)
     record.update(customer_id=customer_id, customer_name=contact["contact_name"],
                   amount=amount)
     if mode is not None:
@@ -326,7 +334,9 @@ def _reapply(org: Org, field: str, old: dict[str, Decimal],
 
 
 def release_payment(org: Org, record: dict) -> list[dict]:
-    """A deleted payment gives its invoices their balance back."""
+    """A deleted payment gives its invoices their balance back and stops holding its
+    customer."""
+    org.ref(record["customer_id"], -1)
     old = {a["invoice_id"]: a["amount_applied"] for a in record["invoices"]}
     return _reapply(org, "payment_made", old, [])
 

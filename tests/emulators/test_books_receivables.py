@@ -242,6 +242,23 @@ def test_bad_payments_and_credits_are_refused_and_change_nothing(books):
     assert status == 400 and "customer_id" in answer["message"]
     status, answer = books.call("DELETE", f"{path}/460000000999999")
     assert status == 404
+    # A customer with payments is not deleted (Books: mark it inactive instead).
+    payer = books.customer("Only Pays Ltd")
+    _, advance = books.pay(payer, "3.00")
+    status, answer = books.call("DELETE", f"/contacts/{payer}")
+    assert status == 400 and "associated with transactions" in answer["message"]
+    books.ok("DELETE", f"/customerpayments/{advance['payment']['payment_id']}")
+    books.ok("DELETE", f"/contacts/{payer}")
+    # A unique custom-field value already taken refuses the whole payment.
+    status, made = books.pay(customer, "1.00", custom_fields=[{"api_name": "cf_crm_id",
+                                                               "value": "P-1"}])
+    assert status == 201
+    status, answer = books.call("POST", "/customerpayments", json={
+        "customer_id": customer, "payment_mode": "cash", "amount": "2.00",
+        "invoices": [{"invoice_id": iid, "amount_applied": "2.00"}],
+        "custom_fields": [{"api_name": "cf_crm_id", "value": "P-1"}]})
+    assert status == 400 and answer["code"] == 1001
+    books.ok("DELETE", f"/customerpayments/{made['payment']['payment_id']}")
     after = (books.figures(customer), books.get("invoices", iid),
              books.ok("GET", "/customerpayments")["customerpayments"],
              books.get("creditnotes", note["creditnote_id"]))
