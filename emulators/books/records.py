@@ -98,7 +98,9 @@ def new_contact(org: Org, data: dict, contact_id: str, now: datetime, new_id) ->
         "custom_field_hash": {}, "zcrm_account_id": "", "zcrm_contact_id": "",
         "zcrm_vendor_id": "", "is_linked_with_zohocrm": False, "has_transaction": False,
         "outstanding_receivable_amount": Decimal("0.00"),
+        "outstanding_receivable_amount_bcy": Decimal("0.00"),
         "unused_credits_receivable_amount": Decimal("0.00"),
+        "unused_credits_receivable_amount_bcy": Decimal("0.00"),
         "outstanding_payable_amount": Decimal("0.00"), "created_time": stamp,
         "last_modified_time": stamp,
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -316,3 +316,20 @@ def test_webhooks_for_invoices_payments_and_credit_notes(books, emu_reset):
     assert received[3]["invoice"]["status"] == "paid"
     assert received[6]["invoice"]["balance"] == 30.0
     assert received[7]["creditnote"]["creditnote_id"] == note["creditnote_id"]
+
+
+def test_base_currency_figures_use_each_documents_exchange_rate(books):
+    contact = books.ok("POST", "/contacts", json={"contact_name": "Euro Kunde",
+                                                  "currency_code": "EUR"})["contact"]
+    assert contact["outstanding_receivable_amount_bcy"] == D("0.00")
+    invoice = books.invoice(contact["contact_id"], "100.00")
+    rate = invoice["exchange_rate"]
+    assert rate != 1 and invoice["currency_code"] == "EUR"
+    books.pay(contact["contact_id"], "30.00", (invoice["invoice_id"], "25.00"))
+    figures = books.get("contacts", contact["contact_id"])
+    assert figures["outstanding_receivable_amount"] == D("75.00")
+    assert figures["outstanding_receivable_amount_bcy"] == (D("75.00") * rate).quantize(
+        D("0.01"), ROUND_HALF_UP)
+    assert figures["unused_credits_receivable_amount"] == D("5.00")
+    assert figures["unused_credits_receivable_amount_bcy"] == (D("5.00") * rate).quantize(
+        D("0.01"), ROUND_HALF_UP)
