@@ -652,7 +652,9 @@ class BooksEmulator:
                      "payment_mode": p["payment_mode"], "description": p["description"],
                      "reference_number": p["reference_number"],
                      "amount": r["amount_applied"], "exchange_rate": p["exchange_rate"]}
-                    for p in org.table(CUSTOMERPAYMENTS).values() for r in p["invoices"]
+                    for p in receivables.customer_documents(org, invoice["customer_id"],
+                                                            CUSTOMERPAYMENTS)
+                    for r in p["invoices"]
                     if r["invoice_id"] == invoice["invoice_id"]]
             return json_response({"code": 0, "message": "success", "payments": rows})
 
@@ -666,7 +668,8 @@ class BooksEmulator:
                      "creditnotes_number": n["creditnote_number"],
                      "creditnotes_invoice_id": r["creditnote_invoice_id"],
                      "credited_date": r["date"], "amount_applied": r["amount_applied"]}
-                    for n in org.table(CREDITNOTES).values()
+                    for n in receivables.customer_documents(org, invoice["customer_id"],
+                                                            CREDITNOTES)
                     for r in n.get("invoices_credited", [])
                     if r["invoice_id"] == invoice["invoice_id"]]
             return json_response({"code": 0, "message": "success", "credits": rows})

@@ -142,6 +142,15 @@ def touched(org: Org, resource: Resource, record: dict, action: str) -> None:
             refresh_contact(org, contact)
 
 
+def customer_documents(org: Org, customer_id: str, resource: Resource) -> list[dict]:
+    """A customer's payments or credit notes (from the index: what may apply to its
+    invoices), oldest first."""
+    keys = org.ledger.docs.get(customer_id, ())
+    table = org.table(resource)
+    return sorted((table[i] for plural, i in keys if plural == resource.plural),
+                  key=lambda r: (r["created_time"], r[resource.id_field]))
+
+
 def refresh_contact(org: Org, contact: dict) -> None:
     """The receivables fields of one contact, from its indexed documents."""
     outstanding = outstanding_bcy = credits = credits_bcy = ZERO
@@ -414,7 +423,7 @@ def release_invoice(org: Org, invoice: dict, now: datetime) -> tuple[list[dict],
     credit, the credit notes get their credits back. Returns (payments, credit notes)."""
     invoice_id = invoice["invoice_id"]
     payments, notes = [], []
-    for payment in org.table(CUSTOMERPAYMENTS).values():
+    for payment in customer_documents(org, invoice["customer_id"], CUSTOMERPAYMENTS):
         kept = [r for r in payment["invoices"] if r["invoice_id"] != invoice_id]
         if len(kept) != len(payment["invoices"]):
             payment["invoices"] = kept
@@ -423,7 +432,7 @@ def release_invoice(org: Org, invoice: dict, now: datetime) -> tuple[list[dict],
                 payment["amount"] - sum((r["amount_applied"] for r in kept), ZERO))
             payment["last_modified_time"] = fmt_time(now)
             payments.append(payment)
-    for note in org.table(CREDITNOTES).values():
+    for note in customer_documents(org, invoice["customer_id"], CREDITNOTES):
         rows = note.get("invoices_credited", [])
         kept = [r for r in rows if r["invoice_id"] != invoice_id]
         if len(kept) != len(rows):

@@ -104,6 +104,11 @@ def test_receivables_follow_invoice_payment_credit_note_and_void(books):
     assert books.get("creditnotes", note["creditnote_id"])["balance"] == D("19.89")
     assert books.figures(customer) == (D("0.00"), D("19.89"))
     assert books.listed_figures(customer) == (D("0.00"), D("19.89"))  # the list row too
+    paid = books.ok("GET", f"/invoices/{invoice['invoice_id']}/payments")["payments"]
+    assert [p["amount"] for p in paid] == [D("33.33")] * 3
+    credits = books.ok("GET", f"/invoices/{invoice['invoice_id']}/creditsapplied")["credits"]
+    assert [(c["creditnote_id"], c["amount_applied"]) for c in credits] == [
+        (note["creditnote_id"], D("0.11"))]
 
     # Void: refused while credits are applied; once they are removed, the credit is gone.
     status, body = books.call("POST", f"/creditnotes/{note['creditnote_id']}/status/void")
