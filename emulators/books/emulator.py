@@ -506,7 +506,7 @@ class BooksEmulator:
             org.names.pop(("item", record["name"]), None)
             org.skus.pop(record["sku"], None)
         elif resource is CUSTOMERPAYMENTS:
-            pass  # a payment holds no name, number or reference count
+            pass  # no name or number; its hold on the customer went with release_payment
         else:
             release_refs(org, resource, record)
             org.names.pop((resource.plural, record[resource.number_field]), None)
