@@ -196,7 +196,7 @@ class BooksEmulator:
             ("PUT", base + "/{record_id}", self._bind(self.h_update, resource)),
             ("DELETE", base + "/{record_id}", self._bind(self.h_delete, resource)),
         ]
-        if resource in (CONTACTS, INVOICES):  # the two bulk deletes Zoho documents
+        if resource in (CONTACTS, INVOICES, CUSTOMERPAYMENTS):  # the bulk deletes Zoho documents
             routes.append(("DELETE", base, self._bind(self.h_bulk_delete, resource)))
         if resource in (CONTACTS, ITEMS):
             for action in ("active", "inactive"):
@@ -457,9 +457,11 @@ class BooksEmulator:
             return json_response({"code": 0, "message": resource.messages["deleted"]})
 
     async def h_bulk_delete(self, request: Request, resource: Resource) -> Response:
-        """DELETE /contacts?contact_ids=a,b and /invoices?invoice_ids=a,b: all or none."""
+        """DELETE /contacts?contact_ids=a,b, /invoices?invoice_ids=a,b and
+        /customerpayments?payment_id=a,b&bulk_delete=true (customer-payments.yml names the
+        parameter in the singular): all or none."""
         self._auth(request, resource.scope, "DELETE")
-        name = f"{resource.key}_ids"
+        name = "payment_id" if resource is CUSTOMERPAYMENTS else f"{resource.key}_ids"
         with self.emu.lock:
             org = self._org_of(request)
             ids = [i.strip() for i in request.query_params.get(name, "").split(",")
@@ -469,8 +471,8 @@ class BooksEmulator:
             records = [self._deletable(org, resource, i) for i in dict.fromkeys(ids)]
             for record in records:
                 self._remove(org, resource, record)
-            return json_response({"code": 0,
-                                  "message": f"The {resource.plural} have been deleted."})
+            noun = "payments" if resource is CUSTOMERPAYMENTS else resource.plural
+            return json_response({"code": 0, "message": f"The {noun} have been deleted."})
 
     @staticmethod
     def _deletable(org: Org, resource: Resource, record_id: str) -> dict:

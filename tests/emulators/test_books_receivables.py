@@ -185,6 +185,15 @@ def test_payments_crud_lists_and_excess_credit(books, emu_reset):
     assert books.figures(customer) == (D("80.00"), D("0"))
     status, _ = books.call("GET", f"/customerpayments/{payment['payment_id']}")
     assert status == 404
+    # Bulk delete: all or none (an unknown id deletes nothing).
+    paid = [books.pay(customer, "10.00", (first["invoice_id"], "10.00"))[1]["payment"][
+        "payment_id"] for _ in range(2)]
+    status, _ = books.call("DELETE", "/customerpayments", params={
+        "payment_id": f"{paid[0]},460000000999999", "bulk_delete": "true"})
+    assert status == 404 and books.figures(customer) == (D("60.00"), D("0"))
+    books.ok("DELETE", "/customerpayments", params={"payment_id": ",".join(paid),
+                                                    "bulk_delete": "true"})
+    assert books.get("invoices", first["invoice_id"])["balance"] == D("80.00")
 
 
 def test_bad_payments_and_credits_are_refused_and_change_nothing(books):

@@ -640,6 +640,9 @@ RECEIVABLE_CASES = [
          status=(200,)),
     Case("books-customerpayments-delete", "books", PAYMENTS, "DELETE", PAY,
          _bk_ledger_call("DELETE", "/customerpayments/{payment}"), status=(200,)),
+    Case("books-customerpayments-bulk-delete", "books", PAYMENTS, "DELETE", "/customerpayments",
+         _bk_ledger_call("DELETE", "/customerpayments", params={
+             "payment_id": "{payment}", "bulk_delete": "true"}), status=(200,)),
     # Credit notes (checked where credit-notes.yml is among the spec files).
     Case("books-creditnotes-create", "books", NOTES, "POST", "/creditnotes",
          _bk_txn_create("creditnotes"), status=(201,)),
