@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from emulators.books import receivables
 from emulators.books.listing import list_page
 from emulators.books.records import (
     invoice_from_estimate,
@@ -33,9 +34,12 @@ from emulators.books.records import (
 )
 from emulators.books.resources import (
     CONTACTS,
+    CREDITNOTES,
+    CUSTOMERPAYMENTS,
     ESTIMATES,
     INVOICES,
     ITEMS,
+    RECEIVABLES,
     TRANSACTIONS,
     Resource,
     transaction_resource,
@@ -70,7 +74,10 @@ class BooksEmulator:
         self.orgs: dict[str, Org] = {}
         self._next_id = FIRST_ID
         self.webhooks = WebhookDispatcher()
-        self.resources: list[Resource] = [CONTACTS, ITEMS, *TRANSACTIONS]
+        self.resources: list[Resource] = [CONTACTS, ITEMS, *TRANSACTIONS, *RECEIVABLES]
+        # Documents a write changed besides its own record (the invoices a payment pays),
+        # announced after it by `_emit`; only touched under the emulator lock.
+        self._also_changed: list[tuple[Resource, dict]] = []
         # Document types declared at run time, by resource name (the built-in ones are in
         # TRANSACTIONS); kept by `seed`.
         self.documents: dict[str, DocumentType] = {}
@@ -167,6 +174,12 @@ class BooksEmulator:
             ("GET", "/contacts/{record_id}/contactpersons/{person_id}", self.h_person_get),
             ("POST", "/invoices/fromestimates", self.h_from_estimates),
             ("GET", "/itemdetails", self.h_item_details),
+            ("POST", "/creditnotes/{record_id}/invoices", self.h_credit_apply),
+            ("GET", "/creditnotes/{record_id}/invoices", self.h_credit_list),
+            ("DELETE", "/creditnotes/{record_id}/invoices/{application_id}",
+             self.h_credit_remove),
+            ("GET", "/invoices/{record_id}/payments", self.h_invoice_payments),
+            ("GET", "/invoices/{record_id}/creditsapplied", self.h_invoice_credits),
         ]
         for resource in self.resources:
             routes += self._resource_routes(resource)
@@ -183,7 +196,7 @@ class BooksEmulator:
             ("PUT", base + "/{record_id}", self._bind(self.h_update, resource)),
             ("DELETE", base + "/{record_id}", self._bind(self.h_delete, resource)),
         ]
-        if resource in (CONTACTS, INVOICES):  # the two bulk deletes Zoho documents
+        if resource in (CONTACTS, INVOICES, CUSTOMERPAYMENTS):  # the bulk deletes Zoho documents
             routes.append(("DELETE", base, self._bind(self.h_bulk_delete, resource)))
         if resource in (CONTACTS, ITEMS):
             for action in ("active", "inactive"):
@@ -251,10 +264,23 @@ class BooksEmulator:
         return self.emu.now()
 
     def _emit(self, org: Org, resource: Resource, action: str, record: dict) -> None:
-        """After every successful write: invalidate cached sort orders, send the webhook."""
-        org.version += 1
-        if self.webhooks.wants(org.id):
-            self.webhooks.send(org.id, f"{resource.key}_{action}", record)
+        """After every successful write: refresh the receivables of the customers it touches,
+        invalidate cached sort orders, send the webhook; then the same for the documents the
+        write changed besides (an invoice a payment pays is updated too)."""
+        also, self._also_changed = self._also_changed, []
+        stamp = fmt_time(self._now())
+        for kind, event, document in [(resource, action, record)] + [
+                (r, "updated", d) for r, d in also]:
+            if document is not record:
+                document["last_modified_time"] = stamp
+            receivables.touched(org, kind, document, event)
+            org.version += 1
+            if self.webhooks.wants(org.id):
+                self.webhooks.send(org.id, f"{kind.key}_{event}", document)
+
+    def _also(self, resource: Resource, records) -> None:
+        """Documents the current write changed besides its own record."""
+        self._also_changed += [(resource, r) for r in records]
 
     # ---------------------------------------------------------------- organizations
 
@@ -301,6 +327,8 @@ class BooksEmulator:
         with self.emu.lock:
             org = self._org_of(request)
             record = org.get(resource, request.path_params["record_id"])
+            if resource is CUSTOMERPAYMENTS:
+                receivables.refresh_rows(record, org)
             return json_response({"code": 0, "message": "success", resource.key: record})
 
     async def h_create(self, request: Request, resource: Resource) -> Response:
@@ -323,6 +351,7 @@ class BooksEmulator:
             return self._create_unsafe(org, resource, data, query)
         except Exception:
             backup.restore(org)
+            self._also_changed = []
             raise
 
     def _create_unsafe(self, org: Org, resource: Resource, data: dict, query) -> dict:
@@ -331,6 +360,9 @@ class BooksEmulator:
             record = new_contact(org, data, record_id, now, self.new_id)
         elif resource is ITEMS:
             record = new_item(org, data, record_id, now)
+        elif resource is CUSTOMERPAYMENTS:
+            record, changed = receivables.new_payment(org, data, record_id, now)
+            self._also(INVOICES, changed)
         else:
             manual = _flag(query, "ignore_auto_number_generation")
             record = new_transaction(org, resource, data, record_id, now, self.new_id, manual)
@@ -346,6 +378,8 @@ class BooksEmulator:
             update_contact(org, record, data, now, self.new_id)
         elif resource is ITEMS:
             update_item(org, record, data, now)
+        elif resource is CUSTOMERPAYMENTS:
+            self._also(INVOICES, receivables.update_payment(org, record, data, now))
         else:
             update_transaction(org, resource, record, data, now, self.new_id)
 
@@ -374,6 +408,7 @@ class BooksEmulator:
             backup.restore(org)
             record.clear()
             record.update(snapshot)
+            self._also_changed = []
             raise
 
     async def h_upsert(self, request: Request, resource: Resource) -> Response:
@@ -422,9 +457,11 @@ class BooksEmulator:
             return json_response({"code": 0, "message": resource.messages["deleted"]})
 
     async def h_bulk_delete(self, request: Request, resource: Resource) -> Response:
-        """DELETE /contacts?contact_ids=a,b and /invoices?invoice_ids=a,b: all or none."""
+        """DELETE /contacts?contact_ids=a,b, /invoices?invoice_ids=a,b and
+        /customerpayments?payment_id=a,b&bulk_delete=true (customer-payments.yml names the
+        parameter in the singular): all or none."""
         self._auth(request, resource.scope, "DELETE")
-        name = f"{resource.key}_ids"
+        name = "payment_id" if resource is CUSTOMERPAYMENTS else f"{resource.key}_ids"
         with self.emu.lock:
             org = self._org_of(request)
             ids = [i.strip() for i in request.query_params.get(name, "").split(",")
@@ -434,8 +471,8 @@ class BooksEmulator:
             records = [self._deletable(org, resource, i) for i in dict.fromkeys(ids)]
             for record in records:
                 self._remove(org, resource, record)
-            return json_response({"code": 0,
-                                  "message": f"The {resource.plural} have been deleted."})
+            noun = "payments" if resource is CUSTOMERPAYMENTS else resource.plural
+            return json_response({"code": 0, "message": f"The {noun} have been deleted."})
 
     @staticmethod
     def _deletable(org: Org, resource: Resource, record_id: str) -> dict:
@@ -447,6 +484,15 @@ class BooksEmulator:
         return record
 
     def _remove(self, org: Org, resource: Resource, record: dict) -> None:
+        now = self._now()
+        if resource is CUSTOMERPAYMENTS:
+            self._also(INVOICES, receivables.release_payment(org, record))
+        elif resource is CREDITNOTES:
+            self._also(INVOICES, receivables.release_creditnote(org, record, now))
+        elif resource is INVOICES:
+            payments, notes = receivables.release_invoice(org, record, now)
+            self._also(CUSTOMERPAYMENTS, payments)
+            self._also(CREDITNOTES, notes)
         self._forget(org, resource, record)
         del org.table(resource)[record[resource.id_field]]
         self._emit(org, resource, "deleted", record)
@@ -461,6 +507,8 @@ class BooksEmulator:
         elif resource is ITEMS:
             org.names.pop(("item", record["name"]), None)
             org.skus.pop(record["sku"], None)
+        elif resource is CUSTOMERPAYMENTS:
+            pass  # no name or number; its hold on the customer went with release_payment
         else:
             release_refs(org, resource, record)
             org.names.pop((resource.plural, record[resource.number_field]), None)
@@ -493,13 +541,13 @@ class BooksEmulator:
             if record["status"] not in transition.allowed_from:
                 raise books_error(INVALID, f"The {resource.label.lower()} status cannot be "
                                   f"changed from {record['status']} to {transition.to}.")
+            if transition.to == "void":
+                receivables.check_void(resource, record)
             now = self._now()
             record["status"] = transition.to
             if resource is ESTIMATES and transition.to in ("accepted", "declined"):
                 record[f"{transition.to}_date"] = now.date().isoformat()
-            if "balance" in record:
-                record["balance"] = Decimal("0.00") if transition.to == "void" \
-                    else record["total"]
+            receivables.settle(resource, record)
             record["last_modified_time"] = fmt_time(now)
             self._emit(org, resource, "updated", record)
             return json_response({"code": 0, "message": transition.message},
@@ -544,6 +592,89 @@ class BooksEmulator:
                 raise invalid("item_ids")
             items = [org.get(ITEMS, i) for i in ids]
             return json_response({"code": 0, "message": "success", "items": items})
+
+    # ---------------------------------------------------------------- receivables
+
+    async def h_credit_apply(self, request: Request) -> Response:
+        """POST /creditnotes/{id}/invoices {"invoices": [{"invoice_id", "amount_applied"}]}:
+        credit invoices of the same customer from an open credit note."""
+        self._auth(request, "creditnotes", "CREATE")
+        with self.emu.lock:
+            org = self._org_of(request)
+        data = await self._body(request)
+        with self.emu.lock:
+            note = org.get(CREDITNOTES, request.path_params["record_id"])
+            applied = receivables.apply_credits(org, note, data, self._now(), self.new_id)
+            response = json_response({
+                "code": 0, "message": "Credits have been applied to the invoice(s).",
+                "apply_to_invoices": {"invoices": applied}}, status=200)
+            self._also(INVOICES, [org.get(INVOICES, a["invoice_id"]) for a in applied])
+            self._emit(org, CREDITNOTES, "updated", note)
+            return response
+
+    async def h_credit_list(self, request: Request) -> Response:
+        """GET /creditnotes/{id}/invoices: the invoices credited from a credit note."""
+        self._auth(request, "creditnotes", "READ")
+        with self.emu.lock:
+            org = self._org_of(request)
+            note = org.get(CREDITNOTES, request.path_params["record_id"])
+            rows = [{"creditnote_id": note["creditnote_id"],
+                     "creditnote_number": note["creditnote_number"], **row}
+                    for row in note.get("invoices_credited", [])]
+            return json_response({"code": 0, "message": "success",
+                                  "invoices_credited": rows})
+
+    async def h_credit_remove(self, request: Request) -> Response:
+        """DELETE /creditnotes/{id}/invoices/{creditnote_invoice_id}: the invoice owes the
+        amount again."""
+        self._auth(request, "creditnotes", "DELETE")
+        with self.emu.lock:
+            org = self._org_of(request)
+            note = org.get(CREDITNOTES, request.path_params["record_id"])
+            if not request.path_params["application_id"].isdigit():
+                raise invalid("creditnote_invoice_id")
+            invoice = receivables.remove_credit(org, note, request.path_params[
+                "application_id"], self._now())
+            self._also(INVOICES, [invoice] if invoice else [])
+            self._emit(org, CREDITNOTES, "updated", note)
+            return json_response({"code": 0, "message": "Credits applied to an invoice "
+                                  "have been deleted."})
+
+    async def h_invoice_payments(self, request: Request) -> Response:
+        """GET /invoices/{id}/payments: the payments applied to an invoice."""
+        self._auth(request, "invoices", "READ")
+        with self.emu.lock:
+            org = self._org_of(request)
+            invoice = org.get(INVOICES, request.path_params["record_id"])
+            # invoices.yml types payment_number as an integer here (a string in the payment).
+            rows = [{"payment_id": p["payment_id"],
+                     "payment_number": int(p["payment_number"]),
+                     "invoice_payment_id": p["payment_id"],
+                     "invoice_id": invoice["invoice_id"], "date": p["date"],
+                     "payment_mode": p["payment_mode"], "description": p["description"],
+                     "reference_number": p["reference_number"],
+                     "amount": r["amount_applied"], "exchange_rate": p["exchange_rate"]}
+                    for p in receivables.customer_documents(org, invoice["customer_id"],
+                                                            CUSTOMERPAYMENTS)
+                    for r in p["invoices"]
+                    if r["invoice_id"] == invoice["invoice_id"]]
+            return json_response({"code": 0, "message": "success", "payments": rows})
+
+    async def h_invoice_credits(self, request: Request) -> Response:
+        """GET /invoices/{id}/creditsapplied: the credit notes applied to an invoice."""
+        self._auth(request, "invoices", "READ")
+        with self.emu.lock:
+            org = self._org_of(request)
+            invoice = org.get(INVOICES, request.path_params["record_id"])
+            rows = [{"creditnote_id": n["creditnote_id"],
+                     "creditnotes_number": n["creditnote_number"],
+                     "creditnotes_invoice_id": r["creditnote_invoice_id"],
+                     "credited_date": r["date"], "amount_applied": r["amount_applied"]}
+                    for n in receivables.customer_documents(org, invoice["customer_id"],
+                                                            CREDITNOTES)
+                    for r in n.get("invoices_credited", [])
+                    if r["invoice_id"] == invoice["invoice_id"]]
+            return json_response({"code": 0, "message": "success", "credits": rows})
 
     # ---------------------------------------------------------------- contact persons
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 
-from emulators.books.resources import CONTACTS, ITEMS, Resource
+from emulators.books.resources import CONTACTS, CUSTOMERPAYMENTS, ITEMS, Resource
 from emulators.books.state import Org, fmt_time, invalid, parse_date, parse_time
 
 # Zoho documents per_page as "Maximum value is 200", and its pagination page says lists are
@@ -137,7 +137,9 @@ def _checks(resource: Resource, query: Mapping[str, str], filter_by: str) -> lis
     if resource.has_date_filters:
         checks += _date_checks(query)
     if resource is ITEMS:
-        checks += _rate_checks(query)
+        checks += _rate_checks(query, "rate")
+    if resource is CUSTOMERPAYMENTS:  # amount, amount_less_than, ... (customer-payments.yml)
+        checks += _rate_checks(query, "amount")
     return checks
 
 
@@ -150,10 +152,15 @@ def _status_check(resource: Resource, filter_by: str) -> Callable | None:
             "Status.PortalEnabled": lambda r: False,
             "Status.CreditLimitExceed": lambda r: False,
             "Status.Duplicate": lambda r: False,
-            "Invoice.OverDue": lambda r: False,
-            "Invoice.Unpaid": lambda r: False,
+            "Invoice.OverDue": lambda r: False,  # overdue (from due dates) is not modelled
+            "Invoice.Unpaid": lambda r: r["outstanding_receivable_amount"] > 0,
         }
         return table.get(filter_by)
+    if resource is CUSTOMERPAYMENTS:
+        mode = filter_by.partition(".")[2].lower()
+        if filter_by in ("PaymentMode.All", "Status.All"):
+            return None
+        return lambda r: r["payment_mode"] == mode
     statuses = resource.filter_by.get(filter_by)
     if statuses is None:
         return None
@@ -192,6 +199,8 @@ def _search(resource: Resource, text: str) -> Callable:
         fields = ("contact_name", "notes")
     elif resource is ITEMS:
         fields = ("name", "description")
+    elif resource is CUSTOMERPAYMENTS:  # "by reference number or customer name or payment
+        fields = ("reference_number", "customer_name", "description")  # description"
     else:
         fields = (resource.number_field, "reference_number", f"{resource.party}_name")
     return lambda r: any(text in str(r.get(f, "")).casefold() for f in fields)
@@ -219,11 +228,13 @@ def _date_checks(query: Mapping[str, str]) -> list[Callable]:
     return checks
 
 
-def _rate_checks(query: Mapping[str, str]) -> list[Callable]:
+def _rate_checks(query: Mapping[str, str], field: str) -> list[Callable]:
+    """`<field>`, `<field>_less_than` … `<field>_greater_equals`: a numeric comparison."""
     checks = []
-    table = {"rate": lambda v, x: v == x, "rate_less_than": lambda v, x: v < x,
-             "rate_less_equals": lambda v, x: v <= x, "rate_greater_than": lambda v, x: v > x,
-             "rate_greater_equals": lambda v, x: v >= x}
+    tests = {"": lambda v, x: v == x, "_less_than": lambda v, x: v < x,
+             "_less_equals": lambda v, x: v <= x, "_greater_than": lambda v, x: v > x,
+             "_greater_equals": lambda v, x: v >= x}
+    table = {field + suffix: test for suffix, test in tests.items()}
     for name, test in table.items():
         if query.get(name):
             try:
@@ -232,5 +243,5 @@ def _rate_checks(query: Mapping[str, str]) -> list[Callable]:
                 raise invalid(name) from None
             if not bound.is_finite():
                 raise invalid(name)
-            checks.append(lambda r, t=test, b=bound: t(r["rate"], b))
+            checks.append(lambda r, t=test, b=bound, f=field: t(r[f], b))
     return checks

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from emulators.books.receivables import settle
 from emulators.books.resources import (
     ADDRESS_FIELDS,
     CONTACTS,
@@ -97,7 +98,9 @@ def new_contact(org: Org, data: dict, contact_id: str, now: datetime, new_id) ->
         "custom_field_hash": {}, "zcrm_account_id": "", "zcrm_contact_id": "",
         "zcrm_vendor_id": "", "is_linked_with_zohocrm": False, "has_transaction": False,
         "outstanding_receivable_amount": Decimal("0.00"),
+        "outstanding_receivable_amount_bcy": Decimal("0.00"),
         "unused_credits_receivable_amount": Decimal("0.00"),
+        "unused_credits_receivable_amount_bcy": Decimal("0.00"),
         "outstanding_payable_amount": Decimal("0.00"), "created_time": stamp,
         "last_modified_time": stamp,
     }
@@ -310,8 +313,10 @@ def _transaction_defaults(resource: Resource, record: dict) -> None:
     elif resource.key == "invoice":
         record.update(due_date=record["date"], payment_terms=0,
                       payment_terms_label="Due on Receipt", balance=Decimal("0.00"),
-                      payment_made=Decimal("0.00"), invoiced_estimate_id="",
-                      zcrm_potential_id="", zcrm_potential_name="")
+                      payment_made=Decimal("0.00"), credits_applied=Decimal("0.00"),
+                      invoiced_estimate_id="", zcrm_potential_id="", zcrm_potential_name="")
+    elif resource.key == "creditnote":
+        record.update(balance=Decimal("0.00"), invoices_credited=[])
     elif resource.key == "salesorder":
         record.update(shipment_date="", zcrm_potential_id="", zcrm_potential_name="",
                       estimate_id="")
@@ -361,6 +366,8 @@ def update_transaction(org: Org, resource: Resource, record: dict, data: dict,
         record["line_items"] = lines
     apply_custom_fields(org, resource, record, data, record[resource.id_field])
     compute_totals(record)
+    _keep_applications(record, record.pop("_old_customer", None))
+    settle(resource, record)
     if resource.key in ("salesorder", "purchaseorder"):
         # Zoho's OpenAPI files type the header discount of these two as a string ("10%" or "10"),
         # of estimates and invoices as a number.
@@ -372,6 +379,15 @@ def update_transaction(org: Org, resource: Resource, record: dict, data: dict,
     record["last_modified_time"] = fmt_time(now)
 
 
+def _keep_applications(record: dict, old_customer: str | None) -> None:
+    """Payments and credits stay with their customer: an invoice or credit note that has
+    some applied does not change customer."""
+    applied = record.get("payment_made", 0) or record.get("credits_applied", 0) \
+        or record.get("invoices_credited")
+    if applied and old_customer and old_customer != record.get("customer_id"):
+        raise invalid("customer_id")
+
+
 def _set_party(org: Org, resource: Resource, record: dict, data: dict) -> None:
     key = f"{resource.party}_id"
     if key not in data:
@@ -381,6 +397,7 @@ def _set_party(org: Org, resource: Resource, record: dict, data: dict) -> None:
     if contact is None or contact["contact_type"] != resource.party:
         raise invalid(key)
     old = record.get(key)
+    record["_old_customer"] = old
     if old != party_id:
         if old:
             org.ref(old, -1)

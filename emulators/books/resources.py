@@ -203,3 +203,86 @@ ESTIMATES, INVOICES, SALESORDERS, PURCHASEORDERS = (transaction_resource(d) for 
 TRANSACTIONS = (ESTIMATES, INVOICES, SALESORDERS, PURCHASEORDERS)
 ALL = (CONTACTS, ITEMS) + TRANSACTIONS
 BY_PLURAL = {r.plural: r for r in ALL}
+
+
+# --------------------------------------------------------------------------------------------
+# Receivables: credit notes and customer payments (served natively, with their effect on
+# invoices and on the customer's receivables; see emulators.books.receivables)
+# --------------------------------------------------------------------------------------------
+
+# credit-notes.yml: statuses draft/open/closed/void; "closed" is reached when every credit is
+# used and left when an application is removed. Messages of the status actions follow the
+# wording of Zoho's API pages for credit notes (unverified against a live org).
+CREDITNOTE_ACTIONS = {
+    "void": StatusAction("void", ("draft", "open"),
+                         "The credit note has been voided."),
+    "open": StatusAction("open", ("draft", "void"),
+                         "The status of the credit note has been changed to open."),
+    "draft": StatusAction("draft", ("void",),
+                          "The status of the credit note has been changed to draft."),
+}
+
+CREDITNOTES = Resource(
+    key="creditnote", plural="creditnotes", id_field="creditnote_id", label="Credit Note",
+    scope="creditnotes",
+    fields=frozenset(_TXN_COMMON | {"customer_id", "creditnote_number", "invoice_id",
+                                    "shipping_charge", "adjustment",
+                                    "adjustment_description"}),
+    required=("customer_id", "line_items"), report_name="Credit Notes",
+    # credit-notes.yml documents these sort columns (plus cf_ ones, not served here).
+    sort_columns=("customer_name", "creditnote_number", "balance", "total", "date",
+                  "created_time", "last_modified_time"),
+    default_sort=("created_time", "D"),
+    summary=("creditnote_id", "creditnote_number", "status", "customer_id", "customer_name",
+             "reference_number", "date", "currency_id", "currency_code", "total", "balance",
+             "created_time", "last_modified_time"),
+    messages={"created": "The credit note has been created.",
+              "updated": "Credit note information has been updated.",
+              "deleted": "The credit note has been deleted."},
+    number_field="creditnote_number", number_prefix="CN-", party="customer",
+    # Books opens a credit note on creation (it is a credit at once); drafts come from the
+    # draft action.
+    initial_status="open", transitions=CREDITNOTE_ACTIONS,
+    filter_by=_status_filters("open", "closed", "void", "draft"),
+    text_filters=("creditnote_number", "customer_name", "item_name", "reference_number"),
+    exact_filters=("customer_id", "status", "item_id"),
+    has_lmt_filter=True, has_date_filters=True,
+)
+
+# customer-payments.yml: the list filters customer_id, customer_name, reference_number,
+# payment_mode, notes, date and amount, and filter_by PaymentMode.<mode>.
+PAYMENT_MODES = ("check", "cash", "creditcard", "banktransfer", "bankremittance",
+                 "autotransaction", "others")
+CUSTOMERPAYMENTS = Resource(
+    key="payment", plural="customerpayments", id_field="payment_id", label="Payment",
+    scope="customerpayments",
+    fields=frozenset({"customer_id", "payment_mode", "amount", "date", "reference_number",
+                      "description", "invoices", "exchange_rate", "payment_form",
+                      "bank_charges", "custom_fields", "location_id", "invoice_id",
+                      "amount_applied", "tax_amount_withheld", "account_id",
+                      "contact_persons", "retainerinvoice_id"}),
+    required=("customer_id", "payment_mode", "amount"), report_name="Customer Payments",
+    sort_columns=("date", "payment_number", "reference_number", "customer_name", "amount",
+                  "created_time", "last_modified_time"),
+    default_sort=("created_time", "D"),
+    summary=("payment_id", "payment_number", "customer_id", "customer_name", "payment_mode",
+             "reference_number", "date", "amount", "bcy_amount", "unused_amount",
+             "currency_id", "currency_code", "description", "invoice_numbers",
+             "created_time", "last_modified_time"),
+    messages={"created": "The payment has been created.",
+              "updated": "The payment details have been updated.",
+              "deleted": "The payment has been deleted."},
+    party="customer",
+    filter_by={"PaymentMode.All": None, **{f"PaymentMode.{name}": None for name in (
+        "Check", "Cash", "BankTransfer", "Paypal", "CreditCard", "GoogleCheckout", "Credit",
+        "Authorizenet", "BankRemittance", "Payflowpro", "Stripe", "TwoCheckout", "Braintree",
+        "Others")}, "Status.All": None},
+    text_filters=("customer_name", "reference_number", "payment_mode", "description"),
+    exact_filters=("customer_id",),
+    # Not among the documented list parameters of customer payments; served because the
+    # other transaction lists have it and a sync client asks for it (unverified).
+    has_lmt_filter=True, has_date_filters=True,
+)
+RECEIVABLES = (CREDITNOTES, CUSTOMERPAYMENTS)
+ALL = ALL + RECEIVABLES
+BY_PLURAL = {r.plural: r for r in ALL}

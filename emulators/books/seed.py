@@ -15,6 +15,7 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
+from emulators.books import receivables
 from emulators.books.records import new_contact, new_item, new_transaction
 from emulators.books.resources import (
     CONTACTS,
@@ -22,6 +23,7 @@ from emulators.books.resources import (
     INVOICES,
     ITEMS,
     PURCHASEORDERS,
+    RECEIVABLES,
     SALESORDERS,
     TRANSACTIONS,
 )
@@ -62,6 +64,12 @@ def seed_books(books, rng: random.Random, sizes, crm) -> None:
         _currencies(books, org, config.books_currency)
         _custom_fields(books, org)
         _OrgSeeder(books, org, rng, now, crm).run(sizes)
+    for org in books.orgs.values():
+        # After all sample records, so that their ids stay what they were before credit
+        # notes and payments were served.
+        for resource in RECEIVABLES:
+            org.custom_fields[resource.key] = [crm_id_field(books)]
+        receivables.rebuild(org)
 
 
 def _org_info(config, org_id: str, index: int, now) -> dict:

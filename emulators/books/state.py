@@ -183,6 +183,28 @@ def get_address(data: dict, key: str) -> dict | None:
 # --------------------------------------------------------------------------------------------
 
 
+class Ledger:
+    """Which documents count towards which customer: customer id -> {(plural, id)}."""
+
+    def __init__(self):
+        self.docs: dict[str, set[tuple[str, str]]] = {}
+        self.owner: dict[tuple[str, str], str] = {}
+
+    def place(self, resource: Resource, record: dict, deleted: bool = False) -> set[str]:
+        """File (or drop) a document under its customer; the customers whose figures may
+        have changed (its old and its new customer)."""
+        key = (resource.plural, record[resource.id_field])
+        old = self.owner.pop(key, None)
+        if old is not None:
+            self.docs.get(old, set()).discard(key)
+        new = None if deleted else record.get("customer_id") or None
+        if new is not None:
+            self.owner[key] = new
+            self.docs.setdefault(new, set()).add(key)
+        return {c for c in (old, new) if c}
+
+
+
 class Org:
     """One Books organization: settings, custom fields, currencies and records."""
 
@@ -199,6 +221,8 @@ class Org:
         self.skus: dict[str, str] = {}
         self.unique: dict[tuple[str, str, str], str] = {}  # (plural, api_name, value) -> id
         self.refs: dict[str, int] = {}  # contact/item id -> transactions referring to it
+        # The invoices, credit notes and payments each customer's receivables come from.
+        self.ledger = Ledger()
         # Sorted lists are reused until the next write (list pages are the hot path).
         self.version = 0
         self.sort_cache: dict[tuple[str, str, str], tuple[int, list[dict]]] = {}
@@ -493,8 +517,7 @@ def compute_totals(record: dict) -> None:
     record["discount_total"] = discount
     record["tax_total"] = Decimal("0.00")
     record["total"] = money(sub_total - discount + extra)
-    if "balance" in record:  # nothing is paid in the emulator; a void invoice owes nothing
-        record["balance"] = Decimal("0.00") if record["status"] == "void" else record["total"]
+    # The balance follows from payments and credits (emulators.books.receivables.settle).
 
 
 def add_days(day: str, days: int) -> str:

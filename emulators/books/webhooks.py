@@ -1,9 +1,12 @@
 """Books webhooks, emulated: one receiver URL + shared secret per organization.
 
 Real Books sends webhooks from workflow rules configured in its UI, with user-defined headers
-(Settings > Workflow Actions > Webhooks, as Zoho's Books help describes them); the emulator
-sends `{"event_type": "<resource>_<created|updated|deleted>", "data": {…record…}}` with the
-secret in one header. Delivery runs on a
+(Settings > Workflow Actions > Webhooks, as Zoho's Books help describes them); their default
+payload is one key named after the entity, `{"invoice": {…}}`, `{"creditnote": {…}}`,
+`{"payment": {…}}` (a customer payment; third-party trigger catalogues show that shape). The
+emulator sends that key and, for receivers that want to know the event without a workflow
+rule per event, `"event_type": "<entity>_<created|updated|deleted>"` and the same record as
+`"data"`, with the secret in one header. Delivery runs on a
 daemon thread fed by a queue, so API requests never wait for the receiver; failures are
 dropped (a short timeout, no retries), as a receiver must not rely on every webhook arriving.
 """
@@ -67,8 +70,9 @@ class WebhookDispatcher:
         hook = self.hooks.get(org_id)
         if hook is None:
             return
-        body = json.dumps({"event_type": event_type, "data": record}, default=_default,
-                          ensure_ascii=False)
+        entity = event_type.rpartition("_")[0]
+        body = json.dumps({"event_type": event_type, "data": record, entity: record},
+                          default=_default, ensure_ascii=False)
         self.queue.put((hook, body))
 
     def _run(self) -> None:

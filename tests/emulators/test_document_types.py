@@ -1,10 +1,11 @@
 """Document types declared at run time: a Books resource and its CRM module, served by one
 declaration (`POST /__emulator__/document-types` or `Emulator.add_document_type`).
 
-The example is a credit note: Books `creditnotes` (customer party, statuses draft/open/void,
-upsert by the unique custom field cf_crm_id) and the CRM custom module `Credit_Notes` with the
-line-item subform `Credited_Items`. Each test module gets its own emulator, so the session's
-shared emulator never sees the declared type.
+The example is a retainer invoice, a Books document the emulator does not serve by itself:
+Books `retainerinvoices` (customer party, statuses draft/open/void here, upsert by the unique
+custom field cf_crm_id) and the CRM custom module `Retainer_Invoices` with the line-item
+subform `Retainer_Items`. Each test module gets its own emulator, so the session's shared
+emulator never sees the declared type.
 """
 
 from __future__ import annotations
@@ -24,20 +25,20 @@ from emulators.crm.fields import MODULES
 
 SMALL = Sizes(accounts=6, contacts_per_account=1, unassociated_contacts=1, vendors=3,
               products=5, deals=3, books_customers=4, books_vendors=2, books_items=3)
-CREDIT_NOTES = {
-    "resource": "creditnotes", "label": "Credit Note", "party": "customer",
-    "number_prefix": "CN-", "statuses": ["draft", "open", "void"],
-    "crm_module": "Credit_Notes", "crm_subform": "Credited_Items",
+RETAINER_INVOICES = {
+    "resource": "retainerinvoices", "label": "Retainer Invoice", "party": "customer",
+    "number_prefix": "RET-", "statuses": ["draft", "open", "void"],
+    "crm_module": "Retainer_Invoices", "crm_subform": "Retainer_Items",
 }
 V8 = "/crm/v8"
 
 
 @pytest.fixture(scope="module")
 def server():
-    """An emulator of this module's own, with credit notes declared over HTTP."""
+    """An emulator of this module's own, with retainer invoices declared over HTTP."""
     with EmulatorServer(EmulatorConfig(sizes=SMALL)) as running:
         answer = httpx.post(f"{running.base_url}/__emulator__/document-types",
-                            json=CREDIT_NOTES)
+                            json=RETAINER_INVOICES)
         assert answer.status_code == 201, answer.text
         yield running
 
@@ -69,13 +70,13 @@ def _party_and_item(http, org) -> tuple[str, str]:
     return customer["contact_id"], item["item_id"]
 
 
-def _credit_note(http, org, **extra) -> dict:
+def _retainer_invoice(http, org, **extra) -> dict:
     customer, item = _party_and_item(http, org)
     body = {"customer_id": customer, "line_items": [
         {"item_id": item, "quantity": 2, "rate": 10.5, "discount": "10%"}], **extra}
-    made = http.post("/books/v3/creditnotes", params={"organization_id": org}, json=body)
+    made = http.post("/books/v3/retainerinvoices", params={"organization_id": org}, json=body)
     assert made.status_code == 201, made.text
-    return made.json()["creditnote"]
+    return made.json()["retainerinvoice"]
 
 
 # ------------------------------------------------------------------------------ declaring
@@ -85,66 +86,67 @@ def test_the_control_lists_what_was_declared_with_zoho_naming(server):
     listed = httpx.get(f"{server.base_url}/__emulator__/document-types").json()
     [doc] = listed["document_types"]
     assert (doc["key"], doc["id_field"], doc["number_field"]) == (
-        "creditnote", "creditnote_id", "creditnote_number")
+        "retainerinvoice", "retainerinvoice_id", "retainerinvoice_number")
     assert doc["crm_statuses"] == ["Draft", "Open", "Void"] and doc["crm_custom"] is True
     assert doc["actions"]["void"]["from"] == ["draft", "open"]
 
 
 @pytest.mark.parametrize("body, words", [
-    ({**CREDIT_NOTES, "colour": "red"}, "unknown document type setting"),
-    ({k: v for k, v in CREDIT_NOTES.items() if k != "crm_subform"}, "needs: crm_subform"),
-    ({**CREDIT_NOTES, "resource": "estimates", "crm_module": "Estimates_Too"}, "already"),
-    ({**CREDIT_NOTES, "resource": "refunds", "crm_module": "Accounts"}, "already"),
-    ({**CREDIT_NOTES, "resource": "contacts", "crm_module": "Contacts_Too"}, "already"),
-    ({**CREDIT_NOTES, "party": "supplier", "resource": "debitnotes",
+    ({**RETAINER_INVOICES, "colour": "red"}, "unknown document type setting"),
+    ({k: v for k, v in RETAINER_INVOICES.items() if k != "crm_subform"}, "needs: crm_subform"),
+    ({**RETAINER_INVOICES, "resource": "estimates", "crm_module": "Estimates_Too"}, "already"),
+    ({**RETAINER_INVOICES, "resource": "refunds", "crm_module": "Accounts"}, "already"),
+    ({**RETAINER_INVOICES, "resource": "contacts", "crm_module": "Contacts_Too"}, "already"),
+    ({**RETAINER_INVOICES, "party": "supplier", "resource": "debitnotes",
       "crm_module": "Debit_Notes"}, "party must be one of"),
-    ({**CREDIT_NOTES, "crm_subform": "Credited Items"}, "not a CRM API name"),
-    ({**CREDIT_NOTES, "label": "Other"}, "already declared"),
+    ({**RETAINER_INVOICES, "crm_subform": "Retainer Items"}, "not a CRM API name"),
+    ({**RETAINER_INVOICES, "label": "Other"}, "already declared"),
 ])
 def test_bad_or_clashing_declarations_are_refused_and_leave_no_trace(server, body, words):
     answer = httpx.post(f"{server.base_url}/__emulator__/document-types", json=body)
     assert answer.status_code == 400 and words in answer.json()["error"]
-    assert [d.resource for d in server.emu.document_types] == ["creditnotes"]
+    assert [d.resource for d in server.emu.document_types] == ["retainerinvoices"]
     assert "Debit_Notes" not in server.emu.crm.catalogue.modules
 
 
 def test_declaring_the_same_type_again_changes_nothing(server):
-    again = httpx.post(f"{server.base_url}/__emulator__/document-types", json=CREDIT_NOTES)
+    again = httpx.post(f"{server.base_url}/__emulator__/document-types", json=RETAINER_INVOICES)
     assert again.status_code == 201
     assert len(server.emu.document_types) == 1
-    assert len(server.emu.books.resources) == 7
+    assert len(server.emu.books.resources) == 9
 
 
 def test_another_emulator_does_not_see_the_type():
     other = Emulator(EmulatorConfig(sizes=SMALL))
-    assert "Credit_Notes" not in other.crm.catalogue.modules
-    assert "creditnotes" not in {r.plural for r in other.books.resources}
+    assert "Retainer_Invoices" not in other.crm.catalogue.modules
+    assert "retainerinvoices" not in {r.plural for r in other.books.resources}
 
 
 # ------------------------------------------------------------------------------ Books
 
 
 def test_books_create_get_update_and_totals(http, org):
-    note = _credit_note(http, org, reference_number="R-1", adjustment=1.25)
-    assert note["creditnote_number"] == "CN-00001" and note["status"] == "draft"
+    note = _retainer_invoice(http, org, reference_number="R-1", adjustment=1.25)
+    assert note["retainerinvoice_number"] == "RET-00001" and note["status"] == "draft"
     [line] = note["line_items"]
     assert (line["quantity"], line["rate"], line["discount"]) == (2, 10.5, "10%")
     assert (note["sub_total"], note["total"]) == (18.9, 20.15)
-    got = http.get(f"/books/v3/creditnotes/{note['creditnote_id']}",
+    got = http.get(f"/books/v3/retainerinvoices/{note['retainerinvoice_id']}",
                    params={"organization_id": org})
-    assert got.status_code == 200 and got.json()["creditnote"]["reference_number"] == "R-1"
-    changed = http.put(f"/books/v3/creditnotes/{note['creditnote_id']}",
+    assert got.status_code == 200 and got.json()["retainerinvoice"]["reference_number"] == "R-1"
+    changed = http.put(f"/books/v3/retainerinvoices/{note['retainerinvoice_id']}",
                        params={"organization_id": org}, json={"notes": "returned goods"})
     assert changed.status_code == 200, changed.text
-    assert changed.json()["message"] == "The credit note has been updated."
+    assert changed.json()["message"] == "The retainer invoice has been updated."
     # a key the declaration does not name is ignored, as Books ignores undocumented keys
-    unknown = http.put(f"/books/v3/creditnotes/{note['creditnote_id']}",
+    unknown = http.put(f"/books/v3/retainerinvoices/{note['retainerinvoice_id']}",
                        params={"organization_id": org}, json={"salesperson_name": "x"})
-    assert unknown.status_code == 200 and "salesperson_name" not in unknown.json()["creditnote"]
-    missing = http.get("/books/v3/creditnotes/460000000999999",
+    assert unknown.status_code == 200
+    assert "salesperson_name" not in unknown.json()["retainerinvoice"]
+    missing = http.get("/books/v3/retainerinvoices/460000000999999",
                        params={"organization_id": org})
     assert missing.status_code == 404 and missing.json()["message"] == (
-        "Credit Note does not exist.")
+        "Retainer Invoice does not exist.")
 
 
 def test_books_upsert_by_the_unique_crm_id(http, org):
@@ -153,44 +155,45 @@ def test_books_upsert_by_the_unique_crm_id(http, org):
     headers = {"X-Unique-Identifier-Key": "cf_crm_id",
                "X-Unique-Identifier-Value": "5725767000009990001", "X-Upsert": "true"}
     params = {"organization_id": org}
-    made = http.put("/books/v3/creditnotes", params=params, json=body, headers=headers)
+    made = http.put("/books/v3/retainerinvoices", params=params, json=body, headers=headers)
     assert made.status_code == 201, made.text
-    note = made.json()["creditnote"]
+    note = made.json()["retainerinvoice"]
     assert note["custom_field_hash"]["cf_crm_id"] == "5725767000009990001"
-    again = http.put("/books/v3/creditnotes", params=params, headers=headers,
+    again = http.put("/books/v3/retainerinvoices", params=params, headers=headers,
                      json={"reference_number": "second"})
     assert again.status_code == 200
-    assert again.json()["creditnote"]["creditnote_id"] == note["creditnote_id"]
-    listed = http.get("/books/v3/creditnotes", params=params).json()["creditnotes"]
-    assert [r["creditnote_id"] for r in listed] == [note["creditnote_id"]]
+    assert again.json()["retainerinvoice"]["retainerinvoice_id"] == note["retainerinvoice_id"]
+    listed = http.get("/books/v3/retainerinvoices", params=params).json()["retainerinvoices"]
+    assert [r["retainerinvoice_id"] for r in listed] == [note["retainerinvoice_id"]]
 
 
 def test_books_sorted_scan_by_last_modified_time_and_filters(http, org):
-    first = _credit_note(http, org)
+    first = _retainer_invoice(http, org)
     time.sleep(1.1)  # Books timestamps have whole seconds
-    second = _credit_note(http, org)
+    second = _retainer_invoice(http, org)
     params = {"organization_id": org, "sort_column": "last_modified_time", "sort_order": "D"}
-    answer = http.get("/books/v3/creditnotes", params=params).json()
-    assert [r["creditnote_id"] for r in answer["creditnotes"]] == [
-        second["creditnote_id"], first["creditnote_id"]]
+    answer = http.get("/books/v3/retainerinvoices", params=params).json()
+    assert [r["retainerinvoice_id"] for r in answer["retainerinvoices"]] == [
+        second["retainerinvoice_id"], first["retainerinvoice_id"]]
     assert answer["page_context"]["sort_column"] == "last_modified_time"
-    assert set(answer["creditnotes"][0]) >= {"creditnote_number", "customer_name", "total",
-                                             "status", "last_modified_time"}
-    since = http.get("/books/v3/creditnotes", params={
+    assert set(answer["retainerinvoices"][0]) >= {
+        "retainerinvoice_number", "customer_name", "total", "status", "last_modified_time"}
+    since = http.get("/books/v3/retainerinvoices", params={
         "organization_id": org, "last_modified_time": second["last_modified_time"]})
-    assert [r["creditnote_id"] for r in since.json()["creditnotes"]] == [
-        second["creditnote_id"]]
-    drafts = http.get("/books/v3/creditnotes", params={"organization_id": org,
+    assert [r["retainerinvoice_id"] for r in since.json()["retainerinvoices"]] == [
+        second["retainerinvoice_id"]]
+    drafts = http.get("/books/v3/retainerinvoices", params={"organization_id": org,
                                                        "filter_by": "Status.Draft"})
-    assert len(drafts.json()["creditnotes"]) == 2
+    assert len(drafts.json()["retainerinvoices"]) == 2
 
 
 def test_books_status_actions_and_delete(http, org):
-    note = _credit_note(http, org)
-    path, params = f"/books/v3/creditnotes/{note['creditnote_id']}", {"organization_id": org}
+    note = _retainer_invoice(http, org)
+    path = f"/books/v3/retainerinvoices/{note['retainerinvoice_id']}"
+    params = {"organization_id": org}
     opened = http.post(f"{path}/status/open", params=params)
     assert opened.status_code == 200
-    assert opened.json()["message"] == "Credit Note status has been changed to Open."
+    assert opened.json()["message"] == "Retainer Invoice status has been changed to Open."
     assert http.post(f"{path}/status/void", params=params).status_code == 200
     back = http.post(f"{path}/status/open", params=params)
     assert back.status_code == 400  # open is reached from draft only
@@ -220,30 +223,30 @@ def test_books_webhooks_like_the_other_transactions(server, http, org):
     try:
         httpx.post(f"{server.base_url}/__emulator__/webhooks",
                    json={"org_id": org, "url": url, "secret": "s3"}).raise_for_status()
-        note = _credit_note(http, org)
+        note = _retainer_invoice(http, org)
         deadline = time.monotonic() + 5
         while not received and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         httpx.delete(f"{server.base_url}/__emulator__/webhooks/{org}")
         receiver.shutdown()
-    assert received[0]["event_type"] == "creditnote_created"
+    assert received[0]["event_type"] == "retainerinvoice_created"
     assert received[0]["secret"] == "s3"
-    assert received[0]["data"]["creditnote_id"] == note["creditnote_id"]
+    assert received[0]["data"]["retainerinvoice_id"] == note["retainerinvoice_id"]
 
 
 def test_requests_are_counted_by_route_also_when_refused(server, http, org):
     httpx.post(f"{server.base_url}/__emulator__/stats/clear")
-    http.get("/books/v3/creditnotes", params={"organization_id": org})
+    http.get("/books/v3/retainerinvoices", params={"organization_id": org})
     httpx.post(f"{server.base_url}/__emulator__/faults", json={"rate_429": 1.0})
     try:
-        refused = http.get("/books/v3/creditnotes/1", params={"organization_id": org})
+        refused = http.get("/books/v3/retainerinvoices/1", params={"organization_id": org})
     finally:
         httpx.post(f"{server.base_url}/__emulator__/faults", json={})
     assert refused.status_code == 429
     counted = httpx.get(f"{server.base_url}/__emulator__/stats").json()["requests"]
-    assert counted["GET /books/v3/creditnotes"] == 1
-    assert counted["GET /books/v3/creditnotes/{record_id}"] == 1
+    assert counted["GET /books/v3/retainerinvoices"] == 1
+    assert counted["GET /books/v3/retainerinvoices/{record_id}"] == 1
 
 
 # ------------------------------------------------------------------------------ CRM
@@ -251,27 +254,27 @@ def test_requests_are_counted_by_route_also_when_refused(server, http, org):
 
 def test_crm_module_and_fields(http):
     modules = {m["api_name"]: m for m in http.get(f"{V8}/settings/modules").json()["modules"]}
-    module = modules["Credit_Notes"]
-    assert module["generated_type"] == "custom" and module["plural_label"] == "Credit Notes"
+    module = modules["Retainer_Invoices"]
+    assert module["generated_type"] == "custom" and module["plural_label"] == "Retainer Invoices"
     # v8 no longer sends the capability flags (inventory_template_supported, …); v5 still does
     assert "inventory_template_supported" not in module
     old = {m["api_name"]: m for m in http.get("/crm/v5/settings/modules").json()["modules"]}
-    assert old["Credit_Notes"]["inventory_template_supported"] is True
+    assert old["Retainer_Invoices"]["inventory_template_supported"] is True
     assert modules["Quotes"]["generated_type"] == "default"
     fields = {f["api_name"]: f for f in http.get(
-        f"{V8}/settings/fields", params={"module": "Credit_Notes"}).json()["fields"]}
+        f"{V8}/settings/fields", params={"module": "Retainer_Invoices"}).json()["fields"]}
     quote_fields = [f["api_name"] for f in http.get(
         f"{V8}/settings/fields", params={"module": "Quotes"}).json()["fields"]]
-    assert fields["Credited_Items"]["data_type"] == "subform"
+    assert fields["Retainer_Items"]["data_type"] == "subform"
     assert fields["Books_Id__c"]["unique"] == {"casesensitive": "false"}
     assert [v["actual_value"] for v in fields["Status"]["pick_list_values"]] == [
         "-None-", "Draft", "Open", "Void"]
     assert fields["Account_Name"]["lookup"]["module"]["api_name"] == "Accounts"
     assert set(fields) == (set(quote_fields) - {"Valid_Till", "Quoted_Items"}) | {
-        "Due_Date", "Credited_Items"}
-    views = http.get(f"{V8}/settings/custom_views", params={"module": "Credit_Notes"})
+        "Due_Date", "Retainer_Items"}
+    views = http.get(f"{V8}/settings/custom_views", params={"module": "Retainer_Invoices"})
     assert views.status_code == 200
-    assert views.json()["custom_views"][0]["name"] == "All Credit Notes"
+    assert views.json()["custom_views"][0]["name"] == "All Retainer Invoices"
 
 
 def test_crm_writes_compute_totals_and_upsert_by_books_id(http):
@@ -279,22 +282,22 @@ def test_crm_writes_compute_totals_and_upsert_by_books_id(http):
     product = http.get(f"{V8}/Products", params={"fields": "Unit_Price"}).json()["data"][0]
     record = {"Subject": "Returned sensors", "Account_Name": {"id": account["id"]},
               "Status": "Draft", "Adjustment": 2.5, "Books_Id__c": "460000000777001",
-              "Credited_Items": [{"Product_Name": {"id": product["id"]}, "Quantity": 2,
+              "Retainer_Items": [{"Product_Name": {"id": product["id"]}, "Quantity": 2,
                                   "List_Price": 40, "Discount": 5}]}
-    made = http.post(f"{V8}/Credit_Notes", json={"data": [record]})
+    made = http.post(f"{V8}/Retainer_Invoices", json={"data": [record]})
     assert made.status_code == 201, made.text
     rec_id = made.json()["data"][0]["details"]["id"]
-    got = http.get(f"{V8}/Credit_Notes/{rec_id}").json()["data"][0]
-    assert got["Credited_Items"][0]["Total"] == 75.0
+    got = http.get(f"{V8}/Retainer_Invoices/{rec_id}").json()["data"][0]
+    assert got["Retainer_Items"][0]["Total"] == 75.0
     assert (got["Sub_Total"], got["Grand_Total"]) == (75.0, 77.5)
     assert got["Account_Name"] == {"id": account["id"], "name": account["Account_Name"]}
-    upsert = http.post(f"{V8}/Credit_Notes/upsert", json={
+    upsert = http.post(f"{V8}/Retainer_Invoices/upsert", json={
         "data": [{"Books_Id__c": "460000000777001", "Adjustment": 0}],
         "duplicate_check_fields": ["Books_Id__c"]})
     assert upsert.status_code == 200, upsert.text
     assert upsert.json()["data"][0]["action"] == "update"
-    assert http.get(f"{V8}/Credit_Notes/{rec_id}").json()["data"][0]["Grand_Total"] == 75.0
-    duplicate = http.post(f"{V8}/Credit_Notes", json={"data": [
+    assert http.get(f"{V8}/Retainer_Invoices/{rec_id}").json()["data"][0]["Grand_Total"] == 75.0
+    duplicate = http.post(f"{V8}/Retainer_Invoices", json={"data": [
         {**record, "Subject": "Again"}]})
     assert duplicate.json()["data"][0]["code"] == "DUPLICATE_DATA"
 
@@ -302,18 +305,20 @@ def test_crm_writes_compute_totals_and_upsert_by_books_id(http):
 def test_crm_reads_modified_since_search_and_coql(http):
     account = http.get(f"{V8}/Accounts", params={"fields": "Account_Name"}).json()["data"][0]
     product = http.get(f"{V8}/Products", params={"fields": "Unit_Price"}).json()["data"][0]
-    assert http.get(f"{V8}/Credit_Notes", params={"fields": "Subject"}).status_code == 204
-    made = http.post(f"{V8}/Credit_Notes", json={"data": [{
+    assert http.get(f"{V8}/Retainer_Invoices", params={"fields": "Subject"}).status_code == 204
+    made = http.post(f"{V8}/Retainer_Invoices", json={"data": [{
         "Subject": "CN one", "Account_Name": {"id": account["id"]},
-        "Credited_Items": [{"Product_Name": {"id": product["id"]}, "Quantity": 1}]}]})
+        "Retainer_Items": [{"Product_Name": {"id": product["id"]}, "Quantity": 1}]}]})
     modified = made.json()["data"][0]["details"]["Modified_Time"]
-    listed = http.get(f"{V8}/Credit_Notes", params={"fields": "Subject,Modified_Time"},
+    listed = http.get(f"{V8}/Retainer_Invoices", params={"fields": "Subject,Modified_Time"},
                       headers={"If-Modified-Since": modified})
     assert [r["Subject"] for r in listed.json()["data"]] == ["CN one"]
-    found = http.get(f"{V8}/Credit_Notes/search", params={"criteria": "(Subject:equals:CN one)"})
+    found = http.get(f"{V8}/Retainer_Invoices/search",
+                     params={"criteria": "(Subject:equals:CN one)"})
     assert found.status_code == 200 and len(found.json()["data"]) == 1
     coql = http.post(f"{V8}/coql", json={
-        "select_query": "select Subject, Grand_Total from Credit_Notes where Subject = 'CN one'"})
+        "select_query": "select Subject, Grand_Total from Retainer_Invoices "
+                        "where Subject = 'CN one'"})
     assert coql.status_code == 200, coql.text
     assert coql.json()["data"][0]["Grand_Total"] == float(
         Decimal(str(product["Unit_Price"])).quantize(Decimal("0.01")))
@@ -323,24 +328,24 @@ def test_crm_reads_modified_since_search_and_coql(http):
 
 
 def test_the_type_is_kept_across_reset_with_no_records(server, http, org):
-    _credit_note(http, org)
+    _retainer_invoice(http, org)
     httpx.post(f"{server.base_url}/__emulator__/reset", json={"seed": 3}).raise_for_status()
-    listed = http.get("/books/v3/creditnotes", params={"organization_id": org})
-    assert listed.status_code == 200 and listed.json()["creditnotes"] == []
-    assert http.get(f"{V8}/Credit_Notes", params={"fields": "Subject"}).status_code == 204
+    listed = http.get("/books/v3/retainerinvoices", params={"organization_id": org})
+    assert listed.status_code == 200 and listed.json()["retainerinvoices"] == []
+    assert http.get(f"{V8}/Retainer_Invoices", params={"fields": "Subject"}).status_code == 204
     # The unique custom field is there again, so upserts by the CRM id still work.
     customer, item = _party_and_item(http, org)
-    upsert = http.put("/books/v3/creditnotes", params={"organization_id": org}, json={
+    upsert = http.put("/books/v3/retainerinvoices", params={"organization_id": org}, json={
         "customer_id": customer, "line_items": [{"item_id": item}]}, headers={
         "X-Unique-Identifier-Key": "cf_crm_id", "X-Unique-Identifier-Value": "1",
         "X-Upsert": "true"})
     assert upsert.status_code == 201, upsert.text
-    assert upsert.json()["creditnote"]["creditnote_number"] == "CN-00001"
+    assert upsert.json()["retainerinvoice"]["retainerinvoice_number"] == "RET-00001"
 
 
 def test_declaring_a_type_leaves_the_sample_data_as_it_was():
     plain, declared = Emulator(EmulatorConfig(sizes=SMALL)), Emulator(EmulatorConfig(sizes=SMALL))
-    declared.add_document_type(CREDIT_NOTES)
+    declared.add_document_type(RETAINER_INVOICES)
     frozen = plain.now()  # Books lays its sample times out back from now
     for emu in (plain, declared):
         emu.now = lambda: frozen
@@ -356,7 +361,7 @@ def test_declaring_a_type_leaves_the_sample_data_as_it_was():
 def test_python_api_serves_apps_built_before_and_after():
     emu = Emulator(EmulatorConfig(sizes=SMALL))
     before = TestClient(emu.app())
-    doc = DocumentType.from_dict({**CREDIT_NOTES, "resource": "debitnotes", "party": "vendor",
+    doc = DocumentType.from_dict({**RETAINER_INVOICES, "resource": "debitnotes", "party": "vendor",
                                   "label": "Debit Note", "crm_module": "Debit_Notes",
                                   "crm_subform": "Debited_Items", "crm_date_field": None})
     assert emu.add_document_type(doc) is doc

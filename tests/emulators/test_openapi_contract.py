@@ -545,6 +545,131 @@ def _txn_cases() -> list[Case]:
     return cases
 
 
+# -- receivables: customer payments, credit notes, and their effect on invoices and contacts --
+
+
+def _bk_ledger(c: Ctx) -> dict:
+    """A new customer with an issued invoice of 120.50, a payment of 40.25 on it (and 9.75
+    unused) and an open credit note of 30.10 with 10.05 applied to the invoice: the ids."""
+    customer = c.new_contact()["contact_id"]
+    invoice = c.ok(c.books("POST", "/invoices", json={
+        "customer_id": customer, "line_items": c.line_items()})).json()["invoice"]
+    invoice_id = invoice["invoice_id"]
+    c.ok(c.books("POST", f"/invoices/{invoice_id}/status/sent"))
+    payment = c.ok(c.books("POST", "/customerpayments", json={
+        "customer_id": customer, "payment_mode": "cash", "amount": 50, "date": "2026-01-05",
+        "invoices": [{"invoice_id": invoice_id, "amount_applied": 40.25}]})).json()["payment"]
+    note = c.ok(c.books("POST", "/creditnotes", json={
+        "customer_id": customer, "reference_number": f"CT-CN-{next(_unique)}",
+        "line_items": [{"name": "Returned", "rate": 30.10, "quantity": 1}]})).json()[
+        "creditnote"]
+    c.ok(c.books("POST", f"/creditnotes/{note['creditnote_id']}/invoices", json={
+        "invoices": [{"invoice_id": invoice_id, "amount_applied": 10.05}]}))
+    return {"customer": customer, "invoice": invoice_id, "payment": payment["payment_id"],
+            "note": note["creditnote_id"]}
+
+
+def _bk_ledger_call(method: str, path: str, **kw) -> Callable[[Ctx], httpx.Response]:
+    """A call on the documents of `_bk_ledger`; `path` names them as {customer}, {invoice},
+    {payment}, {note} and {application} (the note's first credit applied)."""
+    def call(c: Ctx) -> httpx.Response:
+        ids = _bk_ledger(c)
+        if "{application}" in path:
+            rows = c.ok(c.books("GET", f"/creditnotes/{ids['note']}/invoices")).json()[
+                "invoices_credited"]
+            ids["application"] = rows[0]["creditnote_invoice_id"]
+        return c.books(method, path.format(**ids), **_filled(kw, ids))
+    return call
+
+
+def _filled(value, ids: dict):
+    """`value` with the {name} placeholders of its strings replaced by the ids."""
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, dict):
+        return {k: _filled(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, ids) for v in value]
+    return value
+
+
+def _bk_note_status(steps: tuple[str, ...]) -> Callable[[Ctx], httpx.Response]:
+    def call(c: Ctx) -> httpx.Response:
+        note = c.ok(c.books("POST", "/creditnotes", json={
+            "customer_id": c.customer_id(), "line_items": c.line_items()})).json()["creditnote"]
+        for step in steps[:-1]:
+            c.ok(c.books("POST", f"/creditnotes/{note['creditnote_id']}/status/{step}"))
+        return c.books("POST", f"/creditnotes/{note['creditnote_id']}/status/{steps[-1]}")
+    return call
+
+
+CN = "/creditnotes/{creditnote_id}"
+PAY = "/customerpayments/{payment_id}"
+PAYMENTS, NOTES = "customer-payments.yml", "credit-notes.yml"
+RECEIVABLE_CASES = [
+    # What payments and credits do to the documents crmbooks already reads.
+    Case("books-contacts-get-with-receivables", "books", "contacts.yml", "GET",
+         "/contacts/{contact_id}", _bk_ledger_call("GET", "/contacts/{customer}"),
+         status=(200,)),
+    Case("books-contacts-list-unpaid", "books", "contacts.yml", "GET", "/contacts",
+         _bk_ledger_call("GET", "/contacts", params={"filter_by": "Invoice.Unpaid"}),
+         status=(200,)),
+    Case("books-invoices-get-partially-paid", "books", "invoices.yml", "GET",
+         "/invoices/{invoice_id}", _bk_ledger_call("GET", "/invoices/{invoice}"),
+         status=(200,)),
+    Case("books-invoices-list-partially-paid", "books", "invoices.yml", "GET", "/invoices",
+         _bk_ledger_call("GET", "/invoices", params={"customer_id": "{customer}"}),
+         status=(200,)),
+    Case("books-invoices-payments", "books", "invoices.yml", "GET",
+         "/invoices/{invoice_id}/payments", _bk_ledger_call("GET", "/invoices/{invoice}/payments"),
+         status=(200,)),
+    Case("books-invoices-creditsapplied", "books", "invoices.yml", "GET",
+         "/invoices/{invoice_id}/creditsapplied",
+         _bk_ledger_call("GET", "/invoices/{invoice}/creditsapplied"), status=(200,)),
+    # Customer payments (checked where customer-payments.yml is among the spec files).
+    Case("books-customerpayments-create", "books", PAYMENTS, "POST", "/customerpayments",
+         _bk_ledger_call("POST", "/customerpayments", json={
+             "customer_id": "{customer}", "payment_mode": "banktransfer", "amount": 12.5}),
+         status=(201,)),
+    Case("books-customerpayments-list", "books", PAYMENTS, "GET", "/customerpayments",
+         _bk_ledger_call("GET", "/customerpayments"), status=(200,)),
+    Case("books-customerpayments-get", "books", PAYMENTS, "GET", PAY,
+         _bk_ledger_call("GET", "/customerpayments/{payment}"), status=(200,)),
+    Case("books-customerpayments-update", "books", PAYMENTS, "PUT", PAY,
+         _bk_ledger_call("PUT", "/customerpayments/{payment}", json={"description": "thanks"}),
+         status=(200,)),
+    Case("books-customerpayments-delete", "books", PAYMENTS, "DELETE", PAY,
+         _bk_ledger_call("DELETE", "/customerpayments/{payment}"), status=(200,)),
+    Case("books-customerpayments-bulk-delete", "books", PAYMENTS, "DELETE", "/customerpayments",
+         _bk_ledger_call("DELETE", "/customerpayments", params={
+             "payment_id": "{payment}", "bulk_delete": "true"}), status=(200,)),
+    # Credit notes (checked where credit-notes.yml is among the spec files).
+    Case("books-creditnotes-create", "books", NOTES, "POST", "/creditnotes",
+         _bk_txn_create("creditnotes"), status=(201,)),
+    Case("books-creditnotes-list", "books", NOTES, "GET", "/creditnotes",
+         _bk_ledger_call("GET", "/creditnotes"), status=(200,)),
+    Case("books-creditnotes-get", "books", NOTES, "GET", CN,
+         _bk_ledger_call("GET", "/creditnotes/{note}"), status=(200,)),
+    Case("books-creditnotes-update", "books", NOTES, "PUT", CN,
+         _bk_ledger_call("PUT", "/creditnotes/{note}", json={"reference_number": "CT-U"}),
+         status=(200,)),
+    Case("books-creditnotes-delete", "books", NOTES, "DELETE", CN,
+         _bk_ledger_call("DELETE", "/creditnotes/{note}"), status=(200,)),
+    Case("books-creditnotes-apply", "books", NOTES, "POST", CN + "/invoices",
+         _bk_ledger_call("POST", "/creditnotes/{note}/invoices", json={
+             "invoices": [{"invoice_id": "{invoice}", "amount_applied": 1}]}), status=(200,)),
+    Case("books-creditnotes-credited", "books", NOTES, "GET", CN + "/invoices",
+         _bk_ledger_call("GET", "/creditnotes/{note}/invoices"), status=(200,)),
+    Case("books-creditnotes-credited-delete", "books", NOTES, "DELETE",
+         CN + "/invoices/{creditnote_invoice_id}",
+         _bk_ledger_call("DELETE", "/creditnotes/{note}/invoices/{application}"),
+         status=(200,)),
+    *(Case(f"books-creditnotes-status-{'-'.join(steps)}", "books", NOTES, "POST",
+           f"{CN}/status/{steps[-1]}", _bk_note_status(steps), status=(200,))
+      for steps in (("void",), ("void", "open"), ("void", "draft"))),
+]
+
+
 BOOKS_CASES = [
     Case("books-organizations", "books", "organizations.yml", "GET", "/organizations",
          _bk_orgs, status=(200,)),
@@ -603,6 +728,7 @@ BOOKS_CASES = [
     Case("books-invoices-bulk-delete", "books", "invoices.yml", "DELETE", "/invoices",
          _bk_invoices_bulk_delete, status=(200,)),
     *_txn_cases(),
+    *RECEIVABLE_CASES,
 ]
 
 # Mismatches between the emulators and the spec that are not settled: case id -> (the body path
@@ -786,6 +912,20 @@ BOOKS_ERRORS = {
                                         headers={"content-type": "application/json"})),
     "no-token": (401, lambda c: httpx.get(f"{c.http.base_url}{BOOKS}/contacts",
                                           params={"organization_id": c.org_id})),
+    "unknown-payment": (404, lambda c: c.books("GET", "/customerpayments/460000000999999")),
+    "payment-over-applied": (400, _bk_ledger_call("POST", "/customerpayments", json={
+        "customer_id": "{customer}", "payment_mode": "cash", "amount": 500,
+        "invoices": [{"invoice_id": "{invoice}", "amount_applied": 500}]})),
+    "payment-without-mode": (400, lambda c: c.books("POST", "/customerpayments", json={
+        "customer_id": c.customer_id(), "amount": 5})),
+    "credit-over-applied": (400, _bk_ledger_call("POST", "/creditnotes/{note}/invoices", json={
+        "invoices": [{"invoice_id": "{invoice}", "amount_applied": 20.06}]})),
+    "void-credit-note-with-credits": (400, _bk_ledger_call(
+        "POST", "/creditnotes/{note}/status/void")),
+    "void-invoice-with-payments": (400, _bk_ledger_call(
+        "POST", "/invoices/{invoice}/status/void")),
+    "unknown-credit-applied": (404, _bk_ledger_call(
+        "DELETE", "/creditnotes/{note}/invoices/460000000999999")),
 }
 
 

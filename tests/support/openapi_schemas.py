@@ -26,7 +26,9 @@ evidence beside the code:
 * Books: `page_context` typed as an array (object in reality); the record key of sales-order and
   contact-person answers typed as an array; a schema whose own `example` contradicts its `type`
   (amounts such as `total: {type: string, example: 10000}`) accepts the example's type too;
-  items.yml's `tax_percentage` (a string there, a number in every other Books file) may be either.
+  items.yml's `tax_percentage` (a string there, a number in every other Books file) may be either;
+  contacts.yml's receivables amounts typed `integer` may be any number; customer-payments.yml's
+  list key `customer_payments` is read as `customerpayments`, the key clients parse.
 * CRM: the exhaustive `required` lists of module/field/custom-view/layout metadata (and their
   non-nullable properties), `Criteria` (custom views, fields), the page-token keys of `Info`, the
   null names/users of permanently deleted records and the sample-value `pattern`s of users.json,
@@ -141,7 +143,7 @@ def _patch_books_page_context(node: Any) -> int:
 
 # The key a Books answer puts one record under (a singular key holds one object).
 BOOKS_RECORD_KEYS = {"contact", "contact_person", "item", "estimate", "invoice", "salesorder",
-                     "purchaseorder", "organization"}
+                     "purchaseorder", "organization", "creditnote", "payment"}
 
 
 def _patch_books_record_keys(document: dict) -> int:
@@ -260,6 +262,46 @@ def _patch_books_tax_percentage(file: str, document: dict) -> int:
     if file != "items.yml" or not isinstance(schema, dict) or schema.get("type") != "string":
         return 0
     schema["type"] = ["string", "number"]
+    return 1
+
+
+# contacts.yml types the receivables as `integer` (example 250 for the outstanding amounts):
+# money in cents is not an integer, and the same file's `unused_credits_receivable_amount` has
+# the example 1369.66 under the same `integer` type; invoices.yml's `balance` (example 40.6)
+# is the amount those figures add up. They may be any number.
+BOOKS_AMOUNTS = {"contacts.yml": ("outstanding_receivable_amount",
+                                  "outstanding_receivable_amount_bcy",
+                                  "unused_credits_receivable_amount",
+                                  "unused_credits_receivable_amount_bcy")}
+
+
+def _patch_books_amounts(file: str, document: dict) -> int:
+    """Amount schemas typed `integer` (BOOKS_AMOUNTS) accept any number."""
+    schemas = document.get("components", {}).get("schemas", {})
+    patched = 0
+    for name in BOOKS_AMOUNTS.get(file, ()):
+        schema = schemas.get(name)
+        if isinstance(schema, dict) and "integer" in (
+                [schema.get("type")] if isinstance(schema.get("type"), str)
+                else schema.get("type") or []):
+            schema["type"] = "number"
+            patched += 1
+    return patched
+
+
+def _patch_books_payments_list_key(file: str, document: dict) -> int:
+    """customer-payments.yml names the list key `customer_payments`; Zoho's API page for the
+    list shows `customerpayments`, as every published client reading that list parses it, and
+    as the emulator answers. The list schema's property is renamed to the key clients see.
+    """
+    schema = document.get("components", {}).get("schemas", {}).get(
+        "list-customer-payments-response")
+    if file != "customer-payments.yml" or not isinstance(schema, dict):
+        return 0
+    properties = schema.get("properties", {})
+    if "customer_payments" not in properties:
+        return 0
+    properties["customerpayments"] = properties.pop("customer_payments")
     return 1
 
 
@@ -390,7 +432,9 @@ class Specs:
             self.patches[path.name] = (_patch_books_page_context(document)
                                        + _patch_books_record_keys(document)
                                        + _patch_books_example_types(document)
-                                       + _patch_books_tax_percentage(path.name, document))
+                                       + _patch_books_tax_percentage(path.name, document)
+                                       + _patch_books_amounts(path.name, document)
+                                       + _patch_books_payments_list_key(path.name, document))
             self.documents[uri] = document
         for uri, document in self.documents.items():
             resources.append((uri, Resource.from_contents(document, default_specification=DRAFT4)))
