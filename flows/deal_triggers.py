@@ -12,11 +12,12 @@ from prefect import flow
 
 from flows.fleet import org_slot
 from flows.forms import CrmIds
+from flows.names import run_name
 from flows.pipeline import run_module
 from tasks.policy import flow_options
 
 
-@flow(**flow_options("sync-deal-triggers"))
+@flow(**flow_options("sync-deal-triggers"), flow_run_name=run_name("deal triggers"))
 def sync_deal_triggers(deal_ids: CrmIds = None, dry_run: bool = False,
                        org_id: str | None = None, connection: str = "default",
                        exclusive: bool = False):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.fleet import org_slot
+from flows.names import run_name
 from flows.pipeline import run_module
 from tasks.policy import flow_options
 
 
-@flow(**flow_options("sync-items"))
+@flow(**flow_options("sync-items"), flow_run_name=run_name("items"))
 def sync_items(dry_run: bool = False, org_id: str | None = None,
                connection: str = "default", exclusive: bool = False):
     """Sync items (Books items and CRM products) between Zoho CRM and Zoho Books.

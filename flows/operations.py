@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
 from flows.forms import SyncModule
+from flows.names import run_name
 
 #: Dependency order of `all`, as `crmbooks sync` runs it. Transactions and deal triggers are
 #: not among them: they have flows of their own (flows/transactions.py, flows/deal_triggers.py).
@@ -41,7 +42,8 @@ def wanted_modules(modules: list[str]) -> list[str]:
     return [m for m in MODULE_ORDER if m in names]
 
 
-@flow(name="sync-now", log_prints=False)
+@flow(name="sync-now", log_prints=False,
+      flow_run_name=run_name(lambda p: "sync now: " + ", ".join(p.get("modules") or ["all"])))
 def sync_now(modules: list[SyncModule] = ["all"], dry_run: bool = False,  # noqa: B006 (UI default)
              org_id: str | None = None):
     """Sync now: the chosen modules in dependency order, one child run each.

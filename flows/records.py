@@ -12,10 +12,12 @@ from prefect import flow
 from crmbooks.operations import RETRY_MODULES, failed_targets, fetch_targets, look_up
 from crmbooks.runtime import get_runtime
 from flows.forms import FetchKind, LookupWhere, Module, RecordKeys
+from flows.names import run_name
 from flows.pipeline import run_module
 
 
-@flow(name="retry-failed-records", persist_result=True)
+@flow(name="retry-failed-records", persist_result=True,
+      flow_run_name=run_name(lambda p: p.get("module") or "failed records", retry=True))
 def retry_failed_records(module: Module | None = None, run_id: str | None = None,
                          record_keys: RecordKeys = None, org_id: str | None = None,
                          dry_run: bool = False):
@@ -43,7 +45,8 @@ def retry_failed_records(module: Module | None = None, run_id: str | None = None
             for m in RETRY_MODULES if m in chosen]
 
 
-@flow(name="fetch-one", persist_result=True)
+@flow(name="fetch-one", persist_result=True,
+      flow_run_name=run_name(lambda p: f"fetch {p.get('kind') or 'customer'}"))
 def fetch_one(kind: FetchKind = "customer", crm_id: str | None = None,
               name: str | None = None, org_id: str | None = None, dry_run: bool = False):
     """Refresh one customer or vendor from the CRM, by CRM id or exact name.
@@ -59,7 +62,8 @@ def fetch_one(kind: FetchKind = "customer", crm_id: str | None = None,
     return run_module(module, dry_run=dry_run, org_id=org_id, targets=targets)
 
 
-@flow(name="import-from-crm", persist_result=True)
+@flow(name="import-from-crm", persist_result=True,
+      flow_run_name=run_name(lambda p: f"import from {p.get('where') or 'accounts'}"))
 def import_from_crm(name: str = "", where: LookupWhere = "accounts", pick: int = 1,
                     org_id: str | None = None, dry_run: bool = False):
     """Find CRM records never imported by name and import the `pick`-th (1-based).

@@ -14,11 +14,12 @@ from prefect import flow
 from crmbooks.sync.registry import document_types
 from flows.fleet import org_slot
 from flows.forms import BooksIds, CrmIds
+from flows.names import run_name
 from flows.pipeline import run_module
 from tasks.policy import flow_options
 
 
-@flow(**flow_options("sync-transactions"))
+@flow(**flow_options("sync-transactions"), flow_run_name=run_name("transactions"))
 def sync_transactions(dry_run: bool = False, org_id: str | None = None,
                       crm_module: str | None = None, crm_ids: CrmIds = None,
                       books_resource: str | None = None, books_ids: BooksIds = None,

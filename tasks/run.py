@@ -156,7 +156,13 @@ def hold_run_lock(run: RunContext) -> None:
 
 def finish(summary: dict):
     """The run's Prefect state: Failed when some records failed (with the summary), else
-    Completed."""
+    Completed. First the run's summary and failures tables, as artifacts of the flow run
+    itself (this runs in the flow, not in a task): the UI's artifacts tab lists a run's own
+    artifacts above its task runs', newest first, so the summary is created last."""
+    from prefect.artifacts import create_table_artifact
+
+    for table in reversed(summary.pop("artifacts", [])):
+        create_table_artifact(**table)
     failed = sum(side["failed"] for side in summary["counts"].values())
     if failed:
         message = (f"{failed} record(s) failed: see the failures artifact, fix them at the "
