@@ -45,7 +45,9 @@ def report(run: RunContext, plan, outcomes: list[dict], crm: Fetched, books: Fet
     # A flow-run retry runs the report again with the same run id: replace, never double.
     store.clear_events(run.run_id)
     store.add_events(run.run_id, run.module, run_events(rows, outcomes, run.dry_run))
+    waiting: set[str] = set()
     if not run.dry_run:
+        waiting = set(store.failures(module=run.module)["run_id"]) - {run.run_id}
         if failures:
             store.add_failures(run.run_id, run.module, failures)
         store.resolve_failures(run.module, handled_keys(rows, outcomes, failures))
@@ -69,7 +71,20 @@ def report(run: RunContext, plan, outcomes: list[dict], crm: Fetched, books: Fet
             **family.summary(crm, books),
             # Created by the flow itself (tasks/run.py `finish`), not by this task: the UI's
             # artifacts tab shows a run's own artifacts above those of its task runs.
-            "artifacts": _tables(run, tally, api_calls, failures)}
+            "artifacts": _tables(run, tally, api_calls, failures),
+            "resolved": _resolved_runs(store, run.module, waiting)}
+
+
+def _resolved_runs(store, module: str, waiting: set[str]) -> list[dict]:
+    """The earlier runs that had unresolved failures before this run and have none left:
+    their Prefect runs are marked resolved (tasks/run.py `finish`)."""
+    left = set(store.failures(module=module)["run_id"]) if waiting else set()
+    resolved = []
+    for run_id in sorted(waiting - left):
+        row = store.run(run_id)
+        if row is not None and row.flow_run_id:
+            resolved.append({"run_id": run_id, "flow_run_id": row.flow_run_id})
+    return resolved
 
 
 def _tables(run: RunContext, tally: dict, api_calls: dict, failures: list[dict]

@@ -11,6 +11,7 @@ artifacts tab lists above those of its task runs.
 from __future__ import annotations
 
 import logging
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -20,6 +21,7 @@ from prefect.flow_engine import flow_run_logger, run_flow
 from crmbooks.sync.lifecycle import RecordsFailed
 from flows.customers import sync_customers
 from flows.names import started_by
+from flows.records import retry_failed_records
 from support.customers import crm, unpaced
 
 
@@ -80,6 +82,9 @@ def test_a_run_with_a_failed_record_says_so_in_its_name_state_log_and_first_arti
     said = [r.getMessage() for r in run_logs]
     assert not any("unexpected exception" in m for m in said), said
     assert said[-1].startswith("1 record(s) failed") and "then retry" in said[-1]
+    counted = [m for m in said  # the counts, in words, once
+               if re.fullmatch(r"Books: (\d+ \w+, )*1 failed\. 1 record\(s\) failed: .*", m)]
+    assert len(counted) == 1, said
 
     # The UI's artifacts tab asks for the run's artifacts as here and lists the run's own
     # (those of no task run) first, then those of its task runs under "Task runs".
@@ -88,6 +93,22 @@ def test_a_run_with_a_failed_record_says_so_in_its_name_state_log_and_first_arti
     assert {a["key"] for a in shown if a["task_run_id"]} == {"customers-push-progress"}
     failures = str(own["customers-sync-failures"]["data"])
     assert account["id"] in failures and "what to do" in failures
+
+    # Fixed at its source and retried: the retry is named so, and the first run no longer
+    # shows red: its failures are resolved, which its state and an artifact say.
+    account["Account_Name"] = "Short Again Ltd"
+    retried = retry_failed_records(module="customers", return_state=True)
+    assert retried.is_completed(), retried.message
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(retried.state_details.flow_run_id).name == \
+            f"customers · {org} · retry"
+        first = client.read_flow_run(flow_run.id)
+        marks = client._client.post("/artifacts/filter", json={"artifacts": {
+            "flow_run_id": {"any_": [str(flow_run.id)]}, "key": {"any_": ["resolved"]}},
+        }).json()
+    assert first.state.name == "Resolved" and first.state.is_completed()
+    assert f"run {run.id} are resolved" in first.state.message
+    assert len(marks) == 1 and run.id in marks[0]["data"]
 
 
 def test_another_exception_keeps_its_traceback():
