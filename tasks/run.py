@@ -185,16 +185,21 @@ def mark_resolved(earlier: dict, by_run: str) -> None:
     longer shows it red (its Failed state stays in its state history)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import ArtifactCreate
+    from prefect.exceptions import ObjectNotFound
 
     said = (f"All failed records of run {earlier['run_id']} are resolved: run {by_run} "
             "synced them (or found them deleted at their source).")
     try:
         with get_client(sync_client=True) as client:
+            client.read_flow_run(earlier["flow_run_id"])  # ObjectNotFound before writing
             client.create_artifact(ArtifactCreate(
                 key="resolved", type="markdown", data=said, flow_run_id=earlier["flow_run_id"],
                 description="its failed records are resolved"))
             client.set_flow_run_state(earlier["flow_run_id"],
                                       Completed(name="Resolved", message=said), force=True)
+    except ObjectNotFound:  # that run is not on this Prefect server (retention, another one)
+        get_run_logger().info("run %s is not in this Prefect server's history: not marked",
+                              earlier["run_id"])
     except Exception as exc:  # noqa: BLE001 - the sync is done; only the UI's marker is lost
         get_run_logger().warning("could not mark run %s resolved in Prefect: %s",
                                  earlier["run_id"], exc)
