@@ -31,8 +31,8 @@ def retry_failed_records(module: Module | None = None, run_id: str | None = None
 
     Args:
         module: Retry the unresolved failures of this module; empty for any module.
-        run_id: Retry the failures of this run (its id in `crmbooks history`); empty for
-            any run.
+        run_id: Retry the failures of this run: its id in `crmbooks history`, or its
+            Prefect flow-run id; empty for any run.
         record_keys: Retry only these records, by the key `crmbooks history --failures`
             shows; empty for all that the other fields choose.
         org_id: Books organization id; empty means the primary one.

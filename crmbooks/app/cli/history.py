@@ -80,12 +80,12 @@ def _find_run(store, run_id: str):
     run = store.run(run_id.strip())
     if run is not None:
         return run
-    with store.session() as s:
-        found = list(s.exec(select(Run).where(Run.flow_run_id == run_id.strip())).all())
-        if len(found) > 1:  # a retry of several modules is one flow run, a crmbooks run each
-            fail(f"Prefect flow run {run_id} holds {len(found)} crmbooks runs ("
-                 + ", ".join(f"{r.module} {r.id}" for r in found) + "): give one of them")
-        if not found:
+    found = store.runs_of_flow_run(run_id)
+    if len(found) > 1:  # a retry of several modules is one flow run, a crmbooks run each
+        fail(f"Prefect flow run {run_id} holds {len(found)} crmbooks runs ("
+             + ", ".join(f"{r.module} {r.id}" for r in found) + "): give one of them")
+    if not found:
+        with store.session() as s:
             found = list(s.exec(select(Run).where(Run.id.startswith(run_id.strip()))
                                 .limit(2)).all())
     if len(found) == 1:
