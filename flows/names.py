@@ -37,7 +37,9 @@ def organization(org_id: str | None, connection: str = "default") -> str:
 
 def started_by(parameters: dict, flow_run, retry: bool = False) -> str:
     """What started the run: schedule, event, sync now, retry or manual."""
-    if retry or (flow_run is not None and (flow_run.run_count or 0) > 1):
+    # The name is made before the run goes Running: a run count above zero means this flow
+    # run ran before (the UI's Retry, a flow retry, a crashed run started again).
+    if retry or (flow_run is not None and (flow_run.run_count or 0) > 0):
         return "retry"
     if any(parameters.get(name) for name in EVENT_PARAMETERS):
         return "event"

@@ -134,16 +134,16 @@ def test_another_exception_keeps_its_traceback():
 
 
 @pytest.mark.parametrize(("parameters", "flow_run", "retry", "said"), [
-    ({}, SimpleNamespace(run_count=1, parent_task_run_id=None, auto_scheduled=True), False,
+    ({}, SimpleNamespace(run_count=0, parent_task_run_id=None, auto_scheduled=True), False,
      "schedule"),
-    ({}, SimpleNamespace(run_count=1, parent_task_run_id=None, auto_scheduled=False), False,
+    ({}, SimpleNamespace(run_count=0, parent_task_run_id=None, auto_scheduled=False), False,
      "manual"),
-    ({"crm_ids": ["1"]}, SimpleNamespace(run_count=1, parent_task_run_id=None,
+    ({"crm_ids": ["1"]}, SimpleNamespace(run_count=0, parent_task_run_id=None,
                                          auto_scheduled=False), False, "event"),
     ({"deal_ids": ["7"]}, None, False, "event"),
-    ({}, SimpleNamespace(run_count=1, parent_task_run_id="t", auto_scheduled=False), False,
+    ({}, SimpleNamespace(run_count=0, parent_task_run_id="t", auto_scheduled=False), False,
      "sync now"),
-    ({}, SimpleNamespace(run_count=2, parent_task_run_id=None, auto_scheduled=True), False,
+    ({}, SimpleNamespace(run_count=1, parent_task_run_id=None, auto_scheduled=True), False,
      "retry"),
     ({"module": "customers"}, None, True, "retry"),
 ])
