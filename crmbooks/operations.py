@@ -111,9 +111,10 @@ def deleted_resolutions(store: Store, since) -> list[dict]:
 def failed_targets(store: Store, *, run_id: str | None = None, module: str | None = None,
                    record_keys: list[str] | None = None,
                    org_id: str | None = None) -> dict[str, dict[str, dict[str, list[str]]]]:
-    """{Books organization: {module: targets}} of the unresolved failures asked for (a run, a
-    module, some keys), each under the organization it belongs to; `org_id` keeps one
-    organization's. `store` is any store on the database: its own scope is not used.
+    """{Books organization: {module: targets}} of the unresolved failures asked for (a run, by
+    its id or its Prefect flow-run id; a module; some keys), each under the organization it
+    belongs to; `org_id` keeps one organization's. `store` is any store on the database: its
+    own scope is not used.
 
     Targets are {"crm": ids, "books": ids} for the record modules and the deal triggers,
     {"crm:<CRM module>" or "books:<Books resource>": ids} for transactions. Organizations
@@ -122,6 +123,11 @@ def failed_targets(store: Store, *, run_id: str | None = None, module: str | Non
         raise ValueError(f"--module must be one of {', '.join(RETRY_MODULES)}, not {module!r}")
     scoped = Store(store.engine, org_id=org_id or "")
     failures = scoped.failures(run_id=run_id, module=module)
+    if run_id and failures.empty and store.run(run_id) is None:
+        # The id the Prefect UI shows: the failures of every run that flow run made.
+        runs = [r.id for r in store.runs_of_flow_run(run_id)]
+        failures = scoped.failures(module=module)
+        failures = failures[failures["run_id"].isin(runs)]
     if record_keys:
         failures = failures[failures["record_key"].isin(record_keys)]
     if failures.empty:

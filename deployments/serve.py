@@ -37,6 +37,18 @@ ONE_AT_A_TIME = {"limit": 1, "collision_strategy": "CANCEL_NEW"}
 WORK_POOL = "crmbooks"
 
 
+#: Every deployment carries exactly one of these tags, so the UI's deployments list (filtered
+#: by tag) keeps the syncs, the operator's record actions, the settings actions and the
+#: destructive ones apart.
+GROUPS = {
+    "sync": "syncs records: on a schedule, or now for chosen modules",
+    "operator": "acts on single records: retry failed ones, refresh one, import one",
+    "admin": "changes settings: pause, resume, edit, enable, list linked records",
+    "destructive": "removes data: disable stops syncing and clears what crmbooks wrote on "
+                   "CRM records",
+}
+
+
 @dataclass(frozen=True)
 class DeploymentSpec:
     """One deployment: `flow name/name` in Prefect, e.g. sync-customers/customers."""
@@ -45,6 +57,7 @@ class DeploymentSpec:
     entrypoint: str  # "path/to/file.py:function", relative to the repository root
     cron: str | None  # None: run on demand only
     tags: tuple[str, ...]
+    description: str  # shown on the deployment's page and above its run form
     parameters: dict = field(default_factory=dict)
 
     @property
@@ -52,43 +65,68 @@ class DeploymentSpec:
         """The importable module of the entrypoint, e.g. flows.customers."""
         return self.entrypoint.split(":")[0].removesuffix(".py").replace("/", ".")
 
+    @property
+    def group(self) -> str:
+        """The one group tag of GROUPS the deployment carries."""
+        [group] = [t for t in self.tags if t in GROUPS]
+        return group
+
     def load_flow(self):
         """Import the entrypoint's flow object."""
         return getattr(importlib.import_module(self.module_path), self.entrypoint.split(":")[1])
 
 
+def _scheduled(name: str, entrypoint: str, what: str) -> DeploymentSpec:
+    """A module's sync every two hours (live, the primary organization)."""
+    return DeploymentSpec(
+        name, entrypoint, every_two_hours(STAGGER[name]), (TAG, "sync", "scheduled", name),
+        f"Sync {what} between Zoho CRM and Zoho Books every two hours (UTC, "
+        f"{STAGGER[name]} minutes past). Run it by hand for a sync now; dry_run only plans.",
+        {"dry_run": False})
+
+
 DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
-    DeploymentSpec("customers", "flows/customers.py:sync_customers",
-                   every_two_hours(STAGGER["customers"]),
-                   (TAG, "scheduled", "customers"), {"dry_run": False}),
-    DeploymentSpec("vendors", "flows/vendors.py:sync_vendors", every_two_hours(STAGGER["vendors"]),
-                   (TAG, "scheduled", "vendors"), {"dry_run": False}),
-    DeploymentSpec("items", "flows/items.py:sync_items", every_two_hours(STAGGER["items"]),
-                   (TAG, "scheduled", "items"), {"dry_run": False}),
+    _scheduled("customers", "flows/customers.py:sync_customers", "customers"),
+    _scheduled("vendors", "flows/vendors.py:sync_vendors", "vendors"),
+    _scheduled("items", "flows/items.py:sync_items", "items (Books items, CRM products)"),
     # Transactions and deal triggers: events start runs within seconds (`crmbooks webhook`);
     # these are the catch-ups over every record changed since their cursors.
-    DeploymentSpec("transactions", "flows/transactions.py:sync_transactions",
-                   every_two_hours(STAGGER["transactions"]),
-                   (TAG, "scheduled", "transactions"), {"dry_run": False}),
-    DeploymentSpec("deal-triggers", "flows/deal_triggers.py:sync_deal_triggers",
-                   every_two_hours(STAGGER["deal-triggers"]), (TAG, "scheduled", "deal-triggers"),
-                   {"dry_run": False}),
-    DeploymentSpec("on-demand", "flows/operations.py:sync_now", None,
-                   (TAG, "on-demand"), {}),
+    _scheduled("transactions", "flows/transactions.py:sync_transactions",
+               "transactions (catch-up of what events did not bring)"),
+    _scheduled("deal-triggers", "flows/deal_triggers.py:sync_deal_triggers",
+               "deal triggers (catch-up of what events did not bring)"),
+    DeploymentSpec("on-demand", "flows/operations.py:sync_now", None, (TAG, "sync", "on-demand"),
+                   "Sync now: the chosen modules (or all) in dependency order, one child run "
+                   "each."),
     # Operator actions on single records (retry failed records, refresh one from the CRM,
     # import one never imported), run from the UI with parameters.
     DeploymentSpec("retry", "flows/records.py:retry_failed_records", None,
-                   (TAG, "on-demand", "operator"), {}),
+                   (TAG, "on-demand", "operator"),
+                   "Retry failed records, after fixing them at their source: those of a run, "
+                   "of a module, or given record keys."),
     DeploymentSpec("fetch-one", "flows/records.py:fetch_one", None,
-                   (TAG, "on-demand", "operator"), {}),
+                   (TAG, "on-demand", "operator"),
+                   "Refresh one customer or vendor from the CRM now, by CRM id or exact name."),
     DeploymentSpec("import", "flows/records.py:import_from_crm", None,
-                   (TAG, "on-demand", "operator"), {}),
-    # Settings actions (pause/resume, edit, disable/enable, linked records), as their
-    # `crmbooks` commands do.
-    *(DeploymentSpec(name, f"flows/admin.py:{function}", None, (TAG, "on-demand", "admin"))
-      for name, function in (("pause", "pause_syncs"), ("resume", "resume_syncs"),
-                             ("edit", "edit_settings"), ("disable", "disable_integration"),
-                             ("enable", "enable_integration"), ("linked", "linked_records"))),
+                   (TAG, "on-demand", "operator"),
+                   "Import a CRM record never imported, found by name."),
+    # Settings actions (pause/resume, edit, enable, linked records), as their `crmbooks`
+    # commands do; disable, which deletes data, is a group of its own.
+    DeploymentSpec("pause", "flows/admin.py:pause_syncs", None, (TAG, "on-demand", "admin"),
+                   "Pause every sync (scheduled and manual); a run already going completes."),
+    DeploymentSpec("resume", "flows/admin.py:resume_syncs", None, (TAG, "on-demand", "admin"),
+                   "Resume the syncs after a pause."),
+    DeploymentSpec("edit", "flows/admin.py:edit_settings", None, (TAG, "on-demand", "admin"),
+                   "Change a module's settings: a new version, applied from the next run."),
+    DeploymentSpec("disable", "flows/admin.py:disable_integration", None,
+                   (TAG, "on-demand", "destructive"),
+                   "DESTRUCTIVE: stop all syncing and clear what crmbooks wrote on CRM "
+                   "records (Books ids on transactions, Books quotes on deals); Books is not "
+                   "touched. `enable` syncs again."),
+    DeploymentSpec("enable", "flows/admin.py:enable_integration", None,
+                   (TAG, "on-demand", "admin"), "Sync again after a disable."),
+    DeploymentSpec("linked", "flows/admin.py:linked_records", None, (TAG, "on-demand", "admin"),
+                   "List the customers or vendors linked to the CRM, as a table artifact."),
 )
 
 
@@ -111,6 +149,7 @@ def build_deployments(paused: bool = False, specs=DEPLOYMENTS) -> list:
             concurrency_limit=ConcurrencyLimitConfig(**ONE_AT_A_TIME),
             parameters=dict(spec.parameters),
             tags=list(spec.tags),
+            description=spec.description,
             paused=paused,
             entrypoint_type=EntrypointType.MODULE_PATH,
         ))

@@ -10,6 +10,7 @@ from prefect.artifacts import create_table_artifact
 
 from crmbooks.runtime import get_runtime, open_store
 from crmbooks.settings import parse_module_settings
+from flows.forms import LinkedWhat, Module
 
 
 def _set_flag(flag: str, value: bool) -> str:
@@ -40,10 +41,18 @@ def resume_syncs() -> str:
 
 
 @flow(name="edit-settings")
-def edit_settings(module: str = "customers", changes: dict | None = None,
+def edit_settings(module: Module = "customers", changes: dict | None = None,
                   note: str | None = None, org_id: str | None = None) -> int:
     """Edit: merge `changes` over the module's active settings, check them, save a new version
-    (kept with its history; it applies from the next run). Returns the version number."""
+    (kept with its history; it applies from the next run). Returns the version number.
+
+    Args:
+        module: The module whose settings change.
+        changes: The settings to change and their new values, e.g.
+            {"duplicates": "overwrite"} (`crmbooks status` shows the current ones).
+        note: Why they change, kept with the version in the settings history.
+        org_id: Books organization id; empty means the primary one.
+    """
     store = get_runtime(org_id).store
     current = (store.active_settings(module) or (None, {}))[1]
     merged = {**current, **(changes or {})}
@@ -69,8 +78,13 @@ def enable_integration() -> str:
 
 
 @flow(name="linked-records")
-def linked_records(what: str = "customers", org_id: str | None = None) -> int:
-    """The customers or vendors linked to the CRM, as a table artifact."""
+def linked_records(what: LinkedWhat = "customers", org_id: str | None = None) -> int:
+    """The customers or vendors linked to the CRM, as a table artifact.
+
+    Args:
+        what: Which records to list.
+        org_id: Books organization id; empty means the primary one.
+    """
     from crmbooks.reporting import linked_rows
 
     rows = linked_rows(get_runtime(org_id).store, what)

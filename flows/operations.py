@@ -17,6 +17,9 @@ import importlib
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
+from flows.forms import SyncModule
+from flows.names import run_name
+
 #: Dependency order of `all`, as `crmbooks sync` runs it. Transactions and deal triggers are
 #: not among them: they have flows of their own (flows/transactions.py, flows/deal_triggers.py).
 MODULE_ORDER: tuple[str, ...] = ("customers", "vendors", "items")
@@ -39,12 +42,18 @@ def wanted_modules(modules: list[str]) -> list[str]:
     return [m for m in MODULE_ORDER if m in names]
 
 
-@flow(name="sync-now", log_prints=False)
-def sync_now(modules: list[str] = ["all"], dry_run: bool = False,  # noqa: B006 (UI default)
+@flow(name="sync-now", log_prints=False,
+      flow_run_name=run_name(lambda p: "sync now: " + ", ".join(p.get("modules") or ["all"])))
+def sync_now(modules: list[SyncModule] = ["all"], dry_run: bool = False,  # noqa: B006 (UI default)
              org_id: str | None = None):
-    """Sync now: `modules` is a list of customers, vendors, items, or ["all"]; `dry_run` only
-    plans; `org_id` a Books organization (default: the primary; an extra one syncs CRM → Books
-    only). Modules run in dependency order, one child run each."""
+    """Sync now: the chosen modules in dependency order, one child run each.
+
+    Args:
+        modules: The modules to sync (customers, vendors, items), or all of them.
+        dry_run: Only plan: show what would change, write nothing.
+        org_id: Books organization id; empty means the primary one (an extra one syncs CRM
+            to Books only).
+    """
     from crmbooks.sync.lifecycle import RecordsFailed, RunRefused
 
     logger = get_run_logger()

@@ -11,9 +11,14 @@ records and never moves the cursors.
 
 from __future__ import annotations
 
+from flows.outcome_logs import install as one_line_outcomes
 from tasks.report import report
 from tasks.run import finish, off, run_lock, start_run
 from tasks.steps import dedupe, fetch_books, fetch_crm, map_records, needs, plan_changes, push
+
+# Every process that runs a flow imports this module first: its logs then say a run's
+# ordinary outcome (records failed, run refused) in one line.
+one_line_outcomes()
 
 
 def run_module(module: str, *, dry_run: bool = False, org_id: str | None = None,

@@ -5,17 +5,24 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.fleet import org_slot
+from flows.names import run_name
 from flows.pipeline import run_module
 from tasks.policy import flow_options
 
 
-@flow(**flow_options("sync-vendors"))
+@flow(**flow_options("sync-vendors"), flow_run_name=run_name("vendors"))
 def sync_vendors(dry_run: bool = False, org_id: str | None = None,
                  connection: str = "default", exclusive: bool = False):
-    """Sync vendors between Zoho CRM and Zoho Books; `dry_run` only plans.
+    """Sync vendors between Zoho CRM and Zoho Books.
 
-    A fleet (docs/scaling.md) names the organization's `connection`; `exclusive` holds its
-    global concurrency limit sync-org-<org> for the whole run.
+    Args:
+        dry_run: Only plan: show what would change, write nothing.
+        org_id: Books organization id; empty means the primary one (an extra one syncs CRM
+            to Books only).
+        connection: The connection (its credentials and organization) to sync, as a fleet
+            names it; "default" for a single organization.
+        exclusive: Hold the organization's concurrency slot (sync-org-<org>) for the whole
+            run, so its other modules wait instead of sharing its API budget.
     """
     with org_slot(org_id, connection, exclusive):
         return run_module("vendors", dry_run=dry_run, org_id=org_id, connection=connection)

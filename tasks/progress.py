@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
 
 listeners: list[Callable[[str, int, int], None]] = []
+
+
+# A task, so that the progress artifact belongs to a task run: the UI's artifacts tab lists a
+# run's own artifacts (its summary and failures tables) above those of its task runs, in no
+# set order among themselves, and the tables are what the operator opens the tab for.
+@task(name="push-progress", cache_policy=NO_CACHE, persist_result=False)
+def start_progress(module: str):
+    """Create the push's progress artifact at 0 % and return its id."""
+    return create_progress_artifact(0.0, key=f"{module}-push-progress",
+                                    description=f"{module}: records pushed")
 
 
 class Progress:
@@ -21,8 +33,7 @@ class Progress:
     def __init__(self, module: str, total: int):
         self.module = module
         self.total, self.done_rows, self.shown = max(total, 1), 0, 0.0
-        self.id = create_progress_artifact(0.0, key=f"{module}-push-progress",
-                                           description=f"{module}: records pushed")
+        self.id = start_progress(module)
 
     def advance(self, rows: int) -> None:
         """Count `rows` more rows pushed."""

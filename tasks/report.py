@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from crmbooks.operations import deleted_note
@@ -45,7 +45,9 @@ def report(run: RunContext, plan, outcomes: list[dict], crm: Fetched, books: Fet
     # A flow-run retry runs the report again with the same run id: replace, never double.
     store.clear_events(run.run_id)
     store.add_events(run.run_id, run.module, run_events(rows, outcomes, run.dry_run))
+    waiting: set[str] = set()
     if not run.dry_run:
+        waiting = set(store.failures(module=run.module)["run_id"]) - {run.run_id}
         if failures:
             store.add_failures(run.run_id, run.module, failures)
         store.resolve_failures(run.module, handled_keys(rows, outcomes, failures))
@@ -62,32 +64,53 @@ def report(run: RunContext, plan, outcomes: list[dict], crm: Fetched, books: Fet
         else "completed"
     store.finish_run(run.run_id, state, counts=tally, api_calls=api_calls,
                      plan_summary=dict(Counter(r["action"] for r in rows)), message=run.note)
-    _artifacts(run, rows, tally, api_calls, failures)
+    _plan_details(run, rows)
     family.artifacts(run, rows)
     get_run_logger().info("%s %s: %s; API calls %s", run.module, state, tally, api_calls)
     return {"run_id": run.run_id, "state": state, "counts": tally, "api_calls": api_calls,
-            **family.summary(crm, books)}
+            **family.summary(crm, books),
+            # Created by the flow itself (tasks/run.py `finish`), not by this task: the UI's
+            # artifacts tab shows a run's own artifacts above those of its task runs.
+            "artifacts": _tables(run, tally, api_calls, failures),
+            "resolved": _resolved_runs(store, run.module, waiting)}
 
 
-def _artifacts(run: RunContext, rows: list[dict], tally: dict, api_calls: dict,
-               failures: list[dict]) -> None:
-    """The run's summary and failures tables in the Prefect UI (keys: lowercase and dashes),
-    and in a dry run what it would do."""
+def _resolved_runs(store, module: str, waiting: set[str]) -> list[dict]:
+    """The earlier runs that had unresolved failures before this run and have none left:
+    their Prefect runs are marked resolved (tasks/run.py `finish`)."""
+    left = set(store.failures(module=module)["run_id"]) if waiting else set()
+    resolved = []
+    for run_id in sorted(waiting - left):
+        row = store.run(run_id)
+        if row is not None and row.flow_run_id:
+            resolved.append({"run_id": run_id, "flow_run_id": row.flow_run_id})
+    return resolved
+
+
+def _tables(run: RunContext, tally: dict, api_calls: dict, failures: list[dict]
+            ) -> list[dict]:
+    """The run's summary and failures tables for the Prefect UI (keys: lowercase and dashes),
+    as `create_table_artifact` arguments."""
     prefix = f"{run.module}-{'plan' if run.dry_run else 'sync'}"
     summary = [{"side": side, **tally[side], "api_calls": api_calls.get(side, 0)}
                for side in SIDES]
-    create_table_artifact(summary, key=f"{prefix}-summary",
-                          description=f"{run.module}: records per side (run {run.run_id})")
-    create_table_artifact(
-        [{"record": f["record_key"], "side": f["side"], "field": f.get("field") or "",
-          "code": f.get("code") or "", "message": f["message"], "what to do": f["hint"]}
-         for f in failures] or [{"record": "", "side": "", "field": "", "code": "",
-                                 "message": "no failures", "what to do": ""}],
-        key=f"{prefix}-failures", description=f"{run.module}: failed records and what to do")
+    failed = [{"record": f["record_key"], "side": f["side"], "field": f.get("field") or "",
+               "code": f.get("code") or "", "message": f["message"], "what to do": f["hint"]}
+              for f in failures] or [{"record": "", "side": "", "field": "", "code": "",
+                                      "message": "no failures", "what to do": ""}]
+    return [{"table": summary, "key": f"{prefix}-summary",
+             "description": f"{run.module}: records per side (run {run.run_id})"},
+            {"table": failed, "key": f"{prefix}-failures",
+             "description": f"{run.module}: failed records and what to do"}]
+
+
+def _plan_details(run: RunContext, rows: list[dict]) -> None:
+    """In a dry run, what a sync would do, as a markdown artifact."""
     if run.dry_run:
         planned = [r for r in rows if r["action"] != "nothing"]
         if planned:
-            create_markdown_artifact(_plan_markdown(planned), key=f"{prefix}-details",
+            create_markdown_artifact(_plan_markdown(planned),
+                                     key=f"{run.module}-plan-details",
                                      description=f"{run.module}: what a sync would do")
 
 

@@ -27,6 +27,7 @@ from crmbooks.settings import SettingsError, parse_module_settings
 from crmbooks.store import RunLockHeld
 from crmbooks.sync.check import MappingCheckError
 from crmbooks.sync.lifecycle import RecordsFailed, RunInProgress, RunRefused
+from crmbooks.sync.outcomes import counts_in_words
 from tasks.context import RunContext
 from tasks.families import family_of
 from tasks.policy import step
@@ -156,14 +157,52 @@ def hold_run_lock(run: RunContext) -> None:
 
 def finish(summary: dict):
     """The run's Prefect state: Failed when some records failed (with the summary), else
-    Completed."""
+    Completed; its last log line says its counts in words.
+
+    First the run's summary and failures tables, as artifacts of the flow run itself (this
+    runs in the flow, not in a task): the UI's artifacts tab lists a run's own artifacts
+    above those of its task runs."""
+    from prefect.artifacts import create_table_artifact
+
+    for table in summary.pop("artifacts", []):
+        create_table_artifact(**table)
+    for earlier in summary.pop("resolved", []):
+        mark_resolved(earlier, summary["run_id"])
+    words = counts_in_words(summary["counts"])
     failed = sum(side["failed"] for side in summary["counts"].values())
     if failed:
         message = (f"{failed} record(s) failed: see the failures artifact, fix them at the "
                    "source, then retry")
-        get_run_logger().warning(message)
+        get_run_logger().warning("%s. %s", words, message)
         return Failed(message=message, data=RecordsFailed(message, summary))
+    get_run_logger().info("%s", words)
     return Completed(message="all records synced", data=summary)
+
+
+def mark_resolved(earlier: dict, by_run: str) -> None:
+    """Show on an earlier flow run that all its failed records are now resolved: a
+    "resolved" artifact on it, and a Completed state named Resolved, so the runs list no
+    longer shows it red (its Failed state stays in its state history)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
+    from prefect.exceptions import ObjectNotFound
+
+    said = (f"All failed records of run {earlier['run_id']} are resolved: run {by_run} "
+            "synced them (or found them deleted at their source).")
+    try:
+        with get_client(sync_client=True) as client:
+            client.read_flow_run(earlier["flow_run_id"])  # ObjectNotFound before writing
+            client.create_artifact(ArtifactCreate(
+                key="resolved", type="markdown", data=said, flow_run_id=earlier["flow_run_id"],
+                description="its failed records are resolved"))
+            client.set_flow_run_state(earlier["flow_run_id"],
+                                      Completed(name="Resolved", message=said), force=True)
+    except ObjectNotFound:  # that run is not on this Prefect server (retention, another one)
+        get_run_logger().info("run %s is not in this Prefect server's history: not marked",
+                              earlier["run_id"])
+    except Exception as exc:  # noqa: BLE001 - the sync is done; only the UI's marker is lost
+        get_run_logger().warning("could not mark run %s resolved in Prefect: %s",
+                                 earlier["run_id"], exc)
 
 
 def off(module: str):

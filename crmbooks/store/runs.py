@@ -104,6 +104,14 @@ class RunStore(StoreBase):
         with self.session() as s:
             return s.get(Run, run_id)
 
+    def runs_of_flow_run(self, flow_run_id: str) -> list[Run]:
+        """The runs a Prefect flow run made (one per module it synced), oldest first: the
+        Prefect UI shows a run by its flow-run id, crmbooks by its own."""
+        stmt = select(Run).where(Run.flow_run_id == str(flow_run_id).strip()).order_by(
+            Run.started_at, Run.id)
+        with self.session() as s:
+            return list(s.exec(stmt).all())
+
     def list_runs(self, module: str | None = None, limit: int = 20,
                   org_id: str | None = None) -> list[Run]:
         """Runs newest first, optionally of one module and of one Books organization (runs

@@ -94,6 +94,21 @@ def counts(plan: pd.DataFrame | Iterable[dict] | None, outcomes: list[dict],
     return out
 
 
+#: How each side is named in a run's counts in words.
+SIDE_WORDS = {"books": "Books", "crm": "CRM"}
+
+
+def counts_in_words(tally: dict[str, dict[str, int]]) -> str:
+    """A run's counts as a sentence for its log: "Books: 10 created, 1 skipped, 1 failed;
+    CRM: 2 updated", leaving out what is zero ("nothing to change" when all are)."""
+    parts = []
+    for side in SIDES:
+        said = [f"{n} {key}" for key in COUNT_KEYS if (n := tally.get(side, {}).get(key))]
+        if said:
+            parts.append(f"{SIDE_WORDS.get(side, side)}: {', '.join(said)}")
+    return "; ".join(parts) or "nothing to change"
+
+
 def _event(row: dict, side: str, action: str, message: Any) -> dict[str, Any]:
     return {"side": side, "record_key": row["record_key"], "crm_id": row.get("crm_id"),
             "books_id": row.get("books_id"), "name": row.get("name"), "action": action,

@@ -64,8 +64,8 @@ def test_every_entrypoint_is_a_flow_with_typed_parameters(name):
     for parameter in signature.parameters.values():
         assert parameter.annotation is not inspect.Parameter.empty, parameter.name
         assert parameter.default is not inspect.Parameter.empty, parameter.name
-    if "admin" in yaml_deployments()[name]["tags"]:
-        return  # settings actions (pause, resume …): they sync no record, so no dry run
+    if {"admin", "destructive"} & set(yaml_deployments()[name]["tags"]):
+        return  # settings actions (pause, disable …): they sync no record, so no dry run
     assert signature.parameters, "the UI builds its run form from the parameters"
     properties = flow.parameters.properties
     assert properties["dry_run"]["type"] == "boolean"
@@ -107,6 +107,7 @@ def test_serve_table_matches_prefect_yaml():
         d = found[spec.name]
         assert spec.entrypoint == d["entrypoint"]
         assert list(spec.tags) == d["tags"]
+        assert spec.description == d["description"], spec.name
         assert spec.parameters == d.get("parameters", {})
         expected = [{"cron": spec.cron, "timezone": TIMEZONE}] if spec.cron else []
         assert (d.get("schedules") or []) == expected, spec.name
@@ -124,6 +125,8 @@ def test_served_deployments_carry_the_table():
         assert d.entrypoint == spec.module_path + "." + spec.entrypoint.split(":")[1]
         crons = [(s.schedule.cron, s.schedule.timezone) for s in d.schedules or []]
         assert crons == ([(spec.cron, TIMEZONE)] if spec.cron else [])
+        assert d.description == spec.description
+        assert form_problems(d._parameter_openapi_schema.model_dump_for_openapi()) == []
 
 
 def test_later_modules_are_deployed_once_their_flows_exist():
@@ -132,6 +135,96 @@ def test_later_modules_are_deployed_once_their_flows_exist():
     for name, path in LATER.items():
         if (ROOT / path).exists():
             assert path in entrypoints, f"{path} exists: add the {name} deployment"
+
+
+# ------------------------------------------------------------------ the UI's run forms
+def form_problems(schema: dict) -> list[str]:
+    """What keeps the UI's run form from guiding: a parameter without a description, or
+    without a type (the form's "Property is type None")."""
+    problems = []
+    for name, prop in schema.get("properties", {}).items():
+        if not (prop.get("description") or "").strip():
+            problems.append(f"{name}: no description")
+        types = [prop.get("type")] + [p.get("type") for p in prop.get("anyOf", [])]
+        if not [t for t in types if t and t != "null"]:
+            problems.append(f"{name}: no type")
+    return problems
+
+
+@pytest.mark.parametrize("spec", DEPLOYMENTS, ids=lambda s: s.name)
+def test_every_parameter_of_every_form_has_a_type_and_a_description(spec):
+    """Both ways Prefect builds a form: from the loaded flow (`crmbooks up`) and from the
+    source (`prefect deploy`, which does not import the flow)."""
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+    loaded = spec.load_flow().parameters.model_dump_for_openapi()
+    assert form_problems(loaded) == []
+    from_source = parameter_schema_from_entrypoint(spec.entrypoint).model_dump_for_openapi()
+    assert from_source["properties"] == loaded["properties"]
+    for name, prop in loaded["properties"].items():
+        if name in ("dry_run", "exclusive"):
+            assert prop["type"] == "boolean"  # a switch
+        if name == "org_id":
+            assert prop["anyOf"] == [{"type": "string"}, {"type": "null"}]
+            assert "primary" in prop["description"]
+
+
+def choices(schema: dict, name: str) -> list[str]:
+    """The drop-down of a parameter: its enum, inside a list or next to null."""
+    prop = schema["properties"][name]
+    for candidate in (prop, prop.get("items", {}), *prop.get("anyOf", [])):
+        if "enum" in candidate:
+            return candidate["enum"]
+        if "enum" in candidate.get("items", {}):
+            return candidate["items"]["enum"]
+    raise AssertionError(f"{name} offers no choice: {prop}")
+
+
+def test_choices_are_drop_downs_that_match_what_the_flows_accept():
+    from crmbooks.operations import FETCH_KINDS, LOOKUPS, RETRY_MODULES
+    from crmbooks.settings import MODULES
+    from flows.admin import edit_settings, linked_records
+    from flows.operations import MODULE_ORDER, sync_now
+    from flows.records import fetch_one, import_from_crm, retry_failed_records
+
+    def schema(flow):
+        return flow.parameters.model_dump_for_openapi()
+
+    assert choices(schema(sync_now), "modules") == ["all", *MODULE_ORDER]
+    assert choices(schema(retry_failed_records), "module") == list(RETRY_MODULES)
+    assert choices(schema(edit_settings), "module") == list(MODULES)
+    assert choices(schema(fetch_one), "kind") == list(FETCH_KINDS)
+    assert choices(schema(import_from_crm), "where") == list(LOOKUPS)
+    assert choices(schema(linked_records), "what") == ["customers", "vendors"]
+    keys = schema(retry_failed_records)["properties"]["record_keys"]
+    assert {"type": "array", "items": {"type": "string"}} in keys["anyOf"]
+    assert keys["examples"] and all(isinstance(k, str) for k in keys["examples"][0])
+
+
+def test_a_choice_outside_the_drop_down_is_refused_before_the_flow_runs():
+    """The types are enforced, not only shown: a module the form does not offer fails the
+    call with a message naming the allowed ones, and the flow body never runs."""
+    from prefect.exceptions import ParameterTypeError
+
+    from flows.records import retry_failed_records
+
+    with pytest.raises(ParameterTypeError, match="customers.*vendors"):
+        retry_failed_records.validate_parameters({"module": "customer"})
+
+
+def test_tags_group_syncs_operator_actions_settings_and_destructive_ones_apart():
+    from deployments.serve import GROUPS
+
+    groups: dict[str, set[str]] = {g: set() for g in GROUPS}
+    for spec in DEPLOYMENTS:
+        assert len([t for t in spec.tags if t in GROUPS]) == 1, spec.name
+        groups[spec.group].add(spec.name)
+        assert spec.description.strip(), spec.name
+    assert groups["sync"] == {s.name for s in DEPLOYMENTS if s.cron} | {"on-demand"}
+    assert groups["operator"] == {"retry", "fetch-one", "import"}
+    assert groups["destructive"] == {"disable"}
+    assert groups["admin"] == {"pause", "resume", "edit", "enable", "linked"}
+    assert "DESTRUCTIVE" in next(s for s in DEPLOYMENTS if s.name == "disable").description
 
 
 def test_sync_now_order_matches_the_cli():
@@ -191,7 +284,9 @@ def test_prefect_deploy_all_registers_schedules_and_limits(harness_url, tmp_path
         assert sorted(d.tags) == sorted(spec.tags)
         crons = [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules]
         assert crons == ([(spec.cron, TIMEZONE, True)] if spec.cron else []), full_name
-        if "admin" not in spec.tags:
+        assert d.description == spec.description, full_name
+        assert form_problems(d.parameter_openapi_schema) == [], full_name
+        if spec.group in ("sync", "operator"):
             assert d.parameter_openapi_schema["properties"]["dry_run"]["type"] == "boolean"
 
 

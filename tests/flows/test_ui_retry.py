@@ -57,6 +57,8 @@ def test_retrying_the_failed_flow_run_pushes_only_the_failed_batch(connected, em
                                 parameters=run.parameters, return_type="state")
 
     assert retried.is_completed(), retried.message
+    with get_client(sync_client=True) as client:  # the runs list says it was retried
+        assert client.read_flow_run(run.id).name.endswith(" · retry")
     again = writes(emu_reset, "books")
     assert 0 < len(again) <= BATCH  # only the batch that failed was pushed again
     linked = [r["zcrm_account_id"] for rows in books_by_name(emu_reset).values() for r in rows

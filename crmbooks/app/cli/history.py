@@ -13,8 +13,9 @@ from crmbooks.settings import MODULES
 
 def history(
     module: str | None = typer.Option(None, "--module", help="Only this module's runs."),
-    run_id: str | None = typer.Option(None, "--run", help="One run (id or its first characters):"
-                                      " every record it changed and its failures."),
+    run_id: str | None = typer.Option(None, "--run", help="One run (id or its first characters, or "
+                                      "its Prefect flow-run id): every record it changed and its "
+                                      "failures."),
     failures: bool = typer.Option(False, "--failures", help="Unresolved failures, with hints."),
     limit: int = typer.Option(20, "--limit", min=1, help="How many runs."),
     org: str | None = typer.Option(None, "--org", help="Only this Books organization's "
@@ -87,7 +88,8 @@ def _org_store(store, org: str):
 
 
 def _find_run(store, run_id: str):
-    """A run by its id or a unique prefix of it; exit 2 when none or several match."""
+    """A run by its id, a unique prefix of it, or the id of its Prefect flow run (the one the
+    Prefect UI shows); exit 2 when none or several match."""
     from sqlmodel import select
 
     from crmbooks.store.tables import Run
@@ -95,8 +97,14 @@ def _find_run(store, run_id: str):
     run = store.run(run_id.strip())
     if run is not None:
         return run
-    with store.session() as s:
-        found = list(s.exec(select(Run).where(Run.id.startswith(run_id.strip())).limit(2)).all())
+    found = store.runs_of_flow_run(run_id)
+    if len(found) > 1:  # a retry of several modules is one flow run, a crmbooks run each
+        fail(f"Prefect flow run {run_id} holds {len(found)} crmbooks runs ("
+             + ", ".join(f"{r.module} {r.id}" for r in found) + "): give one of them")
+    if not found:
+        with store.session() as s:
+            found = list(s.exec(select(Run).where(Run.id.startswith(run_id.strip()))
+                                .limit(2)).all())
     if len(found) == 1:
         return found[0]
     if found:
