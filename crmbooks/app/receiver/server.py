@@ -464,16 +464,16 @@ def books_setup(receiver: Receiver) -> list[str]:
                 ", ".join(f"{org} → {url}" for org, url in receiver.books_urls.items())]
     return [f"Books webhooks: in each organization, Settings > Workflow Actions > Webhooks, "
             f"POST to its URL below with the header {BOOKS_HEADER} (its secret is in "
-            f"{state_file()}), from workflow rules on estimates, sales orders, invoices and "
-            "purchase orders:",
+            f"{state_file()}), from workflow rules on estimates, sales orders, invoices, "
+            "purchase orders, contacts and items:",
             *(f"  {org}: {url}" for org, url in receiver.books_urls.items())]
 
 
 @contextlib.contextmanager
 def event_receiver(ctx):
     """The event receiver as a service of `crmbooks up` (`ctx` is what `up` is running: its
-    `console` prints where events arrive): deal and transaction changes start runs within
-    seconds.
+    `console` prints where events arrive): deal, transaction, customer, vendor and item
+    changes start runs within seconds.
 
     It registers a CRM notification channel pointing at itself and accepts Books webhooks of
     every connected organization (registered with the emulators when they are the Zoho side;
