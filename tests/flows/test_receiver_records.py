@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from crmbooks.app.receiver.server import Receiver
+import httpx
+
+from crmbooks.app.receiver.server import BOOKS_HEADER, Receiver
+from crmbooks.store import Store
+from support.orgs import EXTRA, PRIMARY
 from support.receiver import settle, wait_for
 from support.transactions import books_by_crm_id, crm_by_books_id
 from support.vendors_items import books_create, books_update, crm_create, crm_update, org_of
@@ -87,5 +91,88 @@ def test_a_books_item_edit_reaches_the_crm_product_and_its_echoes_write_nothing(
         modified = products[product["id"]]["Modified_Time"]
         settle(emu_reset, receiver, ROUNDS)
         assert products[product["id"]]["Modified_Time"] == modified
+    finally:
+        receiver.stop()
+
+
+class Recorder:
+    """A records handler that records the keys it is given."""
+
+    def __init__(self):
+        self.keys: list[str] = []
+
+    def __call__(self, keys: list[str]) -> None:
+        self.keys += keys
+
+
+def test_what_record_events_start_in_each_organization(connected_two):
+    primary, extra = connected_two, Store(connected_two.engine, org_id=EXTRA)
+    seen = Recorder()
+    receiver = Receiver(debounce_s=0.05, watch=False, records_handler=seen).start()
+    crm = f"{receiver.url}/crm/notify"
+    secret = {BOOKS_HEADER: receiver.keys["books_secret"]}
+
+    def notify(module: str, *ids: str) -> dict:
+        answer = httpx.post(crm, json={"module": module, "ids": list(ids), "operation": "update",
+                                       "token": receiver.keys["crm_token"]})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def books(org: str, body, status: int = 200) -> dict:
+        answer = httpx.post(f"{receiver.url}/books/webhook/{org}", json=body, headers=secret)
+        assert answer.status_code == status, answer.text
+        return answer.json()
+
+    def queued() -> list[str]:
+        assert receiver.records.idle()
+        taken, seen.keys = sorted(seen.keys), []
+        return taken
+
+    try:
+        # CRM events: every organization where the module is on, by the module they feed.
+        assert notify("Accounts", "111", "112") == {"accepted": 2}
+        assert notify("Products", "113") == {"accepted": 1}
+        assert queued() == sorted(f"{org}|crm|{module}|{i}|" for org in (PRIMARY, EXTRA)
+                                  for module, i in (("customers", "111"),
+                                                    ("customers", "112"), ("items", "113")))
+        extra.save_settings("vendors", {"enabled": False})
+        assert notify("Vendors", "114") == {"accepted": 1}
+        assert queued() == [f"{PRIMARY}|crm|vendors|114|"]
+        # Contacts feed customers only when the settings take them.
+        assert "under its settings" in notify("Contacts", "115")["ignored"]
+        primary.save_settings("customers", {"crm_module": "contacts"})
+        assert notify("Contacts", "115") == {"accepted": 1}
+        assert queued() == [f"{PRIMARY}|crm|customers|115|"]
+
+        # Books events: the primary only, by contact_type, when the module syncs both ways.
+        stamp = "2026-11-28T06:00:02+0000"
+        vendor = {"event_type": "contact_updated", "data": {
+            "contact_id": "216", "contact_type": "vendor", "last_modified_time": stamp}}
+        assert books(PRIMARY, vendor) == {"accepted": 1}
+        assert books(PRIMARY, {"item": {"item_id": "217", "name": "x"}}) == {"accepted": 1}
+        assert queued() == [f"{PRIMARY}|books|items|217|",
+                            f"{PRIMARY}|books|vendors|216|{stamp}"]
+        assert "CRM → Books only" in books(EXTRA, vendor)["ignored"]
+        primary.save_settings("items", {"scope": "fetch"})
+        assert "items sync CRM → Books only" in books(
+            PRIMARY, {"event_type": "item_updated", "data": {"item_id": "217"}})["ignored"]
+        primary.save_settings("customers", {"enabled": False})
+        customer = {"event_type": "contact_updated", "data": {"contact_id": "218",
+                                                             "contact_type": "customer"}}
+        assert "customers are turned off" in books(PRIMARY, customer)["ignored"]
+        assert "neither a customer nor a vendor" in books(PRIMARY, {
+            "event_type": "contact_updated", "data": {"contact_id": "219"}})["ignored"]
+        assert "deletions" in books(PRIMARY, {**vendor, "event_type": "contact_deleted"})[
+            "ignored"]
+        # Malformed: a 400 with the reason, nothing queued or kept.
+        assert "no contact_id" in books(PRIMARY, {"event_type": "contact_updated", "data": {
+            "contact_type": "vendor"}}, 400)["error"]
+        assert "item_id must be a record id" in books(PRIMARY, {
+            "event_type": "item_updated", "data": {"item_id": "12a"}}, 400)["error"]
+        assert "contact_type must be a string" in books(PRIMARY, {
+            "contact": {"contact_id": "1", "contact_type": ["vendor"]}}, 400)["error"]
+        assert queued() == []
+        assert primary.inbox_summary()["pending"] == 0
+        assert len(primary.inbox(worker="records")) == 10  # each accepted event, kept
     finally:
         receiver.stop()

@@ -195,7 +195,8 @@ def create_app(keys: dict[str, str], deals: Debouncer,
             orgs = await run_in_threadpool(record_orgs, event.module)
             if not orgs:
                 seen["ignored"] += 1
-                return {"accepted": 0, "ignored": f"{event.module} feed no module that is on"}
+                return {"accepted": 0, "ignored": f"no module that is on takes {event.module} "
+                                                  "under its settings"}
             module = RECORD_CRM_MODULES[event.module]
             await keep(records, [transaction_key(org, "crm", module, i)
                                  for org in orgs for i in event.ids],
