@@ -394,9 +394,11 @@ class Receiver:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.requeuer.stop()
-        self.deals.stop()
-        self.transactions.stop()
-        self.records.stop()
+        workers = (self.deals, self.transactions, self.records)
+        for worker in workers:  # all at once: each may be finishing a run
+            worker.stop(wait=False)
+        for worker in workers:
+            worker.join()
         if unwatch and self.watch:
             from crmbooks.runtime import get_runtime
 
