@@ -5,14 +5,16 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.fleet import org_slot
+from flows.forms import BooksIds, CrmIds
 from flows.names import run_name
-from flows.pipeline import run_module
+from flows.pipeline import record_targets, run_module
 from tasks.policy import flow_options
 
 
 @flow(**flow_options("sync-customers"), flow_run_name=run_name("customers"))
 def sync_customers(dry_run: bool = False, org_id: str | None = None,
-                   connection: str = "default", exclusive: bool = False):
+                   connection: str = "default", exclusive: bool = False,
+                   crm_ids: CrmIds = None, books_ids: BooksIds = None):
     """Sync customers between Zoho CRM and Zoho Books.
 
     Args:
@@ -23,6 +25,11 @@ def sync_customers(dry_run: bool = False, org_id: str | None = None,
             names it; "default" for a single organization.
         exclusive: Hold the organization's concurrency slot (sync-org-<org>) for the whole
             run, so its other modules wait instead of sharing its API budget.
+        crm_ids: Sync only these CRM records (an event's), leaving the cursors alone;
+            empty for a whole run.
+        books_ids: Sync only these Books records (an event's), leaving the cursors alone;
+            empty for a whole run.
     """
     with org_slot(org_id, connection, exclusive):
-        return run_module("customers", dry_run=dry_run, org_id=org_id, connection=connection)
+        return run_module("customers", dry_run=dry_run, org_id=org_id, connection=connection,
+                          targets=record_targets(crm_ids, books_ids))

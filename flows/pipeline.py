@@ -59,3 +59,12 @@ def sync_first(run, wanted: dict[str, list[str]]) -> bool:
             continue
         ran = True
     return ran
+
+
+def record_targets(crm_ids: list[str] | None, books_ids: list[str] | None
+                   ) -> dict[str, list[str]] | None:
+    """The targets of a record module's run for these CRM and Books ids; None (every record
+    changed since the cursors) when neither is given."""
+    targets = {side: [str(i) for i in ids] for side, ids in (("crm", crm_ids),
+                                                             ("books", books_ids)) if ids}
+    return targets or None

@@ -40,7 +40,9 @@ class Progress:
         self.done_rows += rows
         for listener in listeners:
             listener(self.module, self.done_rows, self.total)
-        percent = 100.0 * self.done_rows / self.total
+        # The CRM write-backs of new Books ids are pushed beyond the planned writes: a record
+        # created in Books counts twice, and Prefect warns on every value over 100%.
+        percent = min(100.0, 100.0 * self.done_rows / self.total)
         if percent - self.shown >= self.STEP:
             update_progress_artifact(self.id, percent)
             self.shown = percent

@@ -1,4 +1,5 @@
-"""Helpers of the event receiver tests (test_receiver, test_receiver_transactions): wait on a
+"""Helpers of the event receiver tests (test_receiver, test_receiver_transactions,
+test_receiver_records): wait on a
 condition, never on time, and settle the emulator's deliveries and the receiver's workers."""
 
 from __future__ import annotations
@@ -26,4 +27,5 @@ def settle(server, receiver: Receiver, rounds: int = 1) -> None:
     for _ in range(rounds):
         server.emu.crm.notifier.drain()
         server.emu.books.webhooks.queue.join()
-        assert receiver.deals.idle(30) and receiver.transactions.idle(30)
+        assert receiver.deals.idle(30) and receiver.transactions.idle(30) \
+            and receiver.records.idle(30)

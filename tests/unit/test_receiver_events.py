@@ -37,13 +37,43 @@ def test_books_transaction_events_are_read_in_both_shapes(body, expected):
 
 @pytest.mark.parametrize("body", [
     {"event_type": "bill_created", "data": {"bill_id": "1"}},
-    {"event_type": "contact_updated", "data": {"contact_id": "1"}},
     {"event_type": "", "data": {}},
     {"payment": {"payment_id": "1"}},
     {},
 ])
-def test_other_events_are_not_transaction_events(body):
+def test_other_events_are_not_transaction_or_record_events(body):
     assert parse_books_event(body) is None
+
+
+@pytest.mark.parametrize(("body", "expected", "module"), [
+    ({"event_type": "contact_updated", "data": {"contact_id": "31", "contact_type": "customer",
+                                                "last_modified_time": STAMP}},
+     BooksEvent("contacts", "31", "updated", STAMP, "customer"), "customers"),
+    ({"contact": {"contact_id": 32, "contact_type": "vendor"}},
+     BooksEvent("contacts", "32", "", None, "vendor"), "vendors"),
+    ({"event_type": "item_created", "data": {"item_id": "33", "contact_type": "customer"}},
+     BooksEvent("items", "33", "created", None), "items"),
+    # A contact that is neither (or says nothing): no record module, so no run.
+    ({"event_type": "contact_updated", "data": {"contact_id": "34"}},
+     BooksEvent("contacts", "34", "updated", None), None),
+    ({"event_type": "invoice_updated", "data": {"invoice_id": "35"}},
+     BooksEvent("invoices", "35", "updated", None), None),
+])
+def test_books_contact_and_item_events_name_their_record_module(body, expected, module):
+    event = parse_books_event(body)
+    assert event == expected and event.record_module == module
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"event_type": "contact_updated", "data": {"contact_name": "x"}}, "no contact_id"),
+    ({"event_type": "item_updated", "data": {"item_id": "twelve"}}, "record id"),
+    ({"event_type": "contact_updated", "data": {"contact_id": "1", "contact_type": 7}},
+     "contact_type must be a string"),
+    ({"item": "33"}, "no item object"),
+])
+def test_malformed_contact_and_item_events_say_what_is_wrong(body, message):
+    with pytest.raises(ValueError, match=message):
+        parse_books_event(body)
 
 
 @pytest.mark.parametrize(("body", "message"), [

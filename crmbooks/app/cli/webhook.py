@@ -20,9 +20,11 @@ def webhook(
     debounce: float = typer.Option(0.3, "--debounce", min=0, hidden=True,
                                    help="Seconds an id must be quiet before its run."),
 ):
-    """Receive CRM and Books events: deal triggers and transactions run within seconds.
+    """Receive CRM and Books events: deal triggers, transactions, and the customers,
+    vendors and items changed, run within seconds.
 
-    Registers a CRM notification channel (Deals and the transaction modules) with a random
+    Registers a CRM notification channel (Deals, the transaction modules, Accounts, Contacts,
+    Vendors and Products) with a random
     token kept under CRMBOOKS_HOME, and checks the shared secret of Books webhooks (header
     X-Webhook-Secret; the secret is in CRMBOOKS_HOME/receiver.json), one URL per connected
     Books organization (/books/webhook/ORG_ID): registered with the emulators by itself,
@@ -31,8 +33,9 @@ def webhook(
 
     Every accepted event is kept in the state database until a run has handled it: a run
     that fails is retried with a growing delay, also after a restart, and `crmbooks status`
-    shows what is pending or failed. A catch-up run at start and every two hours
-    (--catch-up-every) picks up whatever changed while nothing listened.
+    shows what is pending or failed. A catch-up run of the deal triggers and transactions at
+    start and every two hours (--catch-up-every) picks up what they missed while nothing
+    listened; customers, vendors and items catch up on their schedules.
     """
     from crmbooks.app.receiver.server import serve
 

@@ -86,12 +86,18 @@ class Debouncer:
             time.sleep(0.05)
         return False
 
-    def stop(self) -> None:
-        """Stop the worker after the run in progress."""
+    def stop(self, wait: bool = True) -> None:
+        """Stop the worker after the run in progress; `wait=False` only tells it to, so that
+        several workers wind down at once (then :meth:`join`)."""
         with self._cond:
             self._stop = True
             self._cond.notify()
-        self._thread.join(timeout=30)
+        if wait:
+            self.join()
+
+    def join(self, timeout_s: float = 30.0) -> None:
+        """Wait for the worker to end (after a stop)."""
+        self._thread.join(timeout=timeout_s)
 
     def _loop(self) -> None:
         while True:

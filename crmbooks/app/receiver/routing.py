@@ -8,15 +8,24 @@ What starts what:
   transactions flow (`crm_module` + `crm_ids`) of every connected organization whose
   transactions are enabled (extra organizations are CRM → Books only);
 - a Books estimate, sales order, invoice or purchase order event of the primary organization
-  queues its record for the transactions flow (`books_resource` + `books_ids`, Books → CRM).
+  queues its record for the transactions flow (`books_resource` + `books_ids`, Books → CRM);
+- a CRM Accounts, Contacts, Vendors or Products event queues its records for a targeted run
+  of the record module they feed (customers, vendors, items: `crm_ids`) in every connected
+  organization where that module is on and, under its settings, fed by that CRM module;
+- a Books contact or item event of the primary organization queues its record for a targeted
+  run of customers or vendors (by the contact's contact_type) or items (`books_ids`), when
+  that module is on and syncs both ways.
   Ignored, with a 200 that says why: other event types, deletions (deletions are not synced),
-  events of extra organizations (one-way) and organizations whose transactions are off.
+  events of extra organizations (one-way) and modules (or transactions) turned off.
   Malformed JSON or a record without its id is a 400. The echo of crmbooks' own write (the
   record's `last_modified_time` equals the stamp its link kept right after that write) starts
   no run; this is decided when the run would start, once no run of the organization that
   writes transactions holds its lock, since the webhook may arrive before the link is stored.
-  CRM events of crmbooks' own Books-id write-backs start nothing either (their changed fields
-  say so); those of its Books → CRM writes do start a run, which plans nothing.
+  The same holds for contacts (their links keep the stamp too); Books items carry no stamp,
+  so the echo of an item write starts a run, which plans nothing (the values are the ones
+  its link kept). CRM events of crmbooks' own Books-id write-backs start nothing either
+  (their changed fields say so); those of its Books → CRM writes do start a run, which plans
+  nothing.
 
 The flows read the records as they are now, so repeated, late or out-of-order events are
 harmless. A run refused because another run of the same module holds the store's run lock (a
@@ -36,7 +45,7 @@ from typing import Any
 
 from crmbooks.app.receiver import intake
 from crmbooks.app.receiver.debounce import Requeue
-from crmbooks.sync.registry import deal_triggers, document_types, shape
+from crmbooks.sync.registry import RECORD_MODULES, deal_triggers, document_types, module_spec, shape
 
 # The receiver's log: one logger name for the server, the routing and the queue.
 LOG = logging.getLogger("crmbooks.receiver")
@@ -44,8 +53,16 @@ LOG = logging.getLogger("crmbooks.receiver")
 BOOKS_ENTITIES = {doc.books.record_key: resource for resource, doc in document_types().items()}
 #: CRM module → Books resource, per document type.
 TRANSACTION_MODULES = {doc.crm.module: resource for resource, doc in document_types().items()}
+#: CRM module → the record module (customers, vendors, items) it may feed.
+RECORD_CRM_MODULES = {kind.crm_module: name for name in RECORD_MODULES
+                      for kind in module_spec(name).kinds}
+#: Books entity of a record module's webhook → its resource (contacts: customers or vendors,
+#: by the contact's contact_type).
+RECORD_ENTITIES = {"contact": "contacts", "item": "items"}
+#: A Books contact's contact_type → its record module.
+CONTACT_MODULES = {"customer": "customers", "vendor": "vendors"}
 #: Store modules whose links keep the stamp of crmbooks' own Books writes (echo detection).
-ECHO_MODULES = ("transactions", "deals")
+ECHO_MODULES = ("transactions", "deals", *RECORD_MODULES)
 #: CRM fields crmbooks itself writes back (Books ids, stamps): changing only these is an echo.
 CRM_WRITE_BACK_FIELDS = frozenset({deal_triggers().quote_field, shape().crm.books_id,
                                    shape().crm.modified})
@@ -123,44 +140,59 @@ def own_stamp(org_id: str, books_id: str, stamp: str) -> bool:
 class BooksEvent:
     """One Books webhook, reduced to what starts a run."""
 
-    resource: str  # estimates | salesorders | invoices | purchaseorders
+    resource: str  # estimates | salesorders | invoices | purchaseorders | contacts | items
     record_id: str
     action: str  # created | updated | deleted | "" (not said: Books' default payload)
     modified: str | None = None  # the record's last_modified_time, when sent
+    contact_type: str | None = None  # a contact's: customer | vendor
+
+    @property
+    def record_module(self) -> str | None:
+        """The record module (customers, vendors, items) a contact or item event is about;
+        None for a transaction, or a contact that is neither a customer nor a vendor."""
+        if self.resource == "items":
+            return "items"
+        if self.resource == "contacts":
+            return CONTACT_MODULES.get(self.contact_type or "")
+        return None
 
 
 def parse_books_event(body: Any) -> BooksEvent | None:
-    """The transaction a Books webhook is about; None for events of other kinds.
+    """The transaction, contact or item a Books webhook is about; None for other events.
 
     Two shapes are read: the emulator's `{"event_type": "invoice_updated", "data": {…}}` and
     Books' default workflow payload `{"invoice": {…}}` (one key named after the entity). A
-    body that is not an object, a transaction without its id, or a field of the wrong type
+    body that is not an object, a record without its id, or a field of the wrong type
     (an id that is not digits, a stamp that is not a date-time string) raises ValueError.
     """
     if not isinstance(body, dict):
         raise ValueError("a JSON object is expected")
+    entities = {**BOOKS_ENTITIES, **RECORD_ENTITIES}
     if "event_type" in body:
         entity, _, action = (intake.optional_text(body, "event_type") or "").rpartition("_")
         record = body.get("data")
     else:
-        entity = next((k for k in body if k in BOOKS_ENTITIES), "")
+        entity = next((k for k in body if k in entities), "")
         action, record = "", body.get(entity)
-    if entity not in BOOKS_ENTITIES:
+    if entity not in entities:
         return None
     if not isinstance(record, dict):
         raise ValueError(f"the {entity} event carries no {entity} object")
-    id_field = document_types()[BOOKS_ENTITIES[entity]].books.id_field
+    id_field = (f"{entity}_id" if entity in RECORD_ENTITIES
+                else document_types()[BOOKS_ENTITIES[entity]].books.id_field)
     value = record.get(id_field)
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError(f"the {entity} event has no {id_field}")
-    return BooksEvent(BOOKS_ENTITIES[entity], intake.record_id(value, id_field), action,
-                      intake.stamp(record.get(shape().books.modified)))
+    contact_type = intake.optional_text(record, "contact_type") if entity == "contact" else None
+    return BooksEvent(entities[entity], intake.record_id(value, id_field), action,
+                      intake.stamp(record.get(shape().books.modified)), contact_type)
 
 
 def transaction_key(org_id: str, side: str, module: str, record_id: str,
                     stamp: str | None = None) -> str:
-    """A transactions-queue entry: one record of one organization, from one side's event,
-    with the record's modified time a Books event reported (to tell our own echoes)."""
+    """A queue entry (transactions, records): one record of one organization, from one
+    side's event, with the record's modified time a Books event reported (to tell our own
+    echoes); `module` is a CRM module or Books resource (transactions) or a record module."""
     return f"{org_id}|{side}|{module}|{record_id}|{stamp or ''}"
 
 
@@ -199,14 +231,50 @@ def books_webhook_ignored(org_id: str, primary: str, event: BooksEvent | None) -
     """Why an authentic Books event of a connected organization starts nothing (or None);
     `primary` is the primary organization the caller has just read (connected_orgs)."""
     if event is None:
-        return "not a transaction event"
+        return "not a transaction, contact or item event"
     if event.action == "deleted":
         return "deletions are not synced"
     if org_id != primary:
         return "an extra organization syncs CRM → Books only"
+    if event.resource in RECORD_ENTITIES.values():
+        if event.record_module is None:
+            return "a contact that is neither a customer nor a vendor"
+        return record_module_ignored(org_id, event.record_module, "books")
     if not transactions_enabled(org_id):
         return "transactions are off for this organization"
     return None
+
+
+def record_module_ignored(org_id: str, module: str, side: str,
+                          crm_module: str | None = None) -> str | None:
+    """Why an event of one side starts no run of a record module in this organization (read
+    per event: settings may change), or None: the module is turned off, the CRM module does
+    not feed it under its settings (Contacts while customers come from Accounts), or it
+    syncs CRM → Books only (a Books event)."""
+    from crmbooks.settings import SettingsError, parse_module_settings
+
+    raw = (org_store(org_id).active_settings(module) or (None, {}))[1]
+    try:
+        settings = parse_module_settings(module, raw)
+    except SettingsError:  # the run would refuse with the reason; let it say so
+        return None
+    if not getattr(settings, "enabled", True):
+        return f"{module} are turned off"
+    if side == "crm" and crm_module not in {
+            kind.crm_module for kind in module_spec(module).active_kinds(settings)}:
+        return f"{crm_module} do not feed {module} under its settings"
+    if side == "books" and getattr(settings, "scope", "both") != "both":
+        return f"{module} sync CRM → Books only"
+    return None
+
+
+def record_orgs(crm_module: str) -> list[str]:
+    """Every connected organization (the primary first) a CRM event of `crm_module` starts a
+    run of its record module in (extra organizations sync CRM → Books too)."""
+    primary, extras = connected_orgs()
+    module = RECORD_CRM_MODULES[crm_module]
+    return [org for org in (primary, *extras)
+            if record_module_ignored(org, module, "crm", crm_module) is None]
 
 
 # ------------------------------------------------------------------------ the runs
@@ -264,6 +332,59 @@ def run_transactions(keys: list[str]) -> list[dict]:
             summaries.append(summary)
     if again:
         raise Requeue(again, "a transactions run is in progress")
+    return summaries
+
+
+def run_records(keys: list[str]) -> list[dict]:
+    """The customers, vendors or items flow for queued keys: one run per organization and
+    module, for the CRM and Books ids its events named (a targeted run: cursors untouched).
+
+    A group waits (requeued) while a run of its module holds the organization's run lock;
+    then a Books record all of whose events echo crmbooks' own writes (their stamp is the one
+    its link kept) is left out, and a group left with nothing starts no run. Keys of a run
+    refused by the run lock are requeued.
+    """
+    from flows.customers import sync_customers
+    from flows.items import sync_items
+    from flows.vendors import sync_vendors
+
+    flows = {"customers": sync_customers, "vendors": sync_vendors, "items": sync_items}
+    groups: dict[tuple[str, str], list[str]] = {}
+    for key in keys:
+        org, _, module, _, _ = read_key(key)
+        groups.setdefault((org, module), []).append(key)
+    summaries, again = [], []
+    for (org, module), group_keys in groups.items():
+        if lock_busy(org, module):
+            again += group_keys
+            continue
+        crm_ids: list[str] = []
+        stamps: dict[str, set[str]] = {}
+        for key in group_keys:
+            _, side, _, record_id, stamp = read_key(key)
+            if side == "crm":
+                crm_ids.append(record_id)
+            else:
+                stamps.setdefault(record_id, set()).add(stamp)
+        books_ids = [i for i, seen in stamps.items()
+                     if not all(own_stamp(org, i, s) for s in seen)]
+        if not crm_ids and not books_ids:
+            LOG.info("%d Books event(s) of %s only echo crmbooks' own writes: no run",
+                     len(group_keys), module)
+            continue
+        try:
+            summary = _result(flows[module](org_id=org, crm_ids=sorted(set(crm_ids)) or None,
+                                            books_ids=books_ids or None, return_state=True),
+                              group_keys)
+        except Requeue:
+            again += group_keys
+            continue
+        if summary is not None:
+            LOG.info("%s for %d record(s): %s", module, len(set(crm_ids)) + len(books_ids),
+                     summary.get("counts"))
+            summaries.append(summary)
+    if again:
+        raise Requeue(again, "a run of the module is in progress")
     return summaries
 
 

@@ -1,9 +1,10 @@
 """The event receiver (`crmbooks webhook`): CRM notifications and Books webhooks → runs.
 
-At start it registers a CRM notification channel (`actions/watch`) for Deals and the
-transaction modules, with a random channel token that is kept in CRMBOOKS_HOME/receiver.json
-(mode 0600) and never logged; Books webhooks must carry the shared secret kept in the same
-file in their `X-Webhook-Secret` header. An event with a missing or wrong token/secret is
+At start it registers a CRM notification channel (`actions/watch`) for Deals, the
+transaction modules and the modules of customers, vendors and items, with a random channel
+token that is kept in CRMBOOKS_HOME/receiver.json (mode 0600) and never logged; Books
+webhooks must carry the shared secret kept in the same file in their `X-Webhook-Secret`
+header. An event with a missing or wrong token/secret is
 rejected (401 missing, 403 wrong) and starts nothing.
 
 Books webhooks are per organization: each connected organization posts to
@@ -50,6 +51,7 @@ from crmbooks.app.receiver import intake
 from crmbooks.app.receiver.debounce import Debouncer
 from crmbooks.app.receiver.inbox import POLL_S, DurableHandler, Requeuer
 from crmbooks.app.receiver.routing import (
+    RECORD_CRM_MODULES,
     TRANSACTION_MODULES,
     books_webhook_ignored,
     catch_up,
@@ -57,7 +59,9 @@ from crmbooks.app.receiver.routing import (
     crm_echo_only,
     parse_books_event,
     record_of,
+    record_orgs,
     run_deal_triggers,
+    run_records,
     run_transactions,
     transaction_key,
     transaction_orgs,
@@ -69,7 +73,7 @@ from crmbooks.sync.registry import deal_triggers
 LOG = logging.getLogger("crmbooks.receiver")
 BOOKS_HEADER = "X-Webhook-Secret"
 CRM_EVENTS = tuple(f"{module}.all" for module in (deal_triggers().crm_module,
-                                                  *TRANSACTION_MODULES))
+                                                  *TRANSACTION_MODULES, *RECORD_CRM_MODULES))
 CHANNEL_HOURS = 24  # channels are renewed well before they expire
 RENEW_EVERY_S = 6 * 3600
 CATCH_UP_EVERY_S = 2 * 3600  # as the deal-triggers and transactions schedules
@@ -118,7 +122,8 @@ async def _json_body(request: Request) -> Any:
 
 
 def create_app(keys: dict[str, str], deals: Debouncer,
-               transactions: Debouncer | None = None, store=None) -> FastAPI:
+               transactions: Debouncer | None = None, store=None,
+               records: Debouncer | None = None) -> FastAPI:
     """The receiver's routes: /crm/notify, /books/webhook[/{org_id}], /health.
 
     Every request that is not an event it accepts is answered with a 4xx and
@@ -186,6 +191,16 @@ def create_app(keys: dict[str, str], deals: Debouncer,
             await keep(transactions, [transaction_key(org, "crm", event.module, i)
                                       for org in orgs for i in event.ids],
                        [org for org in orgs for _ in event.ids])
+        elif event.module in RECORD_CRM_MODULES and records is not None:
+            orgs = await run_in_threadpool(record_orgs, event.module)
+            if not orgs:
+                seen["ignored"] += 1
+                return {"accepted": 0, "ignored": f"no module that is on takes {event.module} "
+                                                  "under its settings"}
+            module = RECORD_CRM_MODULES[event.module]
+            await keep(records, [transaction_key(org, "crm", module, i)
+                                 for org in orgs for i in event.ids],
+                       [org for org in orgs for _ in event.ids])
         else:
             seen["ignored"] += 1
             return {"accepted": 0, "ignored": "events of this module start nothing"}
@@ -211,11 +226,13 @@ def create_app(keys: dict[str, str], deals: Debouncer,
             raise intake.Refused(400, f"malformed Books webhook: {exc}") from None
         seen["books"] += 1
         why = await run_in_threadpool(books_webhook_ignored, org_id, primary, event)
-        if why or transactions is None:
+        worker, module = ((records, event.record_module) if event and event.record_module
+                          else (transactions, event.resource if event else ""))
+        if why or worker is None:
             seen["ignored"] += 1
-            return {"accepted": 0, "ignored": why or "no transactions worker"}
-        await keep(transactions, [transaction_key(org_id, "books", event.resource,
-                                                  event.record_id, event.modified)], org_id)
+            return {"accepted": 0, "ignored": why or "no worker for these events"}
+        await keep(worker, [transaction_key(org_id, "books", module, event.record_id,
+                                            event.modified)], org_id)
         return {"accepted": 1}
 
     @app.post("/books/webhook")
@@ -230,7 +247,8 @@ def create_app(keys: dict[str, str], deals: Debouncer,
 
     @app.get("/health")
     async def health():
-        workers = {"deals": deals, **({"transactions": transactions} if transactions else {})}
+        workers = {"deals": deals, **({"transactions": transactions} if transactions else {}),
+                   **({"records": records} if records else {})}
         return {"ok": True, "pending": deals.pending(), "runs": deals.runs, "events": seen,
                 "workers": {name: {"pending": w.pending(), "runs": w.runs,
                                    "requeued": w.requeued} for name, w in workers.items()}}
@@ -298,7 +316,8 @@ class Receiver:
                  debounce_s: float = 0.3, handler: Callable[[list[str]], Any] | None = None,
                  watch: bool = True,
                  transactions_handler: Callable[[list[str]], Any] | None = None,
-                 store=None, poll_s: float = POLL_S, retry_first_s: float = 10.0):
+                 store=None, poll_s: float = POLL_S, retry_first_s: float = 10.0,
+                 records_handler: Callable[[list[str]], Any] | None = None):
         from crmbooks.runtime import open_store
 
         self.host, self.public_url, self.watch = host, public_url, watch
@@ -311,9 +330,14 @@ class Receiver:
             DurableHandler(self.store, "transactions", transactions_handler or run_transactions,
                            retry_first_s),
             debounce_s, name="transactions", group=record_of)
-        self.requeuer = Requeuer(self.store, [self.deals, self.transactions], poll_s)
+        self.records = Debouncer(
+            DurableHandler(self.store, "records", records_handler or run_records,
+                           retry_first_s),
+            debounce_s, name="records", group=record_of)
+        self.requeuer = Requeuer(self.store, [self.deals, self.transactions, self.records],
+                                 poll_s)
         self.app = create_app(self.keys, self.deals, transactions=self.transactions,
-                              store=self.store)
+                              store=self.store, records=self.records)
         self._server = uvicorn.Server(uvicorn.Config(
             self.app, host=host, port=port, log_level="warning", access_log=False,
             lifespan="off"))
@@ -370,8 +394,11 @@ class Receiver:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.requeuer.stop()
-        self.deals.stop()
-        self.transactions.stop()
+        workers = (self.deals, self.transactions, self.records)
+        for worker in workers:  # all at once: each may be finishing a run
+            worker.stop(wait=False)
+        for worker in workers:
+            worker.join()
         if unwatch and self.watch:
             from crmbooks.runtime import get_runtime
 
@@ -440,16 +467,16 @@ def books_setup(receiver: Receiver) -> list[str]:
                 ", ".join(f"{org} → {url}" for org, url in receiver.books_urls.items())]
     return [f"Books webhooks: in each organization, Settings > Workflow Actions > Webhooks, "
             f"POST to its URL below with the header {BOOKS_HEADER} (its secret is in "
-            f"{state_file()}), from workflow rules on estimates, sales orders, invoices and "
-            "purchase orders:",
+            f"{state_file()}), from workflow rules on estimates, sales orders, invoices, "
+            "purchase orders, contacts and items:",
             *(f"  {org}: {url}" for org, url in receiver.books_urls.items())]
 
 
 @contextlib.contextmanager
 def event_receiver(ctx):
     """The event receiver as a service of `crmbooks up` (`ctx` is what `up` is running: its
-    `console` prints where events arrive): deal and transaction changes start runs within
-    seconds.
+    `console` prints where events arrive): deal, transaction, customer, vendor and item
+    changes start runs within seconds.
 
     It registers a CRM notification channel pointing at itself and accepts Books webhooks of
     every connected organization (registered with the emulators when they are the Zoho side;
