@@ -91,7 +91,8 @@ def test_accounts_mode_scope_and_duplicates(store, emu_reset, scope, duplicates)
             assert len(crm_now[name]) == 1
             assert crm_now[name][0].get("Books_Id__c") is None  # overwrite: CRM unchanged
         linked = set(store.links("customers")["crm_id"])
-        assert (crm_rec["id"] in linked) == (duplicates == "overwrite")
+        # overwrite links the account to the Books record, clone to its copy
+        assert (crm_rec["id"] in linked) == (duplicates in ("overwrite", "clone"))
     if scope == "fetch":
         assert writes(emu_reset, "crm") == []
         assert crm(emu_reset) == crm_before
