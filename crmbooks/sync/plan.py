@@ -217,8 +217,14 @@ def _decide(ctx: _Ctx, side: str, rec: dict, found: dict, other_by_id: dict,
     if how in ("name", "ambiguous"):
         return _duplicate_row(ctx, side, rec, found, other_by_id)
     proposals = found.get("proposals") or []
-    if proposals and ctx.duplicates == "review" and not ctx.kind.parent:
-        return _review_row(ctx, side, rec, found["match"], proposals, CLOSE_EVIDENCE)
+    if ctx.duplicates == "review" and not ctx.kind.parent:
+        if proposals:
+            return _review_row(ctx, side, rec, found["match"], proposals, CLOSE_EVIDENCE)
+        likely = found.get("likely") or []
+        if likely:
+            evidence = sorted({e for c in likely for e in c["evidence"]})
+            return _review_row(ctx, side, rec, "likely", [c["id"] for c in likely],
+                               *evidence)
     return _create_row(ctx, side, rec, proposals, parents, new_parents)
 
 
@@ -233,7 +239,7 @@ def _decided_row(ctx: _Ctx, side: str, rec: dict, decision: str, parents: dict[s
 
 
 def _review_row(ctx: _Ctx, side: str, rec: dict, how: str, candidates: list[str],
-                evidence: str) -> dict:
+                *evidence: str) -> dict:
     """Neither create nor link: queue the record with its candidates and the evidence."""
     other_side = "Books" if side == "crm" else "CRM"
     # One entry per pair: the candidates are not planned again from their own side.
@@ -242,9 +248,9 @@ def _review_row(ctx: _Ctx, side: str, rec: dict, how: str, candidates: list[str]
     listed = ", ".join(f"{c['id']} {c['name']!r}" if c["name"] else c["id"] for c in named)
     return _row(rec, action="skip", target=OTHER[side], match=how, proposals=candidates,
                 review={"side": side, "record_id": _own_id(side, rec), "candidates": named,
-                        "evidence": [evidence]},
-                reason=f"possible duplicate of {other_side} {listed} ({evidence}): waits for "
-                "review (`crmbooks duplicates`)")
+                        "evidence": list(evidence)},
+                reason=f"possible duplicate of {other_side} {listed} ({', '.join(evidence)}): "
+                "waits for review (`crmbooks duplicates`)")
 
 
 def _recovered_row(ctx: _Ctx, side: str, rec: dict, other_id: str,

@@ -130,6 +130,22 @@ def test_review_queues_exact_and_close_names_and_creates_nothing():
     assert rows["crm/Accounts/3"]["action"] == "create" and rows["crm/Accounts/3"]["review"] is None
 
 
+def test_review_queues_a_likely_match_by_email_phone_or_website_domain():
+    crm = crm_accounts(("1", "Initech", {"Website": "https://www.initech.com/about"}),
+                       ("2", "Hooli", {"Phone": "+1 (555) 010-2030"}), ("3", "Fresh", {}))
+    books = books_customers(("b1", "Initech Holdings Group", {"website": "initech.com"}),
+                            ("b2", "Hooli XYZ", {"billing_address": {"phone": "555 010 2030"}}))
+    rows = by_key(plan_accounts(settings(duplicates="review"), crm=crm, books=books))
+    assert rows["crm/Accounts/1"]["review"]["evidence"] == ["same website domain"]
+    assert rows["crm/Accounts/1"]["review"]["candidates"] == [
+        {"id": "b1", "name": "Initech Holdings Group"}]
+    assert rows["crm/Accounts/2"]["review"]["evidence"] == ["same phone number"]
+    assert rows["crm/Accounts/3"]["action"] == "create"
+    # Other policies keep doing what they did: a likely match is no duplicate by name.
+    rows = by_key(plan_accounts(settings(duplicates="skip"), crm=crm, books=books))
+    assert rows["crm/Accounts/1"]["action"] == "create"
+
+
 def test_decisions_on_queued_records_skip_or_separate_them():
     crm = crm_accounts(("1", "Acme Inc", {}), ("2", "Zylker", {}))
     books = books_customers(("b2", "Acme Inc", {}), ("b3", "Zylker", {}))
