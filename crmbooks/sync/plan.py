@@ -9,6 +9,7 @@ then writes each row's ``crm_values`` / ``books_values`` into its link.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pandas as pd
@@ -47,6 +48,9 @@ class _Ctx:
         self.clone_suffix = getattr(settings, "clone_suffix", "(2)")
         self.decisions: dict[str, tuple[str, str | None]] = {}  # record key: (decision, id)
         self.names: dict[str, str] = {}  # ids of the other side's indexed records: their names
+        # Normalised names this run creates in Books, and the record key that takes each:
+        # Books names are unique, so a second record of the same name must not be sent.
+        self.creating: dict[str, str] = {}
         self.two_way = self.scope == "both"
         self.links = _kind_links(links, kind)
         self.taken: set[str] = set()  # Books names held by another kind (see plan_kind)
@@ -360,6 +364,23 @@ def _create_row(ctx: _Ctx, side: str, rec: dict, proposals: list[str],
         return _row(rec, action="skip", target="none", match="name", reason=(
             f"Books already has another kind of record named {rec.get('name')!r} (names are "
             "unique per contact type there): rename one of them to sync this one"))
+    if target == "books" and not ctx.kind.parent:
+        name = normalise_name(rec.get("name"))
+        first = ctx.creating.get(name) if name else None
+        if first is not None and action == "create":
+            # Two records of this run whose names differ only by case, spaces or Unicode
+            # form: Books would take both (as two customers) or refuse the second on every
+            # run. The first one takes the name; the policy decides about the others.
+            why = f"same name as {first}, created in Books by this run"
+            if ctx.duplicates == "review":
+                return _review_row(ctx, side, rec, "name", [], why)
+            if ctx.duplicates != "clone":
+                return _row(rec, action="skip", target="none", match="name", reason=(
+                    f"{why} (names are unique there); duplicates: {ctx.duplicates} keeps it "
+                    "out (rename it, or link it by hand)"))
+            action, reason = "clone", f"{why}; duplicates: clone keeps both"
+        elif name:
+            ctx.creating.setdefault(name, rec["record_key"])
     row = _row(rec, action=action, target=target, proposals=proposals, **vals,
                reason=reason or "no match on the other side")
     if action == "clone" and target == "books" and not ctx.kind.parent:
@@ -377,10 +398,21 @@ def _suffixed(ctx: _Ctx, row: dict) -> None:
     name = (row["books_payload"] or {}).get(field)
     if not isinstance(name, str) or not name.strip():
         return
-    copy = f"{name} {ctx.clone_suffix}"
+    used = {normalise_name(n) for n in ctx.names.values() if n} | set(ctx.creating)
+    copy = next(c for c in _copy_names(name, ctx.clone_suffix)
+                if normalise_name(c) not in used)
+    ctx.creating[normalise_name(copy)] = row["record_key"]
     row["books_payload"] = {**row["books_payload"], field: copy}
     row["books_values"] = {**(row["books_values"] or {}), field: copy}
     row["reason"] += f"; named {copy!r} in Books, whose names must be unique"
+
+
+def _copy_names(name: str, suffix: str):
+    """Names for a copy: ``NAME (2)``, then ``NAME (3)`` … when those are taken too."""
+    yield f"{name} {suffix}"
+    for n in range(3, 1000):
+        yield f"{name} {suffix.replace('2', str(n))}" if "2" in suffix else f"{name} {suffix} {n}"
+    yield f"{name} {suffix} {uuid.uuid4().hex[:6]}"
 
 
 def _with_parent(ctx: _Ctx, side: str, row: dict, parents: dict[str, str],

@@ -367,3 +367,19 @@ def test_contact_persons_pair_by_name_within_their_parent():
     assert (other.record_key, other.action, other.target) == ("books/contact_persons/p2",
                                                               "create", "crm")
     assert other.crm_payload["Account_Name"] == {"id": "2"}
+
+
+@pytest.mark.parametrize(("policy", "second"), [
+    ("skip", "skip"), ("overwrite", "skip"), ("review", "skip"), ("clone", "clone")])
+def test_names_differing_only_by_case_spaces_or_form_make_one_books_customer(policy, second):
+    crm = crm_accounts(("1", "Foo Bar", {}), ("2", "FOO  bar ", {}), ("3", "Ｆｏｏ Bar", {}))
+    rows = list(by_key(plan_accounts(settings(scope="fetch", duplicates=policy),
+                                     crm=crm)).values())
+    assert [r["action"] for r in rows] == ["create", second, second]
+    if policy == "clone":  # each copy gets a name of its own
+        assert [r["books_payload"]["contact_name"] for r in rows] == [
+            "Foo Bar", "FOO  bar (2)", "Ｆｏｏ Bar (3)"]
+    else:
+        assert all("same name as crm/Accounts/1" in r["reason"] for r in rows[1:])
+    if policy == "review":
+        assert rows[1]["review"]["candidates"] == []
