@@ -93,9 +93,17 @@ def test_duplicates_wait_for_review_then_follow_the_decisions(store_any_db, emu_
     books_of = paired["candidates"][0]["id"]
     result = cli("duplicates", "pair", paired["key"], books_of)
     assert result.exit_code == 0, result.output
-    assert cli("duplicates", "separate", separated["key"]).exit_code == 0
     assert cli("duplicates", "skip", skipped["key"]).exit_code == 0
     assert cli("duplicates", "skip", "crm/Accounts/404").exit_code == 2
+    # Bad pairs are refused in one sentence, and the entry stays queued, nothing linked.
+    individual = sorted(books_customers(emu_reset, "individual"))[0]
+    for other, words in ((individual, "pair records of the same type"),
+                         ("999999", "Books has no contact")):
+        result = cli("duplicates", "pair", separated["key"], other)
+        assert result.exit_code == 2 and words in result.output, result.output
+    assert store.find_link("customers", crm_id=separated["id"]) is None
+    assert separated["key"] in {e.record_key for e in store.reviews("customers")}
+    assert cli("duplicates", "separate", separated["key"]).exit_code == 0
 
     state, run = sync(store)  # incremental: the decided records are read by id
     assert state.is_completed() and failures(store) == []
