@@ -142,6 +142,11 @@ def link_records(runtime: Runtime, module: str, crm_id: str, books_id: str, *,
     else:
         store.queue_pair(spec.name, record_key=key, kind=crm.kind.name, crm_id=crm.record_id,
                          books_id=books.record_id, name=crm.name)
+    # The Books record may wait in the queue under its own key: this pair decides it too.
+    for waiting in store.review(books_key(books.kind.books_resource, books.record_id),
+                                spec.name):
+        if waiting.decision == "pending":
+            store.decide_review(waiting.id, "pair", crm.record_id)
     text = (f"linked CRM {crm.record_id} {crm.name!r} with Books {books.record_id} "
             f"{books.name!r} by hand")
     run_id = _history(store, spec.name, "linked", key, crm.record_id, books.record_id,
