@@ -228,6 +228,27 @@ def store_connection(store: Store, config: ZohoConfig, check: ConnectionCheck, *
     )
 
 
+#: The settings a new connection starts with (a module configured before keeps its own).
+NEW_CONNECTION_SETTINGS = {module: {"duplicates": "review"}
+                           for module in ("customers", "vendors", "items")}
+
+
+def seed_new_connection(store: Store, org_id: str) -> list[str]:
+    """Save the starting settings of a new connection's modules; the modules saved.
+
+    Possible duplicates then wait for a person's decision instead of being skipped: a module
+    never configured otherwise runs on the model defaults, which keep what crmbooks did
+    before the review queue existed.
+    """
+    org_store = Store(store.engine, org_id=org_id)
+    saved = []
+    for module, settings in NEW_CONNECTION_SETTINGS.items():
+        if org_store.active_settings(module) is None:
+            org_store.save_settings(module, dict(settings), note="settings of a new connection")
+            saved.append(module)
+    return saved
+
+
 def connect_to_emulator(server) -> Store:
     """Connect to a running emulator exactly as `crmbooks connect` does, with the emulator's
     own credentials (the secrets go to the environment, as an operator would set them).

@@ -16,7 +16,7 @@ from crmbooks.sync.registry import document_types
 from mappings.schema import FieldPair
 
 Scope = Literal["fetch", "both"]
-Duplicates = Literal["clone", "overwrite", "skip"]
+Duplicates = Literal["clone", "overwrite", "skip", "review"]
 DataCentre = Literal["us", "eu", "in", "au", "cn", "jp", "ca", "sa"]
 MODULES = ("customers", "vendors", "items", "transactions", "deals")
 
@@ -126,7 +126,13 @@ class _SyncModule(_Strict):
 
     enabled: bool = True
     scope: Scope = "both"  # two-way by default
-    duplicates: Duplicates = "skip"  # never overwrite or clone unless asked
+    # Never overwrite or clone unless asked. "skip" stays the default of a module never
+    # configured, so that existing connections keep what they did; `crmbooks connect` saves
+    # "review" for the modules of a new connection.
+    duplicates: Duplicates = "skip"
+    # Added, after a space, to the name of a copy where the other side demands unique names
+    # (Books contacts and items): duplicates "clone" and `crmbooks duplicates separate`.
+    clone_suffix: str = "(2)"
     view: str | None = None  # CRM custom view name or id: only its records sync
     maps: tuple[FieldMapSetting, ...] = ()
 
@@ -134,6 +140,15 @@ class _SyncModule(_Strict):
     @classmethod
     def _named_view(cls, value: str | None) -> str | None:
         return _named(value)
+
+    @field_validator("clone_suffix")
+    @classmethod
+    def _visible_suffix(cls, value: str) -> str:
+        # A blank suffix would give the copy the same name, which Books refuses every run.
+        if not value.strip():
+            raise ValueError("the clone suffix is blank: give one with a visible character, "
+                             "e.g. '(2)'")
+        return value
 
 
 class CustomersSettings(_SyncModule):

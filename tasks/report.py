@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from crmbooks.operations import deleted_note
@@ -54,6 +54,8 @@ def report(run: RunContext, plan, outcomes: list[dict], crm: Fetched, books: Fet
         for fetched, where in ((crm, "the CRM"), (books, "Books")):
             if fetched.gone:
                 store.resolve_failures(run.module, fetched.gone, note=deleted_note(where))
+        if _reviews(rows):
+            _queue(run, store, rows, failures)
         if not run.targeted:
             failed = {f["record_key"] for f in failures}
             for (key, side), cursor in family.settle(run, crm, books, outcomes, failed).items():
@@ -65,6 +67,8 @@ def report(run: RunContext, plan, outcomes: list[dict], crm: Fetched, books: Fet
     store.finish_run(run.run_id, state, counts=tally, api_calls=api_calls,
                      plan_summary=dict(Counter(r["action"] for r in rows)), message=run.note)
     _plan_details(run, rows)
+    if _reviews(rows):
+        _review_artifact(run, store, rows)
     family.artifacts(run, rows)
     get_run_logger().info("%s %s: %s; API calls %s", run.module, state, tally, api_calls)
     return {"run_id": run.run_id, "state": state, "counts": tally, "api_calls": api_calls,
@@ -112,6 +116,46 @@ def _plan_details(run: RunContext, rows: list[dict]) -> None:
             create_markdown_artifact(_plan_markdown(planned),
                                      key=f"{run.module}-plan-details",
                                      description=f"{run.module}: what a sync would do")
+
+
+def _reviews(rows: list[dict]) -> bool:
+    """True for a plan that has a review queue (the record modules' plans)."""
+    return bool(rows) and "review" in rows[0]
+
+
+def _queue(run: RunContext, store, rows: list[dict], failures: list[dict]) -> None:
+    """Queue the records this run left for review, and mark as applied the decisions whose
+    records it synced (a pair merged, a separate record created)."""
+    store.queue_reviews(run.run_id, run.module, [
+        {"record_key": r["record_key"], "kind": r.get("kind"), "name": r.get("name"),
+         **r["review"]} for r in rows if r.get("review")])
+    pending = store.to_apply(run.module)
+    if not pending:
+        return
+    failed = {f["record_key"] for f in failures}
+    done = {str(r.get(col)) for r in rows if r["action"] not in ("fail", "skip")
+            and r["record_key"] not in failed for col in ("crm_id", "books_id") if r.get(col)}
+    store.mark_applied(run.module, [e.record_key for e in pending if e.record_id in done])
+
+
+def _review_artifact(run: RunContext, store, rows: list[dict]) -> None:
+    """The review queue as a table artifact: what waits for a decision after this run (in a
+    dry run, what this run would queue)."""
+    if run.dry_run:
+        queued = [{"record": r["record_key"], "name": r.get("name") or "",
+                   "candidates": ", ".join(c["id"] for c in r["review"]["candidates"]),
+                   "evidence": "; ".join(r["review"]["evidence"])}
+                  for r in rows if r.get("review")]
+    else:
+        queued = [{"record": e.record_key, "name": e.name or "",
+                   "candidates": ", ".join(str(c.get("id")) for c in e.candidates or []),
+                   "evidence": "; ".join(e.evidence or [])} for e in store.reviews(run.module)]
+    prefix = f"{run.module}-{'plan' if run.dry_run else 'sync'}"
+    create_table_artifact(
+        queued or [{"record": "", "name": "", "candidates": "",
+                    "evidence": "nothing waits for review"}],
+        key=f"{prefix}-review",
+        description=f"{run.module}: records waiting for a decision (`crmbooks duplicates`)")
 
 
 def _cell(value) -> str:

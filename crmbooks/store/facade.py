@@ -13,12 +13,14 @@ from crmbooks.store.engine import make_engine
 from crmbooks.store.events import EventStore
 from crmbooks.store.journal import JournalStore
 from crmbooks.store.links import LinkStore
+from crmbooks.store.reviews import ReviewStore
 from crmbooks.store.runs import RunStore
 
 
-class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore):
+class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore,
+            ReviewStore):
     """The crmbooks state store: links, cursors, runs, events, failures, settings, connection,
-    and the receiver's accepted events (its inbox)."""
+    the receiver's accepted events (its inbox) and the review queue."""
 
     @classmethod
     def open(cls, url: str | None = None, org_id: str = "") -> Store:

@@ -167,8 +167,11 @@ class LinkStore(StoreBase):
                                                    crm_module=row.get("crm_module", ""),
                                                    crm_id=row["crm_id"],
                                                    books_id=row["books_id"])
+                made_by = link.made_by if found else None
                 for key, value in row.items():
                     setattr(link, key, value)
+                if made_by == "manual" and row.get("made_by", "sync") == "sync":
+                    link.made_by = made_by  # a pair made by hand stays so once synced
                 link.updated_at = utcnow()
                 s.add(link)
                 saved.append(link)

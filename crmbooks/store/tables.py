@@ -22,6 +22,7 @@ from sqlmodel import Field, SQLModel
 #: Record-event actions the history knows.
 EVENT_ACTIONS = (
     "created", "updated", "skipped", "conflict", "failed", "deleted", "cloned", "overwritten",
+    "linked", "unlinked",
 )
 #: How a link was made.
 LINK_ORIGINS = ("sync", "trigger", "manual")
@@ -267,3 +268,40 @@ class InboxEvent(SQLModel, table=True):
     taken_at: datetime | None = _ts_opt()
     finished_at: datetime | None = _ts_opt()
     last_error: str | None = None
+
+
+#: What an operator decided about a queued record (``pending``: nothing yet).
+REVIEW_DECISIONS = ("pending", "pair", "separate", "skip")
+
+
+class ReviewEntry(SQLModel, table=True):
+    """A record the sync did not create or link by itself, waiting for a person's decision.
+
+    A run under the duplicates policy ``review`` queues a record whose match on the other side
+    is exact after normalisation or likely, with the candidates and the evidence. A decision
+    (``pair``, ``separate``, ``skip``) is applied by the next run, which reads the record by id
+    even when it did not change; ``applied`` then says that run did it. A pair made by hand
+    (``crmbooks link``) rides on the same queue (``origin`` manual), so that the next run reads
+    both records and syncs them as a pair.
+    """
+
+    __tablename__ = "review_entry"
+    __table_args__ = (UniqueConstraint("org_id", "module", "record_key", name="uq_review_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(default="", max_length=64)
+    module: str = Field(max_length=40)
+    record_key: str = Field(max_length=160)
+    kind: str = Field(default="", max_length=40)
+    side: str = Field(max_length=8)  # where the record is: crm | books
+    record_id: str = Field(max_length=64)
+    name: str | None = None
+    origin: str = Field(default="duplicate", max_length=16)  # duplicate | manual
+    candidates: list | None = _json()  # [{"id", "name"}] on the other side
+    evidence: list | None = _json()  # why each candidate looks like the same record
+    decision: str = Field(default="pending", max_length=16)
+    other_id: str | None = Field(default=None, max_length=64)
+    applied: bool = False
+    run_id: str | None = Field(default=None, max_length=36)
+    found_at: datetime = _ts()
+    decided_at: datetime | None = _ts_opt()

@@ -9,6 +9,7 @@ then writes each row's ``crm_values`` / ``books_values`` into its link.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pandas as pd
@@ -26,8 +27,11 @@ PLAN_COLUMNS = [
     "record_key", "kind", "source", "action", "target", "crm_id", "books_id",
     "parent_crm_id", "parent_books_id", "name", "match", "inline", "person_id",
     "books_payload", "crm_payload", "changes", "conflicts", "crm_values", "books_values",
-    "proposals", "reason", "error",
+    "proposals", "reason", "error", "review",
 ]
+#: Evidence words of a queued record (the ``review`` column's ``evidence``).
+EXACT_EVIDENCE = "same name once case, spaces and Unicode form are ignored"
+CLOSE_EVIDENCE = "close name (punctuation and legal suffixes ignored)"
 ACTIONS = ("create", "update", "nothing", "skip", "clone", "overwrite", "conflict-merge", "fail")
 
 
@@ -41,6 +45,12 @@ class _Ctx:
         self.section = mapping.section(kind.section)
         self.scope = getattr(settings, "scope", "both")
         self.duplicates = getattr(settings, "duplicates", "skip")
+        self.clone_suffix = getattr(settings, "clone_suffix", "(2)")
+        self.decisions: dict[str, tuple[str, str | None]] = {}  # record key: (decision, id)
+        self.names: dict[str, str] = {}  # ids of the other side's indexed records: their names
+        # Normalised names this run creates in Books, and the record key that takes each:
+        # Books names are unique, so a second record of the same name must not be sent.
+        self.creating: dict[str, str] = {}
         self.two_way = self.scope == "both"
         self.links = _kind_links(links, kind)
         self.taken: set[str] = set()  # Books names held by another kind (see plan_kind)
@@ -112,7 +122,26 @@ def _merge_row(ctx: _Ctx, link: dict, crm_rec: dict | None, books_rec: dict | No
     except ConversionError as exc:
         return _row(rec, action="fail", target="none", match="link", reason=exc.message,
                     error=_error(exc))
-    return _result_row(ctx, rec, result, "link")
+    row = _result_row(ctx, rec, result, "link")
+    if not link.get("crm_values") and not link.get("books_values"):
+        row = _first_sync_of_manual_pair(ctx, row)
+    return row
+
+
+def _first_sync_of_manual_pair(ctx: _Ctx, row: dict) -> dict:
+    """A pair made by hand, synced for the first time: store each side's id on the other, as
+    a pairing by the sync does, even where no field differs (else a later run could not
+    recover the pair by those ids, and Books' own CRM filter would miss it)."""
+    if ctx.kind.parent:
+        return row
+    if row["books_payload"] is None:
+        row["books_payload"] = {}
+    if ctx.two_way and row["crm_payload"] is None:
+        row["crm_payload"] = {"id": row["crm_id"]}
+    row["target"] = "both" if row["crm_payload"] is not None else "books"
+    if row["action"] == "nothing":
+        row["action"] = "update"
+    return _stamp_ids(ctx, row)
 
 
 def _result_row(ctx: _Ctx, rec: dict, result: MergeResult, how: str,
@@ -162,6 +191,8 @@ def _plan_unlinked(ctx: _Ctx, side: str, records: list[dict], other: list[dict],
     if not todo:
         return []
     matches = match(pd.DataFrame(todo), other_index, ctx.links, side, parents)
+    if not other_index.empty:
+        ctx.names = dict(zip(other_index["id"], other_index["name"], strict=True))
     other_by_id = {_own_id(OTHER[side], r): r for r in other}
     rows = []
     for rec, found in zip(todo, clean_records(matches), strict=True):
@@ -175,6 +206,9 @@ def _decide(ctx: _Ctx, side: str, rec: dict, found: dict, other_by_id: dict,
             parents: dict[str, str], new_parents: set[str]) -> dict:
     """The plan row of one unlinked record, by how it matched the other side."""
     how, other_id = found.get("match"), found.get("other_id")
+    decided = ctx.decisions.get(rec["record_key"])
+    if how != "ref" and decided is not None and decided[0] in ("skip", "separate"):
+        return _decided_row(ctx, side, rec, decided[0], parents, new_parents)
     if how == "ref" and rec.get("ref_id") and str(rec["ref_id"]) == str(other_id):
         # This record carries the other side's id: it is the copy we made of that record
         # (its link was lost, e.g. a crash right after the create). The original wins.
@@ -186,7 +220,41 @@ def _decide(ctx: _Ctx, side: str, rec: dict, found: dict, other_by_id: dict,
         return _pair_row(ctx, side, rec, other_id, other_by_id.get(other_id), how, side)
     if how in ("name", "ambiguous"):
         return _duplicate_row(ctx, side, rec, found, other_by_id)
-    return _create_row(ctx, side, rec, found.get("proposals") or [], parents, new_parents)
+    proposals = found.get("proposals") or []
+    if ctx.duplicates == "review" and not ctx.kind.parent:
+        if proposals:
+            return _review_row(ctx, side, rec, found["match"], proposals, CLOSE_EVIDENCE)
+        likely = found.get("likely") or []
+        if likely:
+            evidence = sorted({e for c in likely for e in c["evidence"]})
+            return _review_row(ctx, side, rec, "likely", [c["id"] for c in likely],
+                               *evidence)
+    return _create_row(ctx, side, rec, proposals, parents, new_parents)
+
+
+def _decided_row(ctx: _Ctx, side: str, rec: dict, decision: str, parents: dict[str, str],
+                 new_parents: set[str]) -> dict:
+    """A queued record a person decided about: left out, or created as a separate record."""
+    if decision == "skip":
+        return _row(rec, action="skip", target=OTHER[side], reason=(
+            "left out by decision (`crmbooks duplicates skip`)"))
+    return _create_row(ctx, side, rec, [], parents, new_parents, action="clone", reason=(
+        "created as a separate record by decision (`crmbooks duplicates separate`)"))
+
+
+def _review_row(ctx: _Ctx, side: str, rec: dict, how: str, candidates: list[str],
+                *evidence: str) -> dict:
+    """Neither create nor link: queue the record with its candidates and the evidence."""
+    other_side = "Books" if side == "crm" else "CRM"
+    # One entry per pair: the candidates are not planned again from their own side.
+    ctx.claimed |= {(OTHER[side], c) for c in candidates}
+    named = [{"id": c, "name": ctx.names.get(c)} for c in candidates]
+    listed = ", ".join(f"{c['id']} {c['name']!r}" if c["name"] else c["id"] for c in named)
+    return _row(rec, action="skip", target=OTHER[side], match=how, proposals=candidates,
+                review={"side": side, "record_id": _own_id(side, rec), "candidates": named,
+                        "evidence": list(evidence)},
+                reason=f"possible duplicate of {other_side} {listed} ({', '.join(evidence)}): "
+                "waits for review (`crmbooks duplicates`)")
 
 
 def _recovered_row(ctx: _Ctx, side: str, rec: dict, other_id: str,
@@ -248,6 +316,8 @@ def _duplicate_row(ctx: _Ctx, side: str, rec: dict, found: dict, other_by_id: di
     candidates = found.get("candidates") or []
     named = f"{other_side} already has {len(candidates)} record(s) named {rec['name']!r}"
     policy = ctx.duplicates
+    if policy == "review":
+        return _review_row(ctx, side, rec, found["match"], candidates, EXACT_EVIDENCE)
     if policy == "clone":
         return _create_row(ctx, side, rec, [], {}, set(), action="clone",
                            reason=f"{named}; duplicates: clone keeps both")
@@ -294,11 +364,55 @@ def _create_row(ctx: _Ctx, side: str, rec: dict, proposals: list[str],
         return _row(rec, action="skip", target="none", match="name", reason=(
             f"Books already has another kind of record named {rec.get('name')!r} (names are "
             "unique per contact type there): rename one of them to sync this one"))
+    if target == "books" and not ctx.kind.parent:
+        name = normalise_name(rec.get("name"))
+        first = ctx.creating.get(name) if name else None
+        if first is not None and action == "create":
+            # Two records of this run whose names differ only by case, spaces or Unicode
+            # form: Books would take both (as two customers) or refuse the second on every
+            # run. The first one takes the name; the policy decides about the others.
+            why = f"same name as {first}, created in Books by this run"
+            if ctx.duplicates == "review":
+                return _review_row(ctx, side, rec, "name", [], why)
+            if ctx.duplicates != "clone":
+                return _row(rec, action="skip", target="none", match="name", reason=(
+                    f"{why} (names are unique there); duplicates: {ctx.duplicates} keeps it "
+                    "out (rename it, or link it by hand)"))
+            action, reason = "clone", f"{why}; duplicates: clone keeps both"
+        elif name:
+            ctx.creating.setdefault(name, rec["record_key"])
     row = _row(rec, action=action, target=target, proposals=proposals, **vals,
                reason=reason or "no match on the other side")
+    if action == "clone" and target == "books" and not ctx.kind.parent:
+        _suffixed(ctx, row)
     if proposals:
         row["reason"] += f"; possible duplicate of {', '.join(proposals)} (review)"
     return _with_parent(ctx, side, row, parents, new_parents) if ctx.kind.parent else row
+
+
+def _suffixed(ctx: _Ctx, row: dict) -> None:
+    """Give a copy made in Books the clone suffix: Books refuses a second contact (or item)
+    with the same name (code 3062), so a plain copy would fail on every run. The link keeps
+    the suffixed name as Books' value, so the next run sees no change to send back."""
+    field = ctx.kind.books_name_field
+    name = (row["books_payload"] or {}).get(field)
+    if not isinstance(name, str) or not name.strip():
+        return
+    used = {normalise_name(n) for n in ctx.names.values() if n} | set(ctx.creating)
+    copy = next(c for c in _copy_names(name, ctx.clone_suffix)
+                if normalise_name(c) not in used)
+    ctx.creating[normalise_name(copy)] = row["record_key"]
+    row["books_payload"] = {**row["books_payload"], field: copy}
+    row["books_values"] = {**(row["books_values"] or {}), field: copy}
+    row["reason"] += f"; named {copy!r} in Books, whose names must be unique"
+
+
+def _copy_names(name: str, suffix: str):
+    """Names for a copy: ``NAME (2)``, then ``NAME (3)`` … when those are taken too."""
+    yield f"{name} {suffix}"
+    for n in range(3, 1000):
+        yield f"{name} {suffix.replace('2', str(n))}" if "2" in suffix else f"{name} {suffix} {n}"
+    yield f"{name} {suffix} {uuid.uuid4().hex[:6]}"
 
 
 def _with_parent(ctx: _Ctx, side: str, row: dict, parents: dict[str, str],
@@ -328,7 +442,8 @@ def plan_kind(spec: ModuleSpec, kind: KindSpec, settings: Any, mapping: Mapping,
               books_index: pd.DataFrame | None = None, parents: dict[str, str] | None = None,
               new_parents: dict[str, set[str]] | None = None,
               failures: pd.DataFrame | None = None,
-              taken: set[str] | None = None) -> pd.DataFrame:
+              taken: set[str] | None = None,
+              decisions: dict[str, tuple[str, str | None]] | None = None) -> pd.DataFrame:
     """Plan one record kind: a DataFrame of PLAN_COLUMNS, one row per record.
 
     Args:
@@ -344,9 +459,13 @@ def plan_kind(spec: ModuleSpec, kind: KindSpec, settings: Any, mapping: Mapping,
         taken: normalised Books names held by records of *another* kind with the same
             uniqueness scope (e.g. individual customers, for accounts): such a record is
             skipped with a reason instead of failing on Books' duplicate-name error.
+        decisions: {record key: (decision, other id)} taken on queued records
+            (``Store.decisions``): ``skip`` leaves a record out, ``separate`` creates it as a
+            copy (clone naming).
     """
     ctx = _Ctx(spec, kind, settings, mapping, links)
     ctx.taken = set(taken or ())
+    ctx.decisions = dict(decisions or {})
     crm_recs, books_recs = clean_records(crm), clean_records(books)
     rows = _plan_linked(ctx, crm_recs, books_recs)
     indexes = {"crm": crm_index if crm_index is not None else index_of(crm),
@@ -387,7 +506,8 @@ def plan_module(spec: ModuleSpec, settings: Any, mapping: Mapping, *,
                 crm_index: dict[str, pd.DataFrame] | None = None,
                 books_index: dict[str, pd.DataFrame] | None = None,
                 failures: pd.DataFrame | None = None,
-                taken: dict[str, set[str]] | None = None) -> pd.DataFrame:
+                taken: dict[str, set[str]] | None = None,
+                decisions: dict[str, tuple[str, str | None]] | None = None) -> pd.DataFrame:
     """Plan every active kind of a module (parents before children); frames keyed by kind.
 
     Contact persons created together with a new parent are put inline into the parent's
@@ -400,7 +520,8 @@ def plan_module(spec: ModuleSpec, settings: Any, mapping: Mapping, *,
             spec, kind, settings, mapping, crm=crm.get(kind.name), books=books.get(kind.name),
             links=links, crm_index=(crm_index or {}).get(kind.name),
             books_index=(books_index or {}).get(kind.name), parents=parents,
-            new_parents=new_parents, failures=failures, taken=(taken or {}).get(kind.name)))
+            new_parents=new_parents, failures=failures, taken=(taken or {}).get(kind.name),
+            decisions=decisions))
     plan = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PLAN_COLUMNS)
     return _inline_children(plan.astype(object))
 

@@ -74,10 +74,51 @@ def _synced_values(run: RunContext, side: str, ids: list) -> dict[str, dict]:
 
 
 def fetch(run: RunContext, side: str) -> Fetched:
-    """One side's changed (or targeted) records, one frame per CRM module / Books resource."""
+    """One side's changed (or targeted) records, one frame per CRM module / Books resource;
+    an incremental run also reads the records whose queued decision waits to be applied."""
     if side == "crm":
-        return fetch_crm_targets(run) if run.targeted else fetch_crm(run)
-    return fetch_books_targets(run) if run.targeted else fetch_books(run)
+        return fetch_crm_targets(run) if run.targeted else _with_decided(
+            run, side, fetch_crm(run))
+    return fetch_books_targets(run) if run.targeted else _with_decided(
+        run, side, fetch_books(run))
+
+
+def decided_ids(run: RunContext, side: str) -> list[str]:
+    """Ids on ``side`` of the queued records a person decided about (pair, separate) that no
+    run has applied yet: unchanged since, they would not be read by a run's change scan."""
+    ids = []
+    for entry in run.runtime().store.to_apply(run.module):
+        if entry.side == side:
+            ids.append(entry.record_id)
+        elif entry.decision == "pair" and entry.other_id:
+            ids.append(entry.other_id)
+    return list(dict.fromkeys(ids))
+
+
+def _with_decided(run: RunContext, side: str, fetched: Fetched) -> Fetched:
+    """Add the decided records the change scan did not return (read by id)."""
+    ids = decided_ids(run, side)
+    if not ids:
+        return fetched
+    id_field = "id" if side == "crm" else None
+    frames = dict(fetched.frames)
+    have = set()
+    for resource, frame in frames.items():
+        column = id_field or BOOKS_ID.get(resource)
+        if column and not frame.empty and column in frame:
+            have |= {str(i) for i in frame[column]}
+    wanted = [i for i in ids if i not in have]
+    if not wanted:
+        return fetched
+    read_by_id = fetch_crm_targets if side == "crm" else fetch_books_targets
+    extra = read_by_id(run.model_copy(update={"targets": {side: wanted}}))
+    for resource, frame in extra.frames.items():
+        if frame.empty:
+            continue
+        old = frames.get(resource)
+        frames[resource] = frame if old is None or old.empty else pd.concat(
+            [old, frame], ignore_index=True)
+    return Fetched(frames, newest=fetched.newest, began=fetched.began, gone=fetched.gone)
 
 
 def fetch_crm(run: RunContext) -> Fetched:

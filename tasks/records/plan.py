@@ -226,7 +226,10 @@ def plan_changes(run: RunContext, mapped: dict, indexes: dict) -> pd.DataFrame:
     mapping = effective_mapping(spec, settings)
     links = plan_links(run, [*mapped["crm"].values(), *mapped["books"].values(),
                              mapped["failures"]])
+    # Decisions on queued records apply only when something was fetched (links alike).
+    decisions = run.runtime().store.decisions(run.module) if not links.empty or any(
+        not f.empty for f in [*mapped["crm"].values(), *mapped["books"].values()]) else {}
     return plan_module(spec, settings, mapping, crm=mapped["crm"], books=mapped["books"],
                        links=links, crm_index=indexes["crm"] or None,
                        books_index=indexes["books"] or None, failures=mapped["failures"],
-                       taken=indexes.get("taken"))
+                       taken=indexes.get("taken"), decisions=decisions)

@@ -204,25 +204,29 @@ def test_configure_saves_versions_and_prints_the_diff(connected, runner, emulato
                                 "--include-unassociated-contacts", "--duplicates", "skip",
                                 "--map", "cf_tier=Tier"])
     assert first.exit_code == 0, first.output
-    assert "version 1" in first.output and "crm_module" in first.output
+    # Version 1 is what `connect` saved for a new connection: duplicates wait for review.
+    assert "version 2" in first.output and "crm_module" in first.output
+    assert "duplicates" in first.output and "review" in first.output
     second = runner.invoke(app, ["configure", "customers", "--scope", "fetch"])
     assert second.exit_code == 0, second.output
-    assert "version 2" in second.output and "fetch" in second.output
+    assert "version 3" in second.output and "fetch" in second.output
     assert "crm_module" not in second.output  # only what changed is shown
 
     from crmbooks.store import Store
 
     store = Store(open_store().engine, org_id=org)
     version, settings = store.active_settings("customers")
-    assert version == 2
+    assert version == 3
     assert settings["scope"] == "fetch" and settings["crm_module"] == "accounts+contacts"
     assert settings["include_unassociated_contacts"] is True
     assert settings["maps"][0]["books"] == "custom_fields.cf_tier"
-    assert [v.version for v in store.settings_history("customers")] == [2, 1]
+    history = store.settings_history("customers")
+    assert [v.version for v in history] == [3, 2, 1]
+    assert history[-1].settings == {"duplicates": "review"}
 
     same = runner.invoke(app, ["configure", "customers", "--scope", "fetch"])
     assert same.exit_code == 0 and "No change" in same.output
-    assert store.active_settings("customers")[0] == 2
+    assert store.active_settings("customers")[0] == 3
 
 
 @pytest.mark.parametrize("args, words", [
@@ -264,7 +268,7 @@ def test_configure_unmap_and_clear_view(connected, runner):
     result = runner.invoke(app, ["configure", "vendors", "--unmap", "cf_region", "--view", ""])
     assert result.exit_code == 0, result.output
     vendors = json.loads(runner.invoke(app, ["status", "--json"]).output)["modules"]["vendors"]
-    assert vendors["version"] == 2
+    assert vendors["version"] == 3  # after the new connection's version 1
     assert vendors["settings"]["maps"] == [] and vendors["settings"]["view"] is None
     again = runner.invoke(app, ["configure", "vendors", "--unmap", "cf_region"])
     assert again.exit_code == 2 and "no extra map" in again.output

@@ -42,7 +42,8 @@ def books_org(server) -> str:
 
 
 def test_account_failures_are_reported_and_sync_once_fixed(store, emu_reset, crm_http):
-    """Too-long name and clashing display names fail alone; odd names and owners sync."""
+    """A too-long name fails alone; clashing display names are cloned with the clone suffix
+    (Books names are unique); odd names and owners sync."""
     crm_records = crm(emu_reset)
     long_id = by_name(emu_reset, "Vertex Robotics plc")["id"]
     crm_records[long_id]["Account_Name"] = "Vertex Robotics " + "x" * 200  # CRM allows 255
@@ -59,21 +60,19 @@ def test_account_failures_are_reported_and_sync_once_fixed(store, emu_reset, crm
     assert run.state == "completed_with_failures" and state.is_failed()
     assert "failed" in state.message and "fix them at the source" in state.message
     failed = {f["crm_id"]: f for f in failures(store)}
-    assert set(failed) == {long_id, *clashing.values()}
+    assert set(failed) == {long_id}
     too_long = failed[long_id]
     assert too_long["code"] == "TOO_LONG" and too_long["field"] == "contact_name"
     assert "216 characters, longer than the 200 allowed" in too_long["message"]
     assert "shorten it" in too_long["hint"]
-    for name, crm_id in clashing.items():
-        f = failed[crm_id]
-        assert f["code"] == "3062" and f["message"].startswith(f"{name}: ")
-        assert "already exists" in f["hint"] and "rename" in f["hint"]
     synced = {cf(r): r["contact_name"] for r in books_customers(emu_reset).values() if cf(r)}
+    for name, crm_id in clashing.items():
+        assert synced[crm_id] == f"{name} (2)"
     for name in ("Acme (UK), Ltd\\", "Café ☕ Résumé Ltd", "شركة النور للتجارة",
                  "Alpine Analytics SARL", "ACME Limited", "Société Générale des Eaux"):
         assert synced[ids[name]] == name
     assert long_id not in synced and crm(emu_reset)[long_id]["Account_Name"].endswith("x" * 200)
-    assert run.counts["books"]["failed"] == 5 and run.counts["books"]["created"] == 7
+    assert run.counts["books"]["failed"] == 1 and run.counts["books"]["created"] == 11
 
     next_second()  # fix both at the source, then run again
     crm_put(crm_http, "Accounts", long_id, {"Account_Name": "Vertex Robotics plc"})
@@ -84,11 +83,10 @@ def test_account_failures_are_reported_and_sync_once_fixed(store, emu_reset, crm
     synced = {cf(r): r["contact_name"] for r in books_customers(emu_reset).values() if cf(r)}
     assert synced[long_id] == "Vertex Robotics plc"
     assert synced[acme_id] == "Acme Ltd (CRM)"
-    still = {f["crm_id"] for f in failures(store)}
-    assert still == set(clashing.values())
-    assert rerun.counts["books"]["created"] == 2 and rerun.state == "completed_with_failures"
+    assert failures(store) == []
+    assert rerun.counts["books"]["created"] == 1 and rerun.state == "completed"
     resolved = store.failures(module="customers", unresolved_only=False)
-    assert set(resolved[resolved["resolved"]]["crm_id"]) == {long_id, acme_id}
+    assert set(resolved[resolved["resolved"]]["crm_id"]) == {long_id}
 
 
 def test_contact_failures_are_reported_and_sync_once_fixed(store, emu_reset, crm_http,

@@ -7,6 +7,7 @@ import pytest
 
 from crmbooks.sync.dedupe import (
     INDEX_COLUMNS,
+    contact_keys,
     fuzzy_name,
     index_records,
     match,
@@ -93,4 +94,13 @@ def test_index_records_from_raw_books_contacts():
          "customer_sub_type": "individual"}])
     index = index_records(books, ACCOUNTS, "books", CUSTOMERS)
     assert index.to_dict("records") == [{"id": "b1", "kind": "accounts", "name": "Zylker",
-                                         "ref_id": "1", "parent_id": None}]
+                                         "ref_id": "1", "parent_id": None, "keys": []}]
+
+
+def test_contact_keys_of_likely_same_records():
+    assert contact_keys({"Email": " Ann@Example.COM ", "Phone": "+44 (20) 7946-0958",
+                         "Website": "https://www.Example.com/x", "Name": "x"}) == [
+        "domain:example.com", "email:ann@example.com", "phone:079460958"]
+    assert contact_keys({"billing_address.phone": "020 7946 0958", "website": "example"}) == [
+        "phone:079460958"]  # no domain without a dot; the last 9 digits match either way
+    assert contact_keys({"phone": "12-34", "email": "not an email", "website": None}) == []

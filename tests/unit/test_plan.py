@@ -10,7 +10,15 @@ import pytest
 from crmbooks.settings import parse_module_settings
 from crmbooks.sync.mapping import route_books, route_crm_contacts, to_books, to_crm
 from crmbooks.sync.modules import CUSTOMERS, ITEMS
-from crmbooks.sync.plan import PLAN_COLUMNS, plan_counts, plan_events, plan_kind, plan_module
+from crmbooks.sync.plan import (
+    CLOSE_EVIDENCE,
+    EXACT_EVIDENCE,
+    PLAN_COLUMNS,
+    plan_counts,
+    plan_events,
+    plan_kind,
+    plan_module,
+)
 from mappings.schema import default_mapping
 
 CUST = default_mapping("customers")
@@ -98,8 +106,69 @@ def test_duplicates_policy_for_customers(policy, action, target):
                                                         "value": "1"}]}
         assert row.crm_values["Account_Name"] == "Acme Inc"
     if policy == "clone":
-        assert row.books_id is None and row.books_payload["contact_name"] == "Acme Inc"
+        # Books refuses a second customer of the same name: the copy takes the clone suffix
+        # there, and the link keeps it as Books' value (no change to send back next run).
+        assert row.books_id is None and row.books_payload["contact_name"] == "Acme Inc (2)"
+        assert row.books_values["contact_name"] == "Acme Inc (2)"
+        assert "named 'Acme Inc (2)' in Books" in row.reason
         assert plan.iloc[1].target == "crm" and plan.iloc[1].crm_payload["Books_Id__c"] == "b2"
+        assert plan.iloc[1].crm_payload["Account_Name"] == "ACME  inc"  # the CRM takes it
+
+
+def test_review_queues_exact_and_close_names_and_creates_nothing():
+    crm = crm_accounts(("1", "Acme Inc", {}), ("2", "Zylker Ltd.", {}), ("3", "Fresh", {}))
+    books = books_customers(("b2", "ＡＣＭＥ  inc ", {}), ("b3", "Zylker", {}))
+    plan = plan_accounts(settings(duplicates="review"), crm=crm, books=books)
+    rows = by_key(plan)
+    assert list(rows) == ["crm/Accounts/1", "crm/Accounts/2", "crm/Accounts/3"]  # one per pair
+    exact, close = rows["crm/Accounts/1"], rows["crm/Accounts/2"]
+    assert (exact["action"], exact["books_payload"]) == ("skip", None)
+    assert exact["review"] == {"side": "crm", "record_id": "1", "evidence": [EXACT_EVIDENCE],
+                               "candidates": [{"id": "b2", "name": "ＡＣＭＥ  inc"}]}
+    assert close["action"] == "skip" and close["review"]["evidence"] == [CLOSE_EVIDENCE]
+    assert "waits for review" in close["reason"]
+    assert rows["crm/Accounts/3"]["action"] == "create" and rows["crm/Accounts/3"]["review"] is None
+
+
+def test_review_queues_a_likely_match_by_email_phone_or_website_domain():
+    crm = crm_accounts(("1", "Initech", {"Website": "https://www.initech.com/about"}),
+                       ("2", "Hooli", {"Phone": "+1 (555) 010-2030"}), ("3", "Fresh", {}))
+    books = books_customers(("b1", "Initech Holdings Group", {"website": "initech.com"}),
+                            ("b2", "Hooli XYZ", {"billing_address": {"phone": "555 010 2030"}}))
+    rows = by_key(plan_accounts(settings(duplicates="review"), crm=crm, books=books))
+    assert rows["crm/Accounts/1"]["review"]["evidence"] == ["same website domain"]
+    assert rows["crm/Accounts/1"]["review"]["candidates"] == [
+        {"id": "b1", "name": "Initech Holdings Group"}]
+    assert rows["crm/Accounts/2"]["review"]["evidence"] == ["same phone number"]
+    assert rows["crm/Accounts/3"]["action"] == "create"
+    # Other policies keep doing what they did: a likely match is no duplicate by name.
+    rows = by_key(plan_accounts(settings(duplicates="skip"), crm=crm, books=books))
+    assert rows["crm/Accounts/1"]["action"] == "create"
+
+
+def test_decisions_on_queued_records_skip_or_separate_them():
+    crm = crm_accounts(("1", "Acme Inc", {}), ("2", "Zylker", {}))
+    books = books_customers(("b2", "Acme Inc", {}), ("b3", "Zylker", {}))
+    decided = {"crm/Accounts/1": ("skip", None), "crm/Accounts/2": ("separate", None)}
+    plan = plan_accounts(settings(duplicates="review", clone_suffix="[copy]"), crm=crm,
+                         books=books, decisions=decided)
+    rows = by_key(plan)
+    assert rows["crm/Accounts/1"]["action"] == "skip"
+    assert "left out by decision" in rows["crm/Accounts/1"]["reason"]
+    separate = rows["crm/Accounts/2"]
+    assert (separate["action"], separate["target"]) == ("clone", "books")
+    assert separate["books_payload"]["contact_name"] == "Zylker [copy]"
+
+
+def test_first_sync_of_a_pair_made_by_hand_stamps_both_ids():
+    crm = crm_accounts(("1", "Acme Inc", {}))
+    books = books_customers(("b2", "Acme Inc", {}))
+    plan = plan_accounts(settings(), crm=crm, books=books, links=pd.DataFrame(
+        [link("1", "b2", {}, {})]))
+    [row] = plan.to_dict("records")
+    assert (row["action"], row["target"]) == ("update", "both")
+    assert row["crm_payload"] == {"id": "1", "Books_Id__c": "b2"}
+    assert row["books_payload"]["custom_fields"] == [{"api_name": "cf_crm_id", "value": "1"}]
 
 
 def test_books_display_name_that_exists_is_skipped_by_default_not_crashed():
@@ -298,3 +367,19 @@ def test_contact_persons_pair_by_name_within_their_parent():
     assert (other.record_key, other.action, other.target) == ("books/contact_persons/p2",
                                                               "create", "crm")
     assert other.crm_payload["Account_Name"] == {"id": "2"}
+
+
+@pytest.mark.parametrize(("policy", "second"), [
+    ("skip", "skip"), ("overwrite", "skip"), ("review", "skip"), ("clone", "clone")])
+def test_names_differing_only_by_case_spaces_or_form_make_one_books_customer(policy, second):
+    crm = crm_accounts(("1", "Foo Bar", {}), ("2", "FOO  bar ", {}), ("3", "Ｆｏｏ Bar", {}))
+    rows = list(by_key(plan_accounts(settings(scope="fetch", duplicates=policy),
+                                     crm=crm)).values())
+    assert [r["action"] for r in rows] == ["create", second, second]
+    if policy == "clone":  # each copy gets a name of its own
+        assert [r["books_payload"]["contact_name"] for r in rows] == [
+            "Foo Bar", "FOO  bar (2)", "Ｆｏｏ Bar (3)"]
+    else:
+        assert all("same name as crm/Accounts/1" in r["reason"] for r in rows[1:])
+    if policy == "review":
+        assert rows[1]["review"]["candidates"] == []

@@ -24,7 +24,8 @@ def test_defaults_are_two_way_and_never_destructive():
 
 @pytest.mark.parametrize(("module", "data", "message"), [
     ("customers", {"duplicates": "merge"},
-     r"customers\.duplicates: input should be 'clone', 'overwrite' or 'skip', got 'merge'"),
+     r"customers\.duplicates: input should be 'clone', 'overwrite', 'skip' or 'review', "
+     r"got 'merge'"),
     ("customers", {"scop": "fetch"}, r"customers\.scop: unknown setting"),
     ("customers", {"crm_module": "leads"}, r"customers\.crm_module: .*'accounts\+contacts'"),
     ("customers", {"include_unassociated_contacts": True},

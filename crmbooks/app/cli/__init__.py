@@ -24,6 +24,7 @@ from crmbooks.app.cli import (
     emulators,
     history,
     linked,
+    pairs,
     records,
     status,
     sync,
@@ -33,6 +34,7 @@ from crmbooks.app.cli import (
 from crmbooks.app.cli.common import CliState, Command, Group, debugging, explain, fail
 from crmbooks.app.cli.db import db_app
 from crmbooks.app.cli.deals import deals_app
+from crmbooks.app.cli.duplicates import duplicates_app
 from crmbooks.app.cli.transactions import transactions_app
 
 app = typer.Typer(
@@ -55,9 +57,11 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on e
 for command in (emulators.emulators, sync.sync, demo.demo, up.up, connect.connect,
                 configure.configure, status.status, history.history, control.pause,
                 control.resume, control.disable, control.enable, webhook.webhook,
-                records.retry, records.fetch, records.search, linked.linked):
+                records.retry, records.fetch, records.search, linked.linked,
+                pairs.link, pairs.unlink):
     app.command(cls=Command)(command)
 app.add_typer(deals_app, name="deals")
+app.add_typer(duplicates_app, name="duplicates")
 app.add_typer(transactions_app, name="transactions")
 app.add_typer(db_app, name="db")
 

@@ -33,6 +33,7 @@ OPTION_MODULES: dict[str, tuple[str, ...]] = {
     "contact_view": ("customers",),
     "scope": ("customers", "vendors", "items"),
     "duplicates": ("customers", "vendors", "items"),
+    "clone_suffix": ("customers", "vendors", "items"),
     "view": ("customers", "vendors", "items"),
     "maps": ("customers", "vendors", "items", "transactions"),
     "modules": ("transactions",),
@@ -44,7 +45,8 @@ OPTION_MODULES: dict[str, tuple[str, ...]] = {
 OPTION_FLAGS = {
     "crm_module": "--crm-module", "include_unassociated_contacts":
     "--include-unassociated-contacts", "contact_view": "--contact-view", "scope": "--scope",
-    "duplicates": "--duplicates", "view": "--view", "maps": "--map/--unmap",
+    "duplicates": "--duplicates", "clone_suffix": "--clone-suffix", "view": "--view",
+    "maps": "--map/--unmap",
     "modules": "--types", "mode": "--mode", "create_stage": "--create-stage",
     "accept_stage": "--accept-stage", "invoice_on_accept": "--invoice-on-accept",
 }
@@ -62,7 +64,10 @@ def configure(
         help="customers with accounts+contacts: also sync contacts without an account."),
     scope: str | None = typer.Option(None, "--scope", help="fetch (CRM → Books) | both."),
     duplicates: str | None = typer.Option(
-        None, "--duplicates", help="clone | overwrite | skip."),
+        None, "--duplicates", help="review | clone | overwrite | skip."),
+    clone_suffix: str | None = typer.Option(
+        None, "--clone-suffix", help="added to a copy's name where Books needs unique names "
+                                     "after a space (default \"(2)\")."),
     view: str | None = typer.Option(
         None, "--view", help="CRM custom view name or id; \"\" clears it."),
     contact_view: str | None = typer.Option(
@@ -113,7 +118,8 @@ def configure(
         fail(f"unknown module {module!r}: use one of {', '.join(MODULES)}")
     given: dict[str, Any] = {
         "crm_module": crm_module, "include_unassociated_contacts": include_unassociated_contacts,
-        "scope": scope, "duplicates": duplicates, "view": view, "contact_view": contact_view,
+        "scope": scope, "duplicates": duplicates, "clone_suffix": clone_suffix, "view": view,
+        "contact_view": contact_view,
         "mode": mode, "create_stage": create_stage, "accept_stage": accept_stage,
         "invoice_on_accept": invoice_on_accept,
         "modules": [t.strip() for t in types.split(",") if t.strip()] if types is not None

@@ -119,8 +119,13 @@ def connect(
         where.update({name: saved_in for name in to_save})
 
     store = open_store()
+    new = store.connection() is None
     store_connection(store, config, check, dc=dc,
                      extra_org_ids=list(settings.extra_books_org_ids))
+    if new:
+        from crmbooks.connect import seed_new_connection
+
+        seed_new_connection(store, config.books_org_id)
     reset_runtime_cache()
 
     console.print("[bold green]Connected.[/] Verified:")
