@@ -58,8 +58,8 @@ def control_router(emu) -> APIRouter:
     @router.post("/limits")
     async def limits(request: Request):
         raw = await _json_body(request)
-        allowed = {"books_rate_limit", "books_daily_limit", "crm_concurrency",
-                   "token_refresh_limit_per_10min", "token_lifetime_s"}
+        allowed = {"books_rate_limit", "books_rate_window_s", "books_daily_limit",
+                   "crm_concurrency", "token_refresh_limit_per_10min", "token_lifetime_s"}
         unknown = sorted(set(raw) - allowed)
         if unknown:
             return json_response({"error": f"unknown limit(s): {', '.join(unknown)}"}, 400)

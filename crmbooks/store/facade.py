@@ -14,11 +14,14 @@ from crmbooks.store.events import EventStore
 from crmbooks.store.journal import JournalStore
 from crmbooks.store.links import LinkStore
 from crmbooks.store.runs import RunStore
+from crmbooks.store.sharing import SharingStore
 
 
-class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore):
+class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore,
+            SharingStore):
     """The crmbooks state store: links, cursors, runs, events, failures, settings, connection,
-    and the receiver's accepted events (its inbox)."""
+    the receiver's accepted events (its inbox), and what the processes of a connection share
+    (its access token, each organization's request budget)."""
 
     @classmethod
     def open(cls, url: str | None = None, org_id: str = "") -> Store:
