@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from crmbooks.runtime import get_runtime, reset_runtime_cache
 from crmbooks.sharing import StoredToken
 from crmbooks.store.tables import SharedToken
+from flows.customers import sync_customers
 from support.customers import clear_stats, unpaced
 from support.sharing import emulator_stats, go, set_limits, start_children
 
@@ -48,13 +49,17 @@ def _token_answers(server) -> list[int]:
 def test_twenty_runs_in_a_row_mint_one_token(own_refresh_token, connected, emu_reset,
                                              monkeypatch):
     unpaced(monkeypatch)  # about tokens: Books pacing would only add 0.6 s a run
-    # Twenty runs in a row, each as a new process builds it (a fresh runtime: nothing cached
-    # in memory), each reading both sides: the first mints, the other nineteen reuse it.
-    for _ in range(20):
+    # Nineteen runs in a row, each as a new process builds it (a fresh runtime: nothing cached
+    # in memory), each reading both sides, then a full customers sync: the first mints, the
+    # others reuse its token.
+    for _ in range(19):
         reset_runtime_cache()
         runtime = get_runtime()
         assert runtime.crm.org() and runtime.books.organization()
-    assert _token_answers(emu_reset) == [200]
+    reset_runtime_cache()
+    state = sync_customers(return_state=True)
+    assert state.is_completed(), state.message
+    assert _token_answers(emu_reset) == [200]  # one token, no refusal
     assert StoredToken(connected, get_runtime().config).refreshes() == 1
 
 
