@@ -12,9 +12,11 @@ import threading
 from dataclasses import dataclass
 
 from crmbooks.connectors.config import ZohoConfig
+from crmbooks.connectors.pacing import shared_pacer
 from crmbooks.connectors.zoho_books import BooksClient
 from crmbooks.connectors.zoho_crm import CrmClient
 from crmbooks.secrets import install_redaction, load_secret
+from crmbooks.sharing import StoredToken, shared_limiter
 from crmbooks.store import Store
 
 
@@ -88,10 +90,24 @@ def get_runtime(org_id: str | None = None, connection: str = "default") -> Runti
             config = config_from_store(base, org, connection)
             store = Store(base.engine, org_id=org)
             owner = ((row.crm_org or {}).get("owner") or {}).get("id") if row else None
-            runtime = Runtime(store, config, CrmClient(config), BooksClient(config),
+            runtime = Runtime(store, config, *shared_clients(store, config),
                               crm_owner_id=owner)
             _cache[key] = runtime
         return runtime
+
+
+def shared_clients(store: Store, config: ZohoConfig) -> tuple[CrmClient, BooksClient]:
+    """The CRM and Books clients of a connection as every process builds them: one access
+    token for both and for every other process (kept in the state database, encrypted), and
+    the Books organization's requests spaced across every process by its shared budget."""
+    token = StoredToken(store, config)
+    org = config.books_org_id or ""
+    limiter = shared_limiter(store, config, org)
+    pacer = shared_pacer(("books", config.books_url, org, str(store.engine.url)),
+                         config.books_requests_per_minute, config.books_max_concurrency,
+                         config.books_daily_limit, limiter=limiter)
+    return (CrmClient(config, token_share=token),
+            BooksClient(config, pacer=pacer, token_share=token))
 
 
 _stores: dict[str, Store] = {}

@@ -58,11 +58,20 @@ def control_router(emu) -> APIRouter:
     @router.post("/limits")
     async def limits(request: Request):
         raw = await _json_body(request)
-        allowed = {"books_rate_limit", "books_daily_limit", "crm_concurrency",
-                   "token_refresh_limit_per_10min", "token_lifetime_s"}
+        allowed = {"books_rate_limit", "books_rate_window_s", "books_daily_limit",
+                   "crm_concurrency", "token_refresh_limit_per_10min", "token_lifetime_s"}
         unknown = sorted(set(raw) - allowed)
         if unknown:
             return json_response({"error": f"unknown limit(s): {', '.join(unknown)}"}, 400)
+        for key, value in raw.items():
+            # A limit of zero, a negative one or text would make every request a 429 (or
+            # the middleware fail): refused, and no limit changes.
+            nullable = key == "token_refresh_limit_per_10min"
+            if not (value is None and nullable) and (
+                    isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+                return json_response(
+                    {"error": f"{key} must be a positive number{' or null' if nullable else ''}"
+                     f", not {value!r}"}, 400)
         for key, value in raw.items():
             setattr(emu.config, key, value)
         return json_response({k: getattr(emu.config, k) for k in sorted(allowed)})

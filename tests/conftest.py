@@ -113,6 +113,7 @@ def emu_reset(emulator):
     """Fresh small seeded data, no faults, default limits and zeroed counters for one test."""
     emu = emulator.emu
     emu.config.books_rate_limit = 100_000  # tests are not about pacing unless they say so
+    emu.config.books_rate_window_s = 60.0
     emu.config.books_daily_limit = 1_000_000
     emu.config.crm_concurrency = 15
     emu.reset(seed=7, sizes=SMALL)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from crmbooks.connectors.auth import ZohoOAuth
+from crmbooks.connectors.auth import TokenShare, ZohoOAuth
 from crmbooks.connectors.config import ZohoConfig
 from crmbooks.connectors.http import CallCounter, ZohoHttp
 from crmbooks.connectors.pacing import Pacer
@@ -23,10 +23,13 @@ def build_http(
     pacer: Pacer,
     calls: CallCounter | None,
     sleep: Callable[[float], None] = time.sleep,
+    token_share: TokenShare | None = None,
 ) -> ZohoHttp:
-    """A ZohoHttp for `system` with its own OAuth flow and the given (or a new) httpx client."""
+    """A ZohoHttp for `system` with its own OAuth flow (its token kept in `token_share` for
+    every process of the connection, when given) and the given (or a new) httpx client."""
     auth = ZohoOAuth(config.accounts_url, config.client_id, config.client_secret,
-                     config.refresh_token, margin_s=config.token_refresh_margin_s)
+                     config.refresh_token, margin_s=config.token_refresh_margin_s,
+                     share=token_share)
     return ZohoHttp(system, base_url, client or config.make_http_client(), auth, pacer,
                     calls or CallCounter(), max_retries=config.max_retries,
                     max_retry_after_s=config.max_retry_after_s, sleep=sleep)

@@ -8,6 +8,12 @@ exercise it like any other request.
 httpx advises overriding `sync_auth_flow` when an auth scheme uses locks
 (https://www.python-httpx.org/advanced/authentication/ and the `httpx.Auth` docstring), which
 this one does: flows call the clients from a few threads and only one of them may refresh.
+
+Zoho limits how many access tokens one refresh token may mint in ten minutes, so processes of
+one connection share their token when given a `TokenShare` (the state database, see
+crmbooks/sharing.py): a process adopts the shared token while it is valid, and a refresh
+happens under the share's lock, so that across processes only one asks Zoho Accounts and the
+others find its token. Expiry is wall time (`time.time`), comparable between processes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 import httpx
 from pydantic import SecretStr
@@ -25,6 +33,26 @@ TOKEN_PATH = "/oauth/v2/token"
 TOKEN_ENDPOINT = f"POST {TOKEN_PATH}"
 
 _INVALID_TOKEN_CODES = {"INVALID_TOKEN", "AUTHENTICATION_FAILURE", 57, 14}
+
+
+class TokenSlot(Protocol):
+    """The shared token as read under the share's lock."""
+
+    def token(self) -> tuple[str, float] | None:
+        """(access token, expires at) or None when there is none usable."""
+
+    def store(self, token: str, expires_at: float) -> None:
+        """Keep a newly minted token for every process of the connection."""
+
+
+class TokenShare(Protocol):
+    """Where the processes of one connection keep their access token."""
+
+    def current(self) -> tuple[str, float] | None:
+        """(access token, expires at) as last kept, without a lock; None when there is none."""
+
+    def locked(self) -> AbstractContextManager[TokenSlot]:
+        """The token under a lock that no other process holds at the same time."""
 
 
 class ZohoOAuth(httpx.Auth):
@@ -38,9 +66,10 @@ class ZohoOAuth(httpx.Auth):
         refresh_token: SecretStr,
         *,
         margin_s: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         on_token_request: Callable[[], None] | None = None,
         before_resend: Callable[[], None] | None = None,
+        share: TokenShare | None = None,
     ):
         self._token_url = accounts_url.rstrip("/") + TOKEN_PATH
         self._client_id = client_id
@@ -53,6 +82,7 @@ class ZohoOAuth(httpx.Auth):
         self._local = threading.local()
         self.on_token_request = on_token_request  # counts calls to Zoho Accounts
         self.before_resend = before_resend  # paces the replay of a request after a 401
+        self.share = share
         self.refreshes = 0
 
     def __repr__(self) -> str:
@@ -97,9 +127,19 @@ class ZohoOAuth(httpx.Auth):
 
     def _valid_token(self) -> str | None:
         current = self._token  # a tuple swap is atomic; no lock needed to read it
-        if current is None or current[1] - self._margin <= self._clock():
-            return None
-        return current[0]
+        if self._usable(current, stale=None):
+            return current[0]
+        if self.share is not None:
+            # Another process may have refreshed already: one read, no lock.
+            shared = self.share.current()
+            if self._usable(shared, stale=None):
+                self._token = shared
+                return shared[0]
+        return None
+
+    def _usable(self, token: tuple[str, float] | None, stale: str | None) -> bool:
+        return token is not None and token[0] != stale and (
+            token[1] - self._margin > self._clock())
 
     @staticmethod
     def _token_refused(response: httpx.Response) -> bool:
@@ -112,18 +152,33 @@ class ZohoOAuth(httpx.Auth):
         # Single flight: whoever holds the lock refreshes; the others find the new token.
         with self._lock:
             current = self._token
-            if current is not None and current[0] != stale and (
-                current[1] - self._margin > self._clock()
-            ):
+            if self._usable(current, stale):
                 return current[0]
-            if self.on_token_request is not None:
-                self.on_token_request()
-            response = yield self._token_request()
-            response.read()
-            token, lifetime = self._parse_token(response)
-            self._token = (token, self._clock() + lifetime)
-            self.refreshes += 1
+            if self.share is None:
+                token, expires_at = yield from self._mint()
+                self._token = (token, expires_at)
+                return token
+            # Across processes: under the share's lock, whoever finds no usable token mints
+            # one; the others wait for that commit and take the token it kept.
+            with self.share.locked() as slot:
+                shared = slot.token()
+                if self._usable(shared, stale):
+                    self._token = shared
+                    return shared[0]
+                token, expires_at = yield from self._mint()
+                slot.store(token, expires_at)
+            self._token = (token, expires_at)
             return token
+
+    def _mint(self) -> Generator[httpx.Request, httpx.Response, tuple[str, float]]:
+        """Ask Zoho Accounts for a new access token: (token, expires at)."""
+        if self.on_token_request is not None:
+            self.on_token_request()
+        response = yield self._token_request()
+        response.read()
+        token, lifetime = self._parse_token(response)
+        self.refreshes += 1
+        return token, self._clock() + lifetime
 
     def _token_request(self) -> httpx.Request:
         # A form body keeps the secrets out of the URL, hence out of every access log

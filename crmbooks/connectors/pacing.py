@@ -17,12 +17,26 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 from crmbooks.connectors.errors import FatalError
 
 # Spacing at exactly 60/N s leaves no room for network jitter against a sliding window:
 # one late request and one early one put N+1 in the same 60 s. 3% below the limit absorbs it.
 DEFAULT_HEADROOM = 0.97
+
+
+class Limiter(Protocol):
+    """What a Pacer needs of a rate limiter: this process's `RateLimiter`, or one whose spacing
+    every process of an organization shares (crmbooks/sharing.py)."""
+
+    per_minute: float | None
+
+    def acquire(self) -> float:
+        """Block until this caller may send; returns the seconds waited."""
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller for `seconds` from now."""
 
 
 class RateLimiter:
@@ -103,8 +117,9 @@ class Pacer:
         daily_limit: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: Limiter | None = None,
     ):
-        self.limiter = RateLimiter(per_minute, clock=clock, sleep=sleep)
+        self.limiter = limiter or RateLimiter(per_minute, clock=clock, sleep=sleep)
         self.max_concurrency = max_concurrency
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self.budget = DailyBudget(daily_limit)
@@ -131,14 +146,15 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared_pacer(key: tuple, per_minute: float | None, max_concurrency: int,
-                 daily_limit: int | None = None) -> Pacer:
+                 daily_limit: int | None = None, limiter: Limiter | None = None) -> Pacer:
     """One pacer per (host, organization) per process, so two clients of the same Books
-    organization share its budget instead of each taking the full rate."""
+    organization share its budget instead of each taking the full rate; `limiter` (used when
+    the pacer is made) spaces the requests of every process instead of this one's."""
     with _SHARED_LOCK:
         pacer = _SHARED.get(key)
         if pacer is None or (pacer.limiter.per_minute, pacer.max_concurrency) != (
             per_minute, max_concurrency
         ):
-            pacer = Pacer(per_minute, max_concurrency, daily_limit=daily_limit)
+            pacer = Pacer(per_minute, max_concurrency, daily_limit=daily_limit, limiter=limiter)
             _SHARED[key] = pacer
         return pacer

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from crmbooks.connectors._base import build_http
+from crmbooks.connectors.auth import TokenShare
 from crmbooks.connectors.config import ZohoConfig
 from crmbooks.connectors.errors import FatalError, RecordError
 from crmbooks.connectors.http import CallCounter, Reply
@@ -72,13 +73,15 @@ class BooksClient:
         calls: CallCounter | None = None,
         pacer: Pacer | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        token_share: TokenShare | None = None,
     ):
         self.config = config
         self.org_id = org_id or config.books_org_id
         pacer = pacer or shared_pacer(
             ("books", config.books_url, self.org_id), config.books_requests_per_minute,
             config.books_max_concurrency, config.books_daily_limit)
-        self.http = build_http("books", config, config.books_url, client, pacer, calls, sleep)
+        self.http = build_http("books", config, config.books_url, client, pacer, calls, sleep,
+                               token_share)
         self._owns_client = client is None
 
     @property

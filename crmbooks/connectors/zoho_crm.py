@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from crmbooks.connectors._base import build_http, chunks, iso
+from crmbooks.connectors.auth import TokenShare
 from crmbooks.connectors.config import ZohoConfig
 from crmbooks.connectors.errors import FatalError, RecordError, ZohoError
 from crmbooks.connectors.http import CallCounter, Reply
@@ -115,11 +116,13 @@ class CrmClient:
         calls: CallCounter | None = None,
         pacer: Pacer | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        token_share: TokenShare | None = None,
     ):
         self.config = config
         pacer = pacer or shared_pacer(("crm", config.crm_url, config.client_id),
                                       config.crm_requests_per_minute, config.crm_max_concurrency)
-        self.http = build_http("crm", config, config.crm_url, client, pacer, calls, sleep)
+        self.http = build_http("crm", config, config.crm_url, client, pacer, calls, sleep,
+                               token_share)
         self._owns_client = client is None
         self.max_fields = MAX_FIELDS  # lowered only by tests, to exercise the merge path
 

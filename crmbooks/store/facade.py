@@ -15,12 +15,14 @@ from crmbooks.store.journal import JournalStore
 from crmbooks.store.links import LinkStore
 from crmbooks.store.reviews import ReviewStore
 from crmbooks.store.runs import RunStore
+from crmbooks.store.sharing import SharingStore
 
 
 class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore,
-            ReviewStore):
+            ReviewStore, SharingStore):
     """The crmbooks state store: links, cursors, runs, events, failures, settings, connection,
-    the receiver's accepted events (its inbox) and the review queue."""
+    the receiver's accepted events (its inbox), the review queue, and what the processes of a
+    connection share (its access token, each organization's request budget)."""
 
     @classmethod
     def open(cls, url: str | None = None, org_id: str = "") -> Store:

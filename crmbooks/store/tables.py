@@ -305,3 +305,40 @@ class ReviewEntry(SQLModel, table=True):
     run_id: str | None = Field(default=None, max_length=36)
     found_at: datetime = _ts()
     decided_at: datetime | None = _ts_opt()
+
+
+class SharedToken(SQLModel, table=True):
+    """The access token every process of one connection uses until it expires.
+
+    ``key`` is a fingerprint of the connection's credentials (a hash: it reveals none of them)
+    and ``ciphertext`` the token encrypted with a key derived from the client secret and the
+    refresh token, which live in the environment or Secret blocks, never in this database: a
+    copy of the database alone holds no usable token. The row is also the lock that lets one
+    process at a time ask Zoho Accounts for a new token.
+    """
+
+    __tablename__ = "shared_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    ciphertext: str | None = None
+    expires_at: float = 0.0  # seconds since the epoch (every process compares wall time)
+    refreshes: int = 0
+    refreshed_at: datetime | None = _ts_opt()
+    refreshed_by: str | None = Field(default=None, max_length=255)
+
+
+class RateBudget(SQLModel, table=True):
+    """The request budget one Books organization's runs share, across processes and hosts.
+
+    ``next_at`` is the earliest moment (seconds since the epoch) the next request of the
+    organization may go: each process reserves its slots by moving it forward, in one locked
+    transaction, so every run together stays evenly spaced under the organization's limit.
+    """
+
+    __tablename__ = "rate_budget"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255, unique=True)
+    next_at: float = 0.0
+    granted: int = 0

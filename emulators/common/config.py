@@ -27,6 +27,9 @@ class EmulatorConfig:
     books_currency: str = "USD"
     books_country: str = "U.S.A"
     books_rate_limit: int = 100  # Books allows 100 requests per minute per organization
+    # The length of that sliding window in seconds; tests shorten it (with a lower limit) to
+    # show an organization's budget used in seconds instead of minutes.
+    books_rate_window_s: float = 60.0
     books_daily_limit: int = 10000  # Books' daily cap per organization depends on the plan
     crm_concurrency: int = 15  # calls in flight the CRM Professional edition allows
     crm_edition: str = "Professional"

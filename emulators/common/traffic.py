@@ -31,7 +31,8 @@ from emulators.common.stats import Stats
 
 
 class Limits:
-    """Books requests per minute and per day per organization; CRM calls in flight."""
+    """Books requests per minute (a sliding window, `books_rate_window_s`) and per day per
+    organization; CRM calls in flight."""
 
     def __init__(self, config: EmulatorConfig):
         self.config = config
@@ -44,11 +45,11 @@ class Limits:
         """Count one Books request; a 429 (with Retry-After) when over a limit."""
         now, today = time.monotonic(), datetime.now(UTC).date().isoformat()
         with self.lock:
-            window = self.minute[org_id]
-            while window and now - window[0] >= 60:
+            window, span = self.minute[org_id], self.config.books_rate_window_s
+            while window and now - window[0] >= span:
                 window.popleft()
             if len(window) >= self.config.books_rate_limit:
-                retry = max(1, math.ceil(60 - (now - window[0])))
+                retry = max(1, math.ceil(span - (now - window[0])))
                 return limit_error(
                     "books", retry, 44,
                     "You have made too many requests per minute. Please try again later.",

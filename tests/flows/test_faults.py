@@ -46,8 +46,9 @@ def no_waiting(monkeypatch):
         return CrmClient(config, *args, pacer=pacer, sleep=nap, **kwargs)
 
     def books(config, *args, **kwargs):
-        pacer = Pacer(None, config.books_max_concurrency, sleep=nap)
-        return BooksClient(config, *args, pacer=pacer, sleep=nap, **kwargs)
+        # Replaces the organization's shared pacer the runtime passes: no pacing here.
+        kwargs["pacer"] = Pacer(None, config.books_max_concurrency, sleep=nap)
+        return BooksClient(config, *args, sleep=nap, **kwargs)
 
     monkeypatch.setattr(runtime, "CrmClient", crm)
     monkeypatch.setattr(runtime, "BooksClient", books)

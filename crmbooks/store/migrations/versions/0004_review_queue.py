@@ -3,7 +3,7 @@
 The table ``review_entry``: one row per queued record (its module, key, side and id, the
 candidates on the other side with the evidence, the decision and whether a run applied it).
 
-Revision ID: 0004_review
+Revision ID: 0004
 Revises: 0003
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_review"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
