@@ -246,6 +246,13 @@ def api_url(prefect_home: Path) -> tuple[str, str]:
     configured = configured_api_url()
     if configured:
         return configured, "configured"
+    return home_server(prefect_home)
+
+
+def home_server(prefect_home: Path) -> tuple[str, str]:
+    """(the API of the server of this Prefect home, "up", "reused" or "started"): the
+    recorded one when it answers, else a background server started now (one recorded but
+    not answering is stopped first)."""
     record = read_record(prefect_home)
     if record is not None and healthy(record["api_url"]):
         return record["api_url"], "up" if record.get("owner") == "up" else "reused"

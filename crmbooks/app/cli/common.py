@@ -208,9 +208,13 @@ def quiet_prefect_console() -> None:
 
 def prepare_local_prefect() -> None:
     """Keep Prefect's state under CRMBOOKS_HOME and quiet, unless the user set it up."""
+    from pathlib import Path
+
     from crmbooks.store.engine import crmbooks_home
 
     os.environ.setdefault("PREFECT_HOME", str(crmbooks_home() / "prefect"))
+    # Made here: Prefect makes only the last folder of the path, and warns when it cannot.
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

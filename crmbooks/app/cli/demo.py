@@ -93,16 +93,23 @@ def tell(modules: list[str]) -> None:
         skipped = books["skipped"] + crm["skipped"]
         if skipped:
             events = store.events(run_id=run.id)
-            reasons = Counter(
-                str(e.get("message") or "no reason given") for e in
-                events[events["action"] == "skip"].to_dict("records")) if not events.empty \
-                else Counter()
+            rows = [] if events.empty else events[
+                events["action"].isin(["skip", "skipped"])].to_dict("records")
+            reasons = Counter(reason_of(row.get("message")) for row in rows)
             why = "; ".join(f"{n} × {reason}" for reason, n in reasons.most_common(3))
-            line += f"; {skipped} skipped" + (f" ({why})" if why else "")
+            line += f"; {skipped} skipped" + (f": {why}" if why else "")
         failed = books["failed"] + crm["failed"]
         if failed:
             line += f"; {failed} failed (see `crmbooks history --failures`)"
         console.print(line + ".", highlight=False)
+
+
+def reason_of(message: str | None) -> str:
+    """A skip's reason without the record it names (a name, an id), so equal reasons count
+    together: "Books already has 1 record(s) named …; duplicates: skip keeps it"."""
+    import re
+
+    return re.sub(r"'[^']*'|\b\d{4,}\b", "…", str(message or "no reason given"))
 
 
 def epilogue(home, seconds: float) -> None:
