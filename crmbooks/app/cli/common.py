@@ -260,7 +260,7 @@ def use_prefect_server() -> str:
             _PREFECT_SETTINGS.append(temporary_settings(updates={
                 PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
             _PREFECT_SETTINGS[-1].__enter__()  # noqa: PLC2801
-    if how == "started" and not debugging():
+    if how == "started":  # on stderr: `--json` output stays clean
         err_console.print(f"Started a local Prefect server for {os.environ['PREFECT_HOME']} "
                           f"at {url.removesuffix('/api')} (kept running for later commands)",
                           highlight=False)
