@@ -74,6 +74,8 @@ def config_from_store(store: Store, org_id: str | None = None,
         client_secret=load_secret("client_secret", connection),
         refresh_token=load_secret("refresh_token", connection),
         books_org_id=org_id or row.books_org_id,
+        # Emulators started with another Books limit say so at connect; real Zoho: 100.
+        books_requests_per_minute=(row.books_org or {}).get("requests_per_minute") or 100,
     )
 
 

@@ -34,10 +34,17 @@ from typing import Any
 import httpx
 
 from crmbooks.schedules import write_marker
+from deployments.prefect_server import (
+    DEFAULT_RETENTION_DAYS,
+    forget_record,
+    server_command,
+    server_env,
+    stop_background,
+    write_record,
+)
 
-#: Flow runs older than this are deleted by the server's vacuum (our own run history, in the
-#: crmbooks database, is kept regardless).
-DEFAULT_RETENTION_DAYS = 30
+__all__ = ["DEFAULT_RETENTION_DAYS", "PrefectServer", "UpError", "server_env", "up"]
+
 
 
 class UpError(RuntimeError):
@@ -59,29 +66,6 @@ class UpContext:
 #: An extra service: a callable `(UpContext) -> context manager`, started after the Zoho side
 #: and before serving, entered in order and exited in reverse on shutdown.
 Service = Callable[[UpContext], contextlib.AbstractContextManager]
-
-
-def server_env(prefect_home: Path, retention_days: int) -> dict[str, str]:
-    """The environment of the Prefect server child.
-
-    Analytics off; the task-run recorder writes in batches of 200 and flushes every second
-    (Prefect's defaults leave its UI tens of seconds behind a run of a few thousand task runs);
-    the vacuum deletes flow runs and events older than `retention_days` (kept forever by
-    default).
-    """
-    env = dict(os.environ)
-    env.pop("PREFECT_API_URL", None)
-    env.update({
-        "PREFECT_HOME": str(prefect_home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "200",
-        "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "200",
-        "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
-        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
-        "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(retention_days * 86400),
-    })
-    return env
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -132,9 +116,8 @@ class PrefectServer:
                     "PREFECT_SERVER_API_PORT": str(self.port)})
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "server", "start", "--host", self.host,
-                 "--port", str(self.port)],
-                env=env, stdin=subprocess.DEVNULL,
+                server_command(self.host, self.port), env=env, cwd=self.prefect_home,
+                stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
                 start_new_session=not sys.platform.startswith("linux"),
@@ -215,6 +198,13 @@ def up(*, host: str = "127.0.0.1", port: int = 4200, emulators: bool | None = No
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     stack = contextlib.ExitStack()
     try:
+        # A background server that crmbooks commands started on this Prefect home would share
+        # its SQLite database with ours: stop it (commands use `up`'s server from now on).
+        stopped = stop_background(prefect_home)
+        if stopped:
+            console.print(f"Stopped the background Prefect server of {prefect_home} (pid "
+                          f"{stopped}): commands use this one while `up` runs",
+                          highlight=False)
         if server.launch():
             stack.callback(server.stop)
             console.print(f"Starting a Prefect server on {server.ui_url} (pid "
@@ -244,6 +234,9 @@ def up(*, host: str = "127.0.0.1", port: int = 4200, emulators: bool | None = No
                         emulator=emulator, console=console)
         for service in services:
             stack.enter_context(service(ctx))
+        write_record(prefect_home, api_url=server.api_url,
+                     pid=server.process.pid if server.process else None, owner="up")
+        stack.callback(forget_record, prefect_home, "up")
         marker = write_marker(ctx.home, api_url=server.api_url, ui_url=server.ui_url,
                               pid=os.getpid(),
                               server_pid=server.process.pid if server.process else None)

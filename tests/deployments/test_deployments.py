@@ -446,6 +446,11 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
         server_pid = marker["server_pid"]
         assert marker["api_url"] == api and server_pid
         assert httpx.get(f"{api}/health", timeout=5).status_code == 200
+        # A command run meanwhile finds `up`'s server through the Prefect home: none started.
+        from deployments.prefect_server import home_server, read_record
+
+        assert read_record(home / "prefect")["owner"] == "up"
+        assert home_server(home / "prefect") == (api, "up")
         names = {f"{s.load_flow().name}/{s.name}" for s in DEPLOYMENTS}
 
         def registered():
@@ -489,6 +494,7 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
         assert "All deployments have been paused" in output  # pause_on_shutdown
         assert "Stopped." in output
         assert not (home / "up" / "up.json").exists()
+        assert not (home / "prefect" / "server.json").exists()
         healthy = re.search(r"healthy after ([0-9.]+) s", output)
         print(f"\nup: server healthy after {healthy and healthy.group(1)} s, UI ready in "
               f"{ready_s:.1f} s, sync-customers run (asked → completed) {run_s:.1f} s, "

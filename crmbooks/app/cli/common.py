@@ -208,13 +208,63 @@ def quiet_prefect_console() -> None:
 
 def prepare_local_prefect() -> None:
     """Keep Prefect's state under CRMBOOKS_HOME and quiet, unless the user set it up."""
+    from pathlib import Path
+
     from crmbooks.store.engine import crmbooks_home
 
     os.environ.setdefault("PREFECT_HOME", str(crmbooks_home() / "prefect"))
+    # Made here: Prefect makes only the last folder of the path, and warns when it cannot.
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     quiet_prefect_console()
+
+
+_PREFECT_SETTINGS: list = []  # the settings that point this process at its Prefect server
+
+
+def use_prefect_server() -> str:
+    """Point this process at a Prefect server that is already running, before a flow runs;
+    returns its API address.
+
+    The configured one (`PREFECT_API_URL`), else `crmbooks up`'s or the background server
+    crmbooks started for its Prefect home, else that background server is started now (once:
+    later commands reuse it). Never Prefect's ephemeral server, which a command would start
+    and wait for on every call. A server that cannot start is one sentence and exit 2.
+    """
+    from pathlib import Path
+
+    from deployments.prefect_server import ServerError, api_url
+
+    prepare_local_prefect()
+    try:
+        url, how = api_url(Path(os.environ["PREFECT_HOME"]))
+    except ServerError as exc:
+        fail(str(exc), EXIT_CONFIG, wrap=True)
+    if how != "configured":
+        os.environ["PREFECT_API_URL"] = url
+        # Prefect read its settings when it was imported: this process needs the address now.
+        # No flow heartbeats either: the engine joins their thread as a flow ends, which cost
+        # up to a second per run, and a command's runs are watched by the command itself (a
+        # killed one's run lock is taken over by the next run).
+        from prefect.context import SettingsContext
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+            temporary_settings,
+        )
+
+        if SettingsContext.get().settings.api.url != url:
+            # Kept for the process's life: a collected context manager would reset it.
+            _PREFECT_SETTINGS.append(temporary_settings(updates={
+                PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+            _PREFECT_SETTINGS[-1].__enter__()  # noqa: PLC2801
+    if how == "started":  # on stderr: `--json` output stays clean
+        err_console.print(f"Started a local Prefect server for {os.environ['PREFECT_HOME']} "
+                          f"at {url.removesuffix('/api')} (kept running for later commands)",
+                          highlight=False)
+    return url
 
 
 def quiet_connector_logs():
@@ -276,6 +326,7 @@ def run_module(module: str, dry_run: bool, org_id: str | None = None) -> dict:
     """
     from crmbooks.sync.lifecycle import RecordsFailed
 
+    use_prefect_server()
     state = _flow_of(module)(dry_run=dry_run, org_id=org_id, return_state=True)
     try:
         return state.result()
@@ -334,6 +385,7 @@ def run_flow(flow, label: str, json_out: bool, **params) -> None:
     check_before_running()
     prepare_local_prefect()
     runtime_or_fail()
+    use_prefect_server()
     state = flow(return_state=True, **params)
     try:
         summary = state.result()

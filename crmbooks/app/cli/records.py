@@ -23,11 +23,11 @@ from crmbooks.app.cli.common import (
     console,
     expected_errors,
     fail,
-    prepare_local_prefect,
     print_runs,
     provider_errors,
     provider_sentence,
     runtime_or_fail,
+    use_prefect_server,
 )
 
 
@@ -44,7 +44,7 @@ def _run_and_report(flow_call, json_out: bool, nothing_code: int = EXIT_OK) -> i
     from crmbooks.runtime import open_store
     from crmbooks.sync.lifecycle import RecordsFailed, RunRefused
 
-    prepare_local_prefect()
+    use_prefect_server()
     started = datetime.now(UTC)
     state = flow_call()
     try:

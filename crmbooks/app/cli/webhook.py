@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from crmbooks.app.cli.common import prepare_local_prefect
+from crmbooks.app.cli.common import use_prefect_server
 
 
 def webhook(
@@ -39,6 +39,6 @@ def webhook(
     """
     from crmbooks.app.receiver.server import serve
 
-    prepare_local_prefect()
+    use_prefect_server()
     serve(host=host, port=port, public_url=public_url, catch_up_every_s=catch_up_every * 60,
           debounce_s=debounce)
