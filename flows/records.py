@@ -38,8 +38,8 @@ def retry_failed_records(module: Module | None = None, run_id: str | None = None
             Prefect flow-run id; empty for any run.
         record_keys: Retry only these records, by the key `crmbooks history --failures`
             shows; empty for all that the other fields choose.
-        org_id: Retry only this Books organization's failures; empty retries every
-            organization's, each in its own.
+        org_id: Retry only this Books organization's failures; empty retries those of every
+            organization (the primary one first), each in its own.
         dry_run: Only plan: show what would change, write nothing.
     """
     chosen = failed_targets(open_store(), run_id=run_id, module=module,

@@ -150,11 +150,11 @@ def _review_artifact(run: RunContext, store, rows: list[dict]) -> None:
         queued = [{"record": e.record_key, "name": e.name or "",
                    "candidates": ", ".join(str(c.get("id")) for c in e.candidates or []),
                    "evidence": "; ".join(e.evidence or [])} for e in store.reviews(run.module)]
+    if not queued:  # an artifact only when a decision waits: the tab shows what matters
+        return
     prefix = f"{run.module}-{'plan' if run.dry_run else 'sync'}"
     create_table_artifact(
-        queued or [{"record": "", "name": "", "candidates": "",
-                    "evidence": "nothing waits for review"}],
-        key=f"{prefix}-review",
+        queued, key=f"{prefix}-review",
         description=f"{run.module}: records waiting for a decision (`crmbooks duplicates`)")
 
 
