@@ -23,6 +23,7 @@ from crmbooks.store.tables import (
     Cursor,
     Failure,
     InboxEvent,
+    KeptRecord,
     Link,
     RecordEvent,
     Run,
@@ -36,7 +37,8 @@ __all__ = [
     "EVENT_ACTIONS", "EVENT_COLUMNS", "EVENT_LEASE", "INBOX_STATES", "InboxEvent", "MAX_ATTEMPTS",
     "retry_delay", "FAILURE_COLUMNS", "ID_CHUNK", "LINK_COLUMNS",
     "LINK_ORIGINS", "RUN_LOCK_STALE_AFTER", "RUN_STATES", "Connection", "Cursor",
-    "DatabaseTooNew", "Failure", "Link", "RecordEvent", "Run", "RunLock", "RunLockHeld",
+    "DatabaseTooNew", "Failure", "KeptRecord", "Link", "RecordEvent", "Run", "RunLock",
+    "RunLockHeld",
     "SettingsVersion", "Store", "StoreError", "as_utc", "crmbooks_home", "database_url",
     "lock_is_stale", "make_engine", "new_id", "reset_database", "utcnow",
 ]

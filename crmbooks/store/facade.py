@@ -1,8 +1,8 @@
 """The one `Store` the rest of crmbooks uses: every part of the state store behind one object.
 
-Each part (links, cursors, runs, journal, config, and the receiver's inbox of events) is a
-class of its own module that works on the same engine and Books organization; `Store` combines
-them, so callers keep one object and one set of method names.
+Each part (links, cursors, runs, journal, config, the receiver's inbox of events, the records
+a run kept for its rerun) is a class of its own module that works on the same engine and Books
+organization; `Store` combines them, so callers keep one object and one set of method names.
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from crmbooks.store.cursors import CursorStore
 from crmbooks.store.engine import make_engine
 from crmbooks.store.events import EventStore
 from crmbooks.store.journal import JournalStore
+from crmbooks.store.kept import KeptStore
 from crmbooks.store.links import LinkStore
 from crmbooks.store.runs import RunStore
 
 
-class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore):
+class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore,
+            KeptStore):
     """The crmbooks state store: links, cursors, runs, events, failures, settings, connection,
-    and the receiver's accepted events (its inbox)."""
+    the receiver's accepted events (its inbox), and the records a run read in full (kept)."""
 
     @classmethod
     def open(cls, url: str | None = None, org_id: str = "") -> Store:
