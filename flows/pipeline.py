@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from tasks.report import report
 from tasks.run import finish, off, run_lock, start_run
-from tasks.steps import dedupe, fetch_books, fetch_crm, map_records, needs, plan_changes, push
+from tasks.steps import (
+    dedupe,
+    fetch_books,
+    fetch_crm,
+    keys_only,
+    map_records,
+    needs,
+    plan_changes,
+    push,
+)
 
 
 def run_module(module: str, *, dry_run: bool = False, org_id: str | None = None,
@@ -30,6 +39,11 @@ def run_module(module: str, *, dry_run: bool = False, org_id: str | None = None,
         plan = plan_changes(run, mapped, found)
         if sync_first(run, needs(run, plan)):
             plan = plan_changes(run, mapped, found, again=True)
+        # The push and the report need the plan, not the records it came from: let them go
+        # (the mapped ones, and the fetched ones but for their ids and stamps), so the push
+        # runs in what the plan takes.
+        del mapped, found
+        crm, books = keys_only(run, crm), keys_only(run, books)
         outcomes = [] if dry_run else push(run, plan)
         summary = report(run, plan, outcomes, crm, books)
     return finish(summary)
