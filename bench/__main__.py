@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modules", default=",".join(bench_sync.MODULES),
                         help="modules to run, comma-separated (default: all five; "
                              "transactions and deal_triggers use the links the other three "
-                             "make, so they come after them)")
+                             "make, so they come after them; \"\": none)")
+    parser.add_argument("--kill", action="store_true",
+                        help="also kill a customers initial sync at half of its Books writes "
+                             "and measure the rerun's calls against its minimum")
     parser.add_argument("--heap", action="store_true",
                         help="also trace the Python heap: its peak per run and, per pipeline "
                              "step, what stays live and the step's peak (tracemalloc; slower)")
@@ -71,13 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     caps = bench_sync.naive_caps(args.naive_cap, 10 if args.quick else 1)
     rows, raw, started = [], {}, time.monotonic()
+    modules = args.modules.split(",")  # "": none (with --kill: only the kill and its rerun)
     for size in sizes:
         print(f"\n== N = {size:,}: {bench_sync.sizes_for(size)}", flush=True)
         size_started = time.monotonic()
         pipeline, naive, _ = bench_sync.measure(bench_sync.sizes_for(size), caps,
                                                 per_run=not args.quick,
                                                 naive=not args.no_naive,
-                                                modules=tuple(args.modules.split(",")))
+                                                modules=tuple(filter(None, modules)),
+                                                kill=args.kill)
         baseline = {(e["module"], e["run"]): e for e in naive}
         rows += [bench_sync.compact_row(size, e, baseline.get((e["module"], e["run"])))
                  for e in pipeline]

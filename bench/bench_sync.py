@@ -95,6 +95,8 @@ DEAL_TRIGGERS = {"enabled": True, "mode": "quote", "create_stage": "Proposal/Pri
 NAIVE_CAP = {"customers": 100, "vendors": 50, "items": 100}
 HEAP_ENV = "CRMBOOKS_BENCH_HEAP"  # "1": the sync workers also trace the Python heap's peak
 PREPARED = ":prepared"  # a run name suffix: the parent already made the incremental changes
+KILLED = "killed:"  # a run name prefix: the child kills itself after that many Books writes
+RERUN = "rerun after kill"  # the run after an initial customers sync killed mid-push
 
 
 def sizes_for(customers: int) -> dict:
@@ -245,15 +247,100 @@ NO_MINIMUM = ("not computed for transactions and deal triggers: their fewest cal
               "acceptance or an invoice from it is a Books call of its own per document)")
 
 
-def run_child(args: list[str], env: dict, timeout: float) -> dict:
-    """Run `bench_sync.py --worker …` in a child process; returns the JSON it wrote."""
+def rerun_minimum(sizes: dict, side: str, written: int, before: dict, after: dict) -> dict:
+    """The fewest data calls of the rerun after an initial customers sync was killed right
+    after its `written`-th write to `side`, before it stored anything of that write's answer;
+    `before` / `after`: what both sides held after the kill and after the rerun (`holdings`).
+
+    The cursors did not move (the killed run had not finished): the source is listed again, a
+    page per 200 records, and nothing is read one by one (what the killed run read in full is
+    unchanged since). The target: one scan of what the killed run created there. Writes: what
+    was never written, plus the last write, which the rerun cannot know was applied (an
+    upsert, replayed). CRM → Books: a Books write per customer (persons inline). Books → CRM: a
+    CRM upsert per 100 records of each CRM module, and, on each Books contact the rerun
+    linked to its CRM twin, Zoho's own link field (one write each).
+    """
+    pages = lambda n: max(1, math.ceil(n / CRM_PAGE))  # noqa: E731
+    accounts = sizes["accounts"]
+    if side == "books":
+        return {"crm": {"reads": pages(accounts) + pages(accounts * CONTACTS_PER_ACCOUNT),
+                        "writes": 0},
+                "books": {"reads": pages(written), "writes": accounts - written + 1}}
+    crm = before["crm"]
+    return {"crm": {"reads": sum(pages(n) for n in crm.values()),
+                    "writes": sum(math.ceil((after["crm"][m] - n) / CRM_WRITE)
+                                  for m, n in crm.items())},
+            "books": {"reads": pages(before["books"]),
+                      "writes": after["marked"] - before["marked"]}}
+
+
+def holdings(base: str) -> dict:
+    """What the emulator holds (not counted: the worker clears the counters): CRM accounts and
+    contacts, Books customers, and those of them that carry Zoho's own CRM link."""
+    from crmbooks.connectors.zoho_books import BooksClient
+
+    crm, books = crm_client(base), BooksClient(zoho_config(base))
+    try:
+        counts = {m: sum(len(page) for page in crm.iter_records(m, ["Modified_Time"]))
+                  for m in ("Accounts", "Contacts")}
+        contacts = [r for page in books.iter_pages("contacts", {"contact_type": "customer"})
+                    for r in page]
+    finally:
+        crm.close()
+        books.close()
+    return {"crm": counts, "books": len(contacts),
+            "marked": sum(1 for r in contacts if r.get("is_linked_with_zohocrm"))}
+
+
+def kill_runs(base: str, env: dict, sizes: dict, side: str) -> dict:
+    """The customers initial sync on a fresh emulator and home, killed (SIGKILL) right after
+    half of its writes to `side`, then run again to the end: the entry of that rerun.
+
+    `side` "books": the CRM holds the customers, Books is empty (one Books write each);
+    "crm": Books holds them (no persons), the CRM is empty (a CRM upsert per 100)."""
+    reset = reset_sizes(sizes)
+    if side == "crm":
+        reset.update(accounts=0, books_customers=sizes["accounts"], deals=0)
+    httpx.post(f"{base}/__emulator__/reset", json=reset, timeout=600).raise_for_status()
+    common.raise_limits(base)
+    home = tempfile.mkdtemp(prefix="bench-kill-")
+    env = {**env, "CRMBOOKS_HOME": f"{home}/crmbooks",
+           "CRMBOOKS_DATABASE_URL": f"sqlite:///{home}/crmbooks.db"}
+    connect(base, env)
+    per_call = 1 if side == "books" else CRM_WRITE
+    written = max(1, sizes["accounts"] // per_call // 2)
+    timeout = child_timeout(dataset("customers", sizes))
+    started = time.monotonic()
+    run_child(["sync", "customers", base, f"{KILLED}{side}:{written}"], env, timeout,
+              killed=True)
+    print(f"  customers killed after {written} {side} writes: process "
+          f"{time.monotonic() - started:.1f} s", flush=True)
+    before = holdings(base)
+    run = f"{RERUN} ({side})"
+    result = run_child(["sync", "customers", base, run], env, timeout)["runs"][run]
+    after = holdings(base)
+    print(f"  customers {run}: {result['wall']:.1f} s, cpu {result['cpu']:.1f} s, "
+          f"peak RSS {result['maxrss_mb']:.0f} MB, {result['summary']['counts']}", flush=True)
+    # the records of the whole sync: CRM accounts and contacts, or Books customers and persons
+    records = sizes["accounts"] * (1 + CONTACTS_PER_ACCOUNT) if side == "books" \
+        else sum(after["crm"].values())
+    return {"module": "customers", "run": run, "result": result,
+            "mins": rerun_minimum(sizes, side, written, before, after), "records": records,
+            "dataset": records}
+
+
+def run_child(args: list[str], env: dict, timeout: float, killed: bool = False) -> dict:
+    """Run `bench_sync.py --worker …` in a child process; returns the JSON it wrote (with
+    `killed`, the child must die by SIGKILL, and nothing is returned)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         path = out.name
     try:
         done = subprocess.run([sys.executable, __file__, "--worker", *args, "--out", path],
                               cwd=REPO, env=env, timeout=timeout, capture_output=True,
                               text=True)
-        if done.returncode != 0:
+        if killed and done.returncode == -9:
+            return {}
+        if done.returncode != 0 or killed:
             raise SystemExit(f"worker {args} failed ({done.returncode}):\n"
                              f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
         return json.loads(Path(path).read_text())
@@ -506,13 +593,15 @@ def naive_caps(factor: float = 1.0, divisor: int = 1) -> dict:
 
 
 def measure(sizes: dict, caps: dict, show_details: bool = False, per_run: bool = True,
-            naive: bool = True, modules: tuple[str, ...] = MODULES,
+            naive: bool = True, modules: tuple[str, ...] = MODULES, kill: bool = False,
             ) -> tuple[list[dict], list[dict], list[str]]:
     """The whole benchmark at one size: a fresh emulator seeded with `sizes`, a fresh crmbooks
     home and Prefect API, the three pipeline runs of each module, then the naive baseline.
 
-    Returns (pipeline entries, naive entries, calls-per-endpoint lines); an entry holds the
-    module, the run, the worker's result, the minimum calls and the records to sync.
+    With `kill`, then the customers initial sync killed at half of its Books writes and its
+    rerun (`kill_runs`). Returns (pipeline entries, naive entries, calls-per-endpoint lines);
+    an entry holds the module, the run, the worker's result, the minimum calls and the records
+    to sync.
     """
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as home:
         env = child_env(home)
@@ -521,7 +610,8 @@ def measure(sizes: dict, caps: dict, show_details: bool = False, per_run: bool =
             print(f"emulator: subprocess on {base}, sizes {sizes}; limits raised: "
                   f"{ {k: limits[k] for k in ('books_rate_limit', 'books_daily_limit')} }",
                   flush=True)
-            pipeline, details = pipeline_runs(base, env, sizes, show_details, per_run, modules)
+            pipeline, details = pipeline_runs(base, env, sizes, show_details, per_run, modules,
+                                              kill)
             baseline = naive_runs(base, env, sizes, caps, modules) if naive else []
     return pipeline, baseline, details
 
@@ -540,7 +630,8 @@ def child_timeout(records: int) -> float:
 
 
 def pipeline_runs(base: str, env: dict, sizes: dict, show_details: bool, per_run: bool,
-                  modules: tuple[str, ...] = MODULES) -> tuple[list[dict], list[str]]:
+                  modules: tuple[str, ...] = MODULES, kill: bool = False,
+                  ) -> tuple[list[dict], list[str]]:
     """Connect once (as `crmbooks connect` does), then 3 runs per module: a child process per
     run (`per_run`), or one per module (--quick: peak RSS is then the module's running max)."""
     # The harness's server process inherits this process's environment: this size's home.
@@ -585,6 +676,8 @@ def pipeline_runs(base: str, env: dict, sizes: dict, show_details: bool, per_run
                 if show_details:
                     details.append(f"- {module} {run}: " + ", ".join(
                         f"{k} {v}" for k, v in result["calls"].items()))
+        if kill:  # last: it resets the emulator, which the other modules' runs build on
+            entries += [kill_runs(base, env, sizes, side) for side in ("books", "crm")]
     return entries, details
 
 
@@ -695,6 +788,10 @@ def worker_sync(module: str, base: str, runs: list[str]) -> dict:
         return context
 
     pipeline.start_run = start_run
+    for run in runs:
+        if run.startswith(KILLED):
+            side, count = run.removeprefix(KILLED).split(":")
+            die_after_writes(side, int(count))
     steps: dict[str, dict] = {}
     if heap:
         trace_steps(pipeline, steps)
@@ -732,6 +829,31 @@ def worker_sync(module: str, base: str, runs: list[str]) -> dict:
                 "summary": summary, "rss_before_mb": rss_before,
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     return out
+
+
+def die_after_writes(side: str, count: int) -> None:
+    """Make this process SIGKILL itself right after `side` accepted its `count`-th upsert
+    (Books: a record; CRM: a batch): the remote applied the write and nothing of its answer
+    was stored (a kill in mid-push)."""
+    import signal
+
+    from crmbooks.connectors.zoho_books import BooksClient
+    from crmbooks.connectors.zoho_crm import CrmClient
+
+    owner, name = ((BooksClient, "upsert_by_custom_field") if side == "books"
+                   else (CrmClient, "upsert"))
+    original, seen = getattr(owner, name), [0]
+
+    def counted(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if any(r.ok for r in (result if isinstance(result, list) else [result])):
+            seen[0] += 1
+            if seen[0] >= count:
+                sys.stdout.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(owner, name, counted)
 
 
 # The pipeline's steps (flows.pipeline names) whose Python heap --heap reports.

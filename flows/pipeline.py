@@ -14,7 +14,16 @@ from __future__ import annotations
 from flows.outcome_logs import install as one_line_outcomes
 from tasks.report import report
 from tasks.run import finish, off, run_lock, start_run
-from tasks.steps import dedupe, fetch_books, fetch_crm, map_records, needs, plan_changes, push
+from tasks.steps import (
+    dedupe,
+    fetch_books,
+    fetch_crm,
+    keys_only,
+    map_records,
+    needs,
+    plan_changes,
+    push,
+)
 
 # Every process that runs a flow imports this module first: its logs then say a run's
 # ordinary outcome (records failed, run refused) in one line.
@@ -35,6 +44,11 @@ def run_module(module: str, *, dry_run: bool = False, org_id: str | None = None,
         plan = plan_changes(run, mapped, found)
         if sync_first(run, needs(run, plan)):
             plan = plan_changes(run, mapped, found, again=True)
+        # The push and the report need the plan, not the records it came from: let them go
+        # (the mapped ones, and the fetched ones but for their ids and stamps), so the push
+        # runs in what the plan takes.
+        del mapped, found
+        crm, books = keys_only(run, crm), keys_only(run, books)
         outcomes = [] if dry_run else push(run, plan)
         summary = report(run, plan, outcomes, crm, books)
     return finish(summary)

@@ -112,6 +112,11 @@ class Family(ABC):
         """The cursors to move: {(cursor key, side): new value}."""
         return {}
 
+    def keys_only(self, fetched):
+        """What the push and the report still need of one side's fetched records (their
+        settle and summary): the default keeps them all."""
+        return fetched
+
     def summary(self, crm, books) -> dict[str, Any]:
         """What the module adds to its run summary (how many deals it read, say)."""
         return {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import partial
 
 from prefect import get_run_logger
-from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
 
 from tasks.context import RunContext
 from tasks.families import family_of
@@ -45,9 +44,7 @@ def map_records(run: RunContext, crm: Fetched, books: Fetched):
     return family_of(run.module).map(run, crm, books)
 
 
-# The mapped records follow from the fetched ones, which the cache key already holds: leaving
-# them out spares Prefect hashing them a second time.
-@step("dedupe", cache_policy=(INPUTS - "mapped") + TASK_SOURCE + RUN_ID)
+@step("dedupe")
 def dedupe(run: RunContext, crm: Fetched, books: Fetched, mapped):
     """What the plan needs from the other side: the records fetched ones may duplicate, and
     the current state of the twins it may write."""
@@ -59,6 +56,12 @@ def plan_changes(run: RunContext, mapped, found, again: bool = False):
     """The plan: one row per record, what to write where and why (`again`: planned once more
     after the records it needed from another module were synced)."""
     return family_of(run.module).plan(run, mapped, found)
+
+
+def keys_only(run: RunContext, fetched: Fetched) -> Fetched:
+    """What the push and the report still need of one side's fetched records (the family
+    says: for record modules their ids and stamps, for cursors)."""
+    return family_of(run.module).keys_only(fetched)
 
 
 def needs(run: RunContext, plan) -> dict[str, list[str]]:

@@ -1,8 +1,8 @@
 """The one `Store` the rest of crmbooks uses: every part of the state store behind one object.
 
-Each part (links, cursors, runs, journal, config, and the receiver's inbox of events) is a
-class of its own module that works on the same engine and Books organization; `Store` combines
-them, so callers keep one object and one set of method names.
+Each part (links, cursors, runs, journal, config, the receiver's inbox of events, the records
+a run kept for its rerun) is a class of its own module that works on the same engine and Books
+organization; `Store` combines them, so callers keep one object and one set of method names.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from crmbooks.store.cursors import CursorStore
 from crmbooks.store.engine import make_engine
 from crmbooks.store.events import EventStore
 from crmbooks.store.journal import JournalStore
+from crmbooks.store.kept import KeptStore
 from crmbooks.store.links import LinkStore
 from crmbooks.store.reviews import ReviewStore
 from crmbooks.store.runs import RunStore
@@ -19,10 +20,11 @@ from crmbooks.store.sharing import SharingStore
 
 
 class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore,
-            ReviewStore, SharingStore):
+            ReviewStore, SharingStore, KeptStore):
     """The crmbooks state store: links, cursors, runs, events, failures, settings, connection,
-    the receiver's accepted events (its inbox), the review queue, and what the processes of a
-    connection share (its access token, each organization's request budget)."""
+    the receiver's accepted events (its inbox), the review queue, what the processes of a
+    connection share (its access token, each organization's request budget), and the records
+    a run read in full (kept, so that a rerun after a crash need not read them again)."""
 
     @classmethod
     def open(cls, url: str | None = None, org_id: str = "") -> Store:

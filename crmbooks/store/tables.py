@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 #: Record-event actions the history knows.
@@ -305,6 +305,30 @@ class ReviewEntry(SQLModel, table=True):
     run_id: str | None = Field(default=None, max_length=36)
     found_at: datetime = _ts()
     decided_at: datetime | None = _ts_opt()
+
+
+class KeptRecord(SQLModel, table=True):
+    """A record a run read in full, one request each (a Books contact's detail), kept until
+    its module's cursor has moved past it.
+
+    A run killed before its report leaves its cursors where they were, so the next run lists
+    the same records again; with the detail kept here, it reads again only those whose
+    modified stamp changed since, not every one of them. ``body`` is the record as the API
+    answered it (JSON text: amounts keep every digit).
+    """
+
+    __tablename__ = "kept_record"
+    __table_args__ = (UniqueConstraint("org_id", "module", "side", "record_id",
+                                       name="uq_kept_record"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(default="", max_length=64)
+    module: str = Field(max_length=40)
+    side: str = Field(max_length=8)  # crm | books
+    record_id: str = Field(max_length=64)
+    stamp: str | None = Field(default=None, max_length=40)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = _ts()
 
 
 class SharedToken(SQLModel, table=True):

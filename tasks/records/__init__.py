@@ -9,6 +9,7 @@ and settles the cursors.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from crmbooks.metadata import books_custom_fields, crm_field_metadata, resolve_view
@@ -17,6 +18,7 @@ from crmbooks.sync.mapping import crm_fields, effective_mapping
 from crmbooks.sync.modules import module_spec
 from tasks.family import Family, Fetched
 from tasks.guards import assert_currency_unchanged
+from tasks.policy import KEY_COLUMNS
 from tasks.records import fetch as fetching
 from tasks.records import plan as planning
 from tasks.records import push as pushing
@@ -92,6 +94,14 @@ class RecordsFamily(Family):
     def plan(self, run, mapped, found):
         """Create / update / merge / skip / clone / overwrite, per record."""
         return planning.plan_changes(run, mapped, found)
+
+    def keys_only(self, fetched):
+        """Only the ids and stamps of the fetched records: settling the cursors reads no more,
+        and their values, held through the push, were a quarter of the Python heap a first
+        customers sync held at its report (34 of 131 MB at N = 10,000)."""
+        return replace(fetched, frames={
+            name: frame[[c for c in KEY_COLUMNS if c in frame.columns]]
+            for name, frame in fetched.frames.items()})
 
     def before_push(self, run, plan) -> None:
         """Check the base currency before the first write, then link the pairs that need

@@ -8,6 +8,11 @@ modified stamp equals the one we stored right after our own write, and whose val
 the ones that write left, are echoes, not changes, and are dropped here: that is what keeps a
 run after a big push from re-reading everything.
 
+A contact's full record (read one by one, in two-way mode) is kept in the state database with
+the stamp it had, until the cursor moves past it: a run killed before its report leaves the
+cursor where it was, and its rerun reads in full only the contacts whose stamp (or listed
+values) changed since, not every contact the killed run had read.
+
 A targeted run (retry, fetch one, import) reads each record by id (one request per record and
 module tried); a record that read says no longer exists is reported as gone, so that the
 report resolves its failure with a note.
@@ -15,8 +20,12 @@ report resolves its failure with a note.
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 import pandas as pd
 
+from crmbooks.connectors.http import dumps
 from crmbooks.sync.cursors import earliest, later, newest_stamp
 from crmbooks.sync.mapping import books_key, crm_key
 from crmbooks.sync.values import same
@@ -26,6 +35,7 @@ from tasks.family import Fetched
 # Contacts of which Books contact_type belong to a module (the rest is another module's).
 CONTACT_TYPE = {"customers": "customer", "vendors": "vendor"}
 BOOKS_ID = {"contacts": "contact_id", "items": "item_id"}
+KEEP_CHUNK = 200  # full records looked up and kept per store transaction
 
 
 def books_resources(run: RunContext) -> list[str]:
@@ -165,11 +175,44 @@ def fetch_books(run: RunContext) -> Fetched:
                     echoes, row.get(BOOKS_ID[resource]), row.get("last_modified_time"))]
         began.append(read.began)
         if resource == "contacts" and run.module_settings().scope == "both":
-            # the full record behind each summary (the summary when it vanished meanwhile)
-            rows = [runtime.books.get(resource, str(row[BOOKS_ID[resource]])) or row
-                    for row in rows]
+            rows = full_records(run, resource, rows)
         frames[resource] = pd.DataFrame(rows, dtype=object)
     return Fetched(frames, newest=newest, began=earliest(began))
+
+
+def full_records(run: RunContext, resource: str, rows: list[dict]) -> list[dict]:
+    """The full record behind each listed summary (the summary when it vanished meanwhile):
+    the one kept from an earlier read when it still holds, else read now (one request) and
+    kept. Kept per chunk, so a run killed while reading keeps what it had read."""
+    runtime, id_field = run.runtime(), BOOKS_ID[resource]
+    out = []
+    for start in range(0, len(rows), KEEP_CHUNK):
+        chunk = rows[start:start + KEEP_CHUNK]
+        kept = runtime.store.kept_records(run.module, "books",
+                                          [str(row[id_field]) for row in chunk])
+        read = []
+        for row in chunk:
+            record = still_holds(kept.get(str(row[id_field])), row)
+            if record is None:
+                record = runtime.books.get(resource, str(row[id_field]))
+                if record is not None:
+                    read.append(record)
+            out.append(record or row)
+        runtime.store.keep_records(run.module, "books", [
+            (str(r[id_field]), r.get("last_modified_time"), dumps(r)) for r in read])
+    return out
+
+
+def still_holds(kept: tuple[str | None, str] | None, summary: dict) -> dict | None:
+    """The kept full record when the listed summary shows it unchanged since it was read: the
+    same modified stamp and the same listed values (an edit within the stamp's second changes
+    a value, not the stamp). None: read it again."""
+    if kept is None or kept[0] is None or kept[0] != summary.get("last_modified_time"):
+        return None
+    record = json.loads(kept[1], parse_float=Decimal)
+    if not all(same(record.get(f), v) for f, v in summary.items() if f in record):
+        return None
+    return record
 
 
 def fetch_crm_targets(run: RunContext) -> Fetched:

@@ -21,12 +21,15 @@ from tasks.records.fetch import CONTACT_TYPE, books_filter, echo_stamps
 
 def settle(run: RunContext, crm: Fetched, books: Fetched, outcomes: list[dict],
            failed: set[str]) -> dict[tuple[str, str], datetime]:
-    """The record module's cursors to move: both sides, unless a record failed."""
+    """The record module's cursors to move: both sides, unless a record failed. The full
+    records kept for a rerun (tasks/records/fetch.py) go once their side's cursor moves: the
+    next run lists only what changed after them."""
     moved = {}
     for side, fetched in (("crm", crm), ("books", books)):
         cursor = settle_cursor(run, side, fetched, outcomes, bool(failed))
         if cursor is not None:
             moved[(run.module, side)] = cursor
+            run.runtime().store.forget_records(run.module, side)
     return moved
 
 
