@@ -73,7 +73,7 @@ def add(
     reasons, and its link in the Prefect UI. Exit code 2, nothing created: no target or two,
     a malformed address, a name taken, or no Prefect server answering.
 
-    Example: crmbooks alerts add --slack-webhook https://hooks.slack.com/services/T0/B0/XYZ
+    Example: crmbooks alerts add --slack-webhook https://hooks.slack.com/services/TEAM/HOOK/TOKEN
     """
     from deployments.alerts import AlertError, Target, check_name, check_target
 
