@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from crmbooks.app.cli import app
 from crmbooks.app.cli import alerts as alerts_cli
+from crmbooks.app.cli import app
 from deployments.alerts import Target, check_target, shown
 
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXXXXXX"

@@ -87,12 +87,23 @@ def listed() -> list[dict]:
 
 
 def test_a_run_with_a_failed_record_alerts_a_local_webhook(store, crm_http, on_alert_server,
-                                                           receiver, emu_reset):
+                                                           receiver, emu_reset, monkeypatch):
     org = emu_reset.emu.config.books_org_ids[0]
     hook = f"http://127.0.0.1:{receiver.server_port}/hook"
     # Bad requests first: one sentence, exit 2, and nothing on the server.
     taken = alerts("add", "--webhook", "not a url")
     assert taken.exit_code == 2 and "not an http(s) URL" in taken.output
+    assert listed() == []
+
+    # An email alert (Apprise's mailto inside Prefect's Apprise-backed block) is listed as
+    # one; removed before any run, as its mail server leads nowhere.
+    monkeypatch.setenv("CRMBOOKS_SMTP_PASSWORD", "not-a-real-one")
+    made = alerts("add", "--email", "ops@example.com", "--smtp", "mail.example.com:465",
+                  "--smtp-user", "bot@example.com", "--json")
+    assert made.exit_code == 0, made.output
+    assert listed() == [{"name": "email", "kind": "email", "enabled": True,
+                         "target": "email to ops@example.com via mail.example.com"}]
+    assert alerts("remove", "email").exit_code == 0
     assert listed() == []
 
     added = alerts("add", "--webhook", hook, "--name", "ops-hook")
