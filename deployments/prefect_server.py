@@ -204,7 +204,9 @@ def start_background(prefect_home: Path, host: str = "127.0.0.1",
     api = f"http://{host}:{port}/api"
     env = server_env(prefect_home, retention_days)
     # The UI calls the API at the server's own host and port only when told them.
-    env.update({"PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port)})
+    env.update({"PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
+                # The address an alert links a run to (Prefect's `ui_url` filter).
+                "PREFECT_UI_URL": f"http://{host}:{port}"})
     log_path = prefect_home / "server.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(server_command(host, port), env=env, cwd=prefect_home,

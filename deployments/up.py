@@ -113,7 +113,9 @@ class PrefectServer:
         # The UI calls the API at http://<server.api.host>:<server.api.port>/api unless told
         # otherwise: without these, the UI of a server on any port but 4200 calls port 4200.
         env.update({"PREFECT_SERVER_API_HOST": self.host,
-                    "PREFECT_SERVER_API_PORT": str(self.port)})
+                    "PREFECT_SERVER_API_PORT": str(self.port),
+                    # The address an alert links a run to (Prefect's `ui_url` filter).
+                    "PREFECT_UI_URL": self.ui_url})
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 server_command(self.host, self.port), env=env, cwd=self.prefect_home,

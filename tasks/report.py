@@ -76,7 +76,19 @@ def report(run: RunContext, plan, outcomes: list[dict], crm: Fetched, books: Fet
             # Created by the flow itself (tasks/run.py `finish`), not by this task: the UI's
             # artifacts tab shows a run's own artifacts above those of its task runs.
             "artifacts": _tables(run, tally, api_calls, failures),
+            # The first reasons, for the run's one-line Failed message (what an alert sends).
+            "reasons": first_reasons(failures),
             "resolved": _resolved_runs(store, run.module, waiting)}
+
+
+def first_reasons(failures: list[dict], limit: int = 3, width: int = 140) -> list[str]:
+    """The first `limit` failures as short one-line reasons: `record: CODE message`."""
+    reasons = []
+    for failure in failures[:limit]:
+        code = f"{failure['code']} " if failure.get("code") else ""
+        text = " ".join(f"{failure['record_key']}: {code}{failure['message']}".split())
+        reasons.append(text if len(text) <= width else text[:width - 1] + "…")
+    return reasons
 
 
 def _resolved_runs(store, module: str, waiting: set[str]) -> list[dict]:
@@ -93,19 +105,53 @@ def _resolved_runs(store, module: str, waiting: set[str]) -> list[dict]:
 
 def _tables(run: RunContext, tally: dict, api_calls: dict, failures: list[dict]
             ) -> list[dict]:
-    """The run's summary and failures tables for the Prefect UI (keys: lowercase and dashes),
-    as `create_table_artifact` arguments."""
+    """The run's summary table and failures list for the Prefect UI (keys: lowercase and
+    dashes), as `create_table_artifact` / `create_markdown_artifact` arguments (`markdown`
+    set for the latter)."""
     prefix = f"{run.module}-{'plan' if run.dry_run else 'sync'}"
     summary = [{"side": side, **tally[side], "api_calls": api_calls.get(side, 0)}
                for side in SIDES]
-    failed = [{"record": f["record_key"], "side": f["side"], "field": f.get("field") or "",
-               "code": f.get("code") or "", "message": f["message"], "what to do": f["hint"]}
-              for f in failures] or [{"record": "", "side": "", "field": "", "code": "",
-                                      "message": "no failures", "what to do": ""}]
     return [{"table": summary, "key": f"{prefix}-summary",
              "description": f"{run.module}: records per side (run {run.run_id})"},
-            {"table": failed, "key": f"{prefix}-failures",
+            {"markdown": failures_markdown(failures), "key": f"{prefix}-failures",
              "description": f"{run.module}: failed records and what to do"}]
+
+
+#: The failures artifact lists at most this many (`crmbooks history --failures` has them all).
+FAILURE_DETAIL_ROWS = 200
+
+
+def _prose(value) -> str:
+    """Text for a markdown paragraph, on one line: markdown's own characters escaped, so a
+    provider's message never turns into a link, a heading or HTML."""
+    text = " ".join(str(value or "").split())
+    for char in "\\`*_[]<>#|!":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def failures_markdown(failures: list[dict]) -> str:
+    """The failures artifact: one short block per failed record, its "what to do" first and
+    the provider's message under it, so both wrap in the UI's window (a table artifact has
+    fixed columns, and at 1400 px cut the message and "what to do" off)."""
+    if not failures:
+        return "No failed records."
+    lines = [f"**{len(failures)} failed record(s).** Fix each at its source, then retry it "
+             "(`crmbooks retry`, or the `retry-failed-records/retry` deployment)."]
+    for n, failure in enumerate(failures[:FAILURE_DETAIL_ROWS], start=1):
+        where = [f"{failure['side']} side"]
+        if failure.get("field"):
+            where.append(f"field `{_cell(failure['field']).replace('`', '')}`")
+        if failure.get("code"):
+            where.append(f"`{_cell(failure['code']).replace('`', '')}`")
+        lines += ["", "---", "",
+                  f"**{n}. {_prose(failure['record_key'])}** · " + " · ".join(where), "",
+                  f"→ what to do: {_prose(failure['hint'])}", "",
+                  f"message: {_prose(failure['message'])}"]
+    if len(failures) > FAILURE_DETAIL_ROWS:
+        lines += ["", f"… and {len(failures) - FAILURE_DETAIL_ROWS} more: "
+                      "`crmbooks history --failures` lists them all."]
+    return "\n".join(lines)
 
 
 def _plan_details(run: RunContext, rows: list[dict]) -> None:

@@ -162,19 +162,26 @@ def finish(summary: dict):
     First the run's summary and failures tables, as artifacts of the flow run itself (this
     runs in the flow, not in a task): the UI's artifacts tab lists a run's own artifacts
     above those of its task runs."""
-    from prefect.artifacts import create_table_artifact
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    for table in summary.pop("artifacts", []):
-        create_table_artifact(**table)
+    for artifact in summary.pop("artifacts", []):
+        if "markdown" in artifact:
+            create_markdown_artifact(**artifact)
+        else:
+            create_table_artifact(**artifact)
     for earlier in summary.pop("resolved", []):
         mark_resolved(earlier, summary["run_id"])
+    reasons = summary.pop("reasons", [])
     words = counts_in_words(summary["counts"])
     failed = sum(side["failed"] for side in summary["counts"].values())
     if failed:
         message = (f"{failed} record(s) failed: see the failures artifact, fix them at the "
                    "source, then retry")
         get_run_logger().warning("%s. %s", words, message)
-        return Failed(message=message, data=RecordsFailed(message, summary))
+        # The state's message is what the runs list and an alert show: the counts and the
+        # first reasons too, still on one line.
+        said = f"{message}. {words}." + (f" First: {'; '.join(reasons)}" if reasons else "")
+        return Failed(message=said, data=RecordsFailed(said, summary))
     get_run_logger().info("%s", words)
     return Completed(message="all records synced", data=summary)
 

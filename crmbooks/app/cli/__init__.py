@@ -31,6 +31,7 @@ from crmbooks.app.cli import (
     up,
     webhook,
 )
+from crmbooks.app.cli.alerts import alerts_app
 from crmbooks.app.cli.common import CliState, Command, Group, debugging, explain, fail
 from crmbooks.app.cli.db import db_app
 from crmbooks.app.cli.deals import deals_app
@@ -64,6 +65,7 @@ app.add_typer(deals_app, name="deals")
 app.add_typer(duplicates_app, name="duplicates")
 app.add_typer(transactions_app, name="transactions")
 app.add_typer(db_app, name="db")
+app.add_typer(alerts_app, name="alerts")
 
 
 def run() -> None:
