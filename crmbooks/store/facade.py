@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from crmbooks.store.config import ConfigStore
 from crmbooks.store.cursors import CursorStore
+from crmbooks.store.deletions import DeletionStore
 from crmbooks.store.engine import make_engine
 from crmbooks.store.events import EventStore
 from crmbooks.store.journal import JournalStore
@@ -19,10 +20,11 @@ from crmbooks.store.sharing import SharingStore
 
 
 class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore,
-            ReviewStore, SharingStore):
+            ReviewStore, SharingStore, DeletionStore):
     """The crmbooks state store: links, cursors, runs, events, failures, settings, connection,
-    the receiver's accepted events (its inbox), the review queue, and what the processes of a
-    connection share (its access token, each organization's request budget)."""
+    the receiver's accepted events (its inbox), the review queue, the deletions a brake held,
+    and what the processes of a connection share (its access token, each organization's
+    request budget)."""
 
     @classmethod
     def open(cls, url: str | None = None, org_id: str = "") -> Store:
