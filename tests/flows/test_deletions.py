@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from crmbooks.app.cli import app
 from support.crash import Launcher, applied_writes, crash
-from support.customers import books_customers, books_put, cf, clear_stats, crm, crm_put, sync
+from support.customers import books_customers, cf, clear_stats, crm, crm_put, sync
 
 FETCH = {"crm_module": "accounts", "scope": "fetch", "duplicates": "skip"}
 
