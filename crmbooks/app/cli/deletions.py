@@ -86,6 +86,8 @@ def approve(
     if not approved:
         fail(f"{run_id!r} names more than one run: give more of its id; nothing was written")
     module = approved[0].module
-    console.print(f"[bold green]Approved[/] {len(approved)} deletion(s) of run "
-                  f"{approved[0].run_id[:8]}; running {module} to apply them.", highlight=False)
+    if not json_out:  # --json prints the run's JSON alone
+        console.print(f"[bold green]Approved[/] {len(approved)} deletion(s) of run "
+                      f"{approved[0].run_id[:8]}; running {module} to apply them.",
+                      highlight=False)
     raise typer.Exit(run_sync([module], dry_run=False, json_out=json_out))
