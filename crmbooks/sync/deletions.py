@@ -28,9 +28,13 @@ def braked(planned: int, linked: int, count: int, share: float) -> bool:
     return planned > count and planned * 100 > share * linked
 
 
+#: Words of a run's message that say the brake held its deletions (`crmbooks sync` shows it).
+HELD_WORDS = "held by the brake"
+
+
 def brake_note(planned: int, run_id: str, count: int, share: float) -> str:
     """The run's message when the brake held its deletions."""
-    return (f"{planned} deletion(s) held by the brake (more than {count} records and "
+    return (f"{planned} deletion(s) {HELD_WORDS} (more than {count} records and "
             f"{share:g}% of the links): nothing was deleted; approve with "
             f"`crmbooks deletions approve {run_id[:8]}`")
 
