@@ -17,6 +17,8 @@ from mappings.schema import FieldPair
 
 Scope = Literal["fetch", "both"]
 Duplicates = Literal["clone", "overwrite", "skip", "review"]
+#: What a run does to a record's twin when the record is deleted on one side.
+OnDelete = Literal["ignore", "deactivate", "delete"]
 DataCentre = Literal["us", "eu", "in", "au", "cn", "jp", "ca", "sa"]
 MODULES = ("customers", "vendors", "items", "transactions", "deals")
 
@@ -135,6 +137,26 @@ class _SyncModule(_Strict):
     clone_suffix: str = "(2)"
     view: str | None = None  # CRM custom view name or id: only its records sync
     maps: tuple[FieldMapSetting, ...] = ()
+    # A record deleted in the CRM (its deleted-records list) or in Books (an event, a retry,
+    # an update its twin no longer takes): what happens to the twin on the other side.
+    # "ignore" keeps it, as before these settings existed; the link is retired either way.
+    on_delete_in_crm: OnDelete = "ignore"
+    on_delete_in_books: OnDelete = "ignore"
+    # The brake: a run that would delete or deactivate more than this many linked records
+    # *and* more than this share (percent) of the module's links holds them all for
+    # `crmbooks deletions approve RUN`.
+    delete_brake_count: int = Field(default=25, ge=0)
+    delete_brake_share: float = Field(default=5.0, ge=0, le=100)
+
+    @field_validator("on_delete_in_books")
+    @classmethod
+    def _crm_has_no_status(cls, value: str) -> str:
+        # CRM accounts, contacts and vendors have no active/inactive status a sync could set
+        # (a Products flag alone would make the setting mean different things per module).
+        if value == "deactivate":
+            raise ValueError("the CRM has no inactive status to set on these records: "
+                             "--on-delete-in-books takes ignore or delete")
+        return value
 
     @field_validator("view")
     @classmethod

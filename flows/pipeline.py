@@ -1,7 +1,7 @@
 """The one pipeline every module runs — customers, vendors, items, transactions and deal
 triggers — as a table of contents:
 
-    start → lock → fetch → map → dedupe → plan → push → report
+    start → lock → fetch → map → dedupe → plan → push → deletions → report
 
 Each step is a Prefect task over whole batches (tasks/steps.py) that asks the module's family
 what it means for that module (tasks/family.py). A dry run stops after the plan and only
@@ -12,6 +12,7 @@ records and never moves the cursors.
 from __future__ import annotations
 
 from flows.outcome_logs import install as one_line_outcomes
+from tasks.deletions import deletions
 from tasks.report import report
 from tasks.run import finish, off, run_lock, start_run
 from tasks.steps import (
@@ -50,6 +51,9 @@ def run_module(module: str, *, dry_run: bool = False, org_id: str | None = None,
         del mapped, found
         crm, books = keys_only(run, crm), keys_only(run, books)
         outcomes = [] if dry_run else push(run, plan)
+        outcomes, held = deletions(run, crm, books, outcomes)
+        if held:  # the brake: kept as the run's message, said in its summary
+            run = run.model_copy(update={"note": "; ".join(filter(None, (run.note, held)))})
         summary = report(run, plan, outcomes, crm, books)
     return finish(summary)
 

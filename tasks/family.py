@@ -75,6 +75,11 @@ class Family(ABC):
         """The fetched records in the other side's form (pure, per record)."""
         return None
 
+    def deletions(self, run, crm, books, outcomes: list[dict]):
+        """After the push: handle the records found deleted on either side; return the
+        outcomes (with what was done about them) and a note for the run (the brake held)."""
+        return outcomes, None
+
     def dedupe(self, run, crm, books, mapped):
         """What the plan needs from the other side: duplicates by name, current twins."""
         return None

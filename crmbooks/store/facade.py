@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from crmbooks.store.config import ConfigStore
 from crmbooks.store.cursors import CursorStore
+from crmbooks.store.deletions import DeletionStore
 from crmbooks.store.engine import make_engine
 from crmbooks.store.events import EventStore
 from crmbooks.store.journal import JournalStore
@@ -20,11 +21,12 @@ from crmbooks.store.sharing import SharingStore
 
 
 class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore,
-            ReviewStore, SharingStore, KeptStore):
+            ReviewStore, SharingStore, KeptStore, DeletionStore):
     """The crmbooks state store: links, cursors, runs, events, failures, settings, connection,
-    the receiver's accepted events (its inbox), the review queue, what the processes of a
-    connection share (its access token, each organization's request budget), and the records
-    a run read in full (kept, so that a rerun after a crash need not read them again)."""
+    the receiver's accepted events (its inbox), the review queue, the deletions a brake held,
+    what the processes of a connection share (its access token, each organization's request
+    budget), and the records a run read in full (kept, so that a rerun after a crash need not
+    read them again)."""
 
     @classmethod
     def open(cls, url: str | None = None, org_id: str = "") -> Store:

@@ -366,3 +366,36 @@ class RateBudget(SQLModel, table=True):
     key: str = Field(max_length=255, unique=True)
     next_at: float = 0.0
     granted: int = 0
+
+
+#: States of a deletion the brake held: waiting, approved by a person, done by a run.
+HELD_STATES = ("held", "approved", "done")
+
+
+class HeldDeletion(SQLModel, table=True):
+    """A deletion (or deactivation) of a twin that a run's brake held for approval.
+
+    One row per deleted record: where it was deleted (``deleted_side``), its id, the linked
+    twin and what the policy said to do to it. ``crmbooks deletions approve RUN`` approves the
+    rows of one run; the next run of the module applies them and marks them done.
+    """
+
+    __tablename__ = "held_deletion"
+    __table_args__ = (UniqueConstraint("org_id", "module", "deleted_side", "deleted_id",
+                                       name="uq_held_deletion"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(default="", max_length=64)
+    module: str = Field(max_length=40)
+    run_id: str = Field(max_length=36)
+    deleted_side: str = Field(max_length=8)  # crm | books
+    deleted_id: str = Field(max_length=64)
+    crm_id: str = Field(max_length=64)
+    books_id: str = Field(max_length=64)
+    kind: str = Field(default="", max_length=40)
+    crm_module: str = Field(default="", max_length=60)
+    name: str | None = None
+    action: str = Field(max_length=16)  # delete | deactivate
+    state: str = Field(default="held", max_length=16)
+    held_at: datetime = _ts()
+    done_at: datetime | None = _ts_opt()

@@ -34,12 +34,14 @@ ACTIONS = ("create", "clone", "update", "overwrite", "conflict-merge", "mark", "
            "nothing", "skip", "fail")
 #: The actions that write to a side.
 WRITES = ("create", "clone", "update", "overwrite", "conflict-merge", "mark", "link")
-#: How a written action is counted (anything else written counts as updated).
-COUNTED_AS = {"create": "created", "clone": "created"}
+#: How a written action is counted (anything else written counts as updated). The deletions
+#: step's outcomes: a twin deleted counts as deleted, a link retired alone is not a write.
+COUNTED_AS = {"create": "created", "clone": "created", "delete": "deleted", "retire": None}
 #: The word each action takes in history.
 EVENT_OF = {"create": "created", "clone": "cloned", "update": "updated",
             "overwrite": "overwritten", "conflict-merge": "conflict", "mark": "updated",
-            "link": "updated", "skip": "skipped", "fail": "failed"}
+            "link": "updated", "skip": "skipped", "fail": "failed", "delete": "deleted",
+            "deactivate": "updated", "retire": "unlinked"}
 #: What to do about a record that failed, unless the failure says better.
 DEFAULT_HINT = "fix the record at its source; the next run or `crmbooks retry` syncs it"
 
@@ -80,7 +82,8 @@ def counts(plan: pd.DataFrame | Iterable[dict] | None, outcomes: list[dict],
         if not o["ok"]:
             out[o["side"]]["failed"] += 1
             continue
-        out[o["side"]][COUNTED_AS.get(o["action"], "updated")] += 1
+        if (counted := COUNTED_AS.get(o["action"], "updated")) is not None:
+            out[o["side"]][counted] += 1
         out[o["side"]]["conflicts"] += o["action"] == "conflict-merge"
     for r in rows_of(plan):
         if r["action"] == "skip":

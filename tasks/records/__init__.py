@@ -19,6 +19,7 @@ from crmbooks.sync.modules import module_spec
 from tasks.family import Family, Fetched
 from tasks.guards import assert_currency_unchanged
 from tasks.policy import KEY_COLUMNS
+from tasks.records import deletions as deleting
 from tasks.records import fetch as fetching
 from tasks.records import plan as planning
 from tasks.records import push as pushing
@@ -125,6 +126,10 @@ class RecordsFamily(Family):
         """One batch: Books one record per call, the CRM 100 per call."""
         return pushing.push_books(run, units) if side == "books" else pushing.push_crm(run,
                                                                                       units)
+
+    def deletions(self, run, crm, books, outcomes):
+        """Twins of records deleted on either side, by the module's policy and its brake."""
+        return deleting.deletions(run, crm, books, outcomes)
 
     def settle(self, run, crm, books, outcomes, failed):
         """Both cursors, past our own writes when one verifying scan shows they are ours."""

@@ -240,12 +240,40 @@ def test_configure_saves_versions_and_prints_the_diff(connected, runner, emulato
     (["transactions", "--map", "reference_number=Subject"], "Books custom fields only"),
     (["transactions", "--map", "cf_crm_id=Books_Id__c"], "not cf_crm_id"),
     (["widgets"], "unknown module"),
+    (["customers", "--on-delete-in-books", "deactivate"], "no inactive status"),
+    (["customers", "--on-delete-in-crm", "erase"], "on_delete_in_crm"),
+    (["customers", "--delete-brake", "lots"], "--delete-brake takes a number"),
+    (["customers", "--delete-brake", "150%"], "delete_brake_share"),
+    (["deals", "--on-delete-in-crm", "delete"], "--on-delete-in-crm applies only to"),
 ])
 def test_configure_rejects_bad_values_with_exit_2(connected, runner, args, words):
     result = runner.invoke(app, ["configure", *args])
     assert result.exit_code == 2, result.output
     assert words in result.output
     assert "Traceback" not in result.output
+
+
+def test_configure_deletion_policies_and_the_brake(connected, runner, emulator):
+    from crmbooks.runtime import open_store
+    from crmbooks.store import Store
+
+    store = Store(open_store().engine, org_id=emulator.emu.config.books_org_ids[0])
+
+    saved = runner.invoke(app, ["configure", "items", "--on-delete-in-crm", "deactivate",
+                                "--on-delete-in-books", "delete", "--delete-brake", "10%"])
+    assert saved.exit_code == 0, saved.output
+    saved = runner.invoke(app, ["configure", "items", "--delete-brake", "40"])
+    assert saved.exit_code == 0, saved.output
+    version, values = store.active_settings("items")
+    assert (values["on_delete_in_crm"], values["on_delete_in_books"]) == ("deactivate", "delete")
+    assert (values["delete_brake_count"], values["delete_brake_share"]) == (40, 10.0)
+    refused = runner.invoke(app, ["configure", "items", "--on-delete-in-books", "deactivate"])
+    assert refused.exit_code == 2 and "nothing was saved" in refused.output
+    assert store.active_settings("items")[0] == version
+    nothing = runner.invoke(app, ["deletions", "approve", "0123abcd"])
+    assert nothing.exit_code == 2
+    assert "run '0123abcd' has no deletions waiting for approval" in nothing.output
+    assert runner.invoke(app, ["deletions"]).output.strip() == "No deletion is held."
 
 
 def test_configure_deals_switches_modes_cleanly(connected, runner):

@@ -219,7 +219,7 @@ FLOWS = {"customers": sync_customers, "vendors": sync_vendors, "items": sync_ite
 # writes only), or, for a generator, right after it yielded its n-th page
 HOOKS = {"books": (BooksClient, "upsert_by_custom_field"), "crm": (CrmClient, "upsert"),
          "person": (BooksClient, "create_contact_person"), "books-update": (BooksClient, "update"),
-         "crm-update": (CrmClient, "update"),
+         "crm-update": (CrmClient, "update"), "books-delete": (BooksClient, "delete"),
          "crm-page": (CrmClient, "iter_records"), "books-page": (BooksClient, "iter_pages"),
          "books-get": (BooksClient, "get"), "link": (Store, "upsert_link"),
          "cursor": (Store, "advance_cursor"), "report": (pipeline, "report")}

@@ -35,6 +35,7 @@ from crmbooks.app.cli.alerts import alerts_app
 from crmbooks.app.cli.common import CliState, Command, Group, debugging, explain, fail
 from crmbooks.app.cli.db import db_app
 from crmbooks.app.cli.deals import deals_app
+from crmbooks.app.cli.deletions import deletions_app
 from crmbooks.app.cli.duplicates import duplicates_app
 from crmbooks.app.cli.transactions import transactions_app
 
@@ -63,6 +64,7 @@ for command in (emulators.emulators, sync.sync, demo.demo, up.up, connect.connec
     app.command(cls=Command)(command)
 app.add_typer(deals_app, name="deals")
 app.add_typer(duplicates_app, name="duplicates")
+app.add_typer(deletions_app, name="deletions")
 app.add_typer(transactions_app, name="transactions")
 app.add_typer(db_app, name="db")
 app.add_typer(alerts_app, name="alerts")

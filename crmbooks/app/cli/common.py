@@ -362,8 +362,9 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
         except expected_errors() as exc:
             fail(f"{module}: {exc}", EXIT_CONFIG, wrap=True)
         store = open_store()
-        runs.append(run_to_json(store, store.run(summary["run_id"])) | (
-            {"org_id": org} if org else {}))
+        row = store.run(summary["run_id"])
+        runs.append(run_to_json(store, row) | ({"org_id": org} if org else {})
+                    | _held(row.message))
         if summary["state"] != "completed":
             code = EXIT_FAILED_RECORDS
     if json_out:
@@ -374,6 +375,13 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
             for run in runs:
                 print_plan(open_store(), run)
     return code
+
+
+def _held(message: str | None) -> dict:
+    """`held` (the run's message) for a run whose deletions the brake held, else nothing."""
+    from crmbooks.sync.deletions import HELD_WORDS
+
+    return {"held": message} if message and HELD_WORDS in message else {}
 
 
 def run_flow(flow, label: str, json_out: bool, **params) -> None:
@@ -470,6 +478,8 @@ def print_runs(runs: list[dict]) -> None:
                       f"{run['api_calls'].get('books', 0)}")
     print_table(table)
     for run in runs:
+        if run.get("held"):  # the brake: nothing deleted until a person approves
+            console.print(f"[yellow]![/] {run['module']}: {run['held']}", highlight=False)
         for f in run.get("failures", [])[:20]:
             console.print(f"[red]✗[/] {run['module']} {f['side']} {f['record']}: "
                           f"{f['message']}", highlight=False)

@@ -34,6 +34,10 @@ OPTION_MODULES: dict[str, tuple[str, ...]] = {
     "scope": ("customers", "vendors", "items"),
     "duplicates": ("customers", "vendors", "items"),
     "clone_suffix": ("customers", "vendors", "items"),
+    "on_delete_in_crm": ("customers", "vendors", "items"),
+    "on_delete_in_books": ("customers", "vendors", "items"),
+    "delete_brake_count": ("customers", "vendors", "items"),
+    "delete_brake_share": ("customers", "vendors", "items"),
     "view": ("customers", "vendors", "items"),
     "maps": ("customers", "vendors", "items", "transactions"),
     "modules": ("transactions",),
@@ -46,7 +50,9 @@ OPTION_FLAGS = {
     "crm_module": "--crm-module", "include_unassociated_contacts":
     "--include-unassociated-contacts", "contact_view": "--contact-view", "scope": "--scope",
     "duplicates": "--duplicates", "clone_suffix": "--clone-suffix", "view": "--view",
-    "maps": "--map/--unmap",
+    "maps": "--map/--unmap", "on_delete_in_crm": "--on-delete-in-crm",
+    "on_delete_in_books": "--on-delete-in-books", "delete_brake_count": "--delete-brake",
+    "delete_brake_share": "--delete-brake",
     "modules": "--types", "mode": "--mode", "create_stage": "--create-stage",
     "accept_stage": "--accept-stage", "invoice_on_accept": "--invoice-on-accept",
 }
@@ -70,6 +76,17 @@ def configure(
                                      "after a space (default \"(2)\")."),
     view: str | None = typer.Option(
         None, "--view", help="CRM custom view name or id; \"\" clears it."),
+    on_delete_in_crm: str | None = typer.Option(
+        None, "--on-delete-in-crm",
+        help="A record deleted in the CRM: its Books twin is kept (ignore), marked inactive "
+             "(deactivate) or deleted (delete)."),
+    on_delete_in_books: str | None = typer.Option(
+        None, "--on-delete-in-books",
+        help="A record deleted in Books: its CRM twin is kept (ignore) or deleted (delete)."),
+    delete_brake: str | None = typer.Option(
+        None, "--delete-brake",
+        help="Hold a run's deletions for approval above N records or P% of the links "
+             "(defaults 25 and 5%: held when both are exceeded)."),
     contact_view: str | None = typer.Option(
         None, "--contact-view", help="customers with accounts+contacts: the contacts view."),
     maps: list[str] = typer.Option(
@@ -120,6 +137,8 @@ def configure(
         "crm_module": crm_module, "include_unassociated_contacts": include_unassociated_contacts,
         "scope": scope, "duplicates": duplicates, "clone_suffix": clone_suffix, "view": view,
         "contact_view": contact_view,
+        "on_delete_in_crm": on_delete_in_crm, "on_delete_in_books": on_delete_in_books,
+        **_brake(delete_brake),
         "mode": mode, "create_stage": create_stage, "accept_stage": accept_stage,
         "invoice_on_accept": invoice_on_accept,
         "modules": [t.strip() for t in types.split(",") if t.strip()] if types is not None
@@ -161,6 +180,20 @@ def configure(
 
         raise typer.Exit(run_sync([module], dry_run=False, json_out=False,
                                   **({"orgs": [store.org_id]} if org else {})))
+
+
+def _brake(value: str | None) -> dict[str, Any]:
+    """`--delete-brake N` (a number of records) or `P%` (a share of the module's links)."""
+    if value is None:
+        return {}
+    text = value.strip()
+    try:
+        if text.endswith("%"):
+            return {"delete_brake_share": float(text[:-1])}
+        return {"delete_brake_count": int(text)}
+    except ValueError:
+        fail(f"--delete-brake takes a number of records or a percentage (25 or 5%), "
+             f"not {value!r} (nothing was saved)")
 
 
 def _settings_store(org: str | None = None):
