@@ -90,8 +90,8 @@ def _check_books_id_unique(meta: dict[str, dict[str, dict]]) -> None:
 
 #: What the CRM records show of their Books record besides its id, and the CRM field types
 #: that can hold it.
-SHOWN = {"books_number": ("Books Number", "a single line", {"text"}),
-         "books_url": ("Books URL", "a URL", {"website"})}
+SHOWN = {"books_number": ("Books Number", "single line", {"text"}),
+         "books_url": ("Books URL", "URL", {"website"})}
 
 
 def check_shown_fields(meta: dict[str, dict[str, dict]]) -> None:
@@ -107,8 +107,8 @@ def check_shown_fields(meta: dict[str, dict[str, dict]]) -> None:
                 problems.append(f"CRM {module} have no field {name}: create a {kind} field "
                                 f"{label!r} (API name {name})")
             elif field.get("data_type") not in types:
-                problems.append(f"CRM field {module}.{name} is a {field.get('data_type')} "
-                                f"field: it must be {kind} field")
+                problems.append(f"CRM field {module}.{name} is of type "
+                                f"{field.get('data_type')}: it must be a {kind} field")
             elif field.get("read_only") or field.get("field_read_only"):
                 problems.append(f"CRM field {module}.{name} is read-only: make it editable")
     if problems:
