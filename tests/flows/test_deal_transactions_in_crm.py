@@ -102,3 +102,23 @@ def test_deals_link_shows_an_invoice_on_its_deal_and_unlink_takes_it_off(
     # The invoice stays in the CRM, on its account: only the deal relation went.
     [kept] = related("Accounts", linked["account"], "Invoices")
     assert kept["id"] == shown["id"] and kept["Deal_Name"] is None
+
+
+def test_an_item_for_the_trigger_line_that_is_not_a_books_item_is_refused_writing_nothing(
+        store, emu_reset, linked):
+    from crmbooks.settings import SettingsError
+
+    configure(store, QUOTE_MODE)
+    before = store.active_settings("deals")
+    refused = CliRunner().invoke(app, ["configure", "deals", "--item", "Widget"])
+    assert refused.exit_code == 2 and "item" in refused.output, refused.output
+    assert "nothing was saved" in refused.output
+    assert store.active_settings("deals") == before
+
+    configure(store, {**QUOTE_MODE, "item": "999999999"})  # an id Books does not have
+    account = emu_reset.emu.crm.records("Accounts")[linked["account"]]
+    deal_id = new_deal(account, stage=PROPOSAL)
+    with pytest.raises(SettingsError, match="Books has no item 999999999"):
+        trigger(deal_id)
+    assert books_of(emu_reset, "estimates", deal_id) == []
+    assert related("Deals", deal_id, "Quotes") == []
