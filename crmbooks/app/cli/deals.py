@@ -79,6 +79,8 @@ def link(
 ):
     """Link a deal to a Books quote, sales order or invoice; a deal may have several.
 
+    With transactions on, its CRM record shows in the deal's related list right away.
+
     Example: crmbooks deals link 5725767000000123001 EST-00012
     """
     from crmbooks.sync.registry import DEALS as MODULE
@@ -117,7 +119,10 @@ def unlink(
                                       help="Books quote, sales order or invoice: id or number."),
     kind: str | None = typer.Option(None, "--type", help="quote | salesorder | invoice."),
 ):
-    """Remove a deal's link to a transaction; links made by a trigger stay (exit 2)."""
+    """Remove a deal's link to a transaction; links made by a trigger stay (exit 2).
+
+    With transactions on, its CRM record leaves the deal's related list (it stays on its
+    account)."""
     from crmbooks.sync.registry import DEALS as MODULE
 
     runtime = runtime_or_fail()
