@@ -254,6 +254,10 @@ class DealTriggerSettings(_Strict):
     create_stage: str | None = None
     accept_stage: str | None = None
     invoice_on_accept: bool = False
+    # The Books item id of the triggered transaction's one line (optional): with it, the line
+    # has the item's CRM product, so the transaction can be shown in CRM Quotes / Invoices,
+    # whose lines need a product.
+    item: str | None = Field(default=None, pattern=r"^\d{1,30}$")
 
     @model_validator(mode="after")
     def _stages(self) -> DealTriggerSettings:

@@ -24,6 +24,7 @@ from tasks.steps import (
     needs,
     plan_changes,
     push,
+    then,
 )
 
 # Every process that runs a flow imports this module first: its logs then say a run's
@@ -55,6 +56,8 @@ def run_module(module: str, *, dry_run: bool = False, org_id: str | None = None,
         if held:  # the brake: kept as the run's message, said in its summary
             run = run.model_copy(update={"note": "; ".join(filter(None, (run.note, held)))})
         summary = report(run, plan, outcomes, crm, books)
+    # after the lock: the follow-up run may take another module's lock, never this one's
+    sync_after(run, then(run, outcomes))
     return finish(summary)
 
 
@@ -77,6 +80,21 @@ def sync_first(run, wanted: dict[str, list[str]]) -> bool:
             continue
         ran = True
     return ran
+
+
+def sync_after(run, wanted: dict[str, dict[str, list[str]]]) -> None:
+    """Targeted runs of other modules for what this run wrote (the transactions a deal
+    trigger made, shown in the CRM by the transactions module). A module that is off does
+    nothing; one that is refused or fails leaves the records to its own catch-up."""
+    from prefect import get_run_logger
+
+    for module, targets in wanted.items():
+        try:
+            run_module(module, org_id=run.org_id or None, connection=run.connection,
+                       targets=targets)
+        except Exception as exc:
+            get_run_logger().warning("%s did not run for the records this run wrote (its "
+                                     "catch-up will): %s", module, exc)
 
 
 def record_targets(crm_ids: list[str] | None, books_ids: list[str] | None

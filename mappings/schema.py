@@ -315,6 +315,8 @@ class CrmShape(_Data):
     deal: str
     modified: str
     books_id: str
+    books_number: str  # text field: the Books number (EST-00012 …)
+    books_url: str  # URL field: the record's page in the Books web app
     lines: CrmLines
 
 
@@ -368,6 +370,9 @@ class BooksDocument(_Data):
     party: Party
     date_field: str
     status_actions: tuple[str, ...] = ()
+    # The record's page in the Books web app: <books web>/app/<org id>#/<web_path>/<id>
+    # (default: the resource's own name).
+    web_path: str | None = None
 
 
 class CrmDocument(_Data):

@@ -92,6 +92,10 @@ class Family(ABC):
         """Records of other modules to sync first ({module: CRM ids}), then plan again."""
         return {}
 
+    def then(self, run, outcomes: list[dict]) -> dict[str, dict[str, list[str]]]:
+        """Records of other modules to sync once this run wrote ({module: its run targets})."""
+        return {}
+
     def before_push(self, run, plan) -> None:
         """Checks and link-only writes due before the first record is written."""
         return None

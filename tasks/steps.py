@@ -69,6 +69,11 @@ def needs(run: RunContext, plan) -> dict[str, list[str]]:
     return {} if run.dry_run else family_of(run.module).needs(run, plan)
 
 
+def then(run: RunContext, outcomes: list[dict]) -> dict[str, dict[str, list[str]]]:
+    """Records of other modules to sync after this run's writes ({module: targets})."""
+    return {} if run.dry_run else family_of(run.module).then(run, outcomes)
+
+
 @step("push-books")
 def push_books(run: RunContext, units: list) -> list[dict]:
     """Write one batch to Books; each record is linked right after its write."""

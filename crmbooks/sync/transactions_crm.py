@@ -89,14 +89,38 @@ def crm_lines(record: Mapping[str, Any], items_back: Mapping[str, str]
     return rows, total, problems
 
 
+def books_web_base(accounts_url: str, org_id: str) -> str:
+    """The Books web app of an organization: `https://books.zoho.<dc>/app/<org id>`.
+
+    The web app lives beside the Accounts server of the same data centre (accounts.zoho.eu →
+    books.zoho.eu, accounts.zohocloud.ca → books.zohocloud.ca); a server not named
+    `accounts.…` (the local emulators) serves under its own address."""
+    scheme, _, rest = accounts_url.rstrip("/").partition("://")
+    host, _, path = rest.partition("/")
+    if host.startswith("accounts."):
+        host, path = "books." + host.removeprefix("accounts."), ""
+    base = f"{scheme}://{host}" + (f"/{path}" if path else "")
+    return f"{base}/app/{org_id}"
+
+
+def web_address(web_base: str, resource: str, books_id: str) -> str:
+    """The page of one Books transaction in the Books web app (the app's own URL pattern,
+    `…/app/<org id>#/quotes/<id>`, as its address bar shows it)."""
+    doc = document_type(resource)
+    return f"{web_base}#/{doc.books.web_path or resource}/{books_id}"
+
+
 def crm_body(record: Mapping[str, Any], resource: str, *, party: Mapping[str, Any] | None,
              items_back: Mapping[str, str], picklist: list[str] | None,
-             present: set[str]) -> tuple[dict | None, str | None]:
+             present: set[str], web_base: str = "") -> tuple[dict | None, str | None]:
     """(CRM body, None) for one Books transaction, or (None, every reason it cannot go).
 
     ``party`` is the CRM lookup part ({"Account_Name": {"id"}} …) from the links, or None
-    when the Books customer/vendor is not linked; ``present`` the CRM fields the org has.
-    Subject, party and Books id are the caller's business (they differ for create/update).
+    when the Books customer/vendor is not linked; ``present`` the CRM fields the org has;
+    ``web_base`` the organization's Books web app (books_web_base). The deal comes from the
+    Books record (a trigger, `deals link` or the CRM set it; none: no deal, so an unlink
+    clears it). Subject, party and Books id are the caller's business (they differ for
+    create/update).
     """
     doc, crm, books = document_type(resource), shape().crm, shape().books
     rows, lines_total, problems = crm_lines(record, items_back)
@@ -120,6 +144,15 @@ def crm_body(record: Mapping[str, Any], resource: str, *, party: Mapping[str, An
     currency = str(record.get(books.currency) or "").upper()
     if currency and crm.currency in present:
         body[crm.currency] = currency
+    if doc.deal and crm.deal in present:
+        deal = str(record.get(books.deal_id) or "")
+        body[crm.deal] = {"id": deal} if deal else None
+    number = str(record.get(doc.books.number_field) or "")
+    if number and crm.books_number in present:
+        body[crm.books_number] = number
+    books_id = str(record.get(doc.books.id_field) or "")
+    if web_base and books_id and crm.books_url in present:
+        body[crm.books_url] = web_address(web_base, resource, books_id)
     return body, None
 
 
@@ -214,4 +247,10 @@ def books_crm_id(record: Mapping[str, Any], field: str | None = None) -> str:
         if isinstance(cf, Mapping) and cf.get("api_name") == field:
             return str(cf.get("value") or "")
     return ""
+
+
+def is_trigger_key(value: str) -> bool:
+    """A `cf_crm_id` a deal trigger wrote (`<deal id>:estimate`): the key of the trigger's
+    exactly-once upsert, not a CRM record id, so it is never replaced by one."""
+    return ":" in value
 

@@ -17,7 +17,13 @@ from typing import Any
 
 from crmbooks.store.jsonsafe import json_safe
 from crmbooks.sync.registry import document_type, party, shape
-from crmbooks.sync.transactions_crm import books_crm_id, crm_body, custom_to_crm, subject_of
+from crmbooks.sync.transactions_crm import (
+    books_crm_id,
+    crm_body,
+    custom_to_crm,
+    is_trigger_key,
+    subject_of,
+)
 
 
 def id_of(record: Mapping[str, Any], resource: str) -> str:
@@ -122,12 +128,12 @@ def _past_draft(row: dict, current: dict | None, noun: str) -> dict:
 
 def map_to_crm(record: Mapping[str, Any], resource: str, *, parties: Mapping[str, dict],
                items: Mapping[str, str], picklist: list[str] | None, present: set[str],
-               maps: list[dict]) -> dict:
+               maps: list[dict], web_base: str = "") -> dict:
     """One Books record in the CRM's form: its CRM body (or why it has none) and what a link
     keeps of it."""
     found = parties.get(party_id(record, resource))
     body, why = crm_body(record, resource, party=found, items_back=items, picklist=picklist,
-                         present=present)
+                         present=present, web_base=web_base)
     custom, problems = custom_to_crm(record, maps)
     reasons = ([why] if why else []) + problems
     if body is not None and not reasons:
@@ -138,26 +144,26 @@ def map_to_crm(record: Mapping[str, Any], resource: str, *, parties: Mapping[str
 
 
 def plan_to_crm(records: Mapping[str, list[dict]], mapped: Mapping[str, dict], *,
-                links: Mapping[str, Any], deal_owned: set[str], present: Mapping[str, list[str]],
+                links: Mapping[str, Any], present: Mapping[str, list[str]],
                 accounts: Mapping[str, tuple[dict | None, str | None]],
                 written_in_books: set[str]) -> list[dict]:
     """Per Books record (by resource): create or update its CRM record, link (write the CRM id
     into Books), nothing, skip (with the reason) or fail (with every reason).
 
-    `mapped`: record key → map_to_crm's answer; `links`: Books id → link; `deal_owned`: Books
-    ids a deal holds; `accounts`: CRM contact id → (its account lookup, or why none), for
-    creates whose party is a contact; `written_in_books`: Books ids the CRM → Books plan
-    writes this run (the CRM edit goes first)."""
+    `mapped`: record key → map_to_crm's answer; `links`: Books id → link; `accounts`: CRM
+    contact id → (its account lookup, or why none), for creates whose party is a contact;
+    `written_in_books`: Books ids the CRM → Books plan writes this run (the CRM edit goes
+    first). A transaction of a deal is copied like any other, with its deal (Deal_Name)."""
     plan = []
     for resource, found in records.items():
         for record in found:
-            plan.append(_plan_one(record, resource, mapped, links, deal_owned,
+            plan.append(_plan_one(record, resource, mapped, links,
                                   set(present.get(document_type(resource).crm.module, [])),
                                   accounts, written_in_books))
     return plan
 
 
-def _plan_one(record: Mapping[str, Any], resource: str, mapped, links, deal_owned,
+def _plan_one(record: Mapping[str, Any], resource: str, mapped, links,
               present: set[str], accounts, written_in_books: set[str]) -> dict:
     doc, crm, books = document_type(resource), shape().crm, shape().books
     books_id = id_of(record, resource)
@@ -168,14 +174,12 @@ def _plan_one(record: Mapping[str, Any], resource: str, mapped, links, deal_owne
            "crm_id": link.crm_id if link else None, "body": None, "content": None,
            "name": str(record.get(doc.books.number_field) or ""),
            "stamp": record.get(books.modified), "status": record.get(books.status),
-           "cf": books_crm_id(record)}
+           "cf": _crm_id_in_books(record),
+           # a trigger's key stays in cf_crm_id: the CRM id is not written over it
+           "keep_cf": is_trigger_key(books_crm_id(record))}
     restoring = bool(record.get("_restore"))
     if link is not None and "line_items" not in record and is_echo(link, record):
         return {**row, "action": "nothing", "reason": "our own write (CRM → Books)"}
-    if link is None and (books_id in deal_owned or ":" in row["cf"]):
-        return {**row, "action": "skip", "reason": f"this {doc.noun} belongs to a deal (made by "
-                "a deal trigger or linked by hand): it is shown on its deal, not copied to CRM "
-                f"{doc.crm.module}"}
     answer = mapped[key]
     if link is None and not row["cf"] and answer["party"] is None:
         who = party(doc)
@@ -196,7 +200,8 @@ def _plan_one(record: Mapping[str, Any], resource: str, mapped, links, deal_owne
         return {**row, "action": "update", "reason": f"edited in CRM past draft: set back to "
                 f"the Books {doc.noun} (Books owns its status and amounts)"}
     if link is not None and (link.books_values or {}) == answer["content"]:
-        if row["cf"] != link.crm_id and row["status"] not in doc.uneditable_statuses:
+        if row["cf"] != link.crm_id and not row["keep_cf"] \
+                and row["status"] not in doc.uneditable_statuses:
             return {**row, "action": "link", "target": "books",
                     "reason": "CRM id shown on the Books record"}
         return {**row, "action": "nothing", "reason": "unchanged"}
@@ -213,6 +218,14 @@ def _plan_one(record: Mapping[str, Any], resource: str, mapped, links, deal_owne
             return {**row, "action": "fail", "reason": why}
         body[account] = lookup
     return {**row, "action": "create", "reason": f"new {doc.noun} in Books"}
+
+
+def _crm_id_in_books(record: Mapping[str, Any]) -> str:
+    """The CRM id a Books record names ('' for none, and for a deal trigger's key: the CRM
+    record of a triggered quote is found by its Books id, and the key stays for the
+    trigger)."""
+    value = books_crm_id(record)
+    return "" if is_trigger_key(value) else value
 
 
 def contacts_needing_accounts(mapped: Mapping[str, dict], links: Mapping[str, Any],

@@ -209,7 +209,7 @@ def amount_of(deal: Mapping[str, Any]) -> tuple[Decimal | None, str | None]:
 
 
 def deal_content(deal: Mapping[str, Any], customer_id: str,
-                 base_currency: str | None) -> dict[str, Any]:
+                 base_currency: str | None, item: str | None = None) -> dict[str, Any]:
     """What a triggered transaction takes from the deal, JSON-safe (rate as a string): the
     customer (and through it the customer's address), and what mappings/deal_triggers.yaml
     names (item name, description, salesperson, deal name), the rate from the deal amount, and
@@ -223,6 +223,8 @@ def deal_content(deal: Mapping[str, Any], customer_id: str,
         value = str(value).strip() if take.trim else str(value)
         content[key] = value[:take.max_length] if take.max_length else value
     content["rate"] = None if amount is None else format(amount, "f")
+    if item:  # the Books item of the line (`configure deals --item`): the CRM copy's product
+        content["item_id"] = str(item)
     currency = str(deal.get(DEALS.currency) or "").strip().upper()
     if currency and currency != (base_currency or "").upper():
         content["currency_code"] = currency
@@ -240,6 +242,8 @@ def books_body(deal_id: str, content: Mapping[str, Any]) -> dict[str, Any]:
                         lines.description: content["description"],
                         lines.rate: content["rate"], lines.quantity: 1}],
     }
+    if content.get("item_id"):
+        body["line_items"][0][lines.item] = content["item_id"]
     if content.get("salesperson_name"):
         body[books.salesperson] = content["salesperson_name"]
     if content.get("currency_code"):
@@ -256,6 +260,7 @@ class DealContext:
     create_stage: str | None = None
     accept_stage: str | None = None
     invoice_on_accept: bool = False
+    item: str | None = None  # the Books item of the transaction's line, if configured
     customers: Mapping[str, Any] = field(default_factory=dict)
     customer_links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     currencies: frozenset[str] = frozenset()  # currency codes enabled in Books
@@ -317,7 +322,8 @@ def _content_or_fail(deal, ctx: DealContext) -> tuple[dict | None, dict | None]:
     customer_id, reason = resolve_customer(deal, ctx.customers, ctx.customer_links)
     _, amount_reason = amount_of(deal)
     problems = [r for r in (reason, amount_reason) if r]
-    content = None if problems else deal_content(deal, customer_id, ctx.base_currency)
+    content = None if problems else deal_content(deal, customer_id, ctx.base_currency,
+                                                 ctx.item)
     if content and content.get("currency_code") and ctx.currencies \
             and content["currency_code"] not in ctx.currencies:
         problems.append(f"the deal's currency {content['currency_code']} is not enabled in the "

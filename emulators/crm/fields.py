@@ -175,6 +175,9 @@ def document_fields(doc: DocumentType) -> list[Field]:
         Field(doc.crm_subform, "Product Details", "subform", mandatory=True,
               subform_fields=_line_items()),
         _t("Books_Id__c", "Books Id", 100, custom=True, unique=True),
+        # what crmbooks shows of the Books record: its number and its page in the Books app
+        _t("Books_Number__c", "Books Number", 100, custom=True),
+        Field("Books_URL__c", "Books URL", "website", length=TEXT_MAX, custom=True),
         *extra,
         *_audit(),
     ]

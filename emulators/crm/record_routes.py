@@ -177,6 +177,34 @@ def add_record_routes(router: APIRouter, crm) -> None:
                 return empty_response(304)
             return json_response({"data": [crm.renderer.record(module, rec, fields)]})
 
+    @router.get(PREFIX + "/{rec_id}/{related}")
+    async def related_records(version: str, module: str, rec_id: str, related: str,
+                              request: Request):
+        """GET /{module}/{id}/{related list}: the records of the related module whose lookup
+        points at this record (a deal's Quotes, an account's Invoices …), as the record's
+        related list shows them; 204 when there are none."""
+        module = _enter(crm, version, module, request, "READ")
+        with emu.lock:
+            if rec_id not in crm.stores[module].records:
+                raise crm_error("INVALID_DATA", INVALID_ID, {"resource_path_index": 1})
+            child = next((m for m in crm.catalogue.modules if m.lower() == related.lower()),
+                         None)
+            lookups = [f.api_name for f in crm.field_map(child).values()
+                       if f.data_type == "lookup" and f.lookup_module == module] if child else []
+            if not lookups:
+                raise crm_error("INVALID_DATA", "the related list name given seems to be "
+                                "invalid", {"resource_path_index": 2})
+            fields = field_list(crm, child, request.query_params.get("fields"), required=False)
+            found = [rec for rec in crm.stores[child].records.values()
+                     if any(rec.get(name) == rec_id for name in lookups)]
+            if not found:
+                return empty_response(204)
+            page = int_param(request, "per_page", 200, 1, 200)
+            rows = [crm.renderer.record(child, rec, fields) for rec in found[:page]]
+            return json_response({"data": rows, "info": {
+                "per_page": page, "count": len(rows), "page": 1,
+                "more_records": len(found) > page}})
+
     @router.put(PREFIX + "/{rec_id}")
     async def update_one(version: str, module: str, rec_id: str, request: Request):
         """PUT /{module}/{id}: update one record."""

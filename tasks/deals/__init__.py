@@ -90,6 +90,10 @@ class DealsFamily(Family):
                     f"Books {resource} have no unique custom field {unique}: create it "
                     f"(Settings > Preferences > {document_type(resource).noun.title()}s > Field "
                     "Customization, unique) so triggers can write exactly once")
+        if settings.item and runtime.books.get("items", settings.item) is None:
+            raise SettingsError(f"Books has no item {settings.item}: run `crmbooks configure "
+                                "deals --item ID` with the id of an item (or --item '' for "
+                                "none)")
         currencies = cached(runtime, "books-currencies",
                             lambda: [c.get("currency_code") for c in runtime.books.currencies()])
         present = {f.get("api_name") for f in crm_field_metadata(runtime, DEALS.crm_module)}
@@ -159,6 +163,7 @@ class DealsFamily(Family):
         ctx = DealContext(mode=s["mode"], stages=Stages(found["stages"]),
                           create_stage=s.get("create_stage"), accept_stage=s.get("accept_stage"),
                           invoice_on_accept=bool(s.get("invoice_on_accept")),
+                          item=s.get("item"),
                           customers=run.facts["customers"],
                           customer_links=customer_links(run.runtime().store),
                           currencies=frozenset(run.facts["currencies"]),
@@ -205,6 +210,16 @@ class DealsFamily(Family):
         if cursor is None or (old is not None and cursor <= old):
             return {}
         return {(MODULE, "crm"): cursor}
+
+    def then(self, run, outcomes):
+        """The transactions the triggers wrote, for the transactions module to show in the
+        CRM (its Books → CRM side, for just these ids) right away."""
+        written: dict[str, list[str]] = {}
+        for o in outcomes:
+            if o["side"] == "books" and o["ok"] and o.get("books_id"):
+                written.setdefault(f"books:{o['resource']}", []).append(str(o["books_id"]))
+        return {"transactions": {k: list(dict.fromkeys(v)) for k, v in written.items()}} \
+            if written else {}
 
     def summary(self, crm, books):
         """How many deals the run read."""

@@ -49,7 +49,14 @@ def to_books_row(run: RunContext, module: str, record: dict, links: dict) -> dic
         return {**row, "reason": "; ".join(([why] if why else []) + problems)}
     if custom:
         body["custom_fields"] = custom
-    return {**row, "body": body, "content": json_safe(body), "custom": custom}
+    return {**row, "body": body, "content": compared(body), "custom": custom}
+
+
+def compared(body: dict) -> dict:
+    """What a link keeps of a Books body to tell a CRM change by: all of it but the deal's
+    name, which the CRM shows as the deal is named now and Books as it was named when linked
+    (comparing it would rewrite a quote past draft every run after a deal is renamed)."""
+    return json_safe({k: v for k, v in body.items() if k != shape().books.deal_name})
 
 
 def to_crm_answer(run: RunContext, resource: str, record: dict, parties: dict,
@@ -59,7 +66,7 @@ def to_crm_answer(run: RunContext, resource: str, record: dict, parties: dict,
     return map_to_crm(record, resource, parties=parties, items=items,
                       picklist=run.facts["statuses"].get(module),
                       present=set(run.facts["present"].get(module, [])),
-                      maps=run.facts["maps"].get(module, []))
+                      maps=run.facts["maps"].get(module, []), web_base=run.facts["web_base"])
 
 
 def map_records(run: RunContext, crm: Fetched, books: Fetched) -> dict:
@@ -123,11 +130,9 @@ def plan(run: RunContext, mapped: dict, found: dict) -> list[dict]:
                                  if id_of(r, resource) != books_id] + [record]
             answers[f"{resource}:{books_id}"] = to_crm_answer(run, resource, record, parties,
                                                               items)
-    deals = store.links("deals")
     written = {r["books_id"] for r in to_books if r["action"] == "update" and r["books_id"]}
     to_crm = plan_to_crm(
         records, answers, links={link.books_id: link for link in links.values()},
-        deal_owned=set(deals["books_id"].astype(str)) if not deals.empty else set(),
         present=run.facts["present"], accounts=found["accounts"], written_in_books=written)
     return [_slim(r) for r in to_books] + to_crm + [
         _restore_after(r) for r in to_books if r.get("restore_after")]

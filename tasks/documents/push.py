@@ -15,7 +15,6 @@ from decimal import Decimal
 
 from crmbooks.connectors.errors import RetriableError
 from crmbooks.connectors.results import WriteResult
-from crmbooks.store.jsonsafe import json_safe
 from crmbooks.sync.outcomes import outcome, rejected
 from crmbooks.sync.registry import document_of_crm_module, document_type, shape
 from crmbooks.sync.transactions import books_body
@@ -23,7 +22,7 @@ from crmbooks.sync.transactions_crm import custom_to_books
 from crmbooks.sync.transactions_plan import id_of, plan_to_crm
 from tasks.context import RunContext
 from tasks.documents.links import items_back, links_of, parties_back
-from tasks.documents.plan import to_crm_answer
+from tasks.documents.plan import compared, to_crm_answer
 from tasks.documents.start import MODULE
 
 WRITES = ("create", "update")
@@ -157,7 +156,7 @@ def restore_rows(run: RunContext, records: list[tuple[str, dict]]) -> list[dict]
         by_resource.setdefault(resource, []).append(record)
         answers[f"{resource}:{id_of(record, resource)}"] = to_crm_answer(run, resource, record,
                                                                          parties, items)
-    rows = plan_to_crm(by_resource, answers, links=links, deal_owned=set(),
+    rows = plan_to_crm(by_resource, answers, links=links,
                        present=run.facts["present"], accounts={}, written_in_books=set())
     return [r for r in rows if r["action"] in WRITES]
 
@@ -202,7 +201,8 @@ def push_crm(run: RunContext, units: list[dict]) -> list[dict]:
                                       shape().crm.modified))
                 outcomes.append(outcome(row, "crm", crm_id=crm_id))
                 uneditable = document_type(row["resource"]).uneditable_statuses
-                if row["cf"] != crm_id and row["status"] not in uneditable:
+                if row["cf"] != crm_id and not row.get("keep_cf") \
+                        and row["status"] not in uneditable:
                     outcomes += write_crm_id(run, row, crm_id)
     outcomes += _show_books_ids(run, [r for r in units if r["action"] == "link"])
     return outcomes
@@ -242,6 +242,8 @@ def crm_values_after(run: RunContext, row: dict, before: dict | None,
     custom, _ = custom_to_books(record, run.facts["maps"].get(module, []))
     if custom:
         body["custom_fields"] = custom
-    kept = {k: v for k, v in (before or {}).items()
-            if k in (books.reference, books.deal_id, books.deal_name, books.currency)}
-    return json_safe({**body, **kept})
+    # the deal is sent (Books' deal, or none) whenever the CRM has the field
+    deal = () if crm.deal in sent else (books.deal_id,)
+    kept = {k: v for k, v in (before or {}).items() if k in (books.reference, books.currency,
+                                                              *deal)}
+    return compared({**body, **kept})

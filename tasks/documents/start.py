@@ -9,7 +9,7 @@ from crmbooks.metadata import books_custom_fields, cached, crm_field_metadata, i
 from crmbooks.settings import SettingsError, parse_module_settings
 from crmbooks.sync.registry import document_of_crm_module, document_type, shape
 from crmbooks.sync.transactions import crm_fields
-from crmbooks.sync.transactions_crm import CRM_MAPPABLE
+from crmbooks.sync.transactions_crm import CRM_MAPPABLE, books_web_base
 
 MODULE = "transactions"
 
@@ -54,6 +54,7 @@ def facts(runtime, settings, targets: dict[str, list[str]]) -> dict:
     meta = {m: {f.get("api_name"): f for f in crm_field_metadata(runtime, m)} for m in modules}
     if to_crm:
         _check_books_id_unique(meta)
+        check_shown_fields(meta)
     maps = field_maps(runtime, settings.maps, modules, meta)
     fields = {m: list(dict.fromkeys(crm_fields(m, set(meta[m])) + [x["crm"] for x in maps[m]]))
               for m in modules}
@@ -65,6 +66,7 @@ def facts(runtime, settings, targets: dict[str, list[str]]) -> dict:
             "present": {m: sorted(k for k in meta[m] if k) for m in modules},
             "statuses": {m: _picklist(meta[m].get(shape().crm.status)) for m in modules},
             "maps": maps, "currencies": [c for c in currencies if c],
+            "web_base": books_web_base(runtime.config.accounts_url, runtime.org_id),
             "customers_mode": customers.crm_module}
 
 
@@ -84,6 +86,34 @@ def _check_books_id_unique(meta: dict[str, dict[str, dict]]) -> None:
             raise SettingsError(f"CRM {module} need a unique field {books_id} (Books Id): "
                                 "create it (mark it unique) so Books transactions are copied to "
                                 "the CRM exactly once")
+
+
+#: What the CRM records show of their Books record besides its id, and the CRM field types
+#: that can hold it.
+SHOWN = {"books_number": ("Books Number", "single line", {"text"}),
+         "books_url": ("Books URL", "URL", {"website"})}
+
+
+def check_shown_fields(meta: dict[str, dict[str, dict]]) -> None:
+    """The Books number and web address go to custom fields of every synced CRM module: each
+    must exist, be writable and of its type, or SettingsError names what to create (nothing
+    is written)."""
+    problems = []
+    for module, fields in meta.items():
+        for key, (label, kind, types) in SHOWN.items():
+            name = getattr(shape().crm, key)
+            field = fields.get(name)
+            if not field:
+                problems.append(f"CRM {module} have no field {name}: create a {kind} field "
+                                f"{label!r} (API name {name})")
+            elif field.get("data_type") not in types:
+                problems.append(f"CRM field {module}.{name} is of type "
+                                f"{field.get('data_type')}: it must be a {kind} field")
+            elif field.get("read_only") or field.get("field_read_only"):
+                problems.append(f"CRM field {module}.{name} is read-only: make it editable")
+    if problems:
+        raise SettingsError("; ".join(problems) + " — crmbooks shows each Books transaction's "
+                            "number and its page in Books there; nothing was written")
 
 
 def field_maps(runtime, maps, modules: list[str], meta: dict[str, dict[str, dict]]

@@ -243,3 +243,38 @@ def test_scope_mismatch(emu_reset):
 def test_unserved_settings_paths_are_unknown_urls(crm_http):
     response = crm_http.get(f"{V8}/settings/layouts", params={"module": "Accounts"})
     _error(response, 404, "INVALID_URL_PATTERN")
+
+
+def _related_ids(response) -> set[str]:
+    if response.status_code == 204:  # a related list with no records
+        return set()
+    assert response.status_code == 200, response.text
+    return {r["id"] for r in response.json()["data"]}
+
+
+def test_a_deals_related_list_holds_the_quotes_whose_deal_lookup_names_it(crm_http, emu_reset):
+    crm = emu_reset.emu.crm
+    account_id = sorted(crm.records("Accounts"))[0]
+    product_id = sorted(crm.records("Products"))[0]
+    [deal] = crm_http.post(f"{V8}/Deals", json={"data": [{
+        "Deal_Name": "Related", "Stage": "Qualification"}]}).json()["data"]
+    deal_id = deal["details"]["id"]
+    url, fields = f"{V8}/Deals/{deal_id}/Quotes", {"fields": "Subject,Deal_Name,Books_URL__c"}
+    assert crm_http.get(url, params=fields).status_code == 204
+    made = crm_http.post(f"{V8}/Quotes", json={"data": [{
+        "Subject": "Q-rel", "Account_Name": {"id": account_id}, "Deal_Name": {"id": deal_id},
+        "Books_URL__c": "https://books.zoho.eu/app/1#/quotes/9",
+        "Quoted_Items": [{"Product_Name": {"id": product_id}, "Quantity": 1}]}]})
+    quote_id = made.json()["data"][0]["details"]["id"]
+    [row] = crm_http.get(url, params=fields).json()["data"]
+    assert row["id"] == quote_id and row["Deal_Name"]["id"] == deal_id
+    assert row["Books_URL__c"].endswith("#/quotes/9")
+    assert quote_id in _related_ids(crm_http.get(f"{V8}/Accounts/{account_id}/Quotes",
+                                                 params=fields))
+    # Taken off the deal: out of its related list.
+    crm_http.put(f"{V8}/Quotes/{quote_id}", json={"data": [{"Deal_Name": None}]})
+    assert crm_http.get(url, params=fields).status_code == 204
+    # A module with no lookup to deals, an unknown list, an unknown record: refused.
+    _error(crm_http.get(f"{V8}/Deals/{deal_id}/Vendors"), 400, "INVALID_DATA")
+    _error(crm_http.get(f"{V8}/Deals/{deal_id}/Nope"), 400, "INVALID_DATA")
+    _error(crm_http.get(f"{V8}/Deals/123/Quotes"), 400, "INVALID_DATA")

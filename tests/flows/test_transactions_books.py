@@ -187,16 +187,21 @@ def test_transactions_of_unlinked_customers_are_skipped_and_unlinked_items_fail(
         assert crm_by_books_id(emu_reset, "Invoices", books_id) == []
 
 
-def test_deal_trigger_transactions_are_not_copied_to_crm_transactions(store, emu_reset,
-                                                                      linked):
+def test_a_deal_trigger_transaction_is_copied_with_its_deal_and_keeps_its_trigger_key(
+        store, emu_reset, linked):
+    deal_id = sorted(emu_reset.emu.crm.records("Deals"))[0]
     estimate = books_create("estimates", {
-        "customer_id": linked["customer"], "zcrm_potential_id": "9999",
-        "custom_fields": [{"api_name": "cf_crm_id", "value": "9999:estimate"}],
+        "customer_id": linked["customer"], "zcrm_potential_id": deal_id,
+        "custom_fields": [{"api_name": "cf_crm_id", "value": f"{deal_id}:estimate"}],
         "line_items": [{"item_id": linked["item"], "quantity": 1, "rate": Decimal("5")}]})
     summary = run_books("estimates", estimate["estimate_id"])
-    assert summary["counts"]["crm"]["skipped"] == 1 and written(summary) == 0
-    assert "belongs to a deal" in events(store, summary)[0]["message"]
-    assert crm_by_books_id(emu_reset, "Quotes", estimate["estimate_id"]) == []
+    assert summary["counts"]["crm"]["created"] == 1, summary
+    [quote] = crm_by_books_id(emu_reset, "Quotes", estimate["estimate_id"])
+    assert (quote["Deal_Name"], quote["Account_Name"]) == (deal_id, linked["account"])
+    # The trigger's upsert key stays in cf_crm_id: the CRM id is never written over it.
+    [kept] = books_by_crm_id(emu_reset, "estimates", f"{deal_id}:estimate")
+    assert kept["estimate_id"] == estimate["estimate_id"]
+    assert written(run_books("estimates", estimate["estimate_id"])) == 0
 
 
 def test_a_second_transactions_run_is_refused_while_one_holds_the_lock(store, emu_reset,

@@ -45,6 +45,7 @@ OPTION_MODULES: dict[str, tuple[str, ...]] = {
     "create_stage": ("deals",),
     "accept_stage": ("deals",),
     "invoice_on_accept": ("deals",),
+    "item": ("deals",),
 }
 OPTION_FLAGS = {
     "crm_module": "--crm-module", "include_unassociated_contacts":
@@ -55,6 +56,7 @@ OPTION_FLAGS = {
     "delete_brake_share": "--delete-brake",
     "modules": "--types", "mode": "--mode", "create_stage": "--create-stage",
     "accept_stage": "--accept-stage", "invoice_on_accept": "--invoice-on-accept",
+    "item": "--item",
 }
 #: CRM module whose custom views a view setting names.
 VIEW_MODULES = {"accounts": "Accounts", "contacts": "Contacts", "accounts+contacts": "Accounts",
@@ -106,6 +108,9 @@ def configure(
     invoice_on_accept: bool | None = typer.Option(
         None, "--invoice-on-accept/--no-invoice-on-accept",
         help="deals, quote mode: turn an accepted quote into an invoice."),
+    item: str | None = typer.Option(
+        None, "--item", help="deals: Books item id of the quote's or invoice's line (its CRM "
+        "product lets the CRM show the transaction in Quotes / Invoices); \"\" for none."),
     enabled: bool | None = typer.Option(
         None, "--enable/--disable",
         help="Turn syncing of this MODULE on or off (configuring deals turns them on)."),
@@ -141,6 +146,7 @@ def configure(
         **_brake(delete_brake),
         "mode": mode, "create_stage": create_stage, "accept_stage": accept_stage,
         "invoice_on_accept": invoice_on_accept,
+        "item": item.strip() if item is not None else None,
         "modules": [t.strip() for t in types.split(",") if t.strip()] if types is not None
         else None,
         "maps": (maps or unmap) or None,
@@ -227,8 +233,8 @@ def _merge(module: str, current: dict, given: dict, maps: list[str], unmap: list
     for key, value in given.items():
         if key == "maps":
             continue
-        if key in ("view", "contact_view") and value.strip() == "":
-            value = None  # "" clears a view: sync the whole module again
+        if key in ("view", "contact_view", "item") and value.strip() == "":
+            value = None  # "" clears a view (sync the whole module again), or the item
         merged[key] = value
     if module == "customers" and merged.get("crm_module") != "accounts+contacts":
         for key, default in (("include_unassociated_contacts", False), ("contact_view", None)):

@@ -79,6 +79,8 @@ def link(
 ):
     """Link a deal to a Books quote, sales order or invoice; a deal may have several.
 
+    With transactions on, its CRM record shows in the deal's related list right away.
+
     Example: crmbooks deals link 5725767000000123001 EST-00012
     """
     from crmbooks.sync.registry import DEALS as MODULE
@@ -107,6 +109,7 @@ def link(
     moved = f" (moved from deal {current.parent_crm_id})" if current is not None else ""
     console.print(f"[bold green]Linked[/] {label} to deal {deal_id} "
                   f"{deal.get('Deal_Name') or ''}{moved}.", highlight=False)
+    show_in_crm(resource, books_id, label)
 
 
 @deals_app.command("unlink", cls=Command)
@@ -116,7 +119,10 @@ def unlink(
                                       help="Books quote, sales order or invoice: id or number."),
     kind: str | None = typer.Option(None, "--type", help="quote | salesorder | invoice."),
 ):
-    """Remove a deal's link to a transaction; links made by a trigger stay (exit 2)."""
+    """Remove a deal's link to a transaction; links made by a trigger stay (exit 2).
+
+    With transactions on, its CRM record leaves the deal's related list (it stays on its
+    account)."""
     from crmbooks.sync.registry import DEALS as MODULE
 
     runtime = runtime_or_fail()
@@ -139,6 +145,47 @@ def unlink(
     if current is not None and current.parent_crm_id == deal_id:
         store.delete_link(MODULE, books_id=books_id)
     console.print(f"[bold green]Unlinked[/] {label} from deal {deal_id}.", highlight=False)
+    show_in_crm(resource, books_id, label)
+
+
+def show_in_crm(resource: str, books_id: str, label: str) -> None:
+    """Bring the CRM record of a transaction whose deal changed up to date now (its deal in
+    Deal_Name, so it shows in, or leaves, the deal's related list): a transactions run of the
+    Books → CRM side for this one record. Transactions off for this type, or syncing paused,
+    leave it to the next run, and say so; the link itself is kept either way."""
+    from crmbooks.app.cli.common import prepare_local_prefect, use_prefect_server
+    from crmbooks.runtime import open_store
+    from crmbooks.settings import parse_module_settings
+
+    store = runtime_or_fail().store
+    settings = parse_module_settings("transactions",
+                                     (store.active_settings("transactions") or (None, {}))[1])
+    if not settings.enabled or resource not in settings.modules:
+        console.print(f"The CRM shows {label} on the deal once transactions sync "
+                      f"{resource} (`crmbooks configure transactions --enable`).",
+                      highlight=False)
+        return
+    row = open_store().connection()
+    if row is not None and (row.paused or row.disabled):
+        console.print(f"Syncing is {'disabled' if row.disabled else 'paused'}: the CRM shows "
+                      "the change once transactions run again.", highlight=False)
+        return
+    from crmbooks.sync.lifecycle import RecordsFailed, RunRefused
+    from flows.transactions import sync_transactions
+
+    prepare_local_prefect()
+    use_prefect_server()
+    state = sync_transactions(books_resource=resource, books_ids=[books_id],
+                              return_state=True)
+    try:
+        summary = state.result()
+    except (RecordsFailed, RunRefused) as exc:
+        console.print(f"The CRM is not updated yet ({exc}); the next transactions run does "
+                      "it.", highlight=False)
+        return
+    crm = (summary or {}).get("counts", {}).get("crm", {})
+    if crm.get("created") or crm.get("updated"):
+        console.print("The CRM record shows it now.")
 
 
 @deals_app.command("links", cls=Command)
