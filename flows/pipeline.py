@@ -1,7 +1,7 @@
 """The one pipeline every module runs — customers, vendors, items, transactions and deal
 triggers — as a table of contents:
 
-    start → lock → fetch → map → dedupe → plan → push → report
+    start → lock → fetch → map → dedupe → plan → push → follow up → report
 
 Each step is a Prefect task over whole batches (tasks/steps.py) that asks the module's family
 what it means for that module (tasks/family.py). A dry run stops after the plan and only
@@ -14,7 +14,16 @@ from __future__ import annotations
 from flows.outcome_logs import install as one_line_outcomes
 from tasks.report import report
 from tasks.run import finish, off, run_lock, start_run
-from tasks.steps import dedupe, fetch_books, fetch_crm, map_records, needs, plan_changes, push
+from tasks.steps import (
+    dedupe,
+    fetch_books,
+    fetch_crm,
+    follow_up,
+    map_records,
+    needs,
+    plan_changes,
+    push,
+)
 
 # Every process that runs a flow imports this module first: its logs then say a run's
 # ordinary outcome (records failed, run refused) in one line.
@@ -36,7 +45,8 @@ def run_module(module: str, *, dry_run: bool = False, org_id: str | None = None,
         if sync_first(run, needs(run, plan)):
             plan = plan_changes(run, mapped, found, again=True)
         outcomes = [] if dry_run else push(run, plan)
-        summary = report(run, plan, outcomes, crm, books)
+        extra = {} if dry_run else follow_up(run, outcomes)
+        summary = {**report(run, plan, outcomes, crm, books), **extra}
     return finish(summary)
 
 

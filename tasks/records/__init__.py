@@ -18,6 +18,7 @@ from crmbooks.sync.modules import module_spec
 from tasks.family import Family, Fetched
 from tasks.guards import assert_currency_unchanged
 from tasks.records import fetch as fetching
+from tasks.records import figures
 from tasks.records import plan as planning
 from tasks.records import push as pushing
 from tasks.records.settle import settle
@@ -115,6 +116,16 @@ class RecordsFamily(Family):
         """One batch: Books one record per call, the CRM 100 per call."""
         return pushing.push_books(run, units) if side == "books" else pushing.push_crm(run,
                                                                                       units)
+
+    def follow_up(self, run, outcomes):
+        """Customers: the accounting figures of the linked customers (those a Books webhook
+        named, or, in a catch-up, those whose Books ledger changed since the figures cursor).
+        A run targeted at records, or one-way into an extra organization, leaves them."""
+        if self.module != "customers" or run.one_way:
+            return {}
+        if run.targets and "figures" not in run.targets:
+            return {}
+        return {"figures": figures.refresh(run, run.targets.get("figures"))}
 
     def settle(self, run, crm, books, outcomes, failed):
         """Both cursors, past our own writes when one verifying scan shows they are ours."""

@@ -1,0 +1,143 @@
+"""The Books accounting figures on linked CRM customers: the last step of a customers run.
+
+Which customers to refresh: the catch-up reads the invoices, credit notes and customer
+payments modified since the figures cursor (three list scans, 200 rows a page: the lists carry
+the customer id) and refreshes the linked customers they name; a targeted run (a Books webhook
+of an invoice, credit note or payment) refreshes the customers it names. Per customer it then
+reads what only Books' lists carry — its invoices (totals by date) and its payments (the last
+one) — and its receivables and currency from the contacts list when that is fewer pages than
+reading each changed contact by id. The CRM's current figures are read 100 records per call
+and only the figures that changed are written, 100 records per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from math import ceil
+
+from prefect import get_run_logger
+
+from crmbooks.sync import figures as fig
+from crmbooks.sync.cursors import later, newest_stamp
+from tasks.context import RunContext
+
+CURSOR = "figures"
+#: Books list scans whose rows name the customer whose figures they change.
+LEDGER = ("invoices", "creditnotes", "customerpayments")
+PAGE = 200  # Books list page size
+CRM_BATCH = 100  # CRM records per read by ids and per write
+
+
+def refresh(run: RunContext, customer_ids: Iterable[str] | None = None) -> dict:
+    """Refresh the figures of the linked customers ``customer_ids`` (Books contact ids), or,
+    given None, of those whose invoices, credit notes or payments changed since the figures
+    cursor (then the cursor moves). Returns what was done: {read, written, skipped}."""
+    runtime = run.runtime()
+    store, books = runtime.store, runtime.books
+    log = get_run_logger()
+    newest = None
+    if customer_ids is None:
+        # The first catch-up has no cursor: it scans the whole ledger once and refreshes
+        # every linked customer; later ones scan only what changed since.
+        since = store.cursor(CURSOR, "books")
+        changed, newest = _changed_customers(books, since)
+        if since is None:
+            changed = None
+    else:
+        changed = {str(i) for i in customer_ids}
+    links = store.link_ids("customers")
+    links = links[links["kind"].isin(list(fig.FIGURE_KINDS))]
+    linked = dict(zip(links["books_id"], zip(links["crm_id"], links["kind"], strict=True),
+                      strict=True))
+    wanted = sorted(linked) if changed is None else sorted(changed & set(linked))
+    skipped = [{"books_id": i, "reason": "the Books customer is not linked to a CRM record: "
+                "its figures have nowhere to go"} for i in sorted((changed or set())
+                                                                  - set(linked))]
+    for row in skipped:
+        log.info("figures of Books customer %s skipped: %s", row["books_id"], row["reason"])
+    written = _refresh(run, wanted, linked) if wanted else 0
+    if newest is not None:
+        # Inclusive boundary: the cursor's own second is read again next time, which only
+        # recomputes figures (a figure equal to the CRM's is not written).
+        store.advance_cursor(CURSOR, "books", newest)
+    return {"read": len(wanted), "written": written, "skipped": skipped}
+
+
+def _changed_customers(books, since: datetime | None) -> tuple[set[str], datetime | None]:
+    """The customers named by the invoices, credit notes and payments modified since, and
+    the newest modified stamp among them."""
+    found: set[str] = set()
+    newest = None
+    for resource in LEDGER:
+        for rows in books.iter_modified(resource, since):
+            found.update(str(r["customer_id"]) for r in rows if r.get("customer_id"))
+            newest = later(newest, newest_stamp("books", rows, "last_modified_time"))
+    return found, newest
+
+
+def _refresh(run: RunContext, wanted: list[str], linked: dict) -> int:
+    """Compute the figures of ``wanted`` and write those that differ in the CRM."""
+    runtime = run.runtime()
+    books, crm = runtime.books, runtime.crm
+    contacts = _contacts(books, wanted, linked_count=len(linked))
+    year_start = fig.fiscal_year_start(date.today(), _fiscal_start(run, books))
+    computed = {}
+    for books_id in wanted:
+        contact = contacts.get(books_id)
+        if contact is None:  # deleted in Books since: its figures stay as they were
+            continue
+        invoices = [r for rows in books.iter_pages("invoices", {"customer_id": books_id})
+                    for r in rows]
+        payments = next(books.iter_pages("customerpayments", {
+            "customer_id": books_id, "sort_column": "date", "sort_order": "D"}, per_page=1),
+            [])
+        computed[books_id] = fig.compute(contact, invoices, payments, year_start)
+    written = 0
+    for kind, module in fig.FIGURE_KINDS.items():
+        pairs = {linked[b][0]: computed[b] for b in computed if linked[b][1] == kind}
+        updates = []
+        for part in _chunks(sorted(pairs), CRM_BATCH):
+            for record in _crm_records(crm, module, part):
+                delta = fig.changes(record, pairs[str(record["id"])])
+                if delta:
+                    updates.append({"id": str(record["id"]), **delta})
+        for part in _chunks(updates, CRM_BATCH):
+            results = crm.update(module, part)
+            written += sum(1 for r in results if getattr(r, "ok", True))
+    return written
+
+
+def _contacts(books, wanted: list[str], linked_count: int) -> dict[str, dict]:
+    """The Books contacts of ``wanted``: from the customers list when its pages are fewer
+    than the reads by id, else one read each."""
+    if ceil(linked_count / PAGE) < len(wanted):
+        keep = set(wanted)
+        return {str(r["contact_id"]): r for rows in books.iter_pages(
+            "contacts", {"contact_type": "customer"}) for r in rows
+            if str(r["contact_id"]) in keep}
+    found = {}
+    for books_id in wanted:
+        contact = books.get("contacts", books_id)
+        if contact is not None:
+            found[books_id] = contact
+    return found
+
+
+def _fiscal_start(run: RunContext, books) -> int:
+    """Books' fiscal_year_start_month (0 = January), as connect kept it, else read once."""
+    connection = run.runtime().store.connection(run.connection)
+    kept = dict(getattr(connection, "books_org", None) or {})
+    if kept.get("fiscal_year_start_month") is not None:
+        return int(kept["fiscal_year_start_month"])
+    return int(books.organization().get("fiscal_year_start_month") or 0)
+
+
+def _crm_records(crm, module: str, ids: list[str]) -> list[dict]:
+    """The CRM records ``ids`` with their figure fields: one call for up to 100."""
+    return crm.records_by_ids(module, ids, fig.FIELDS)
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
