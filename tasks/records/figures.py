@@ -19,7 +19,7 @@ from math import ceil
 from prefect import get_run_logger
 
 from crmbooks.sync import figures as fig
-from crmbooks.sync.cursors import later, newest_stamp
+from crmbooks.sync.cursors import earliest, later, newest_stamp, past_its_second
 from tasks.context import RunContext
 
 CURSOR = "figures"
@@ -36,14 +36,16 @@ def refresh(run: RunContext, customer_ids: Iterable[str] | None = None) -> dict:
     runtime = run.runtime()
     store, books = runtime.store, runtime.books
     log = get_run_logger()
-    newest = None
+    newest = ledger = None
     if customer_ids is None:
-        # The first catch-up has no cursor: it scans the whole ledger once and refreshes
-        # every linked customer; later ones scan only what changed since.
         since = store.cursor(CURSOR, "books")
-        changed, newest = _changed_customers(books, since)
+        changed, newest, ledger = _changed_customers(books, since)
         if since is None:
+            # The first catch-up has no cursor: it read the whole ledger, which already
+            # carries every customer's invoices and payments, and refreshes every linked one.
             changed = None
+        else:
+            ledger = None
     else:
         changed = {str(i) for i in customer_ids}
     links = store.link_ids("customers")
@@ -56,28 +58,38 @@ def refresh(run: RunContext, customer_ids: Iterable[str] | None = None) -> dict:
                                                                   - set(linked))]
     for row in skipped:
         log.info("figures of Books customer %s skipped: %s", row["books_id"], row["reason"])
-    written = _refresh(run, wanted, linked) if wanted else 0
+    written = _refresh(run, wanted, linked, ledger) if wanted else 0
     if newest is not None:
-        # Inclusive boundary: the cursor's own second is read again next time, which only
-        # recomputes figures (a figure equal to the CRM's is not written).
         store.advance_cursor(CURSOR, "books", newest)
     return {"read": len(wanted), "written": written, "skipped": skipped}
 
 
-def _changed_customers(books, since: datetime | None) -> tuple[set[str], datetime | None]:
-    """The customers named by the invoices, credit notes and payments modified since, and
-    the newest modified stamp among them."""
+def _changed_customers(books, since: datetime | None
+                       ) -> tuple[set[str], datetime | None, dict[str, dict[str, list]]]:
+    """The customers named by the invoices, credit notes and payments modified since, the
+    newest modified stamp among them, and the rows read ({resource: {customer: rows}})."""
     found: set[str] = set()
     newest = None
+    rows_of: dict[str, dict[str, list]] = {r: {} for r in LEDGER}
+    began = []
     for resource in LEDGER:
-        for rows in books.iter_modified(resource, since):
-            found.update(str(r["customer_id"]) for r in rows if r.get("customer_id"))
-            newest = later(newest, newest_stamp("books", rows, "last_modified_time"))
-    return found, newest
+        with books.http.watch() as read:
+            for rows in books.iter_modified(resource, since):
+                for row in rows:
+                    if row.get("customer_id"):
+                        found.add(str(row["customer_id"]))
+                        rows_of[resource].setdefault(str(row["customer_id"]), []).append(row)
+                newest = later(newest, newest_stamp("books", rows, "last_modified_time"))
+        began.append(read.began)
+    # Past the newest stamp's second when every read began after it (by Books' clock):
+    # otherwise a quiet run would recompute the customers of that second every time.
+    return found, past_its_second(newest, earliest(began)), rows_of
 
 
-def _refresh(run: RunContext, wanted: list[str], linked: dict) -> int:
-    """Compute the figures of ``wanted`` and write those that differ in the CRM."""
+def _refresh(run: RunContext, wanted: list[str], linked: dict,
+             ledger: dict[str, dict[str, list]] | None) -> int:
+    """Compute the figures of ``wanted`` and write those that differ in the CRM; ``ledger``:
+    every invoice and payment row already read, by customer (None: read each customer's)."""
     runtime = run.runtime()
     books, crm = runtime.books, runtime.crm
     contacts = _contacts(books, wanted, linked_count=len(linked))
@@ -87,11 +99,15 @@ def _refresh(run: RunContext, wanted: list[str], linked: dict) -> int:
         contact = contacts.get(books_id)
         if contact is None:  # deleted in Books since: its figures stay as they were
             continue
-        invoices = [r for rows in books.iter_pages("invoices", {"customer_id": books_id})
-                    for r in rows]
-        payments = next(books.iter_pages("customerpayments", {
-            "customer_id": books_id, "sort_column": "date", "sort_order": "D"}, per_page=1),
-            [])
+        if ledger is not None:
+            invoices = ledger["invoices"].get(books_id, [])
+            payments = ledger["customerpayments"].get(books_id, [])
+        else:
+            invoices = [r for rows in books.iter_pages("invoices", {"customer_id": books_id})
+                        for r in rows]
+            payments = next(books.iter_pages("customerpayments", {
+                "customer_id": books_id, "sort_column": "date", "sort_order": "D"},
+                per_page=1), [])
         computed[books_id] = fig.compute(contact, invoices, payments, year_start)
     written = 0
     for kind, module in fig.FIGURE_KINDS.items():
@@ -111,6 +127,8 @@ def _refresh(run: RunContext, wanted: list[str], linked: dict) -> int:
 def _contacts(books, wanted: list[str], linked_count: int) -> dict[str, dict]:
     """The Books contacts of ``wanted``: from the customers list when its pages are fewer
     than the reads by id, else one read each."""
+    # The customers list also holds unlinked customers: its pages are counted by the linked
+    # ones, a lower bound, so the list is chosen only when it clearly costs fewer calls.
     if ceil(linked_count / PAGE) < len(wanted):
         keep = set(wanted)
         return {str(r["contact_id"]): r for rows in books.iter_pages(
