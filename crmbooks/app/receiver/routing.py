@@ -267,7 +267,7 @@ def books_webhook_ignored(org_id: str, primary: str, event: BooksEvent | None) -
             return "a contact that is neither a customer nor a vendor"
         return record_module_ignored(org_id, event.record_module, "books")
     if event.resource not in BOOKS_ENTITIES.values():
-        return "a credit note or payment moves only the customer's figures"
+        return "not a transaction: a credit note or payment moves only its customer's figures"
     if not transactions_enabled(org_id):
         return "transactions are off for this organization"
     return None
