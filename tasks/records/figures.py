@@ -18,6 +18,7 @@ from math import ceil
 
 from prefect import get_run_logger
 
+from crmbooks.connectors.zoho_books import books_time
 from crmbooks.sync import figures as fig
 from crmbooks.sync.cursors import earliest, later, newest_stamp, past_its_second
 from tasks.context import RunContext
@@ -74,7 +75,10 @@ def _changed_customers(books, since: datetime | None
     began = []
     for resource in LEDGER:
         with books.http.watch() as read:
-            for rows in books.iter_modified(resource, since):
+            # Credit notes and payments are no synced resource of the Books client: their
+            # lists are read with Books' last_modified_time filter directly.
+            query = {"last_modified_time": books_time(since)} if since is not None else {}
+            for rows in books.iter_pages(resource, query):
                 for row in rows:
                     if row.get("customer_id"):
                         found.add(str(row["customer_id"]))
