@@ -125,7 +125,11 @@ class RecordsFamily(Family):
             return {}
         if run.targets and "figures" not in run.targets:
             return {}
-        return {"figures": figures.refresh(run, run.targets.get("figures"))}
+        if run.targets:
+            return {"figures": figures.refresh(run, run.targets["figures"])}
+        written = {str(o["books_id"]) for o in outcomes if o.get("ok", True)
+                   and o.get("books_id") and o.get("kind") in ("accounts", "contacts")}
+        return {"figures": figures.refresh(run, None, also=written)}
 
     def settle(self, run, crm, books, outcomes, failed):
         """Both cursors, past our own writes when one verifying scan shows they are ours."""

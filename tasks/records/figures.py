@@ -30,10 +30,13 @@ PAGE = 200  # Books list page size
 CRM_BATCH = 100  # CRM records per read by ids and per write
 
 
-def refresh(run: RunContext, customer_ids: Iterable[str] | None = None) -> dict:
+def refresh(run: RunContext, customer_ids: Iterable[str] | None = None,
+            also: Iterable[str] = ()) -> dict:
     """Refresh the figures of the linked customers ``customer_ids`` (Books contact ids), or,
     given None, of those whose invoices, credit notes or payments changed since the figures
-    cursor (then the cursor moves). Returns what was done: {read, written, skipped}."""
+    cursor (then the cursor moves) and those of ``also`` (the customers the run just wrote:
+    one linked now may have an older ledger). Returns what was done: {read, written,
+    skipped}."""
     runtime = run.runtime()
     store, books = runtime.store, runtime.books
     log = get_run_logger()
@@ -47,6 +50,7 @@ def refresh(run: RunContext, customer_ids: Iterable[str] | None = None) -> dict:
             changed = None
         else:
             ledger = None
+            changed |= {str(i) for i in also}
     else:
         changed = {str(i) for i in customer_ids}
     links = store.link_ids("customers")
@@ -87,7 +91,12 @@ def _changed_customers(books, since: datetime | None
         began.append(read.began)
     # Past the newest stamp's second when every read began after it (by Books' clock):
     # otherwise a quiet run would recompute the customers of that second every time.
-    return found, past_its_second(newest, earliest(began)), rows_of
+    start = earliest(began)
+    if newest is None and start is not None:
+        # Nothing changed (or an empty ledger): start from the second the reads began in, so
+        # the next catch-up reads only what changes from then on.
+        return found, start.replace(microsecond=0), rows_of
+    return found, past_its_second(newest, start), rows_of
 
 
 def _refresh(run: RunContext, wanted: list[str], linked: dict,
