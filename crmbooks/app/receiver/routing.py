@@ -12,6 +12,9 @@ What starts what:
 - a CRM Accounts, Contacts, Vendors or Products event queues its records for a targeted run
   of the record module they feed (customers, vendors, items: `crm_ids`) in every connected
   organization where that module is on and, under its settings, fed by that CRM module;
+- a Books invoice, credit note or customer payment event of the primary organization (a
+  deletion too) queues its customer for a customers run that refreshes only that customer's
+  accounting figures (`figures_of`), on the records worker;
 - a Books contact or item event of the primary organization queues its record for a targeted
   run of customers or vendors (by the contact's contact_type) or items (`books_ids`), when
   that module is on and syncs both ways.
