@@ -22,6 +22,8 @@ from crmbooks.connectors.errors import AuthError, FatalError, RetriableError, Zo
 from crmbooks.connectors.zoho_books import BooksClient
 from crmbooks.connectors.zoho_crm import CrmClient
 from crmbooks.store import Store
+from crmbooks.sync.check import figure_problems
+from crmbooks.sync.figures import FIGURE_KINDS
 
 # Zoho CRM editions ranked from the smallest plan to the largest (Free, Standard/Starter,
 # Professional, Enterprise/Zoho One, Ultimate/CRM Plus); the Books integration needs
@@ -111,6 +113,8 @@ def verify(config: ZohoConfig, extra_org_ids: Sequence[str] = (),
         if crm_owner is not None:
             crm_org["owner"] = find_owner(_ask("Zoho CRM", lambda: crm.users("AllUsers")),
                                           crm_owner)
+        check_figure_fields({module: _ask("Zoho CRM", lambda m=module: crm.fields(m))
+                             for module in FIGURE_KINDS.values()})
     finally:
         crm.close()
     books_orgs = [_books_org(config, org_id)
@@ -118,6 +122,16 @@ def verify(config: ZohoConfig, extra_org_ids: Sequence[str] = (),
     for books_org in books_orgs:
         check_prerequisites(crm_org, books_org)
     return ConnectionCheck(crm_org, books_orgs[0], books_orgs[1:])
+
+
+def check_figure_fields(fields: dict[str, list[dict]]) -> None:
+    """PrerequisiteError naming every CRM field of the accounting figures that is missing,
+    of the wrong type or read-only, given {CRM module: its live fields}."""
+    problems = [p for module, live in fields.items() for p in figure_problems(module, live)]
+    if problems:
+        lines = "\n".join(f"- {p.message} — {p.hint}" for p in problems)
+        raise PrerequisiteError(f"the CRM fields for the Books figures do not fit "
+                                f"({len(problems)} problem(s)):\n{lines}")
 
 
 def find_owner(users: list[dict], email: str) -> dict:
@@ -208,6 +222,9 @@ def normalise_books_org(org: dict) -> dict:
         "email": org.get("email"),
         "country": org.get("country"),
         "currency": org.get("currency_code"),
+        # Which month the fiscal year starts (0 = January): the "invoiced this fiscal year"
+        # figure needs it on every run, so connect keeps it.
+        "fiscal_year_start_month": org.get("fiscal_year_start_month"),
     }
 
 

@@ -14,7 +14,8 @@ from tasks.policy import flow_options
 @flow(**flow_options("sync-customers"), flow_run_name=run_name("customers"))
 def sync_customers(dry_run: bool = False, org_id: str | None = None,
                    connection: str = "default", exclusive: bool = False,
-                   crm_ids: CrmIds = None, books_ids: BooksIds = None):
+                   crm_ids: CrmIds = None, books_ids: BooksIds = None,
+                   figures_of: BooksIds = None):
     """Sync customers between Zoho CRM and Zoho Books.
 
     Args:
@@ -29,7 +30,12 @@ def sync_customers(dry_run: bool = False, org_id: str | None = None,
             empty for a whole run.
         books_ids: Sync only these Books records (an event's), leaving the cursors alone;
             empty for a whole run.
+        figures_of: Refresh only the accounting figures of these Books customers (a Books
+            invoice, credit note or payment event's), syncing no record; empty otherwise.
     """
+    targets = record_targets(crm_ids, books_ids)
+    if figures_of and not targets:
+        targets = {"figures": [str(i) for i in figures_of]}
     with org_slot(org_id, connection, exclusive):
         return run_module("customers", dry_run=dry_run, org_id=org_id, connection=connection,
-                          targets=record_targets(crm_ids, books_ids))
+                          targets=targets)

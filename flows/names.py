@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 SEPARATOR = " · "
 #: Parameters that carry the record ids of an event: a run given them was started by one.
-EVENT_PARAMETERS = ("crm_ids", "books_ids", "deal_ids")
+EVENT_PARAMETERS = ("crm_ids", "books_ids", "deal_ids", "figures_of")
 
 
 def organization(org_id: str | None, connection: str = "default") -> str:

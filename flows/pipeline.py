@@ -1,7 +1,7 @@
 """The one pipeline every module runs — customers, vendors, items, transactions and deal
 triggers — as a table of contents:
 
-    start → lock → fetch → map → dedupe → plan → push → deletions → report
+    start → lock → fetch → map → dedupe → plan → push → deletions → follow up → report
 
 Each step is a Prefect task over whole batches (tasks/steps.py) that asks the module's family
 what it means for that module (tasks/family.py). A dry run stops after the plan and only
@@ -19,6 +19,7 @@ from tasks.steps import (
     dedupe,
     fetch_books,
     fetch_crm,
+    follow_up,
     keys_only,
     map_records,
     needs,
@@ -55,7 +56,8 @@ def run_module(module: str, *, dry_run: bool = False, org_id: str | None = None,
         outcomes, held = deletions(run, crm, books, outcomes)
         if held:  # the brake: kept as the run's message, said in its summary
             run = run.model_copy(update={"note": "; ".join(filter(None, (run.note, held)))})
-        summary = report(run, plan, outcomes, crm, books)
+        extra = {} if dry_run else follow_up(run, outcomes)
+        summary = {**report(run, plan, outcomes, crm, books), **extra}
     # after the lock: the follow-up run may take another module's lock, never this one's
     sync_after(run, then(run, outcomes))
     return finish(summary)

@@ -116,6 +116,11 @@ class Family(ABC):
     def write(self, run, side: str, units: list) -> list[dict]:
         """Write one batch of units to `side`; one outcome per written record."""
 
+    def follow_up(self, run, outcomes: list[dict]) -> dict[str, Any]:
+        """What the module refreshes after its push and before its report (a customers run
+        refreshes the accounting figures); returned into the run summary."""
+        return {}
+
     def settle(self, run, crm, books, outcomes: list[dict], failed: set[str]
                ) -> dict[tuple[str, str], datetime]:
         """The cursors to move: {(cursor key, side): new value}."""

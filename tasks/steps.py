@@ -87,6 +87,13 @@ def push_crm(run: RunContext, units: list) -> list[dict]:
     return family_of(run.module).write(run, "crm", units)
 
 
+@step("follow-up")
+def follow_up(run: RunContext, outcomes: list[dict]) -> dict:
+    """What the module refreshes once its records are pushed (a customers run: the accounting
+    figures on the linked CRM customers)."""
+    return family_of(run.module).follow_up(run, outcomes)
+
+
 PUSH = {"books": push_books, "crm": push_crm}
 
 

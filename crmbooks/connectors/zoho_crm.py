@@ -188,6 +188,18 @@ class CrmClient:
             return None
         return self._complete(module, data, rest)[0] if rest else data[0]
 
+    def records_by_ids(self, module: str, ids: Sequence[str], fields: Sequence[str]
+                       ) -> list[dict]:
+        """Up to 100 records by id with `fields`, in one call (ids that do not exist are left
+        out)."""
+        if len(ids) > MAX_WRITE:
+            raise ValueError(f"at most {MAX_WRITE} ids per call, got {len(ids)}")
+        if not ids:
+            return []
+        reply = self.http.request("GET", f"{API}/{{module}}", path={"module": module},
+                                  params={"ids": ",".join(ids), "fields": ",".join(fields)})
+        return (reply.body or {}).get("data") or []
+
     def search(
         self,
         module: str,

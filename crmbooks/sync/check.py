@@ -13,6 +13,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from typing import Any
 
+from crmbooks.sync.figures import CRM_TYPES, FIGURE_KINDS, FIGURES, Figure
 from crmbooks.sync.modules import KindSpec, ModuleSpec
 from crmbooks.sync.values import CUSTOM
 from mappings.schema import FieldPair, Mapping
@@ -72,6 +73,8 @@ def check_mapping(spec: ModuleSpec, mapping: Mapping, kinds: Iterable[KindSpec],
             problems += _crm_problems(kind, pair, live, mapping)
             problems += _books_problems(kind, pair, custom)
         problems += _id_field_problems(spec, kind, live, custom)
+        if spec.name == "customers" and kind.name in FIGURE_KINDS:
+            problems += figure_problems(kind.crm_module, crm_fields.get(kind.crm_module, []))
     return problems
 
 
@@ -156,6 +159,40 @@ def _id_field_problems(spec: ModuleSpec, kind: KindSpec, live: dict[str, dict],
             "Books id", "create it as a single-line field marked 'Do not allow duplicate "
             "values', then run again"))
     return out
+
+
+def figure_problems(crm_module: str, fields: Iterable[MappingABC[str, Any]]
+                    ) -> list[MappingProblem]:
+    """Every figure field of ``crm_module`` that is missing, of the wrong type or read-only,
+    given the module's live ``/settings/fields``."""
+    live = {f.get("api_name"): f for f in fields}
+    out = []
+    for fig in FIGURES:
+        meta = live.get(fig.crm_field)
+        if meta is None:
+            out.append(MappingProblem(
+                "figures", "crm", fig.crm_field,
+                f"CRM {crm_module} have no field {fig.crm_field} for the {fig.label}",
+                f"create it in CRM (Setup › Modules and Fields › {crm_module}) as a "
+                f"{_type_words(fig)} field with API name {fig.crm_field}, then run again"))
+            continue
+        dtype = meta.get("data_type")
+        if dtype not in CRM_TYPES[fig.kind]:
+            out.append(MappingProblem(
+                "figures", "crm", fig.crm_field,
+                f"CRM field {crm_module}.{fig.crm_field} is of type {dtype!r}, but the "
+                f"{fig.label} needs a {_type_words(fig)} field",
+                "change the field's type in CRM (or recreate it), then run again"))
+        if meta.get("read_only") or meta.get("field_read_only"):
+            out.append(MappingProblem(
+                "figures", "crm", fig.crm_field,
+                f"CRM field {crm_module}.{fig.crm_field} is read-only, so the {fig.label} "
+                "cannot be written", "make it editable in CRM, then run again"))
+    return out
+
+
+def _type_words(fig: Figure) -> str:
+    return {"money": "currency", "date": "date", "text": "single-line"}[fig.kind]
 
 
 def assert_mapping_ok(*args: Any, **kwargs: Any) -> None:

@@ -110,6 +110,20 @@ def _lk(api: str, label: str, module: str, **kw) -> Field:
     return Field(api, label, "lookup", lookup_module=module, **kw)
 
 
+def _figures() -> list[Field]:
+    """The Books accounting figures crmbooks writes on a customer (its README names them):
+    offered by default so that the demo and the tests need no setup."""
+    return [
+        _cur("Books_Outstanding__c", "Books Outstanding Receivables", custom=True),
+        _cur("Books_Unused_Credits__c", "Books Unused Credits", custom=True),
+        _cur("Books_Invoiced_This_Year__c", "Books Invoiced This Fiscal Year", custom=True),
+        _cur("Books_Invoiced_Total__c", "Books Invoiced All Time", custom=True),
+        Field("Books_Last_Payment_Date__c", "Books Last Payment Date", "date", custom=True),
+        _cur("Books_Last_Payment_Amount__c", "Books Last Payment Amount", custom=True),
+        _t("Books_Currency__c", "Books Currency", 10, custom=True),
+    ]
+
+
 def _audit() -> list[Field]:
     return [
         Field("Owner", "Owner", "ownerlookup"),
@@ -216,6 +230,7 @@ def _build() -> dict[str, list[Field]]:
             *_address("Shipping", "Shipping"),
             _t("Books_Id__c", "Books Id", 100, custom=True, unique=True),
             _pick("Tier__c", "Tier", ["Gold", "Silver", "Bronze"], custom=True),
+            *_figures(),
             *_audit(),
         ],
         "Contacts": [
@@ -235,6 +250,7 @@ def _build() -> dict[str, list[Field]]:
             Field("Email_Opt_Out", "Email Opt Out", "boolean"),
             *_address("Mailing", "Mailing", "Zip"),
             _t("Books_Id__c", "Books Id", 100, custom=True, unique=True),
+            *_figures(),
             *_audit(),
         ],
         "Vendors": [

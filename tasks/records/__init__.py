@@ -21,6 +21,7 @@ from tasks.guards import assert_currency_unchanged
 from tasks.policy import KEY_COLUMNS
 from tasks.records import deletions as deleting
 from tasks.records import fetch as fetching
+from tasks.records import figures
 from tasks.records import plan as planning
 from tasks.records import push as pushing
 from tasks.records.settle import settle
@@ -130,6 +131,20 @@ class RecordsFamily(Family):
     def deletions(self, run, crm, books, outcomes):
         """Twins of records deleted on either side, by the module's policy and its brake."""
         return deleting.deletions(run, crm, books, outcomes)
+
+    def follow_up(self, run, outcomes):
+        """Customers: the accounting figures of the linked customers (those a Books webhook
+        named, or, in a catch-up, those whose Books ledger changed since the figures cursor).
+        A run targeted at records, or one-way into an extra organization, leaves them."""
+        if self.module != "customers" or run.one_way:
+            return {}
+        if run.targets and "figures" not in run.targets:
+            return {}
+        if run.targets:
+            return {"figures": figures.refresh(run, run.targets["figures"])}
+        written = {str(o["books_id"]) for o in outcomes if o.get("ok", True)
+                   and o.get("books_id") and o.get("kind") in ("accounts", "contacts")}
+        return {"figures": figures.refresh(run, None, also=written)}
 
     def settle(self, run, crm, books, outcomes, failed):
         """Both cursors, past our own writes when one verifying scan shows they are ours."""

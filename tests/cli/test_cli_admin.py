@@ -108,6 +108,21 @@ def test_connect_edition_below_professional_exits_2_and_stores_nothing(home, run
     assert open_store().connection() is None
 
 
+def test_connect_without_a_figure_field_names_it_exits_2_and_stores_nothing(home, runner,
+                                                                            emulator):
+    fields = emulator.emu.crm.catalogue.fields["Contacts"]
+    kept = list(fields)
+    fields[:] = [f for f in fields if f.api_name != "Books_Last_Payment_Date__c"]
+    try:
+        result = runner.invoke(app, connect_args(emulator))
+    finally:
+        fields[:] = kept
+    assert result.exit_code == 2, result.output
+    assert "Contacts have no field Books_Last_Payment_Date__c" in result.output
+    assert "as a date field" in result.output and "Traceback" not in result.output
+    assert open_store().connection() is None
+
+
 def test_connect_multi_currency_base_mismatch_exits_2(home, runner, emulator, crm_config):
     crm_config.crm_multi_currency, crm_config.crm_currency = True, "EUR"
     result = runner.invoke(app, connect_args(emulator))

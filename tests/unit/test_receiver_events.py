@@ -38,7 +38,7 @@ def test_books_transaction_events_are_read_in_both_shapes(body, expected):
 @pytest.mark.parametrize("body", [
     {"event_type": "bill_created", "data": {"bill_id": "1"}},
     {"event_type": "", "data": {}},
-    {"payment": {"payment_id": "1"}},
+    {"bill": {"bill_id": "1"}},
     {},
 ])
 def test_other_events_are_not_transaction_or_record_events(body):
@@ -141,3 +141,20 @@ def test_events_of_one_record_share_one_quiet_period_whatever_their_stamps():
             "1", "crm", "Quotes", "9", "")
     finally:
         worker.stop()
+
+
+@pytest.mark.parametrize(("body", "customer"), [
+    ({"event_type": "payment_created", "data": {"payment_id": "3", "customer_id": "46"}}, "46"),
+    ({"creditnote": {"creditnote_id": "8", "customer_id": 47}}, "47"),
+    ({"event_type": "invoice_deleted", "data": {"invoice_id": "9", "customer_id": "48"}}, "48"),
+    ({"event_type": "estimate_updated", "data": {"estimate_id": "5", "customer_id": "49"}},
+     None),
+])
+def test_invoice_credit_note_and_payment_events_name_the_customer_whose_figures_move(
+        body, customer):
+    assert parse_books_event(body).figures_of == customer
+
+
+def test_a_payment_event_with_a_malformed_customer_says_what_is_wrong():
+    with pytest.raises(ValueError, match="customer_id"):
+        parse_books_event({"payment": {"payment_id": "3", "customer_id": ["x"]}})

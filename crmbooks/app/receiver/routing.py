@@ -12,6 +12,9 @@ What starts what:
 - a CRM Accounts, Contacts, Vendors or Products event queues its records for a targeted run
   of the record module they feed (customers, vendors, items: `crm_ids`) in every connected
   organization where that module is on and, under its settings, fed by that CRM module;
+- a Books invoice, credit note or customer payment event of the primary organization (a
+  deletion too) queues its customer for a customers run that refreshes only that customer's
+  accounting figures (`figures_of`), on the records worker;
 - a Books contact or item event of the primary organization queues its record for a targeted
   run of customers or vendors (by the contact's contact_type) or items (`books_ids`), when
   that module is on and syncs both ways.
@@ -59,6 +62,12 @@ RECORD_CRM_MODULES = {kind.crm_module: name for name in RECORD_MODULES
 #: Books entity of a record module's webhook → its resource (contacts: customers or vendors,
 #: by the contact's contact_type).
 RECORD_ENTITIES = {"contact": "contacts", "item": "items"}
+#: Books entities whose events change a customer's accounting figures → their resource
+#: (invoices are transactions too; credit notes and payments only move the figures).
+FIGURE_ENTITIES = {"invoice": "invoices", "creditnote": "creditnotes",
+                   "payment": "customerpayments"}
+#: The queue's module name for a figures refresh (a targeted customers run).
+FIGURES = "figures"
 #: A Books contact's contact_type → its record module.
 CONTACT_MODULES = {"customer": "customers", "vendor": "vendors"}
 #: Store modules whose links keep the stamp of crmbooks' own Books writes (echo detection).
@@ -145,6 +154,12 @@ class BooksEvent:
     action: str  # created | updated | deleted | "" (not said: Books' default payload)
     modified: str | None = None  # the record's last_modified_time, when sent
     contact_type: str | None = None  # a contact's: customer | vendor
+    customer_id: str | None = None  # an invoice's, credit note's or payment's customer
+
+    @property
+    def figures_of(self) -> str | None:
+        """The Books customer whose accounting figures this event changes (None: none)."""
+        return self.customer_id if self.resource in FIGURE_ENTITIES.values() else None
 
     @property
     def record_module(self) -> str | None:
@@ -167,7 +182,7 @@ def parse_books_event(body: Any) -> BooksEvent | None:
     """
     if not isinstance(body, dict):
         raise ValueError("a JSON object is expected")
-    entities = {**BOOKS_ENTITIES, **RECORD_ENTITIES}
+    entities = {**FIGURE_ENTITIES, **BOOKS_ENTITIES, **RECORD_ENTITIES}
     if "event_type" in body:
         entity, _, action = (intake.optional_text(body, "event_type") or "").rpartition("_")
         record = body.get("data")
@@ -178,14 +193,18 @@ def parse_books_event(body: Any) -> BooksEvent | None:
         return None
     if not isinstance(record, dict):
         raise ValueError(f"the {entity} event carries no {entity} object")
-    id_field = (f"{entity}_id" if entity in RECORD_ENTITIES
+    id_field = (f"{entity}_id" if entity not in BOOKS_ENTITIES
                 else document_types()[BOOKS_ENTITIES[entity]].books.id_field)
     value = record.get(id_field)
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError(f"the {entity} event has no {id_field}")
     contact_type = intake.optional_text(record, "contact_type") if entity == "contact" else None
+    customer = record.get("customer_id") if entity in FIGURE_ENTITIES else None
+    customer_id = (intake.record_id(customer, "customer_id")
+                   if customer not in (None, "") else None)
     return BooksEvent(entities[entity], intake.record_id(value, id_field), action,
-                      intake.stamp(record.get(shape().books.modified)), contact_type)
+                      intake.stamp(record.get(shape().books.modified)), contact_type,
+                      customer_id)
 
 
 def transaction_key(org_id: str, side: str, module: str, record_id: str,
@@ -227,6 +246,16 @@ def crm_echo_only(affected: Any) -> bool:
     return bool(fields) and fields <= CRM_WRITE_BACK_FIELDS
 
 
+def figures_ignored(org_id: str, primary: str, event: BooksEvent | None) -> str | None:
+    """Why a Books event refreshes no accounting figures (None: it refreshes its customer's).
+    A deletion counts: a deleted payment raises what the customer owes."""
+    if event is None or event.figures_of is None:
+        return "not an invoice, credit note or payment of a customer"
+    if org_id != primary:
+        return "an extra organization syncs CRM → Books only"
+    return record_module_ignored(org_id, "customers", "books")
+
+
 def books_webhook_ignored(org_id: str, primary: str, event: BooksEvent | None) -> str | None:
     """Why an authentic Books event of a connected organization starts nothing (or None);
     `primary` is the primary organization the caller has just read (connected_orgs)."""
@@ -240,6 +269,8 @@ def books_webhook_ignored(org_id: str, primary: str, event: BooksEvent | None) -
         if event.record_module is None:
             return "a contact that is neither a customer nor a vendor"
         return record_module_ignored(org_id, event.record_module, "books")
+    if event.resource not in BOOKS_ENTITIES.values():
+        return "not a transaction: a credit note or payment moves only its customer's figures"
     if not transactions_enabled(org_id):
         return "transactions are off for this organization"
     return None
@@ -355,8 +386,20 @@ def run_records(keys: list[str]) -> list[dict]:
         groups.setdefault((org, module), []).append(key)
     summaries, again = [], []
     for (org, module), group_keys in groups.items():
-        if lock_busy(org, module):
+        if lock_busy(org, "customers" if module == FIGURES else module):
             again += group_keys
+            continue
+        if module == FIGURES:  # a targeted customers run that refreshes only figures
+            ids = sorted({read_key(k)[3] for k in group_keys})
+            try:
+                summary = _result(sync_customers(org_id=org, figures_of=ids,
+                                                 return_state=True), group_keys)
+            except Requeue:
+                again += group_keys
+                continue
+            if summary is not None:
+                LOG.info("figures of %d customer(s): %s", len(ids), summary.get(FIGURES))
+                summaries.append(summary)
             continue
         crm_ids: list[str] = []
         stamps: dict[str, set[str]] = {}

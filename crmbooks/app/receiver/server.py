@@ -51,12 +51,14 @@ from crmbooks.app.receiver import intake
 from crmbooks.app.receiver.debounce import Debouncer
 from crmbooks.app.receiver.inbox import POLL_S, DurableHandler, Requeuer
 from crmbooks.app.receiver.routing import (
+    FIGURES,
     RECORD_CRM_MODULES,
     TRANSACTION_MODULES,
     books_webhook_ignored,
     catch_up,
     connected_orgs,
     crm_echo_only,
+    figures_ignored,
     parse_books_event,
     record_of,
     record_orgs,
@@ -228,12 +230,22 @@ def create_app(keys: dict[str, str], deals: Debouncer,
         why = await run_in_threadpool(books_webhook_ignored, org_id, primary, event)
         worker, module = ((records, event.record_module) if event and event.record_module
                           else (transactions, event.resource if event else ""))
+        accepted = 0
+        # An invoice, credit note or payment also moves its customer's figures: a targeted
+        # customers run for that customer, queued on the records worker.
+        if records is not None and not await run_in_threadpool(figures_ignored, org_id,
+                                                               primary, event):
+            await keep(records, [transaction_key(org_id, "books", FIGURES,
+                                                 event.figures_of)], org_id)
+            accepted = 1
         if why or worker is None:
+            if accepted:
+                return {"accepted": accepted}
             seen["ignored"] += 1
             return {"accepted": 0, "ignored": why or "no worker for these events"}
         await keep(worker, [transaction_key(org_id, "books", module, event.record_id,
                                             event.modified)], org_id)
-        return {"accepted": 1}
+        return {"accepted": accepted + 1}
 
     @app.post("/books/webhook")
     async def books_webhook_primary(request: Request):
