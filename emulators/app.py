@@ -80,6 +80,9 @@ class Emulator:
             self.crm.seed(rng, self.config.sizes)
             self.books.seed(rng, self.config.sizes, crm=self.crm)
             self.stats.clear()
+            # The rate windows too: requests of a test before the reset must not count
+            # against the limits a test sets after it.
+            self.limits.clear()
 
     def set_faults(self, faults: Faults) -> None:
         """Replace the injected faults; their random stream restarts from `faults.seed`."""

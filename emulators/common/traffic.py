@@ -41,6 +41,12 @@ class Limits:
         self.daily: dict[tuple[str, str], int] = collections.Counter()
         self.crm_in_flight = 0
 
+    def clear(self) -> None:
+        """Forget every request counted so far (a reset starts a fresh minute and day)."""
+        with self.lock:
+            self.minute.clear()
+            self.daily.clear()
+
     def books_admit(self, org_id: str) -> ApiError | None:
         """Count one Books request; a 429 (with Retry-After) when over a limit."""
         now, today = time.monotonic(), datetime.now(UTC).date().isoformat()

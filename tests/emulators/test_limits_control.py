@@ -19,6 +19,19 @@ def test_a_shorter_books_window_refuses_over_its_limit_and_frees_after_it(emu_re
     assert refused.headers == {"Retry-After": "1"}  # the window's length, not a minute
 
 
+def test_a_reset_forgets_the_requests_counted_before_it(emu_reset):
+    """Requests of an earlier test must not count against the limits the next one sets."""
+    base = emu_reset.base_url
+    httpx.post(f"{base}/__emulator__/limits",
+               json={"books_rate_limit": 2, "books_rate_window_s": 60}).raise_for_status()
+    org = emu_reset.emu.config.books_org_ids[0]
+    limits = emu_reset.emu.limits
+    limits.books_admit(org), limits.books_admit(org)
+    assert limits.books_admit(org) is not None  # the window is full
+    httpx.post(f"{base}/__emulator__/reset", json={}, timeout=60).raise_for_status()
+    assert limits.books_admit(org) is None  # a fresh window after the reset
+
+
 @pytest.mark.parametrize("body", [
     {"books_rate_window_s": 0}, {"books_rate_window_s": -5}, {"books_rate_window_s": "60"},
     {"books_rate_limit": True}, {"books_rate_limit": None},

@@ -36,12 +36,22 @@ def alert_server(tmp_path_factory):
 
 @pytest.fixture
 def on_alert_server(alert_server, monkeypatch):
-    """The CLI and this process's flow runs report to `alert_server`."""
+    """The CLI and this process's flow runs report to `alert_server`.
+
+    Prefect keeps one events worker per process for every running server alike, bound to the
+    API it was made for: it is drained (stopped) on the way in and on the way out, so that this
+    test's events reach the alert server, and no later test's go to it once it is stopped
+    (the session's harness would otherwise wait on them forever when it drains at its end)."""
+    from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    EventsWorker.drain_all(timeout=30)
     monkeypatch.setenv("PREFECT_API_URL", alert_server)
     with temporary_settings(updates={PREFECT_API_URL: alert_server}):
-        yield alert_server
+        try:
+            yield alert_server
+        finally:
+            EventsWorker.drain_all(timeout=30)
 
 
 class Receiver(HTTPServer):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from deployments.prefect_server import (
     is_prefect_server,
@@ -19,8 +21,15 @@ SLEEP = "import time; time.sleep(120)"
 
 
 def sleeper(*argv: str) -> subprocess.Popen:
-    """A process of its own session that sleeps, with `argv` in its command line."""
-    return subprocess.Popen([sys.executable, "-c", SLEEP, *argv], start_new_session=True)
+    """A process of its own session that sleeps, with `argv` in its command line, returned
+    once it runs that command line (until its exec, /proc shows the parent's)."""
+    process = subprocess.Popen([sys.executable, "-c", SLEEP, *argv], start_new_session=True)
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    deadline = time.monotonic() + 30
+    while SLEEP.encode() not in cmdline.read_bytes():
+        assert time.monotonic() < deadline, "the sleeper never started"
+        time.sleep(0.01)
+    return process
 
 
 def test_up_stops_the_recorded_background_server_and_its_record_goes(tmp_path):
