@@ -47,6 +47,7 @@ from emulators.books.resources import (
 from emulators.books.seed import crm_id_field, seed_books
 from emulators.books.state import (
     BAD_ORG,
+    FIRST_ID,
     INVALID,
     NOT_WELL_FORMED,
     Org,
@@ -63,7 +64,6 @@ from emulators.common.documents import BUILT_IN, DocumentType
 from emulators.common.envelopes import books_error, json_response
 
 PREFIXES = ("/books/v3", "/api/v3")
-FIRST_ID = 460000000010000  # Books ids are 15-digit numbers; here they only increase
 
 
 class BooksEmulator:

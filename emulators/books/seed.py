@@ -27,7 +27,7 @@ from emulators.books.resources import (
     SALESORDERS,
     TRANSACTIONS,
 )
-from emulators.books.state import Org, add_days, fmt_time
+from emulators.books.state import FIRST_ID, Org, add_days, fmt_time
 
 CURRENCIES = {  # code -> (name, symbol, units of this currency per 1 USD)
     "USD": ("US Dollar", "$", Decimal("1")),
@@ -64,11 +64,15 @@ def seed_books(books, rng: random.Random, sizes, crm) -> None:
         _currencies(books, org, config.books_currency)
         _custom_fields(books, org)
         _OrgSeeder(books, org, rng, now, crm).run(sizes)
+    late = 0
     for org in books.orgs.values():
-        # After all sample records, so that their ids stay what they were before credit
-        # notes and payments were served.
+        # Their ids are below the records' range rather than the next in it, so that the
+        # sample records and every record created afterwards get the ids they had before
+        # credit notes and payments were served (a stored state made then still fits).
         for resource in RECEIVABLES:
-            org.custom_fields[resource.key] = [crm_id_field(books)]
+            late += 1
+            org.custom_fields[resource.key] = [{**crm_id_field(books, advance=False),
+                                                "customfield_id": str(FIRST_ID - late)}]
         receivables.rebuild(org)
 
 
@@ -114,14 +118,16 @@ def _custom_fields(books, org: Org) -> None:
         org.custom_fields[resource.key] = fields
 
 
-def crm_id_field(books) -> dict:
+def crm_id_field(books, advance: bool = True) -> dict:
     """The unique text custom field `cf_crm_id` every resource has, so that a sync engine can
-    upsert by the CRM id (X-Unique-Identifier-Key: cf_crm_id)."""
-    return _cf(books, 1, "CRM ID", "cf_crm_id", unique=True)
+    upsert by the CRM id (X-Unique-Identifier-Key: cf_crm_id); `advance=False` takes no id
+    from the records' counter (the caller gives one)."""
+    return _cf(books, 1, "CRM ID", "cf_crm_id", unique=True, advance=advance)
 
 
-def _cf(books, index: int, label: str, api_name: str, unique: bool = False) -> dict:
-    return {"customfield_id": books.new_id(), "index": index, "label": label,
+def _cf(books, index: int, label: str, api_name: str, unique: bool = False,
+        advance: bool = True) -> dict:
+    return {"customfield_id": books.new_id() if advance else "", "index": index, "label": label,
             "api_name": api_name, "data_type": "string", "is_unique": unique,
             "is_active": True}
 

@@ -33,6 +33,8 @@ INVALID, TOO_LONG, EXISTS, NOT_FOUND, NOT_WELL_FORMED, DUP_CONTACT, BAD_ORG, MIS
 
 MONEY = Decimal("0.01")
 
+FIRST_ID = 460000000010000  # Books ids are 15-digit numbers; here they only increase
+
 
 def invalid(name: str) -> ApiError:
     """400 {"code":2,"message":"Invalid value passed for <name>"}."""

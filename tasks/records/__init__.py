@@ -135,8 +135,11 @@ class RecordsFamily(Family):
     def follow_up(self, run, outcomes):
         """Customers: the accounting figures of the linked customers (those a Books webhook
         named, or, in a catch-up, those whose Books ledger changed since the figures cursor).
-        A run targeted at records, or one-way into an extra organization, leaves them."""
-        if self.module != "customers" or run.one_way:
+        A run targeted at records, or one-way (scope fetch, or an extra organization), leaves
+        them."""
+        # The figures are writes into the CRM: a one-way scope (CRM → Books only, or an extra
+        # organization) writes nothing there, figures included.
+        if self.module != "customers" or run.one_way or run.settings.get("scope") != "both":
             return {}
         if run.targets and "figures" not in run.targets:
             return {}
