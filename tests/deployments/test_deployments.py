@@ -487,7 +487,8 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
         assert state["type"] == "COMPLETED", (state, "".join(lines)[-3000:])
 
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=40) == 0, "".join(lines)[-3000:]
+        # A guard, not a measure: under the whole suite's load its stop took 40-50 s.
+        assert proc.wait(timeout=120) == 0, "".join(lines)[-3000:]
         assert not _alive(server_pid), "the Prefect server outlived `crmbooks up`"
         reader.join(timeout=5)
         output = "".join(lines)
