@@ -310,6 +310,9 @@ def test_an_incremental_run_reads_only_the_links_of_what_it_fetched(store, emu_r
     assert run.counts["books"]["updated"] == 1
     synced = {cf(r): r for r in books_customers(emu_reset).values() if cf(r)}
     assert synced[alpine["id"]]["billing_address"]["city"] == "Bergen"
-    # the changed account and the echoes of our own last writes (the cursor's second), not all
+    # Only the links of what the run fetched, asked by id (every link with its values was
+    # refused above). How many it fetched varies: the accounting figures the first run wrote
+    # into the CRM after its push may come back as changed accounts in this run.
     total = len(store.link_ids("customers"))
-    assert asked and all(c + b < total for c, b in asked), (asked, total)
+    assert asked and all(c + b <= total for c, b in asked), (asked, total)
+    assert (1, 0) in asked or any(c < total for c, _ in asked), asked
