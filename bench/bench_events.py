@@ -32,10 +32,8 @@ crmbooks' own writes) before the next one starts.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -43,13 +41,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-_TMP = tempfile.mkdtemp(prefix="crmbooks-bench-events-")
-os.environ["CRMBOOKS_HOME"] = os.path.join(_TMP, "home")
-os.environ["CRMBOOKS_DATABASE_URL"] = f"sqlite:///{os.path.join(_TMP, 'crmbooks.db')}"
-os.environ["PREFECT_HOME"] = os.path.join(_TMP, "prefect")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ["DO_NOT_TRACK"] = "1"
+from bench.common import isolate  # noqa: E402 - before crmbooks is imported
+
+isolate("events")
 
 PROPOSAL = "Proposal/Price Quote"
 SCHEDULE_MIN = 120

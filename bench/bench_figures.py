@@ -21,9 +21,7 @@ one); its receivables from the contacts by id or the customers list, whichever i
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from math import ceil
 from pathlib import Path
@@ -31,13 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-_TMP = tempfile.mkdtemp(prefix="crmbooks-bench-figures-")
-os.environ["CRMBOOKS_HOME"] = os.path.join(_TMP, "home")
-os.environ["CRMBOOKS_DATABASE_URL"] = f"sqlite:///{os.path.join(_TMP, 'crmbooks.db')}"
-os.environ["PREFECT_HOME"] = os.path.join(_TMP, "prefect")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ["DO_NOT_TRACK"] = "1"
+from bench.common import isolate  # noqa: E402 - before crmbooks is imported
+
+isolate("figures")
 
 
 def minimum(n: int, changed: int, ledger_rows: dict[str, int], first: bool = False

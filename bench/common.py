@@ -28,6 +28,19 @@ BOOKS_ORG = "20099001"
 NO_LIMITS = {"books_rate_limit": 10**9, "books_daily_limit": 10**9, "crm_concurrency": 10**6}
 
 
+def isolate(label: str) -> str:
+    """Point crmbooks and Prefect at a fresh temporary home (state database, Prefect home,
+    quiet logs, no analytics) before either is imported; returns the folder."""
+    folder = tempfile.mkdtemp(prefix=f"crmbooks-bench-{label}-")
+    os.environ["CRMBOOKS_HOME"] = os.path.join(folder, "home")
+    os.environ["CRMBOOKS_DATABASE_URL"] = f"sqlite:///{os.path.join(folder, 'crmbooks.db')}"
+    os.environ["PREFECT_HOME"] = os.path.join(folder, "prefect")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["DO_NOT_TRACK"] = "1"
+    return folder
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
