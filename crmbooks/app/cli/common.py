@@ -289,6 +289,19 @@ def runtime_or_fail():
         fail(str(exc))
 
 
+def primary_store():
+    """The store scoped to the connected primary Books organization (exit 2 when crmbooks is
+    not connected yet)."""
+    from crmbooks.runtime import open_store
+    from crmbooks.store import Store
+
+    base = open_store()
+    row = base.connection()
+    if row is None or not row.books_org_id:
+        fail("crmbooks is not connected yet: run `crmbooks connect` first")
+    return Store(base.engine, org_id=row.books_org_id)
+
+
 def check_before_running(orgs: list[str] | None = None) -> None:
     """Refuse what a run would refuse, from the state store and before any Prefect server
     starts: not connected or a Books organization never connected (exit 2), paused or

@@ -12,22 +12,10 @@ import json
 
 import typer
 
-from crmbooks.app.cli.common import Command, Group, console, fail, print_table
+from crmbooks.app.cli.common import Command, Group, console, fail, primary_store, print_table
 
 deletions_app = typer.Typer(help="Deletions held by the brake: list, approve.", cls=Group,
                             invoke_without_command=True)
-
-
-def _store():
-    """The store of the connected primary Books organization (exit 2 when not connected)."""
-    from crmbooks.runtime import open_store
-    from crmbooks.store import Store
-
-    base = open_store()
-    row = base.connection()
-    if row is None or not row.books_org_id:
-        fail("crmbooks is not connected yet: run `crmbooks connect` first")
-    return Store(base.engine, org_id=row.books_org_id)
 
 
 @deletions_app.callback()
@@ -44,7 +32,7 @@ def listing(
     rows = [{"run_id": h.run_id, "module": h.module, "deleted_in": h.deleted_side,
              "deleted_id": h.deleted_id, "crm_id": h.crm_id, "books_id": h.books_id,
              "action": h.action, "state": h.state, "held_at": h.held_at.isoformat()}
-            for h in _store().held_deletions()]
+            for h in primary_store().held_deletions()]
     if json_out:
         print(json.dumps({"deletions": rows}, indent=2))
         return
@@ -77,7 +65,7 @@ def approve(
     from crmbooks.app.cli.common import run_sync
 
     run_id = run_id.strip()
-    store = _store()
+    store = primary_store()
     if not run_id or not any(h.run_id.startswith(run_id)
                              for h in store.held_deletions(states=("held",))):
         fail(f"run {run_id!r} has no deletions waiting for approval (see `crmbooks "

@@ -14,7 +14,15 @@ import json
 
 import typer
 
-from crmbooks.app.cli.common import Command, Group, console, fail, print_table, runtime_or_fail
+from crmbooks.app.cli.common import (
+    Command,
+    Group,
+    console,
+    fail,
+    primary_store,
+    print_table,
+    runtime_or_fail,
+)
 
 duplicates_app = typer.Typer(help="Possible duplicates waiting for a decision: list, pair, "
                                   "separate, skip.", cls=Group, invoke_without_command=True)
@@ -35,17 +43,10 @@ def listing(
     if ctx.invoked_subcommand is not None:
         return
     from crmbooks.pairing import PAIRED_MODULES
-    from crmbooks.runtime import open_store
-    from crmbooks.store import Store
 
     if module is not None and module.strip().lower() not in PAIRED_MODULES:
         fail(f"unknown module {module!r}: use {', '.join(PAIRED_MODULES)}")
-    base = open_store()
-    row = base.connection()
-    if row is None or not row.books_org_id:
-        fail("crmbooks is not connected yet: run `crmbooks connect` first")
-    store = Store(base.engine, org_id=row.books_org_id)
-    entries = store.reviews(module.strip().lower() if module else None)
+    entries = primary_store().reviews(module.strip().lower() if module else None)
     rows = [{"key": e.record_key, "module": e.module, "kind": e.kind, "side": e.side,
              "id": e.record_id, "name": e.name, "candidates": e.candidates or [],
              "evidence": e.evidence or [], "found_by_run": e.run_id} for e in entries]
