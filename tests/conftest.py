@@ -43,6 +43,24 @@ def _database_per_worker() -> None:
 
 _database_per_worker()
 
+
+def _one_tls_context_per_argument_set() -> None:
+    """Build httpx's TLS context once per set of arguments instead of once per client.
+
+    Every short-lived client (the tests' `httpx.get` calls to the emulator's controls, Prefect's
+    client at each flow run) loads the whole CA bundle again: about a tenth of a flow test's CPU.
+    crmbooks' own clients already share one context (`shared_tls_context`); this extends it to
+    the clients the tests and Prefect make. A context may serve many clients.
+    """
+    import functools
+
+    import httpx._transports.default as transports
+
+    transports.create_ssl_context = functools.cache(transports.create_ssl_context)
+
+
+_one_tls_context_per_argument_set()
+
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 

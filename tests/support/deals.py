@@ -80,4 +80,7 @@ def events(store, run_id: str) -> list[dict]:
 
 
 def written(summary: dict) -> int:
-    return sum(summary["counts"][s][k] for s in ("books", "crm") for k in ("created", "updated"))
+    """Records a run created or updated on both sides (a refused run counts nothing)."""
+    counts = summary["counts"] or {}
+    return sum(counts.get(side, {}).get(kind, 0)
+               for side in ("books", "crm") for kind in ("created", "updated"))
