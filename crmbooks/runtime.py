@@ -98,6 +98,30 @@ def get_runtime(org_id: str | None = None, connection: str = "default") -> Runti
         return runtime
 
 
+#: The runtime each recent run started with, by (run id, organization, connection).
+_by_run: dict[tuple[str, str | None, str], Runtime] = {}
+RUNS_REMEMBERED = 64
+
+
+def runtime_of_run(run_id: str, org_id: str | None = None,
+                   connection: str = "default") -> Runtime:
+    """The runtime a run started with, looked up once per run.
+
+    A run's steps ask for their runtime many times; `get_runtime` reads the stored connection
+    each time (a query) to notice a `crmbooks connect` made meanwhile, which matters to a
+    long-lived process between runs, not within one run.
+    """
+    key = (run_id, org_id, connection)
+    runtime = _by_run.get(key)
+    if runtime is None:
+        runtime = get_runtime(org_id, connection)
+        with _lock:
+            _by_run[key] = runtime
+            while len(_by_run) > RUNS_REMEMBERED:  # oldest first: dicts keep their order
+                _by_run.pop(next(iter(_by_run)))
+    return runtime
+
+
 def shared_clients(store: Store, config: ZohoConfig) -> tuple[CrmClient, BooksClient]:
     """The CRM and Books clients of a connection as every process builds them: one access
     token for both and for every other process (kept in the state database, encrypted), and
@@ -133,3 +157,4 @@ def reset_runtime_cache() -> None:
             runtime.close()
         _cache.clear()
         _stores.clear()
+        _by_run.clear()

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from crmbooks.runtime import Runtime, get_runtime
+from crmbooks.runtime import Runtime, runtime_of_run
 from crmbooks.settings import ModuleSettings, parse_module_settings
 from crmbooks.sync.modules import ModuleSpec, module_spec
 
@@ -60,8 +60,8 @@ class RunContext(BaseModel):
         return self.cursors.get("books")
 
     def runtime(self) -> Runtime:
-        """The store and clients of this run's organization."""
-        return get_runtime(self.org_id or None, self.connection)
+        """The store and clients of this run's organization (as the run started)."""
+        return runtime_of_run(self.run_id, self.org_id or None, self.connection)
 
     def spec(self) -> ModuleSpec:
         """A record module's declarative description."""

@@ -33,7 +33,9 @@ class Progress:
     def __init__(self, module: str, total: int):
         self.module = module
         self.total, self.done_rows, self.shown = max(total, 1), 0, 0.0
-        self.id = start_progress(module)
+        # A run with nothing to write (most scheduled runs) shows no progress: the artifact
+        # and its task run would cost the Prefect server more than the whole quiet run.
+        self.id = start_progress(module) if total else None
 
     def advance(self, rows: int) -> None:
         """Count `rows` more rows pushed."""
@@ -43,7 +45,7 @@ class Progress:
         # The CRM write-backs of new Books ids are pushed beyond the planned writes: a record
         # created in Books counts twice, and Prefect warns on every value over 100%.
         percent = min(100.0, 100.0 * self.done_rows / self.total)
-        if percent - self.shown >= self.STEP:
+        if self.id is not None and percent - self.shown >= self.STEP:
             update_progress_artifact(self.id, percent)
             self.shown = percent
 
@@ -51,4 +53,5 @@ class Progress:
         """Mark the push complete."""
         for listener in listeners:
             listener(self.module, self.total, self.total)
-        update_progress_artifact(self.id, 100.0)
+        if self.id is not None:
+            update_progress_artifact(self.id, 100.0)

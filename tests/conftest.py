@@ -53,10 +53,29 @@ def _one_tls_context_per_argument_set() -> None:
     the clients the tests and Prefect make. A context may serve many clients.
     """
     import functools
+    import ssl
+    import types
 
     import httpx._transports.default as transports
+    import prefect.client.orchestration as prefect_client
 
     transports.create_ssl_context = functools.cache(transports.create_ssl_context)
+
+    # Prefect's client builds its own context from the CA file at every client it makes (one
+    # or more per flow run); the same file gives the same context.
+    @functools.cache
+    def context_of(cafile: str) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=cafile)
+
+    def create_default_context(*args, **kwargs) -> ssl.SSLContext:
+        if not args and set(kwargs) == {"cafile"}:
+            return context_of(kwargs["cafile"])
+        return ssl.create_default_context(*args, **kwargs)  # a context its caller may change
+
+    shim = types.ModuleType("ssl")
+    shim.__dict__.update(vars(ssl))
+    shim.create_default_context = create_default_context
+    prefect_client.ssl = shim
 
 
 _one_tls_context_per_argument_set()
@@ -103,6 +122,11 @@ def prefect_harness():
         with pytest.MonkeyPatch.context() as env:
             env.setenv("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED", "false")
             env.setenv("PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED", "false")
+            # Nor does it record task runs: each task run's three state events cost the server
+            # about 20 ms to write, two thirds of its CPU per flow run. Task runs are
+            # orchestrated by the client, so flows, caching and retries do not need them; the
+            # test that checks what task runs carry reads the events the client sends.
+            env.setenv("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
             stack.enter_context(prefect_test_harness(server_startup_timeout=120))
         stack.enter_context(temporary_settings(updates={
             PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_LOGGING_TO_API_ENABLED: False}))
