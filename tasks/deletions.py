@@ -11,10 +11,18 @@ from tasks.families import family_of
 from tasks.family import Fetched
 
 
-# Never cached: it writes (deletes, retires links) and its inputs are the run's whole data.
-@task(name="deletions", cache_policy=NO_CACHE)
 def deletions(run: RunContext, crm: Fetched, books: Fetched, outcomes: list[dict]
               ) -> tuple[list[dict], str | None]:
     """Handle the records found deleted; the outcomes with what was done, and a note when the
-    brake held deletions for approval."""
+    brake held deletions for approval. A module without deletions has no such step."""
+    if not family_of(run.module).handles_deletions(run):
+        return outcomes, None
+    return handle_deletions(run, crm, books, outcomes)
+
+
+# Never cached: it writes (deletes, retires links) and its inputs are the run's whole data.
+@task(name="deletions", cache_policy=NO_CACHE)
+def handle_deletions(run: RunContext, crm: Fetched, books: Fetched, outcomes: list[dict]
+                     ) -> tuple[list[dict], str | None]:
+    """The deletions step as a Prefect task (see `deletions`)."""
     return family_of(run.module).deletions(run, crm, books, outcomes)

@@ -75,6 +75,11 @@ class Family(ABC):
         """The fetched records in the other side's form (pure, per record)."""
         return None
 
+    def handles_deletions(self, run) -> bool:
+        """Whether the run has a deletions step (a step with nothing to do would still cost
+        a Prefect task run)."""
+        return type(self).deletions is not Family.deletions and not run.dry_run
+
     def deletions(self, run, crm, books, outcomes: list[dict]):
         """After the push: handle the records found deleted on either side; return the
         outcomes (with what was done about them) and a note for the run (the brake held)."""
@@ -115,6 +120,10 @@ class Family(ABC):
     @abstractmethod
     def write(self, run, side: str, units: list) -> list[dict]:
         """Write one batch of units to `side`; one outcome per written record."""
+
+    def follows_up(self, run) -> bool:
+        """Whether the run has a follow-up step (see `handles_deletions`)."""
+        return type(self).follow_up is not Family.follow_up
 
     def follow_up(self, run, outcomes: list[dict]) -> dict[str, Any]:
         """What the module refreshes after its push and before its report (a customers run

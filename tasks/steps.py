@@ -87,10 +87,17 @@ def push_crm(run: RunContext, units: list) -> list[dict]:
     return family_of(run.module).write(run, "crm", units)
 
 
-@step("follow-up")
 def follow_up(run: RunContext, outcomes: list[dict]) -> dict:
     """What the module refreshes once its records are pushed (a customers run: the accounting
-    figures on the linked CRM customers)."""
+    figures on the linked CRM customers); a module with nothing to refresh has no such step."""
+    if not family_of(run.module).follows_up(run):
+        return {}
+    return refresh_after_push(run, outcomes)
+
+
+@step("follow-up")
+def refresh_after_push(run: RunContext, outcomes: list[dict]) -> dict:
+    """The follow-up step as a Prefect task (see `follow_up`)."""
     return family_of(run.module).follow_up(run, outcomes)
 
 

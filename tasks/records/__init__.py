@@ -132,6 +132,12 @@ class RecordsFamily(Family):
         """Twins of records deleted on either side, by the module's policy and its brake."""
         return deleting.deletions(run, crm, books, outcomes)
 
+    def follows_up(self, run):
+        """Customers two ways: the figures (see `follow_up`)."""
+        return (self.module == "customers" and not run.one_way
+                and run.settings.get("scope") == "both"
+                and (not run.targets or "figures" in run.targets))
+
     def follow_up(self, run, outcomes):
         """Customers: the accounting figures of the linked customers (those a Books webhook
         named, or, in a catch-up, those whose Books ledger changed since the figures cursor).
