@@ -73,11 +73,18 @@ def pair_by_label(crm_fields: Iterable[Mapping[str, Any]],
     `books_type`) plus its `label`; each unpaired field is `side` ("crm" | "books"),
     `field`, `label` and `reason`.
     """
-    skip_crm, skip_books = set(mapped_crm) | set(own_crm), set(mapped_books) | set(own_books)
+    crm_fields, books_fields = list(crm_fields), list(books_fields)
+    mapped_crm, mapped_books = set(mapped_crm), set(mapped_books)
+    skip_crm, skip_books = mapped_crm | set(own_crm), mapped_books | set(own_books)
     crm = [f for f in crm_fields if f.get("custom_field") and f.get("api_name")
            and f["api_name"] not in skip_crm]
     books = [f for f in books_fields if f.get("api_name") and f["api_name"] not in skip_books]
     crm_by, books_by = _by_label(crm, "field_label"), _by_label(books, "label")
+    # Fields a map took: a field whose same-label partner is one of them is told so.
+    crm_taken = _by_label([f for f in crm_fields if f.get("custom_field")
+                           and f.get("api_name") in mapped_crm], "field_label")
+    books_taken = _by_label([f for f in books_fields if f.get("api_name") in mapped_books],
+                            "label")
     pairs, unpaired = [], []
 
     def report(side: str, field: Mapping[str, Any], reason: str) -> None:
@@ -101,10 +108,18 @@ def pair_by_label(crm_fields: Iterable[Mapping[str, Any]],
             for f in on_books:
                 report("books", f, f"the label is shared by {names}: map one with --map")
             continue
+        if not on_books and key in books_taken:
+            report("crm", on_crm[0], f"its same-label Books field "
+                   f"{books_taken[key][0]['api_name']} is mapped with --map to another field")
+            continue
         if not on_books:
             report("crm", on_crm[0], f"no Books custom field of {resource or 'the resource'} "
                    "has this label (crmbooks reads Books' custom fields off the newest record: "
                    "give the field a value there)")
+            continue
+        if not on_crm and key in crm_taken:
+            report("books", on_books[0], f"its same-label CRM field "
+                   f"{crm_taken[key][0]['api_name']} is mapped with --map to another field")
             continue
         if not on_crm:
             report("books", on_books[0], f"no CRM custom field of {module or 'the module'} "

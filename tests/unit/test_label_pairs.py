@@ -132,7 +132,9 @@ def test_an_explicit_map_wins_over_a_label_pair():
     maps = [FieldMapSetting(books="custom_fields.cf_po_number", crm="Old_PO__c")]
     pairs, unpaired = pair_module("Quotes", "estimates", fields_crm, fields_books, maps)
     assert pairs == []  # the map pairs cf_po_number with Old_PO__c; the run adds it itself
-    assert [(u["field"], u["side"]) for u in unpaired] == [("PO_Number__c", "crm")]
+    assert [(u["field"], u["side"], u["reason"]) for u in unpaired] == [
+        ("PO_Number__c", "crm",
+         "its same-label Books field cf_po_number is mapped with --map to another field")]
 
 
 def test_a_map_of_another_resource_leaves_this_ones_label_pair_alone():

@@ -75,9 +75,8 @@ def test_status_lists_each_module_s_fields_with_no_partner_and_why(store):
     fields = status_json()
     assert set(fields) == {"Quotes"} and fields["Quotes"]["paired"] == []
     assert [(u["field"], u["reason"]) for u in fields["Quotes"]["unpaired"]] == [
-        ("PO__c", "no Books custom field of estimates has this label (crmbooks reads Books' "
-                  "custom fields off the newest record: give the field a value there)"),
-        ("cf_rush", "no CRM custom field of Quotes has this label")]
+        ("PO__c", "its same-label Books field cf_po is mapped with --map to another field"),
+        ("cf_rush", "its same-label CRM field Rush__c is mapped with --map to another field")]
 
 
 def test_with_transactions_off_status_lists_no_custom_fields(store):
