@@ -24,9 +24,23 @@ class ViewNotFound(ValueError):
 
 
 def _cache_file(runtime) -> Path:
+    return _cache_path(runtime.org_id)
+
+
+def _cache_path(org_id: str | None) -> Path:
     folder = crmbooks_home() / "cache"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"metadata-{runtime.org_id or 'default'}.json"
+    return folder / f"metadata-{org_id or 'default'}.json"
+
+
+def last_known(org_id: str | None, key: str) -> object | None:
+    """What the cache last held under `key` for a Books organization, however old, or None:
+    for showing (`crmbooks status`), never a request."""
+    path = _cache_path(org_id)
+    with _lock:
+        data = json.loads(path.read_text()) if path.exists() else {}
+    hit = data.get(key)
+    return hit["value"] if hit else None
 
 
 def cached(runtime, key: str, fetch) -> object:
@@ -52,9 +66,20 @@ def clear_cache(runtime) -> None:
         path.unlink()
 
 
+def crm_fields_key(module: str) -> str:
+    """The cache key of a CRM module's field metadata."""
+    return f"crm-fields:{module}"
+
+
+def books_fields_key(resource: str) -> str:
+    """The cache key of a Books resource's custom fields (with their labels: entries cached
+    before labels were kept are under another key, so they are never read as unlabelled)."""
+    return f"books-custom-fields-labelled:{resource}"
+
+
 def crm_field_metadata(runtime, module: str) -> list[dict]:
     """`settings/fields` of a CRM module (cached)."""
-    return cached(runtime, f"crm-fields:{module}", lambda: runtime.crm.fields(module))
+    return cached(runtime, crm_fields_key(module), lambda: runtime.crm.fields(module))
 
 
 def books_custom_fields(runtime, resource: str, id_field: str = "cf_crm_id") -> list[dict]:
@@ -94,12 +119,12 @@ def _sampled_custom_fields(runtime, resource: str) -> list[dict]:
             record = page[0]
             if "custom_fields" not in record:
                 record = runtime.books.get(resource, runtime.books.id_of(resource, record)) or {}
-            return [{"api_name": f.get("api_name"), "data_type": f.get("data_type"),
-                     "is_unique": bool(f.get("is_unique"))}
+            return [{"api_name": f.get("api_name"), "label": f.get("label"),
+                     "data_type": f.get("data_type"), "is_unique": bool(f.get("is_unique"))}
                     for f in record.get("custom_fields") or []]
         return []
 
-    return cached(runtime, f"books-custom-fields:{resource}", fetch)
+    return cached(runtime, books_fields_key(resource), fetch)
 
 
 def resolve_view(runtime, module: str, name_or_id: str) -> str:

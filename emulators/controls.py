@@ -135,6 +135,31 @@ def control_router(emu) -> APIRouter:
             return json_response({"error": str(exc)}, status=400)
         return json_response({"document_type": doc.to_dict()}, status=201)
 
+    @router.post("/custom-fields")
+    async def add_custom_field(request: Request):
+        """A custom field an administrator adds in the product's setup: on the CRM
+        `{"product": "crm", "module", "api_name", "label", "data_type"[, "picklist"]}`, on
+        Books `{"product": "books", "resource", "api_name", "label", "data_type"}`. Served at
+        once (`/settings/fields`, records' `custom_fields[]`); a reset removes it."""
+        raw = await _json_body(request)
+        product = raw.get("product")
+        try:
+            with emu.lock:
+                if product == "crm":
+                    made = emu.crm.add_custom_field(
+                        str(raw.get("module") or ""), str(raw.get("api_name") or ""),
+                        str(raw.get("label") or ""), str(raw.get("data_type") or ""),
+                        [str(v) for v in raw.get("picklist") or []])
+                elif product == "books":
+                    made = emu.books.add_custom_field(
+                        str(raw.get("resource") or ""), str(raw.get("api_name") or ""),
+                        str(raw.get("label") or ""), str(raw.get("data_type") or ""))
+                else:
+                    return json_response({"error": "product must be crm or books"}, 400)
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, status=400)
+        return json_response({"custom_field": made}, status=201)
+
     return router
 
 

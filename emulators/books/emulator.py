@@ -66,6 +66,11 @@ from emulators.common.envelopes import books_error, json_response
 PREFIXES = ("/books/v3", "/api/v3")
 
 
+#: The custom-field data types `add_custom_field` accepts (those Books' custom fields report).
+CUSTOM_FIELD_TYPES = {"string", "multiline", "email", "url", "phone", "number", "decimal",
+                      "amount", "percent", "date", "check_box"}
+
+
 class BooksEmulator:
     """State and routes of the emulated Zoho Books (one or more organizations)."""
 
@@ -121,6 +126,35 @@ class BooksEmulator:
         return [(method, full, handler) for prefix in PREFIXES
                 for method, path, handler in self._resource_routes(resource)
                 for full in _with_slash(prefix + path)]
+
+    def add_custom_field(self, resource: str, api_name: str, label: str,
+                         data_type: str) -> dict:
+        """Emulator-only: a custom field an administrator adds to a Books resource (estimates,
+        invoices …) in every organization; its definition is returned and records show it
+        in `custom_fields[]` (api_name, label, data_type, value) once given a value. Gone at
+        the next seed. ValueError for an unknown resource or type, or a taken name."""
+        with self.emu.lock:
+            found = next((r for r in self.resources if resource in (r.plural, r.key)), None)
+            if found is None:
+                raise ValueError(f"unknown Books resource {resource}")
+            if data_type not in CUSTOM_FIELD_TYPES:
+                raise ValueError("data_type must be one of "
+                                 f"{', '.join(sorted(CUSTOM_FIELD_TYPES))}")
+            if not api_name.startswith("cf_") or not label:
+                raise ValueError("api_name (cf_…) and label are required")
+            orgs = list(self.orgs.values())
+            if any(d["api_name"] == api_name or d["label"] == label
+                   for org in orgs for d in org.custom_fields.get(found.key, [])):
+                raise ValueError(f"{found.plural} already have a custom field {api_name} "
+                                 f"or one labelled {label!r}")
+            definition = {"customfield_id": self.new_id(), "label": label,
+                          "api_name": api_name, "data_type": data_type, "is_unique": False,
+                          "is_active": True}
+            for org in orgs:
+                fields = org.custom_fields.setdefault(found.key, [])
+                fields.append({**definition,
+                               "index": max((d["index"] for d in fields), default=0) + 1})
+            return {**definition, "resource": found.plural}
 
     def _resource(self, plural: str) -> Resource:
         return next(r for r in self.resources if r.plural == plural)

@@ -33,6 +33,31 @@ class Catalogue:
         self.fields: ChainMap[str, list[Field]] = ChainMap(self._fields, FIELDS)
         self.field_map: ChainMap[str, dict[str, Field]] = ChainMap(self._field_map, FIELD_MAP)
         self.documents: dict[str, DocumentType] = {doc.crm_module: doc for doc in BUILT_IN}
+        # A module's own field tables before its first added custom field (None: it read the
+        # built-in tables), to put back when the org is seeded again.
+        self._before_added: dict[str, tuple[list[Field] | None, dict[str, Field] | None]] = {}
+
+    def add_field(self, module: str, new: Field) -> None:
+        """A custom field an administrator adds to a module (Setup › Modules and Fields),
+        last in its field list so no other field's id moves; gone when the org is seeded
+        again. A taken API name is a ValueError."""
+        if new.api_name in self.field_map[module]:
+            raise ValueError(f"{module} already have a field {new.api_name}")
+        self._before_added.setdefault(module, (self._fields.get(module),
+                                               self._field_map.get(module)))
+        fields = [*self.fields[module], new]
+        self._fields[module] = fields
+        self._field_map[module] = {f.api_name: f for f in fields}
+
+    def drop_added_fields(self) -> None:
+        """Forget the custom fields `add_field` added (the org is seeded afresh)."""
+        for module, (fields, field_map) in self._before_added.items():
+            if fields is None:
+                self._fields.pop(module, None)
+                self._field_map.pop(module, None)
+            else:
+                self._fields[module], self._field_map[module] = fields, field_map or {}
+        self._before_added.clear()
 
     def add_document(self, doc: DocumentType) -> str:
         """Add the module of a document type declared at run time; returns its API name.

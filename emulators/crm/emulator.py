@@ -13,7 +13,7 @@ from fastapi import APIRouter
 
 from emulators.common.documents import DocumentType
 from emulators.crm.catalogue import Catalogue
-from emulators.crm.fields import Field
+from emulators.crm.fields import TEXT_MAX, TEXTAREA_MAX, Field
 from emulators.crm.notify import Notifier
 from emulators.crm.routes import build_router
 from emulators.crm.seed import SPECIAL_ACCOUNTS, Seeder, ascii_slug, timeline
@@ -22,6 +22,13 @@ from emulators.crm.views import seed_views
 from emulators.crm.write import RecordValidator, derive
 
 CURRENCY_FIELDS = {"Currency", "Exchange_Rate"}
+#: The types of custom field `add_custom_field` makes, with their sizes.
+CUSTOM_FIELD_TYPES: dict[str, dict] = {
+    "text": {"length": TEXT_MAX}, "textarea": {"length": TEXTAREA_MAX},
+    "email": {"length": 100}, "phone": {"length": 30}, "website": {"length": TEXT_MAX},
+    "integer": {"length": 9}, "double": {"length": 16, "decimal_place": 2},
+    "currency": {"length": 16, "decimal_place": 2}, "boolean": {}, "date": {},
+    "picklist": {}}
 # Units of each currency per US dollar: fixed sample rates, not market data.
 USD_RATES = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79, "INR": 83.1, "JPY": 151.2, "AUD": 1.52,
              "CAD": 1.36}
@@ -59,6 +66,25 @@ class CrmEmulator:
             self.views = seed_views(self) | self.views
         return module
 
+    def add_custom_field(self, module: str, api_name: str, label: str, data_type: str,
+                         picklist: list[str] | None = None) -> dict:
+        """Emulator-only: a custom field an administrator adds to a module; its
+        `/settings/fields` entry (with `field_label`) is returned. Gone at the next seed.
+        ValueError for an unknown module or type, or a taken API name."""
+        name = self.catalogue.resolve(module)
+        if name is None:
+            raise ValueError(f"unknown CRM module {module}")
+        if data_type not in CUSTOM_FIELD_TYPES:
+            raise ValueError(f"data_type must be one of {', '.join(sorted(CUSTOM_FIELD_TYPES))}")
+        if not api_name or not label:
+            raise ValueError("api_name and label are required")
+        kw: dict = dict(CUSTOM_FIELD_TYPES[data_type])
+        if data_type == "picklist":
+            kw["picklist"] = ["-None-", *(picklist or [])]
+        self.catalogue.add_field(name, Field(api_name, label, data_type, custom=True, **kw))
+        return {"module": name, "api_name": api_name, "field_label": label,
+                "data_type": data_type}
+
     def _store(self, module: str) -> ModuleStore:
         return ModuleStore(module, self.catalogue.fields[module])
 
@@ -71,6 +97,7 @@ class CrmEmulator:
 
     def seed(self, rng: random.Random, sizes) -> None:
         """Replace all state with deterministic sample data drawn from `rng`."""
+        self.catalogue.drop_added_fields()
         self.stores = self._empty_stores()
         self.renderer = Renderer(self.stores, self.directory, self.catalogue)
         self.page_tokens.clear()

@@ -5,8 +5,14 @@ custom-field map against both sides' live fields.
 
 from __future__ import annotations
 
+import logging
+
+from prefect import get_run_logger
+from prefect.exceptions import MissingContextError
+
 from crmbooks.metadata import books_custom_fields, cached, crm_field_metadata, is_unique_key
 from crmbooks.settings import SettingsError, parse_module_settings
+from crmbooks.sync.label_pairs import pair_module
 from crmbooks.sync.registry import document_of_crm_module, document_type, shape
 from crmbooks.sync.transactions import crm_fields
 from crmbooks.sync.transactions_crm import CRM_MAPPABLE, books_web_base
@@ -70,6 +76,14 @@ def facts(runtime, settings, targets: dict[str, list[str]]) -> dict:
             "customers_mode": customers.crm_module}
 
 
+def _log():
+    """The run's logger, or this module's outside a run (a check called on its own)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
 def _picklist(field: dict | None) -> list[str] | None:
     if not field:
         return None
@@ -119,15 +133,17 @@ def check_shown_fields(meta: dict[str, dict[str, dict]]) -> None:
 def field_maps(runtime, maps, modules: list[str], meta: dict[str, dict[str, dict]]
                ) -> dict[str, list[dict]]:
     """The custom-field maps of each CRM module with both fields' types, checked against the
-    live metadata of both sides; SettingsError naming every bad map (nothing is written)."""
+    live metadata of both sides (SettingsError naming every bad map, nothing written), then
+    the custom fields that pair themselves by label among those no map names."""
     out: dict[str, list[dict]] = {m: [] for m in modules}
     problems = []
     for module in modules:
         doc = document_of_crm_module(module)
         resource = doc.books.resource
         wanted = [m for m in maps if m.section in (None, resource)]
-        books = {f.get("api_name"): f for f in books_custom_fields(runtime, resource)} \
-            if wanted else {}
+        # Read for the label pairs too (from the metadata cache: no request on most runs).
+        books_list = books_custom_fields(runtime, resource)
+        books = {f.get("api_name"): f for f in books_list}
         for m in wanted:
             cf = m.books.removeprefix("custom_fields.")
             crm = meta[module].get(m.crm)
@@ -149,6 +165,13 @@ def field_maps(runtime, maps, modules: list[str], meta: dict[str, dict[str, dict
                 out[module].append({"crm": m.crm, "books": cf, "direction": m.direction,
                                     "crm_type": crm.get("data_type"),
                                     "books_type": books[cf].get("data_type")})
+        pairs, unpaired = pair_module(module, resource, meta[module].values(), books_list, maps)
+        out[module].extend(pairs)
+        if unpaired:
+            # Said in the run's log; `crmbooks status` lists them with their reasons.
+            _log().info("%s: custom fields with no partner of the same label: %s", module,
+                        "; ".join(f"{'CRM' if u['side'] == 'crm' else 'Books'} {u['field']} "
+                                  f"({u['reason']})" for u in unpaired))
     if problems:
         raise SettingsError("transactions maps do not fit the live fields: "
                             + "; ".join(problems) + " (`crmbooks configure transactions "

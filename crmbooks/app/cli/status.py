@@ -1,4 +1,5 @@
-"""`crmbooks status`: the connection, paused/disabled, each module's settings and last run."""
+"""`crmbooks status`: the connection, paused/disabled, each module's settings and last run, and
+the transaction custom fields that found no partner of the same label."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ from crmbooks.app.cli.common import (
     show,
     when,
 )
-from crmbooks.settings import MODULES, parse_module_settings
+from crmbooks.settings import MODULES, SettingsError, parse_module_settings
 
 
 def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for scripts.")):
     """Show the connection, paused/disabled, each module's settings and its last run.
+
+    With transactions on, also lists per transaction module the custom fields paired by
+    label and those that found no partner, with why (from the fields the last run read).
 
     Never shows a secret, only where it comes from. Exit code: 0 connected and active,
     2 not connected, 3 paused or disabled.
@@ -60,6 +64,8 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for s
             else parse_module_settings(module).model_dump(mode="json"),
             "last_run": last,
         }
+    modules["transactions"]["custom_fields"] = _transaction_fields(
+        row.books_org_id, modules["transactions"]["settings"])
     connection = _connection_info(row)
     events = base.inbox_summary()
     code = EXIT_PAUSED if (row.paused or row.disabled) else EXIT_OK
@@ -76,7 +82,54 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for s
         table.add_row(module, str(info["version"] or "defaults"), shown,
                       _last_run_text(info["last_run"]))
     print_table(table)
+    _print_transaction_fields(modules["transactions"]["custom_fields"])
     raise typer.Exit(code)
+
+
+def _transaction_fields(org_id: str | None, settings: dict) -> dict:
+    """Per synced transaction module (with transactions on): the custom fields paired by
+    label, and those with no partner and why — worked out from the field metadata the last
+    run cached, so `status` makes no request ({} when transactions are off)."""
+    from crmbooks.metadata import books_fields_key, crm_fields_key, last_known
+    from crmbooks.sync.label_pairs import pair_module
+    from crmbooks.sync.registry import document_type
+
+    try:
+        parsed = parse_module_settings("transactions", settings)
+    except SettingsError:  # stored settings no longer valid: the run says so, not status
+        return {}
+    if not parsed.enabled:
+        return {}
+    out = {}
+    for resource in parsed.modules:
+        module = document_type(resource).crm.module
+        crm = last_known(org_id, crm_fields_key(module))
+        books = last_known(org_id, books_fields_key(resource))
+        if crm is None or books is None:
+            out[module] = {"resource": resource, "known": False, "paired": [], "unpaired": []}
+            continue
+        pairs, unpaired = pair_module(module, resource, crm, books, parsed.maps)
+        out[module] = {"resource": resource, "known": True,
+                       "paired": [{k: p[k] for k in ("crm", "books", "label")} for p in pairs],
+                       "unpaired": unpaired}
+    return out
+
+
+def _print_transaction_fields(fields: dict) -> None:
+    """The transaction custom fields that found no partner of the same label, and why."""
+    for module, info in fields.items():
+        head = f"{module} ↔ Books {info['resource']} custom fields"
+        if not info["known"]:
+            console.print(f"{head}: not read yet (the next transactions run reads them)",
+                          highlight=False, markup=False)
+            continue
+        paired = ", ".join(f"{p['crm']}={p['books']}" for p in info["paired"]) or "none"
+        console.print(f"{head}: paired by label: {paired}; with no partner: "
+                      f"{len(info['unpaired']) or 'none'}", highlight=False, markup=False)
+        for u in info["unpaired"]:
+            side = "CRM" if u["side"] == "crm" else "Books"
+            console.print(f"  {side} {u['field']} ({u['label']!r}): {u['reason']}",
+                          highlight=False, markup=False)
 
 
 def _connection_info(row) -> dict:
