@@ -86,9 +86,8 @@ def enable_integration() -> str:
     interrupted disable left CRM records to remove: run it again first."""
     from crmbooks import disabling
 
-    store = open_store()
-    row = store.connection()
-    left = disabling.unfinished(store) if row is not None and row.disabled else 0
+    row = open_store().connection()
+    left = disabling.unfinished(get_runtime().store) if row is not None and row.disabled else 0
     if left:
         raise RuntimeError(disabling.unfinished_message(left))
     return _set_flag("disabled", False)

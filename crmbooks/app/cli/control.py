@@ -7,7 +7,6 @@ answers.
 
 from __future__ import annotations
 
-import click
 import typer
 
 from crmbooks.app.cli.common import console, fail
@@ -67,12 +66,10 @@ def disable(yes: bool = typer.Option(
     Example: crmbooks disable --yes
     """
     from crmbooks import disabling
-    from crmbooks.runtime import open_store
+    from crmbooks.app.cli.common import primary_store
 
-    store = open_store()
+    store = primary_store()  # exit 2 when not connected
     row = store.connection()
-    if row is None:
-        fail("crmbooks is not connected yet: run `crmbooks connect` first")
     planned = disabling.plan(store)
     if planned.empty():
         console.print("Nothing of crmbooks' to remove from the CRM.")
@@ -95,7 +92,7 @@ def _confirmed() -> bool:
     """The person's yes; no answer (a script without `--yes`) is exit 2, nothing done."""
     try:
         return typer.confirm("Remove them and disable?", default=False)
-    except click.Abort:
+    except typer.Abort:  # end of input or Ctrl-C: no answer
         fail("not confirmed, nothing was removed: answer the question, or pass --yes")
 
 
@@ -135,11 +132,11 @@ def enable():
     Example: crmbooks enable
     """
     from crmbooks import disabling
+    from crmbooks.app.cli.common import primary_store
     from crmbooks.runtime import open_store
 
-    store = open_store()
-    row = store.connection()
-    left = disabling.unfinished(store) if row is not None and row.disabled else 0
+    row = open_store().connection()
+    left = disabling.unfinished(primary_store()) if row is not None and row.disabled else 0
     if left:
         fail(disabling.unfinished_message(left))
     _set_flag("disabled", False, "Enabled: syncs run again; the next runs bring back what "
