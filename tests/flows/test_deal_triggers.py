@@ -370,7 +370,7 @@ def test_disable_removes_the_transaction_data_on_the_crm_side_and_leaves_books(
     [quote] = books_of(emu_reset, "estimates", deal_id)
     assert deal(emu_reset, deal_id)["Books_Estimate_Id__c"] == quote["estimate_id"]
 
-    result = CliRunner().invoke(app, ["disable"])
+    result = CliRunner().invoke(app, ["disable", "--yes"])
 
     assert result.exit_code == 0, result.output
     assert not deal(emu_reset, deal_id).get("Books_Estimate_Id__c")
