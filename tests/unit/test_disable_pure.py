@@ -14,24 +14,26 @@ PRESENT = ["Subject", "Account_Name", "Deal_Name", "Status", "Quoted_Items", "Bo
 
 
 def test_retiring_a_removed_record_drops_its_link_once_and_remembers_it(store):
-    store.upsert_link("transactions", crm_id="C1", books_id="B1", kind="estimates",
+    store.upsert_link("transactions", crm_id="5700001", books_id="4600001", kind="estimates",
                       crm_module="Quotes", crm_created=True)
-    store.upsert_link("transactions", crm_id="C2", books_id="B2", kind="estimates",
+    store.upsert_link("transactions", crm_id="5700002", books_id="4600002", kind="estimates",
                       crm_module="Quotes")  # a quote a CRM user made
-    store.upsert_link("transactions", crm_id="C1", books_id="B1", books_values={"a": 1})
-    assert store.created_in_crm("transactions") == [("Quotes", "C1", "B1")]  # an update kept it
-    assert store.made_in_crm("transactions") == [("Quotes", "C2")]
+    # a later update of the link keeps the mark
+    store.upsert_link("transactions", crm_id="5700001", books_id="4600001",
+                      books_values={"a": 1})
+    assert store.created_in_crm("transactions") == [("Quotes", "5700001", "4600001")]
+    assert store.made_in_crm("transactions") == [("Quotes", "5700002")]
 
-    assert store.retire_removed("transactions", ["C1"]) == 1
-    assert store.retire_removed("transactions", ["C1"]) == 0  # a rerun: already retired
-    assert store.find_link("transactions", crm_id="C1") is None
-    assert store.removed_crm_ids("transactions") == {"C1"}
+    assert store.retire_removed("transactions", ["5700001"]) == 1
+    assert store.retire_removed("transactions", ["5700001"]) == 0  # a rerun: already retired
+    assert store.find_link("transactions", crm_id="5700001") is None
+    assert store.removed_crm_ids("transactions") == {"5700001"}
     assert store.created_in_crm("transactions") == []
 
-    store.upsert_link("transactions", crm_id="C2", books_id="B2", books_values={"x": 1},
+    store.upsert_link("transactions", crm_id="5700002", books_id="4600002", books_values={"x": 1},
                       books_modified="2026-01-01T00:00:00+0000")
-    assert store.forget_shown("transactions", ["C2"]) == 1
-    link = store.find_link("transactions", crm_id="C2")
+    assert store.forget_shown("transactions", ["5700002"]) == 1
+    link = store.find_link("transactions", crm_id="5700002")
     assert (link.books_values, link.books_modified) == (None, None)
 
 
@@ -47,7 +49,7 @@ def test_a_rewound_cursor_reads_from_the_start_again(store):
 def test_a_books_record_naming_a_removed_crm_record_creates_it_again():
     record = {"estimate_id": "E1", "estimate_number": "EST-7", "status": "sent",
               "customer_id": "BA1", "total": Decimal("21.00"),
-              "custom_fields": [{"api_name": "cf_crm_id", "value": "C1"}],
+              "custom_fields": [{"api_name": "cf_crm_id", "value": "5700001"}],
               "line_items": [{"item_id": "I1", "name": "Widget", "quantity": Decimal(2),
                               "rate": Decimal("10.50"), "item_total": Decimal("21.00")}]}
     answer = map_to_crm(record, "estimates", parties={"BA1": {"Account_Name": {"id": "A1"}}},
@@ -60,15 +62,15 @@ def test_a_books_record_naming_a_removed_crm_record_creates_it_again():
         return row["action"], row["crm_id"]
 
     # Its link was lost: the CRM record it names is updated (it is there) ...
-    assert planned(frozenset()) == ("update", "C1")
+    assert planned(frozenset()) == ("update", "5700001")
     # ... unless `disable` removed it: then a create, by an upsert on the Books id.
-    assert planned(frozenset({"C1"})) == ("create", None)
+    assert planned(frozenset({"5700001"})) == ("create", None)
 
 
 def test_the_removal_is_said_in_words_from_the_store_alone(store):
-    store.upsert_link("transactions", crm_id="C1", books_id="B1", kind="invoices",
+    store.upsert_link("transactions", crm_id="5700001", books_id="4600001", kind="invoices",
                       crm_module="Invoices", crm_created=True)
-    store.upsert_link("transactions", crm_id="C2", books_id="B2", kind="estimates",
+    store.upsert_link("transactions", crm_id="5700002", books_id="4600002", kind="estimates",
                       crm_module="Quotes")
     store.upsert_link("customers", crm_id="A1", books_id="BA1", kind="accounts",
                       crm_module="Accounts")
