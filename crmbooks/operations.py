@@ -19,10 +19,8 @@ from crmbooks.sync.registry import (
     DEALS,
     MODULE_ORDER,
     TRANSACTIONS,
-    deal_triggers,
     document_of_crm_module,
     document_type,
-    shape,
 )
 
 # operator word -> (crmbooks module, CRM module, fields to show and search)
@@ -202,27 +200,3 @@ def fetch_targets(runtime: Runtime, kind: str, *, crm_id: str | None = None,
         raise NothingToDo(f"{len(found)} CRM records match {name!r}: {choices}; "
                           "run again with --crm-id")
     return module, {"crm": [found[0].crm_id]}
-
-
-def remove_crm_transaction_data(runtime: Runtime) -> dict[str, int]:
-    """Disabling the integration takes the transaction data crmbooks put on the CRM side
-    away again.
-
-    Deals lose the Books quote shown on them, CRM transactions the Books id written on them.
-    Books is not touched, and the links stay, so that enabling again (also after a crash in
-    the middle of this) carries on exactly once. Returns how many CRM records were cleared.
-    """
-    cleared: dict[str, int] = {}
-    deals = runtime.store.links(DEALS)
-    deal_ids = sorted({str(d) for d in deals.get("parent_crm_id", []) if d})
-    if deal_ids:
-        module = deal_triggers().crm_module
-        results = runtime.crm.update(
-            module, [{"id": d, deal_triggers().quote_field: None} for d in deal_ids])
-        cleared[module] = sum(r.ok for r in results)
-    transactions = runtime.store.links(TRANSACTIONS)
-    for crm_module, group in transactions.groupby("crm_module") if not transactions.empty \
-            else ():
-        rows = [{"id": str(i), shape().crm.books_id: None} for i in group["crm_id"]]
-        cleared[crm_module] = sum(r.ok for r in runtime.crm.update(crm_module, rows))
-    return cleared

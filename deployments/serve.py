@@ -44,8 +44,8 @@ GROUPS = {
     "sync": "syncs records: on a schedule, or now for chosen modules",
     "operator": "acts on single records: retry failed ones, refresh one, import one",
     "admin": "changes settings: pause, resume, edit, enable, list linked records",
-    "destructive": "removes data: disable stops syncing and clears what crmbooks wrote on "
-                   "CRM records",
+    "destructive": "removes data: disable stops syncing and removes from the CRM what "
+                   "crmbooks put there for transactions and figures",
 }
 
 
@@ -120,11 +120,14 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
                    "Change a module's settings: a new version, applied from the next run."),
     DeploymentSpec("disable", "flows/admin.py:disable_integration", None,
                    (TAG, "on-demand", "destructive"),
-                   "DESTRUCTIVE: stop all syncing and clear what crmbooks wrote on CRM "
-                   "records (Books ids on transactions, Books quotes on deals); Books is not "
-                   "touched. `enable` syncs again."),
+                   "DESTRUCTIVE: stop all syncing and remove from the CRM what crmbooks put "
+                   "there: the transaction records it created from Books (and so their deal "
+                   "relations), the Books id, number and address on CRM-made ones, Books "
+                   "quotes on deals, the customers' figures; Books is not touched. `enable` "
+                   "and the next runs bring them back, once."),
     DeploymentSpec("enable", "flows/admin.py:enable_integration", None,
-                   (TAG, "on-demand", "admin"), "Sync again after a disable."),
+                   (TAG, "on-demand", "admin"), "Sync again after a disable; the next runs "
+                   "bring back what it removed from the CRM."),
     DeploymentSpec("linked", "flows/admin.py:linked_records", None, (TAG, "on-demand", "admin"),
                    "List the customers or vendors linked to the CRM, as a table artifact."),
 )

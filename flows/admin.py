@@ -64,16 +64,32 @@ def edit_settings(module: Module = "customers", changes: dict | None = None,
 
 @flow(name="disable-integration")
 def disable_integration() -> dict:
-    """Disable: stop all sync and remove the transaction data crmbooks put on the CRM side."""
-    from crmbooks.operations import remove_crm_transaction_data
+    """Disable: stop all sync and remove from the CRM what crmbooks put there for transactions
+    and figures (the records it created, the Books data on the others, the deals' quotes,
+    the customers' figures); Books is untouched. Returns what was removed."""
+    from crmbooks import disabling
 
     _set_flag("disabled", True)
-    return remove_crm_transaction_data(get_runtime())
+    removed = disabling.remove(get_runtime())
+    logger = get_run_logger()
+    for line in removed.sentences(planned=False) or ["nothing of crmbooks' was left in the CRM"]:
+        logger.info("removed: %s", line)
+    for reason in removed.failed:
+        logger.warning("not removed: %s", reason)
+    return removed.as_dict()
 
 
 @flow(name="enable-integration")
 def enable_integration() -> str:
-    """Enable: sync again (connect again first to switch Books organization or credentials)."""
+    """Enable: sync again (connect again first to switch Books organization or credentials).
+    The next runs bring back what `disable` removed from the CRM, once. Refused while an
+    interrupted disable left CRM records to remove: run it again first."""
+    from crmbooks import disabling
+
+    row = open_store().connection()
+    left = disabling.unfinished(get_runtime().store) if row is not None and row.disabled else 0
+    if left:
+        raise RuntimeError(disabling.unfinished_message(left))
     return _set_flag("disabled", False)
 
 

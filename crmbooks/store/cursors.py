@@ -43,3 +43,17 @@ class CursorStore(StoreBase):
             s.add(row)
             s.commit()
         return value
+
+    def rewind_cursor(self, module: str, side: str) -> bool:
+        """Drop the cursor of ``module`` on ``side``: the next run reads from the start, as a
+        first run does. Only for what `crmbooks disable` removed from the CRM, which the run
+        after `crmbooks enable` must read again; True if there was one."""
+        with self.session() as s:
+            row = s.exec(select(Cursor).where(
+                Cursor.org_id == self.org_id, Cursor.module == module, Cursor.side == side
+            )).first()
+            if row is None:
+                return False
+            s.delete(row)
+            s.commit()
+        return True

@@ -15,18 +15,19 @@ from crmbooks.store.events import EventStore
 from crmbooks.store.journal import JournalStore
 from crmbooks.store.kept import KeptStore
 from crmbooks.store.links import LinkStore
+from crmbooks.store.removed import RemovedStore
 from crmbooks.store.reviews import ReviewStore
 from crmbooks.store.runs import RunStore
 from crmbooks.store.sharing import SharingStore
 
 
 class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore,
-            ReviewStore, SharingStore, KeptStore, DeletionStore):
+            ReviewStore, SharingStore, KeptStore, DeletionStore, RemovedStore):
     """The crmbooks state store: links, cursors, runs, events, failures, settings, connection,
     the receiver's accepted events (its inbox), the review queue, the deletions a brake held,
-    what the processes of a connection share (its access token, each organization's request
-    budget), and the records a run read in full (kept, so that a rerun after a crash need not
-    read them again)."""
+    the CRM records `disable` removed, what the processes of a connection share (its access
+    token, each organization's request budget), and the records a run read in full (kept, so
+    that a rerun after a crash need not read them again)."""
 
     @classmethod
     def open(cls, url: str | None = None, org_id: str = "") -> Store:

@@ -85,6 +85,9 @@ class Link(SQLModel, table=True):
     # with the same stamp only echoes that write, so it needs no detail read and no plan.
     crm_modified: str | None = Field(default=None, max_length=40)
     books_modified: str | None = Field(default=None, max_length=40)
+    # crmbooks created the CRM record (a Books record copied to the CRM), so `disable` may
+    # delete it; False for a record a CRM user made (and for links older than this column).
+    crm_created: bool = False
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -399,3 +402,23 @@ class HeldDeletion(SQLModel, table=True):
     state: str = Field(default="held", max_length=16)
     held_at: datetime = _ts()
     done_at: datetime | None = _ts_opt()
+
+
+class RemovedRecord(SQLModel, table=True):
+    """A CRM record crmbooks created and `crmbooks disable` deleted, whose link it retired.
+
+    The Books record still names the deleted CRM record (Books is left untouched), so the run
+    that brings it back after `crmbooks enable` must not take that id for its CRM twin: it
+    creates the CRM record again instead (once: an upsert on the Books id).
+    """
+
+    __tablename__ = "removed_record"
+    __table_args__ = (UniqueConstraint("org_id", "module", "crm_id", name="uq_removed_record"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(default="", max_length=64)
+    module: str = Field(max_length=40)
+    crm_module: str = Field(default="", max_length=60)
+    crm_id: str = Field(max_length=64)
+    books_id: str = Field(max_length=64)
+    removed_at: datetime = _ts()

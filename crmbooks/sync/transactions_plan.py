@@ -146,25 +146,29 @@ def map_to_crm(record: Mapping[str, Any], resource: str, *, parties: Mapping[str
 def plan_to_crm(records: Mapping[str, list[dict]], mapped: Mapping[str, dict], *,
                 links: Mapping[str, Any], present: Mapping[str, list[str]],
                 accounts: Mapping[str, tuple[dict | None, str | None]],
-                written_in_books: set[str]) -> list[dict]:
+                written_in_books: set[str], removed: frozenset[str] = frozenset()
+                ) -> list[dict]:
     """Per Books record (by resource): create or update its CRM record, link (write the CRM id
     into Books), nothing, skip (with the reason) or fail (with every reason).
 
     `mapped`: record key → map_to_crm's answer; `links`: Books id → link; `accounts`: CRM
     contact id → (its account lookup, or why none), for creates whose party is a contact;
     `written_in_books`: Books ids the CRM → Books plan writes this run (the CRM edit goes
-    first). A transaction of a deal is copied like any other, with its deal (Deal_Name)."""
+    first); `removed`: CRM ids `crmbooks disable` deleted, which a Books record may still name
+    (its CRM record is created again, never updated by that id). A transaction of a deal is
+    copied like any other, with its deal (Deal_Name)."""
     plan = []
     for resource, found in records.items():
         for record in found:
             plan.append(_plan_one(record, resource, mapped, links,
                                   set(present.get(document_type(resource).crm.module, [])),
-                                  accounts, written_in_books))
+                                  accounts, written_in_books, removed))
     return plan
 
 
 def _plan_one(record: Mapping[str, Any], resource: str, mapped, links,
-              present: set[str], accounts, written_in_books: set[str]) -> dict:
+              present: set[str], accounts, written_in_books: set[str],
+              removed: frozenset[str] = frozenset()) -> dict:
     doc, crm, books = document_type(resource), shape().crm, shape().books
     books_id = id_of(record, resource)
     link = links.get(books_id)
@@ -174,7 +178,7 @@ def _plan_one(record: Mapping[str, Any], resource: str, mapped, links,
            "crm_id": link.crm_id if link else None, "body": None, "content": None,
            "name": str(record.get(doc.books.number_field) or ""),
            "stamp": record.get(books.modified), "status": record.get(books.status),
-           "cf": _crm_id_in_books(record),
+           "cf": _crm_id_in_books(record, removed),
            # a trigger's key stays in cf_crm_id: the CRM id is not written over it
            "keep_cf": is_trigger_key(books_crm_id(record))}
     restoring = bool(record.get("_restore"))
@@ -220,12 +224,12 @@ def _plan_one(record: Mapping[str, Any], resource: str, mapped, links,
     return {**row, "action": "create", "reason": f"new {doc.noun} in Books"}
 
 
-def _crm_id_in_books(record: Mapping[str, Any]) -> str:
+def _crm_id_in_books(record: Mapping[str, Any], removed: frozenset[str] = frozenset()) -> str:
     """The CRM id a Books record names ('' for none, and for a deal trigger's key: the CRM
     record of a triggered quote is found by its Books id, and the key stays for the
-    trigger)."""
+    trigger; '' too for a CRM record `disable` removed: it is created again)."""
     value = books_crm_id(record)
-    return "" if is_trigger_key(value) else value
+    return "" if is_trigger_key(value) or value in removed else value
 
 
 def contacts_needing_accounts(mapped: Mapping[str, dict], links: Mapping[str, Any],

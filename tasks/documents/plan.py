@@ -133,7 +133,8 @@ def plan(run: RunContext, mapped: dict, found: dict) -> list[dict]:
     written = {r["books_id"] for r in to_books if r["action"] == "update" and r["books_id"]}
     to_crm = plan_to_crm(
         records, answers, links={link.books_id: link for link in links.values()},
-        present=run.facts["present"], accounts=found["accounts"], written_in_books=written)
+        present=run.facts["present"], accounts=found["accounts"], written_in_books=written,
+        removed=frozenset(store.removed_crm_ids(MODULE)) if records else frozenset())
     return [_slim(r) for r in to_books] + to_crm + [
         _restore_after(r) for r in to_books if r.get("restore_after")]
 

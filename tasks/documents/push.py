@@ -191,9 +191,12 @@ def push_crm(run: RunContext, units: list[dict]) -> list[dict]:
                     outcomes.append(rejected(row, "crm", result))
                     continue
                 crm_id = result.id or row["crm_id"]
+                # A create (an upsert on the Books id) made this CRM record: `disable` may
+                # delete it. An update leaves the mark as it was.
+                made = {"crm_created": True} if action == "create" else {}
                 store.upsert_link(MODULE, crm_id=crm_id, books_id=row["books_id"],
                                   kind=row["resource"], crm_module=module,
-                                  books_values=row["content"], made_by="sync",
+                                  books_values=row["content"], made_by="sync", **made,
                                   crm_values=crm_values_after(
                                       run, row, before.get(row["record_key"]), links),
                                   books_modified=row["stamp"],

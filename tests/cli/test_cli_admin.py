@@ -446,6 +446,15 @@ def test_history_of_one_run_and_failures(home, runner):
 
 
 # ------------------------------------------------------------------- pause, resume, ...
+def test_disable_and_enable_before_connect_are_one_sentence_and_exit_2(home, runner):
+    for command in ("disable", "enable"):
+        result = runner.invoke(app, [command, "--yes"] if command == "disable" else [command])
+        assert result.exit_code == 2, result.output
+        assert "not connected yet: run `crmbooks connect` first" in result.output
+        assert "Traceback" not in result.output
+    assert open_store().connection() is None  # nothing stored
+
+
 def test_pause_resume_disable_enable_set_the_flags(connected, runner):
     assert runner.invoke(app, ["pause"]).exit_code == 0
     assert open_store().connection().paused is True

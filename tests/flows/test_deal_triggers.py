@@ -357,7 +357,8 @@ def test_link_and_unlink_deals_by_hand_but_not_trigger_links(store, emu_reset):
 
 def test_disable_removes_the_transaction_data_on_the_crm_side_and_leaves_books(
         store, emu_reset):
-    """Disabling takes the Books quote off the deal; Books keeps it; syncs refuse."""
+    """Disabling takes the Books quote off the deal; Books keeps it; syncs refuse; enabling
+    shows it on the deal again."""
     from typer.testing import CliRunner
 
     from crmbooks.app.cli import app
@@ -370,7 +371,7 @@ def test_disable_removes_the_transaction_data_on_the_crm_side_and_leaves_books(
     [quote] = books_of(emu_reset, "estimates", deal_id)
     assert deal(emu_reset, deal_id)["Books_Estimate_Id__c"] == quote["estimate_id"]
 
-    result = CliRunner().invoke(app, ["disable"])
+    result = CliRunner().invoke(app, ["disable", "--yes"])
 
     assert result.exit_code == 0, result.output
     assert not deal(emu_reset, deal_id).get("Books_Estimate_Id__c")
@@ -379,3 +380,6 @@ def test_disable_removes_the_transaction_data_on_the_crm_side_and_leaves_books(
     refused = CliRunner().invoke(app, ["sync", "customers"])
     assert refused.exit_code == 3, refused.output
     assert CliRunner().invoke(app, ["enable"]).exit_code == 0
+    trigger()  # the catch-up reads the deal the clearing changed and shows its quote again
+    assert deal(emu_reset, deal_id)["Books_Estimate_Id__c"] == quote["estimate_id"]
+    assert len(books_of(emu_reset, "estimates", deal_id)) == 1  # and makes no second one

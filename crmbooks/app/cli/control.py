@@ -7,6 +7,8 @@ answers.
 
 from __future__ import annotations
 
+import typer
+
 from crmbooks.app.cli.common import console, fail
 
 
@@ -43,46 +45,102 @@ def _schedules() -> None:
     console.print(set_schedules_paused(bool(row.paused or row.disabled)), highlight=False)
 
 
-def disable():
-    """Disable the integration: every sync refuses to start (exit 3) until `crmbooks enable`.
+def disable(yes: bool = typer.Option(
+        False, "--yes", "-y",
+        help="Remove without asking (for scripts): the removal is listed, not confirmed.")):
+    """Disable the integration: every sync refuses to start (exit 3) until `crmbooks enable`,
+    and what crmbooks put in the CRM for transactions and figures is removed.
 
-    The transaction data crmbooks put on the CRM side is removed (the Books quote shown on
-    each deal, the Books id on CRM transactions). Books is left untouched; settings and links
-    are kept, so `enable` (or `connect` to another Books organization) goes on.
+    Removed: the quotes, sales orders, invoices and purchase orders crmbooks created in the
+    CRM from Books (with their deal relations); on transaction records made in the CRM, only
+    the Books id, number and web address crmbooks wrote; the Books quote shown on each deal;
+    the accounting figures on the linked customers. Books is left untouched; settings and
+    links of records made in the CRM are kept. It lists what it will remove and how many, and
+    asks first (`--yes`: no question). Run again after an error: it removes only what is
+    left. `crmbooks enable` brings everything back with the next runs, once.
 
-    Example: crmbooks disable
+    Exit codes: 0 disabled (or not confirmed: nothing done), 1 some CRM records could not be
+    removed (listed), 2 not connected or no answer to the question, 4 Zoho or the network
+    failed (run it again).
+
+    Example: crmbooks disable --yes
     """
+    from crmbooks import disabling
+    from crmbooks.app.cli.common import primary_store
+
+    store = primary_store()  # exit 2 when not connected
+    row = store.connection()
+    planned = disabling.plan(store)
+    if planned.empty():
+        console.print("Nothing of crmbooks' to remove from the CRM.")
+    else:
+        console.print("Disabling removes from the CRM (Books is not touched):", highlight=False)
+        for line in planned.sentences(planned=True):
+            console.print(f"  - {line}", highlight=False)
+        if not yes and not _confirmed():
+            console.print("Nothing removed" + ("" if row.disabled else
+                                               "; crmbooks stays enabled") + ".")
+            return
     _set_flag("disabled", True, "Disabled: no sync will start until `crmbooks enable`.",
               "Already disabled.")
     _schedules()
-    _remove_crm_transaction_data()
+    if not planned.empty():
+        _remove()
 
 
-def _remove_crm_transaction_data() -> None:
-    """Remove the transaction data crmbooks put on the CRM side (a failure is reported; the
-    integration stays disabled)."""
-    from crmbooks.operations import remove_crm_transaction_data
+def _confirmed() -> bool:
+    """The person's yes; no answer (a script without `--yes`) is exit 2, nothing done."""
+    try:
+        return typer.confirm("Remove them and disable?", default=False)
+    except typer.Abort:  # end of input or Ctrl-C: no answer
+        fail("not confirmed, nothing was removed: answer the question, or pass --yes")
+
+
+def _remove() -> None:
+    """Remove what crmbooks put in the CRM, saying what was removed and what was not."""
+    from crmbooks import disabling
+    from crmbooks.app.cli.common import EXIT_FAILED_RECORDS, EXIT_PROVIDER, provider_errors
     from crmbooks.runtime import get_runtime
 
     try:
-        cleared = remove_crm_transaction_data(get_runtime())
-    except Exception as exc:  # noqa: BLE001 - disabled anyway; say what is left to do
-        console.print(f"[yellow]The CRM transaction data could not be removed ({exc}); run "
-                      "`crmbooks disable` again once the CRM answers.[/]")
-        return
-    if cleared:
-        console.print("Removed crmbooks' transaction data from the CRM: " + ", ".join(
-            f"{n} {module}" for module, n in sorted(cleared.items())) + " (Books untouched).")
+        removed = disabling.remove(get_runtime())
+    except provider_errors() as exc:
+        fail(f"disabled, but the CRM data could not all be removed ({exc}); run "
+             "`crmbooks disable --yes` again once the CRM answers (it removes only what is "
+             "left)", EXIT_PROVIDER)
+    lines = removed.sentences(planned=False)
+    console.print("Removed from the CRM: " + ("; ".join(lines) if lines else
+                                              "nothing was left") + ". Books untouched; "
+                  "`crmbooks enable` brings them back with the next runs.", highlight=False)
+    if removed.failed:
+        console.print("[yellow]Not removed:[/]", highlight=False)
+        for reason in removed.failed:
+            console.print(f"  - {reason}", highlight=False, markup=False)
+        fail("run `crmbooks disable --yes` again once the reasons above are fixed",
+             EXIT_FAILED_RECORDS)
 
 
 def enable():
     """Enable the integration again after `crmbooks disable`.
 
-    To connect a different Books organization or update credentials, run `crmbooks connect`.
+    The next runs bring back what `disable` removed from the CRM, once: the transactions run
+    creates again the CRM records of Books transactions, the customers run writes the
+    figures. Refused (exit 2) while an interrupted `disable` left CRM records to remove: run
+    `crmbooks disable --yes` again first. To connect a different Books organization or update
+    credentials, run `crmbooks connect`.
 
     Example: crmbooks enable
     """
-    _set_flag("disabled", False, "Enabled: syncs run again.", "Not disabled: nothing to enable.")
+    from crmbooks import disabling
+    from crmbooks.app.cli.common import primary_store
+    from crmbooks.runtime import open_store
+
+    row = open_store().connection()
+    left = disabling.unfinished(primary_store()) if row is not None and row.disabled else 0
+    if left:
+        fail(disabling.unfinished_message(left))
+    _set_flag("disabled", False, "Enabled: syncs run again; the next runs bring back what "
+              "`disable` removed from the CRM.", "Not disabled: nothing to enable.")
     _schedules()
 
 
