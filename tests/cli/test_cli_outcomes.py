@@ -81,6 +81,12 @@ def test_sync_before_connect_exits_2(home, no_prefect):
 
 def test_sync_of_an_unknown_module_exits_2(connected, no_prefect):
     one_sentence(CliRunner().invoke(app, ["sync", "vendor"]), EXIT_CONFIG, "vendor")
+    # A misspelt module among good ones: nothing runs, and the sentence lists every name
+    # `sync` takes, the deal triggers' other names included.
+    result = CliRunner().invoke(app, ["sync", "customers", "deal"])
+    one_sentence(result, EXIT_CONFIG, "unknown module 'deal'",
+                 "customers, vendors, items, transactions, deals", "deal-triggers", "or all")
+    assert open_store().list_runs() == []
 
 
 def test_search_import_out_of_range_exits_2(connected, no_prefect):
