@@ -89,6 +89,19 @@ def test_sync_of_an_unknown_module_exits_2(connected, no_prefect):
     assert open_store().list_runs() == []
 
 
+def test_sync_of_modules_turned_off_says_so_without_starting_prefect(connected, no_prefect):
+    """Transactions and deal triggers, off on a new connection: skipped with what turns them
+    on, exit 0, and no flow run started for them."""
+    result = CliRunner().invoke(app, ["sync", "transactions", "deal-triggers"],
+                                terminal_width=120)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "transactions skipped: transactions are off" in text
+    assert "run `crmbooks configure transactions --enable`" in text
+    assert "deals skipped: deal triggers are off: run `crmbooks configure deals`" in text
+    assert "Traceback" not in text and open_store().list_runs() == []
+
+
 def test_search_import_out_of_range_exits_2(connected, no_prefect):
     name = next(iter(connected.emu.crm.records("Accounts").values()))["Account_Name"]
     result = CliRunner().invoke(app, ["search", name, "--import", "3"])

@@ -1,9 +1,8 @@
 """`crmbooks demo`, the README's first command, end to end on a few records: it syncs every
 module in dependency order at the pace of the emulators it starts (no 429, no minute-long
-waits), reports transactions and deal triggers skipped while they are off, turns them on,
-shows a deal's quote on the deal and its account in the CRM and a customer's Books
-receivables on its CRM account, tells in words what each step did and why records were
-skipped, and ends with the commands to try next."""
+waits) with transactions and deal triggers turned on, shows a deal's quote on the deal and its
+account in the CRM and a customer's Books receivables on its CRM account, tells in words what
+each step did and why records were skipped, and ends with the commands to try next."""
 
 from __future__ import annotations
 
@@ -64,11 +63,7 @@ def test_the_demo_syncs_tells_what_it_did_and_what_to_try_next(demo_home, demo_e
     for module in ("customers", "vendors", "items"):
         assert f"{module}: " in text and "created and" in text
     assert "skipped: " in text and "duplicates: skip keeps it" in text  # a reason, in words
-    # off on a new connection: skipped with what turns them on, never failed
-    assert ("transactions: skipped, not failed: transactions are off (or this document type "
-            "is not synced): run `crmbooks configure transactions --enable`") in text
-    assert "deals: skipped, not failed: deal triggers are off: run `crmbooks configure " \
-           "deals`" in text
+    assert "Transactions and deal triggers on (off on a new connection)" in text
     assert "--create-stage \"Proposal/Price Quote\"" in text and "--item " in text
     assert "reached Proposal/Price Quote, so Books has its draft quote EST-" in text
     assert "is in the Quotes list of the deal and the Quotes list of the account" in text
@@ -83,6 +78,7 @@ def test_the_demo_syncs_tells_what_it_did_and_what_to_try_next(demo_home, demo_e
     [server] = demo_emulators
     crm, books = server.emu.crm, server.emu.books.org()
     [deal] = crm.records("Deals").values()
+    assert deal["Stage"] == "Proposal/Price Quote"
     [estimate] = [e for e in books.records["estimates"].values()
                   if e.get("zcrm_potential_id") == deal["id"]]
     [quote] = [q for q in crm.records("Quotes").values() if ref(q["Deal_Name"]) == deal["id"]]
@@ -96,10 +92,10 @@ def test_the_demo_syncs_tells_what_it_did_and_what_to_try_next(demo_home, demo_e
     runs = store.list_runs(limit=50)
     assert {run.state for run in runs} == {"completed"}
     modules = Counter(run.module for run in runs)
-    # sync all twice (transactions and deals off the first time), then customers and
-    # transactions; the trigger run ends with a transactions run for the quote it made
+    # sync all, then customers and transactions; the trigger run ends with a transactions run
+    # for the quote it made
     assert (modules["customers"], modules["vendors"], modules["items"], modules["deals"],
-            modules["transactions"]) == (3, 2, 2, 1, 3)
+            modules["transactions"]) == (2, 1, 1, 1, 3)
 
 
 def test_a_skip_reason_is_counted_without_the_record_it_names():

@@ -374,9 +374,13 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
     prepare_local_prefect()
     runs, code = [], EXIT_OK
     for org, module in [(o, m) for o in orgs or [None] for m in wanted]:
+        reason = off_reason(module, org)
         try:
-            with RunProgress(module, dry_run, quiet=json_out):
-                summary = run_module(module, dry_run, org)
+            if reason:  # no flow run for a module that would do nothing
+                summary = {"state": "off", "run_id": None, "reason": reason}
+            else:
+                with RunProgress(module, dry_run, quiet=json_out):
+                    summary = run_module(module, dry_run, org)
         except RunRefused as exc:
             fail(str(exc), EXIT_PAUSED, wrap=True)
         except expected_errors() as exc:
@@ -402,6 +406,33 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
                 if run["run_id"]:
                     print_plan(open_store(), run)
     return code
+
+
+def off_reason(module: str, org: str | None = None) -> str | None:
+    """Why `module` is turned off in the active settings of this Books organization (the
+    primary when None), as its run would say it, or None when it would run.
+
+    Read from the state store, so that `sync` starts no flow run (nor a Prefect server) for a
+    module that would do nothing; the run checks again when it starts. Settings that do not
+    parse are the run's to report: None.
+    """
+    from crmbooks.runtime import open_store
+    from crmbooks.settings import SettingsError, parse_module_settings
+    from crmbooks.store import Store
+    from tasks.families import family_of
+
+    base = open_store()
+    primary = str(base.connection().books_org_id)
+    store = Store(base.engine, org_id=org or primary)
+    _version, raw = store.active_settings(module) or (None, {})
+    try:
+        settings = parse_module_settings(module, raw)
+    except SettingsError:
+        return None
+    family = family_of(module)
+    settings, _note = family.for_organization(settings, bool(org and org != primary),
+                                              org or primary)
+    return None if family.enabled(settings, {}) else family.off_message
 
 
 def _held(message: str | None) -> dict:

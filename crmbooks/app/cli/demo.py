@@ -68,23 +68,17 @@ def demo(
             f"as an operator would (`crmbooks connect`). Books allows {DEMO_BOOKS_LIMIT} "
             f"requests a minute here (real Books: 100), and crmbooks paces at it.")
         use_prefect_server()
-        say(f"[bold]2. First sync[/] of every module in dependency order "
-            f"({', '.join(MODULE_ORDER)}), CRM ↔ Books (`crmbooks sync all`):")
+        deal = set_the_scene(store, say)
+        say(f"[bold]3. Sync all[/]: every module in dependency order "
+            f"({', '.join(MODULE_ORDER)}), CRM ↔ Books, as `crmbooks sync all` does (a module "
+            "turned off would be listed as skipped, with what turns it on):")
         runs: list[dict] = []
         codes.append(run_sync(list(MODULE_ORDER), False, json_out, into=runs))
         if not json_out:
             tell(runs)
-        deal = turn_on_deals(store, say)
-        say("[bold]4. Sync all again[/] (incremental: customers, vendors and items read only "
-            "what changed since the first sync; the deal trigger makes the quote in Books and "
-            "the transactions module shows it in the CRM):")
-        runs = []
-        codes.append(run_sync(list(MODULE_ORDER), False, json_out, into=runs))
-        if not json_out:
-            tell(runs)
             tell_quote(deal)
-        invoice = invoice_in_books(deal, say)
-        say("[bold]6. Sync the two modules an invoice concerns[/] (`crmbooks sync customers "
+        invoice = invoice_in_books(store, deal, say)
+        say("[bold]5. Sync the two modules an invoice concerns[/] (`crmbooks sync customers "
             "transactions`: customers refresh the Books figures of the customers whose "
             "invoices changed, transactions copy the invoice to the CRM):")
         runs = []
@@ -97,58 +91,57 @@ def demo(
     raise typer.Exit(max(codes))
 
 
-#: What the demo turns on before its second sync, as `crmbooks configure` would save it: every
-#: transaction type that syncs by default, and quote-mode deal triggers whose one line is an
-#: item the first sync linked (CRM quote lines need a product).
+#: What the demo turns on before it syncs, as `crmbooks configure` would save it: every
+#: transaction type that syncs by default, and quote-mode deal triggers whose one line is the
+#: demo's own Books item (CRM quote lines need a product: the items sync links it first).
 DEMO_QUOTE_STAGE, DEMO_WON_STAGE = "Proposal/Price Quote", "Closed Won"
 DEMO_DEAL_AMOUNT = "1250.50"
+#: Names no seeded record has, so that the duplicates policy links them instead of skipping.
+DEMO_ACCOUNT, DEMO_ITEM = "Northwind Traders (crmbooks demo)", "Seat licence, one year (demo)"
 #: What the demo's last sync runs: the modules a new Books invoice changes something in.
 INVOICE_MODULES = ("customers", "transactions")
 
 
-def turn_on_deals(store, say) -> dict:
-    """Step 3: transactions enabled and deal triggers configured (as `crmbooks configure`
-    saves them), then a new deal on a linked account moved to the quote stage in the CRM, as
-    a salesperson would. Returns what the later steps need: the deal, account and customer."""
+def set_the_scene(store, say) -> dict:
+    """Step 2: transactions enabled and deal triggers configured (as `crmbooks configure`
+    saves them) for the demo's Books item; in the CRM a new account whose deal a salesperson
+    moves to the quote stage. Returns the deal and account the later steps tell about."""
     from decimal import Decimal
 
     from crmbooks.runtime import get_runtime
     from crmbooks.settings import parse_module_settings
 
-    customers, items = store.link_ids("customers"), store.link_ids("items")
-    accounts = customers[customers["kind"] == "accounts"]
-    if accounts.empty or items.empty:  # the first sync linked neither: nothing to show
-        raise RuntimeError("the first sync linked no account or no item, so the demo cannot "
-                           "show a deal's quote; see `crmbooks history --failures`")
-    account_id, customer_id = str(accounts.iloc[0]["crm_id"]), str(accounts.iloc[0]["books_id"])
-    item_id = str(items.iloc[0]["books_id"])
+    runtime = get_runtime()
+    crm, books = runtime.crm, runtime.books
+    item = books.create("items", {"name": DEMO_ITEM, "rate": Decimal(DEMO_DEAL_AMOUNT)})
+    [account] = crm.create("Accounts", [{"Account_Name": DEMO_ACCOUNT}])
+    for made, what in ((item, "item"), (account, "account")):
+        if not made.ok:
+            raise RuntimeError(f"the emulators refused the demo's {what}: {made}")
     for module, settings in (
             ("transactions", {"enabled": True}),
             ("deals", {"enabled": True, "mode": "quote", "create_stage": DEMO_QUOTE_STAGE,
                        "accept_stage": DEMO_WON_STAGE, "invoice_on_accept": True,
-                       "item": item_id})):
+                       "item": item.id})):
         store.save_settings(module, parse_module_settings(module, settings).model_dump(
             mode="json"), note="crmbooks demo")
-    crm = get_runtime().crm
-    account = crm.get_record("Accounts", account_id, ["Account_Name"]) or {}
-    name = f"{account.get('Account_Name') or 'Demo'}: 40 seats"
-    [made] = crm.create("Deals", [{"Deal_Name": name, "Stage": "Qualification",
+    name = "Northwind: 40 seats"
+    [deal] = crm.create("Deals", [{"Deal_Name": name, "Stage": "Qualification",
                                    "Amount": Decimal(DEMO_DEAL_AMOUNT),
-                                   "Account_Name": {"id": account_id}}])
-    if not made.ok:
-        raise RuntimeError(f"the CRM emulator refused the demo's deal: {made}")
-    [moved] = crm.update("Deals", [{"id": made.id, "Stage": DEMO_QUOTE_STAGE}])
-    if not moved.ok:
-        raise RuntimeError(f"the CRM emulator refused to move the demo's deal: {moved}")
-    say(f"[bold]3. Transactions and deal triggers on[/] (as `crmbooks configure transactions "
-        f"--enable` and `crmbooks configure deals --mode quote --create-stage "
-        f"\"{DEMO_QUOTE_STAGE}\" --accept-stage \"{DEMO_WON_STAGE}\" --invoice-on-accept "
-        f"--item {item_id}` save them). In the CRM, a salesperson creates the deal "
-        f"'{name}' ({DEMO_DEAL_AMOUNT}) on account '{account.get('Account_Name')}' and moves "
-        f"it to the quote stage, {DEMO_QUOTE_STAGE}.")
-    return {"id": made.id, "name": name, "account": account_id,
-            "account_name": account.get("Account_Name"), "customer": customer_id,
-            "item": item_id}
+                                   "Account_Name": {"id": account.id}}])
+    # the salesperson's move: what the trigger acts on
+    moved = crm.update("Deals", [{"id": deal.id, "Stage": DEMO_QUOTE_STAGE}]) if deal.ok else []
+    if not deal.ok or not moved[0].ok:
+        raise RuntimeError(f"the CRM emulator refused the demo's deal: {deal} {moved}")
+    say(f"[bold]2. Transactions and deal triggers on[/] (off on a new connection): as "
+        f"`crmbooks configure transactions --enable` and `crmbooks configure deals --mode "
+        f"quote --create-stage \"{DEMO_QUOTE_STAGE}\" --accept-stage \"{DEMO_WON_STAGE}\" "
+        f"--invoice-on-accept --item {item.id}` save them ({item.id}: the Books item "
+        f"'{DEMO_ITEM}'). In the CRM, a salesperson adds the account '{DEMO_ACCOUNT}' and its "
+        f"deal '{name}' ({DEMO_DEAL_AMOUNT}), and moves the deal to the quote stage, "
+        f"{DEMO_QUOTE_STAGE}.")
+    return {"id": deal.id, "name": name, "account": account.id, "account_name": DEMO_ACCOUNT,
+            "item": item.id}
 
 
 def tell_quote(deal: dict) -> None:
@@ -178,9 +171,10 @@ def tell_quote(deal: dict) -> None:
 OUTSTANDING, INVOICED = "Books_Outstanding__c", "Books_Invoiced_Total__c"
 
 
-def invoice_in_books(deal: dict, say) -> dict:
-    """Step 5: the deal's customer invoiced in Books (and the invoice sent), as the accounts
-    team would; returns the invoice and the account's outstanding figure before it."""
+def invoice_in_books(store, deal: dict, say) -> dict:
+    """Step 4: the deal's customer (linked by the sync) invoiced in Books and the invoice
+    sent, as the accounts team would; returns the invoice and the account's outstanding
+    figure before it."""
     from decimal import Decimal
 
     from crmbooks.runtime import get_runtime
@@ -188,15 +182,20 @@ def invoice_in_books(deal: dict, say) -> dict:
     runtime = get_runtime()
     before = (runtime.crm.get_record("Accounts", deal["account"], [OUTSTANDING]) or {}).get(
         OUTSTANDING)
+    links = store.link_ids("customers")
+    customer = links[links["crm_id"] == str(deal["account"])]["books_id"]
+    if customer.empty:
+        raise RuntimeError(f"the sync did not link the account '{deal['account_name']}' to a "
+                           "Books customer: see `crmbooks history --failures`")
     made = runtime.books.create("invoices", {
-        "customer_id": deal["customer"],
+        "customer_id": str(customer.iloc[0]),
         "line_items": [{"item_id": deal["item"], "quantity": 1,
                         "rate": Decimal(DEMO_DEAL_AMOUNT)}]})
     if not made.ok:
         raise RuntimeError(f"the Books emulator refused the demo's invoice: {made}")
     invoice = made.record
     runtime.books.mark("invoices", invoice["invoice_id"], "sent")
-    say(f"[bold]5. In Books[/], the accounts team invoices '{deal['account_name']}' "
+    say(f"[bold]4. In Books[/], the accounts team invoices '{deal['account_name']}' "
         f"{DEMO_DEAL_AMOUNT} (invoice {invoice.get('invoice_number')}, sent). The CRM "
         f"account's {OUTSTANDING} (outstanding receivables) is {money(before)} before the "
         f"next sync.")
