@@ -25,11 +25,12 @@ def demo(
 ):
     """The main job on the embedded default: emulators, connect, sync every module.
 
-    Customers, vendors, items, transactions and deal triggers sync in dependency order; the
-    last two are off on a fresh connection and are skipped, then the demo turns them on, moves
-    a deal to the quote stage (its quote shows on the deal and its account in the CRM) and
-    invoices its customer in Books (the CRM account shows the outstanding receivables). State
-    goes to CRMBOOKS_HOME/demo; the runs show in the Prefect UI of `crmbooks up`.
+    Transactions and deal triggers, off on a new connection, are turned on first; a deal of a
+    new CRM account moves to the quote stage; one `sync all` runs customers, vendors, items,
+    transactions and deal triggers in dependency order, and the quote shows on the deal and its
+    account in the CRM. Then the customer is invoiced in Books and, after a sync of customers
+    and transactions, the CRM account shows its outstanding receivables. State goes to
+    CRMBOOKS_HOME/demo; the runs show in the Prefect UI of `crmbooks up`.
 
     Example: crmbooks demo --accounts 200
     """
