@@ -54,16 +54,23 @@ def sync_now(modules: list[SyncModule] = ["all"], dry_run: bool = False,  # noqa
         org_id: Books organization id; empty means the primary one (an extra one syncs CRM
             to Books only).
     """
+    from crmbooks.runtime import open_store
     from crmbooks.sync.lifecycle import RecordsFailed, RunRefused
+    from tasks.run import off_reason
 
     logger = get_run_logger()
     results: dict[str, dict] = {}
+    store = open_store()
     for module in wanted_modules(modules):
+        reason = off_reason(store, module, org_id or None)
+        if reason:  # turned off (not enabled, not configured): said, no child run, no failure
+            logger.info("%s skipped: %s", module, reason)
+            results[module] = {"state": "skipped", "reason": reason}
+            continue
         state = module_flow(module)(dry_run=dry_run, org_id=org_id, return_state=True)
         outcome = state.result(raise_on_failure=False)
         if state.is_completed() and (outcome or {}).get("state") == "off":
-            # turned off (not enabled, not configured): said, and no failure
-            logger.info("%s skipped: %s", module, state.message)
+            # turned off between the check and the run's start
             results[module] = {"state": "skipped", "reason": state.message}
         elif state.is_completed():
             results[module] = {"state": "completed", "summary": outcome}

@@ -413,26 +413,12 @@ def off_reason(module: str, org: str | None = None) -> str | None:
     primary when None), as its run would say it, or None when it would run.
 
     Read from the state store, so that `sync` starts no flow run (nor a Prefect server) for a
-    module that would do nothing; the run checks again when it starts. Settings that do not
-    parse are the run's to report: None.
+    module that would do nothing; the run checks again when it starts.
     """
     from crmbooks.runtime import open_store
-    from crmbooks.settings import SettingsError, parse_module_settings
-    from crmbooks.store import Store
-    from tasks.families import family_of
+    from tasks.run import off_reason as module_off
 
-    base = open_store()
-    primary = str(base.connection().books_org_id)
-    store = Store(base.engine, org_id=org or primary)
-    _version, raw = store.active_settings(module) or (None, {})
-    try:
-        settings = parse_module_settings(module, raw)
-    except SettingsError:
-        return None
-    family = family_of(module)
-    settings, _note = family.for_organization(settings, bool(org and org != primary),
-                                              org or primary)
-    return None if family.enabled(settings, {}) else family.off_message
+    return module_off(open_store(), module, org)
 
 
 def _held(message: str | None) -> dict:
