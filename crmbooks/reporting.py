@@ -36,6 +36,15 @@ def run_to_json(store: Store, run: Run) -> dict[str, Any]:
     }
 
 
+def skipped_to_json(module: str, reason: str, dry_run: bool = False) -> dict[str, Any]:
+    """A module that did not run because it is turned off, as a run object of the JSON
+    output: the keys of `run_to_json` (no run id, nothing counted), state ``skipped`` and the
+    ``reason`` (what turns it on)."""
+    return {"module": module, "run_id": None, "state": "skipped", "dry_run": dry_run,
+            "counts": normalise_counts(None), "api_calls": {"crm": 0, "books": 0},
+            "failures": [], "reason": reason}
+
+
 def normalise_counts(counts: dict | None, failures: list[dict] | None = None
                      ) -> dict[str, dict[str, int]]:
     """Counts per side with every key present as an int (what a run stored, zero-filled)."""

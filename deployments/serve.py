@@ -96,8 +96,9 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     _scheduled("deal-triggers", "flows/deal_triggers.py:sync_deal_triggers",
                "deal triggers (catch-up of what events did not bring)"),
     DeploymentSpec("on-demand", "flows/operations.py:sync_now", None, (TAG, "sync", "on-demand"),
-                   "Sync now: the chosen modules (or all) in dependency order, one child run "
-                   "each."),
+                   "Sync now: the chosen modules (or all: customers, vendors, items, "
+                   "transactions, deal triggers) in dependency order, one child run each; a "
+                   "module turned off is skipped."),
     # Operator actions on single records (retry failed records, refresh one from the CRM,
     # import one never imported), run from the UI with parameters.
     DeploymentSpec("retry", "flows/records.py:retry_failed_records", None,

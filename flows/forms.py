@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-#: What `sync now` runs: every module in dependency order, or some of them.
-SyncModule = Literal["all", "customers", "vendors", "items"]
+#: What `sync now` runs: every module in dependency order, or some of them (deals: the deal
+#: triggers, as `crmbooks configure deals` names them).
+SyncModule = Literal["all", "customers", "vendors", "items", "transactions", "deals"]
 #: The modules whose failures `retry` re-runs, and whose settings `edit` changes.
 Module = Literal["customers", "vendors", "items", "transactions", "deals"]
 #: What `fetch one` refreshes from the CRM.

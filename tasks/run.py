@@ -212,6 +212,34 @@ def mark_resolved(earlier: dict, by_run: str) -> None:
                                  earlier["run_id"], exc)
 
 
+def off_reason(store, module: str, org_id: str | None = None,
+               connection_name: str = "default") -> str | None:
+    """Why `module` is turned off in the active settings of a Books organization (the
+    primary when None), in the words its run would use, or None when it would run.
+
+    What a caller running several modules (`crmbooks sync`, sync-now) asks before starting a
+    flow run that would only end "off"; the run checks again when it starts. Settings that do
+    not parse, and a connection missing, paused or disabled, are the run's to report (it
+    refuses): None. `store` is any store of the connection.
+    """
+    from crmbooks.store import Store
+
+    connection = store.connection(connection_name)
+    if connection is None or connection.paused or connection.disabled:
+        return None
+    primary = str(connection.books_org_id)
+    scoped = Store(store.engine, org_id=org_id or primary)
+    _version, raw = scoped.active_settings(module) or (None, {})
+    try:
+        settings = parse_module_settings(module, raw)
+    except SettingsError:
+        return None
+    family = family_of(module)
+    settings, _note = family.for_organization(settings, bool(org_id and org_id != primary),
+                                              org_id or primary)
+    return None if family.enabled(settings, {}) else family.off_message
+
+
 def off(module: str):
     """The state of a run that did not start because its module is turned off."""
     return Completed(message=family_of(module).off_message, data={"state": "off",

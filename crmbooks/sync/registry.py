@@ -24,10 +24,33 @@ from mappings.schema import (
 #: the ones before it (transactions need customers, vendors and items; deals need customers).
 MODULE_ORDER: tuple[str, ...] = ("customers", "vendors", "items", "transactions", "deals")
 TRANSACTIONS, DEALS = "transactions", "deals"
+#: The other names a person may type for a module in `crmbooks sync` and sync-now: the deal
+#: triggers are the `deals` module (`configure deals`), but their flow and deployment say
+#: "deal triggers".
+MODULE_ALIASES: dict[str, str] = {"deal-triggers": DEALS, "deal_triggers": DEALS,
+                                  "deal triggers": DEALS, "triggers": DEALS}
 
 __all__ = ["MODULE_ORDER", "RECORD_MODULES", "ModuleSpec", "module_spec", "document_types",
            "document_type", "document_of_crm_module", "shape", "party", "deal_triggers",
-           "is_document_source", "reload"]
+           "is_document_source", "reload", "MODULE_ALIASES", "modules_to_sync"]
+
+
+def modules_to_sync(names: list[str] | None) -> list[str]:
+    """The modules `names` ask for, in dependency order; `all` (or nothing) is every module.
+
+    Names are the modules' own (customers, vendors, items, transactions, deals) or an alias of
+    one (deal-triggers …), in any case. ValueError naming every valid name otherwise.
+    """
+    words = [" ".join(str(n).split()).lower() for n in names or [] if n and str(n).strip()]
+    if not words or "all" in words:
+        return list(MODULE_ORDER)
+    wanted = {MODULE_ALIASES.get(w, w) for w in words}
+    unknown = [w for w in dict.fromkeys(words) if MODULE_ALIASES.get(w, w) not in MODULE_ORDER]
+    if unknown:
+        raise ValueError(f"unknown module {', '.join(map(repr, unknown))}: use "
+                         f"{', '.join(MODULE_ORDER)} (or {', '.join(MODULE_ALIASES)} for deals)"
+                         " or all")
+    return [m for m in MODULE_ORDER if m in wanted]
 
 
 def document_types() -> dict[str, DocumentType]:

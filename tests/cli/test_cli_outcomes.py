@@ -81,6 +81,25 @@ def test_sync_before_connect_exits_2(home, no_prefect):
 
 def test_sync_of_an_unknown_module_exits_2(connected, no_prefect):
     one_sentence(CliRunner().invoke(app, ["sync", "vendor"]), EXIT_CONFIG, "vendor")
+    # A misspelt module among good ones: nothing runs, and the sentence lists every name
+    # `sync` takes, the deal triggers' other names included.
+    result = CliRunner().invoke(app, ["sync", "customers", "deal"])
+    one_sentence(result, EXIT_CONFIG, "unknown module 'deal'",
+                 "customers, vendors, items, transactions, deals", "deal-triggers", "or all")
+    assert open_store().list_runs() == []
+
+
+def test_sync_of_modules_turned_off_says_so_without_starting_prefect(connected, no_prefect):
+    """Transactions and deal triggers, off on a new connection: skipped with what turns them
+    on, exit 0, and no flow run started for them."""
+    result = CliRunner().invoke(app, ["sync", "transactions", "deal-triggers"],
+                                terminal_width=120)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "transactions skipped: transactions are off" in text
+    assert "run `crmbooks configure transactions --enable`" in text
+    assert "deals skipped: deal triggers are off: run `crmbooks configure deals`" in text
+    assert "Traceback" not in text and open_store().list_runs() == []
 
 
 def test_search_import_out_of_range_exits_2(connected, no_prefect):

@@ -235,7 +235,13 @@ def test_sync_now_order_matches_the_cli():
     assert FLOW_ORDER == MODULE_ORDER
     assert wanted_modules(["all"]) == list(MODULE_ORDER)
     assert wanted_modules(["items", "Customers"]) == ["customers", "items"]
-    with pytest.raises(ValueError, match="unknown module"):
+    assert MODULE_ORDER == ("customers", "vendors", "items", "transactions", "deals")
+    # the deal triggers answer to the names their flow and deployment use too
+    for name in ("deals", "deal-triggers", "Deal_Triggers", "deal triggers", "triggers"):
+        assert wanted_modules([name, "transactions"]) == [
+            "transactions", "deals"]
+    with pytest.raises(ValueError, match="unknown module 'invoices'.*customers, vendors, "
+                                         "items, transactions, deals.*deal-triggers"):
         wanted_modules(["invoices"])
 
 
@@ -337,11 +343,18 @@ def test_sync_now_runs_the_chosen_modules_in_dependency_order(prefect_harness,
                                                               connected_store):
     from flows.operations import sync_now
 
-    state = sync_now(modules=["vendors", "customers"], dry_run=True, return_state=True)
+    state = sync_now(modules=["deals", "vendors", "transactions", "customers"], dry_run=True,
+                     return_state=True)
+    # Transactions and deal triggers are off on a new connection: skipped with the reason,
+    # which is no failure of the run.
     assert state.is_completed(), state.message
     results = state.result()
-    assert list(results) == ["customers", "vendors"]
-    assert all(r["state"] == "completed" for r in results.values())
+    assert list(results) == ["customers", "vendors", "transactions", "deals"]
+    assert [r["state"] for r in results.values()] == ["completed", "completed", "skipped",
+                                                      "skipped"]
+    assert "configure transactions --enable" in results["transactions"]["reason"]
+    assert "configure deals" in results["deals"]["reason"]
+    assert "skipped, turned off: transactions" in state.message
     runs = connected_store.list_runs()
     assert sorted(r.module for r in runs) == ["customers", "vendors"]
     assert all(r.dry_run for r in runs)

@@ -55,6 +55,37 @@ def test_a_run_refused_by_another_in_progress_is_one_line_exit_3(store):
     assert "| INFO" not in done.stderr and "Flow run" not in done.stderr
 
 
+def test_sync_runs_transactions_and_deal_triggers_by_name_and_skips_them_when_off(store):
+    """`sync transactions deal-triggers`: turned off (as on a new connection), each is a
+    skipped run object with its reason and the exit code is 0; turned on, it runs (the demo's
+    test shows both on, in `sync all`)."""
+    result = CliRunner().invoke(app, ["sync", "Deal-Triggers", "transactions", "--json"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.output)["runs"]
+    assert [(r["module"], r["state"], r["run_id"]) for r in runs] == [
+        ("transactions", "skipped", None), ("deals", "skipped", None)]
+    assert "crmbooks configure transactions --enable" in runs[0]["reason"]
+    assert "crmbooks configure deals" in runs[1]["reason"]
+    # the run object's keys are all there (scripts read them), with nothing counted
+    assert {"dry_run", "counts", "api_calls", "failures"} <= set(runs[0])
+    assert runs[0]["counts"]["books"]["failed"] == 0 and runs[0]["failures"] == []
+    assert store.list_runs() == []  # nothing ran, so nothing is recorded as failed
+
+    table = CliRunner().invoke(app, ["sync", "deals"], terminal_width=100)
+    assert table.exit_code == 0, table.output
+    assert "deals skipped: deal triggers are off: run `crmbooks configure deals`" in " ".join(
+        table.output.split())
+
+    # deal triggers on (transactions still off): the deals run is a run like any other
+    store.save_settings("deals", {"enabled": True, "mode": "invoice"})
+    result = CliRunner().invoke(app, ["sync", "transactions", "deals", "--json"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.output)["runs"]
+    assert [(r["module"], r["state"]) for r in runs] == [("transactions", "skipped"),
+                                                         ("deals", "completed")]
+    assert [r.id for r in store.list_runs()] == [runs[1]["run_id"]]
+
+
 @pytest.mark.slow
 def test_a_429_storm_during_a_sync_exits_4(store, set_faults, monkeypatch):
     from crmbooks.connectors.http import ZohoHttp

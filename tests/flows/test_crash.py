@@ -59,10 +59,11 @@ from pathlib import Path
 
 import pytest
 
+from crmbooks.sync.registry import RECORD_MODULES
 from emulators import Faults
 from flows.customers import sync_customers
 from flows.items import sync_items
-from flows.operations import MODULE_ORDER, sync_now
+from flows.operations import sync_now
 from flows.vendors import sync_vendors
 from support.connect import connect_to
 from support.crash import (
@@ -79,7 +80,8 @@ from support.customers import clear_stats, unpaced
 FLOWS = {"customers": sync_customers, "vendors": sync_vendors, "items": sync_items,
          "all": sync_now}
 MODULES = {"customers": ("customers",), "vendors": ("vendors",), "items": ("items",),
-           "all": MODULE_ORDER}
+           # sync-now runs every module; transactions and deal triggers are off here
+           "all": tuple(RECORD_MODULES)}
 SETTINGS = {
     # two-way, CRM accounts and contacts: Books creates (contacts with inline persons,
     # individuals) then CRM upserts (accounts, then their contacts) in one run

@@ -26,6 +26,7 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from crmbooks.secrets import SECRETS
+from crmbooks.sync.registry import MODULE_ORDER as REGISTRY_ORDER
 
 console = Console()
 #: Errors of `sync`, `demo`, `emulators`, `up`, `linked`, `retry`, `fetch` and `search`: folded
@@ -49,8 +50,9 @@ def debugging() -> bool:
     return CliState.debug or "--debug" in sys.argv
 
 
-#: The record modules `crmbooks sync` runs, in dependency order.
-MODULE_ORDER = ("customers", "vendors", "items")
+#: The modules `crmbooks sync` runs, in dependency order: customers, vendors, items,
+#: transactions, deals (the deal triggers).
+MODULE_ORDER = REGISTRY_ORDER
 #: The environment variable of each secret (else it lives in a Prefect Secret block).
 SECRET_ENV = {name: env for name, (env, _block) in SECRETS.items()}
 
@@ -326,68 +328,97 @@ def check_before_running(orgs: list[str] | None = None) -> None:
 
 # ------------------------------------------------------------------------- running modules
 def _flow_of(module: str):
-    import importlib
+    from flows.operations import module_flow
 
-    return getattr(importlib.import_module(f"flows.{module}"), f"sync_{module}")
+    return module_flow(module)
 
 
 def run_module(module: str, dry_run: bool, org_id: str | None = None) -> dict:
     """Run one module's flow in this process; returns its run summary (or raises its error).
 
     A run whose records partly failed ends in a Failed state that carries the summary; any
-    other failure re-raises the original exception (a configuration error, a refusal …).
+    other failure re-raises the original exception (a configuration error, a refusal …). A
+    module turned off returns `{"state": "off", "run_id": None, "reason": …}`.
     """
     from crmbooks.sync.lifecycle import RecordsFailed
 
     use_prefect_server()
     state = _flow_of(module)(dry_run=dry_run, org_id=org_id, return_state=True)
     try:
-        return state.result()
+        summary = state.result()
     except RecordsFailed as exc:
         return exc.summary
+    if summary.get("state") == "off":  # the module's off message says what turns it on
+        return {**summary, "reason": state.message}
+    return summary
 
 
 def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
-             orgs: list[str] | None = None) -> int:
+             orgs: list[str] | None = None, into: list[dict] | None = None) -> int:
     """Run modules in dependency order, print the outcome, return the exit code.
 
     `orgs`: the Books organizations to sync, one after the other (default: the primary); an
-    extra one syncs CRM → Books only, and its runs carry `org_id` in the JSON.
+    extra one syncs CRM → Books only, and its runs carry `org_id` in the JSON. `into`, when
+    given, receives the run objects printed (the demo tells them in words).
     """
-    from crmbooks.reporting import run_to_json
+    from crmbooks.reporting import run_to_json, skipped_to_json
     from crmbooks.runtime import open_store
     from crmbooks.sync.lifecycle import RunRefused
+    from crmbooks.sync.registry import modules_to_sync
 
-    wanted = list(MODULE_ORDER) if not modules or "all" in modules else modules
-    unknown = [m for m in wanted if m not in MODULE_ORDER]
-    if unknown:
-        fail(f"unknown module {', '.join(unknown)}: use {', '.join(MODULE_ORDER)} or all",
-             wrap=True)
+    try:
+        wanted = modules_to_sync(modules)
+    except ValueError as exc:
+        fail(str(exc), wrap=True)
     check_before_running(orgs)
     prepare_local_prefect()
     runs, code = [], EXIT_OK
-    for org, module in [(o, m) for o in orgs or [None] for m in MODULE_ORDER if m in wanted]:
+    for org, module in [(o, m) for o in orgs or [None] for m in wanted]:
+        reason = off_reason(module, org)
         try:
-            with RunProgress(module, dry_run, quiet=json_out):
-                summary = run_module(module, dry_run, org)
+            if reason:  # no flow run for a module that would do nothing
+                summary = {"state": "off", "run_id": None, "reason": reason}
+            else:
+                with RunProgress(module, dry_run, quiet=json_out):
+                    summary = run_module(module, dry_run, org)
         except RunRefused as exc:
             fail(str(exc), EXIT_PAUSED, wrap=True)
         except expected_errors() as exc:
             fail(f"{module}: {exc}", EXIT_CONFIG, wrap=True)
+        if summary.get("state") == "off":  # turned off: said with its reason, no failure
+            runs.append(skipped_to_json(module, summary.get("reason") or "turned off",
+                                        dry_run) | ({"org_id": org} if org else {}))
+            continue
         store = open_store()
         row = store.run(summary["run_id"])
         runs.append(run_to_json(store, row) | ({"org_id": org} if org else {})
                     | _held(row.message))
         if summary["state"] != "completed":
             code = EXIT_FAILED_RECORDS
+    if into is not None:
+        into.extend(runs)
     if json_out:
         print(json.dumps({"runs": runs}, indent=2, default=str))
     else:
         print_runs(runs)
         if dry_run:
             for run in runs:
-                print_plan(open_store(), run)
+                if run["run_id"]:
+                    print_plan(open_store(), run)
     return code
+
+
+def off_reason(module: str, org: str | None = None) -> str | None:
+    """Why `module` is turned off in the active settings of this Books organization (the
+    primary when None), as its run would say it, or None when it would run.
+
+    Read from the state store, so that `sync` starts no flow run (nor a Prefect server) for a
+    module that would do nothing; the run checks again when it starts.
+    """
+    from crmbooks.runtime import open_store
+    from tasks.run import off_reason as module_off
+
+    return module_off(open_store(), module, org)
 
 
 def _held(message: str | None) -> dict:
@@ -485,12 +516,18 @@ def print_runs(runs: list[dict]) -> None:
     for run in runs:
         label = run["module"] + (f"\n{run['org_id']}" if run.get("org_id") else "") + (
             "\n(dry run)" if run.get("dry_run") else "")
+        if run["state"] == "skipped":  # turned off: its reason is said under the table
+            table.add_row(label, "skipped", "—", "—", "—")
+            continue
         table.add_row(label, run["state"], counts_text(run["counts"]["books"]),
                       counts_text(run["counts"]["crm"]),
                       f"CRM {run['api_calls'].get('crm', 0)}, Books "
                       f"{run['api_calls'].get('books', 0)}")
     print_table(table)
     for run in runs:
+        if run["state"] == "skipped":
+            console.print(f"[dim]-[/] {run['module']} skipped: {run['reason']}",
+                          highlight=False)
         if run.get("held"):  # the brake: nothing deleted until a person approves
             console.print(f"[yellow]![/] {run['module']}: {run['held']}", highlight=False)
         for f in run.get("failures", [])[:20]:

@@ -23,11 +23,14 @@ def demo(
     accounts: int = typer.Option(40, help="CRM accounts to seed."),
     json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
 ):
-    """The main job on the embedded default: emulators, connect, sync every module twice.
+    """The main job on the embedded default: emulators, connect, sync every module.
 
-    The second sync runs right after the first and is incremental: it shows what a quiet
-    run costs (about one request per module per side). State goes to CRMBOOKS_HOME/demo;
-    the runs show in the Prefect UI of `crmbooks up`.
+    Transactions and deal triggers, off on a new connection, are turned on first; a deal of a
+    new CRM account moves to the quote stage; one `sync all` runs customers, vendors, items,
+    transactions and deal triggers in dependency order, and the quote shows on the deal and its
+    account in the CRM. Then the customer is invoiced in Books and, after a sync of customers
+    and transactions, the CRM account shows its outstanding receivables. State goes to
+    CRMBOOKS_HOME/demo; the runs show in the Prefect UI of `crmbooks up`.
 
     Example: crmbooks demo --accounts 200
     """
@@ -52,47 +55,201 @@ def demo(
 
     say = (lambda *_a: None) if json_out else (
         lambda text: console.print(text, highlight=False))
-    config = EmulatorConfig(seed=seed, sizes=Sizes(accounts=accounts),
+    # No seeded deals, so none of the CRM quotes, sales orders and invoices seeded with them:
+    # those name the seeded accounts, which the duplicates policy `skip` leaves unlinked (Books
+    # has customers of the same names), so each would fail its transactions run. The deal the
+    # demo shows is the one it makes.
+    config = EmulatorConfig(seed=seed, sizes=Sizes(accounts=accounts, deals=0),
                             books_rate_limit=DEMO_BOOKS_LIMIT)
+    codes = []
     with EmulatorServer(config) as server:
-        connect_demo(server)
+        store = connect_demo(server)
         say(f"[bold]1. Zoho emulators[/] (CRM, Books, Accounts) at {server.base_url} with "
             f"{accounts} CRM accounts and their contacts, vendors and products; connected "
             f"as an operator would (`crmbooks connect`). Books allows {DEMO_BOOKS_LIMIT} "
             f"requests a minute here (real Books: 100), and crmbooks paces at it.")
         use_prefect_server()
-        say(f"[bold]2. First sync[/] of {', '.join(MODULE_ORDER)}, CRM ↔ Books:")
-        first = run_sync(list(MODULE_ORDER), False, json_out)
+        deal = set_the_scene(store, say)
+        say(f"[bold]3. Sync all[/]: every module in dependency order "
+            f"({', '.join(MODULE_ORDER)}), CRM ↔ Books, as `crmbooks sync all` does (a module "
+            "turned off would be listed as skipped, with what turns it on):")
+        runs: list[dict] = []
+        codes.append(run_sync(list(MODULE_ORDER), False, json_out, into=runs))
         if not json_out:
-            tell(list(MODULE_ORDER))
-        say("[bold]3. Again, right away[/] (incremental: only what changed since the "
-            "first sync, about one request per module and side):")
-        second = run_sync(list(MODULE_ORDER), False, json_out)
+            tell(runs)
+            tell_quote(deal)
+        invoice = invoice_in_books(store, deal, say)
+        say("[bold]5. Sync the two modules an invoice concerns[/] (`crmbooks sync customers "
+            "transactions`: customers refresh the Books figures of the customers whose "
+            "invoices changed, transactions copy the invoice to the CRM):")
+        runs = []
+        codes.append(run_sync(list(INVOICE_MODULES), False, json_out, into=runs))
+        if not json_out:
+            tell(runs)
+            tell_receivables(deal, invoice)
     if not json_out:
         epilogue(home, time.monotonic() - started)
-    raise typer.Exit(max(first, second))
+    raise typer.Exit(max(codes))
 
 
-def tell(modules: list[str]) -> None:
-    """The last run of each module in words: what it created and updated on each side, and
-    why it skipped what it skipped."""
+#: What the demo turns on before it syncs, as `crmbooks configure` would save it: every
+#: transaction type that syncs by default, and quote-mode deal triggers whose one line is the
+#: demo's own Books item (CRM quote lines need a product: the items sync links it first).
+DEMO_QUOTE_STAGE, DEMO_WON_STAGE = "Proposal/Price Quote", "Closed Won"
+DEMO_DEAL_AMOUNT = "1250.50"
+#: Names no seeded record has, so that the duplicates policy links them instead of skipping.
+DEMO_ACCOUNT, DEMO_ITEM = "Northwind Traders (crmbooks demo)", "Seat licence, one year (demo)"
+#: What the demo's last sync runs: the modules a new Books invoice changes something in.
+INVOICE_MODULES = ("customers", "transactions")
+
+
+def set_the_scene(store, say) -> dict:
+    """Step 2: transactions enabled and deal triggers configured (as `crmbooks configure`
+    saves them) for the demo's Books item; in the CRM a new account whose deal a salesperson
+    moves to the quote stage. Returns the deal and account the later steps tell about."""
+    from decimal import Decimal
+
+    from crmbooks.runtime import get_runtime
+    from crmbooks.settings import parse_module_settings
+
+    runtime = get_runtime()
+    crm, books = runtime.crm, runtime.books
+    item = books.create("items", {"name": DEMO_ITEM, "rate": Decimal(DEMO_DEAL_AMOUNT)})
+    [account] = crm.create("Accounts", [{"Account_Name": DEMO_ACCOUNT}])
+    for made, what in ((item, "item"), (account, "account")):
+        if not made.ok:
+            raise RuntimeError(f"the emulators refused the demo's {what}: {made}")
+    for module, settings in (
+            ("transactions", {"enabled": True}),
+            ("deals", {"enabled": True, "mode": "quote", "create_stage": DEMO_QUOTE_STAGE,
+                       "accept_stage": DEMO_WON_STAGE, "invoice_on_accept": True,
+                       "item": item.id})):
+        store.save_settings(module, parse_module_settings(module, settings).model_dump(
+            mode="json"), note="crmbooks demo")
+    name = "Northwind: 40 seats"
+    [deal] = crm.create("Deals", [{"Deal_Name": name, "Stage": "Qualification",
+                                   "Amount": Decimal(DEMO_DEAL_AMOUNT),
+                                   "Account_Name": {"id": account.id}}])
+    # the salesperson's move: what the trigger acts on
+    moved = crm.update("Deals", [{"id": deal.id, "Stage": DEMO_QUOTE_STAGE}]) if deal.ok else []
+    if not deal.ok or not moved[0].ok:
+        raise RuntimeError(f"the CRM emulator refused the demo's deal: {deal} {moved}")
+    say(f"[bold]2. Transactions and deal triggers on[/] (off on a new connection): as "
+        f"`crmbooks configure transactions --enable` and `crmbooks configure deals --mode "
+        f"quote --create-stage \"{DEMO_QUOTE_STAGE}\" --accept-stage \"{DEMO_WON_STAGE}\" "
+        f"--invoice-on-accept --item {item.id}` save them ({item.id}: the Books item "
+        f"'{DEMO_ITEM}'). In the CRM, a salesperson adds the account '{DEMO_ACCOUNT}' and its "
+        f"deal '{name}' ({DEMO_DEAL_AMOUNT}), and moves the deal to the quote stage, "
+        f"{DEMO_QUOTE_STAGE}.")
+    return {"id": deal.id, "name": name, "account": account.id, "account_name": DEMO_ACCOUNT,
+            "item": item.id}
+
+
+def tell_quote(deal: dict) -> None:
+    """Where the deal's quote shows in the CRM: the deal's and the account's Quotes lists,
+    read back through the CRM API."""
+    from crmbooks.runtime import get_runtime
+
+    crm, fields = get_runtime().crm, ["Subject", "Books_Number__c", "Status", "Grand_Total"]
+    on_deal = crm.related("Deals", deal["id"], "Quotes", fields)
+    on_account = {q["id"] for q in crm.related("Accounts", deal["account"], "Quotes", fields)}
+    if not on_deal:
+        console.print(f"  The deal '{deal['name']}' has no quote in the CRM yet (see "
+                      "`crmbooks history --failures`).", highlight=False)
+        return
+    for quote in on_deal:
+        where = ("the Quotes list of the deal and the Quotes list of the account "
+                 f"'{deal['account_name']}'" if quote["id"] in on_account
+                 else "the Quotes list of the deal (not of its account)")
+        console.print(f"  The deal '{deal['name']}' reached {DEMO_QUOTE_STAGE}, so Books has "
+                      f"its draft quote {quote.get('Books_Number__c')} "
+                      f"({money(quote.get('Grand_Total'))}); in the CRM that quote (status "
+                      f"{quote.get('Status')}) is in {where}.", highlight=False)
+
+
+#: The CRM fields of the figures the demo shows (README: "Accounting figures on the CRM
+#: customer").
+OUTSTANDING, INVOICED = "Books_Outstanding__c", "Books_Invoiced_Total__c"
+
+
+def invoice_in_books(store, deal: dict, say) -> dict:
+    """Step 4: the deal's customer (linked by the sync) invoiced in Books and the invoice
+    sent, as the accounts team would; returns the invoice and the account's outstanding
+    figure before it."""
+    from decimal import Decimal
+
+    from crmbooks.runtime import get_runtime
+
+    runtime = get_runtime()
+    before = (runtime.crm.get_record("Accounts", deal["account"], [OUTSTANDING]) or {}).get(
+        OUTSTANDING)
+    links = store.link_ids("customers")
+    customer = links[links["crm_id"] == str(deal["account"])]["books_id"]
+    if customer.empty:
+        raise RuntimeError(f"the sync did not link the account '{deal['account_name']}' to a "
+                           "Books customer: see `crmbooks history --failures`")
+    made = runtime.books.create("invoices", {
+        "customer_id": str(customer.iloc[0]),
+        "line_items": [{"item_id": deal["item"], "quantity": 1,
+                        "rate": Decimal(DEMO_DEAL_AMOUNT)}]})
+    if not made.ok:
+        raise RuntimeError(f"the Books emulator refused the demo's invoice: {made}")
+    invoice = made.record
+    runtime.books.mark("invoices", invoice["invoice_id"], "sent")
+    say(f"[bold]4. In Books[/], the accounts team invoices '{deal['account_name']}' "
+        f"{DEMO_DEAL_AMOUNT} (invoice {invoice.get('invoice_number')}, sent). The CRM "
+        f"account's {OUTSTANDING} (outstanding receivables) is {money(before)} before the "
+        f"next sync.")
+    return {**invoice, "outstanding_before": before}
+
+
+def tell_receivables(deal: dict, invoice: dict) -> None:
+    """The account's Books figures in the CRM after the sync, and the invoice on it."""
+    from crmbooks.runtime import get_runtime
+
+    crm = get_runtime().crm
+    account = crm.get_record("Accounts", deal["account"], [OUTSTANDING, INVOICED]) or {}
+    invoices = crm.related("Accounts", deal["account"], "Invoices", ["Books_Number__c"])
+    shown = any(i.get("Books_Number__c") == invoice.get("invoice_number") for i in invoices)
+    console.print(
+        f"  The CRM account '{deal['account_name']}' now shows {OUTSTANDING} (outstanding "
+        f"receivables) {money(account.get(OUTSTANDING))}, was "
+        f"{money(invoice['outstanding_before'])}, and {INVOICED} "
+        f"{money(account.get(INVOICED))}: Books' own figures"
+        + (f"; the invoice {invoice.get('invoice_number')} is in the account's Invoices list."
+           if shown else "."), highlight=False)
+
+
+def money(value) -> str:
+    """An amount as the CRM shows it, to the cent (a figure never written yet: 0.00)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return f"{Decimal(str(value if value is not None else 0)):,.2f}"
+    except InvalidOperation:
+        return str(value)
+
+
+def tell(runs: list[dict]) -> None:
+    """What each module's run did, in words: what it created and updated on each side, and
+    why it skipped what it skipped; a module turned off, with what turns it on."""
     from collections import Counter
 
-    from crmbooks.reporting import run_to_json
     from crmbooks.runtime import open_store
 
     store = open_store()
-    for module in modules:
-        [run] = store.list_runs(module, limit=1) or [None]
-        if run is None:
+    for report in runs:
+        module = report["module"]
+        if report["state"] == "skipped":
+            console.print(f"  {module}: skipped, not failed: {report['reason']}.",
+                          highlight=False)
             continue
-        report = run_to_json(store, run)
         books, crm = report["counts"]["books"], report["counts"]["crm"]
         line = (f"  {module}: {books['created']} created and {books['updated']} updated in "
                 f"Books, {crm['created']} created and {crm['updated']} updated in the CRM")
         skipped = books["skipped"] + crm["skipped"]
         if skipped:
-            events = store.events(run_id=run.id)
+            events = store.events(run_id=report["run_id"])
             rows = [] if events.empty else events[
                 events["action"].isin(["skip", "skipped"])].to_dict("records")
             reasons = Counter(reason_of(row.get("message")) for row in rows)
@@ -113,12 +270,10 @@ def reason_of(message: str | None) -> str:
 
 
 def epilogue(home, seconds: float) -> None:
-    """What the demo left out, where its state is, and the commands to try next."""
-    console.print(
-        f"Done in {seconds:.0f} s. Not in the demo: transactions and deal triggers are off "
-        "until configured (`crmbooks configure transactions …`, `crmbooks configure deals "
-        "…`), since they act on documents and deals a person chooses to sync.",
-        highlight=False)
+    """How long it took, where its state is, and the commands to try next."""
+    console.print(f"Done in {seconds:.0f} s: every module synced, a deal's quote shown on the "
+                  "deal and its account in the CRM, and a customer's Books receivables on its "
+                  "CRM account.", highlight=False)
     console.print("Next:", highlight=False)
     for command, what in (
             ("crmbooks up", "the Prefect UI (these runs are in it), the schedules and the "

@@ -8,7 +8,9 @@ from crmbooks.app.cli.common import fail, run_sync
 
 
 def sync(
-    modules: list[str] = typer.Argument(None, help="customers, vendors, items, or all"),
+    modules: list[str] = typer.Argument(
+        None, help="customers, vendors, items, transactions, deals (or deal-triggers), or "
+        "all (the default)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: write nothing."),
     json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
     org: str = typer.Option(None, "--org", help="Sync this Books organization (an extra one "
@@ -16,9 +18,14 @@ def sync(
     all_orgs: bool = typer.Option(False, "--all-orgs",
                                   help="Sync the primary, then each extra organization."),
 ):
-    """Sync now, in dependency order (customers, vendors, items).
+    """Sync now, in dependency order (customers, vendors, items, transactions, deals).
+
+    A module that is turned off (transactions not enabled, deal triggers not configured) is
+    skipped with its reason, and is not a failure.
 
     Example: crmbooks sync customers --dry-run
+
+    Example: crmbooks sync transactions deal-triggers
 
     Example: crmbooks sync --all-orgs
     """
