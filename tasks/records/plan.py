@@ -25,7 +25,8 @@ from crmbooks.sync.mapping import (
     to_books,
     to_crm,
 )
-from crmbooks.sync.plan import plan_module
+from crmbooks.sync.modules import syncs_lone_contacts
+from crmbooks.sync.plan import kept_out_rows, plan_module
 from tasks.context import RunContext
 from tasks.family import Fetched
 from tasks.records.fetch import CONTACT_TYPE
@@ -44,29 +45,52 @@ def scan_is_cheaper(names: int, known_records: int) -> bool:
 
 def raw_by_kind(run: RunContext, crm: Fetched, books: Fetched) -> tuple[dict, dict]:
     """Split fetched frames into the module's record kinds: ({kind: crm df}, {kind: books df})."""
+    crm_kinds, books_kinds, _ = split_by_kind(run, crm, books)
+    return crm_kinds, books_kinds
+
+
+def split_by_kind(run: RunContext, crm: Fetched, books: Fetched) -> tuple[dict, dict, dict]:
+    """Fetched frames by record kind, and what the settings keep out: ({kind: crm df},
+    {kind: books df}, {"crm": CRM contacts, "books": Books customers of no active kind})."""
     spec, settings = run.spec(), run.module_settings()
     crm_kinds, books_kinds = {}, {}
+    kept_out = {"crm": pd.DataFrame(), "books": pd.DataFrame()}
     for kind in spec.active_kinds(settings):
         frame = crm.frames.get(kind.crm_module, pd.DataFrame())
         if kind.crm_module == "Contacts" and run.module == "customers":
-            frame = route_crm_contacts(frame, settings).get(kind.name, frame.iloc[0:0])
+            routed = route_crm_contacts(frame, settings, _individuals(run, frame))
+            kept_out["crm"] = routed["unsynced"]
+            frame = routed.get(kind.name, frame.iloc[0:0])
         crm_kinds[kind.name] = frame
     for resource, frame in books.frames.items():
         routed = route_books(spec, settings, frame) if not frame.empty else {}
+        if not run.one_way and settings.scope == "both" and "unsynced" in routed:
+            # One way, Books records only serve as current values: none is kept out.
+            kept_out["books"] = routed["unsynced"]
         for kind in spec.active_kinds(settings):
             if kind.books_resource == resource:
                 books_kinds[kind.name] = routed.get(kind.name, pd.DataFrame())
     if "contact_persons" in crm_kinds and "accounts" in books_kinds:
         books_kinds["contact_persons"] = explode_persons(books_kinds["accounts"])
-    return crm_kinds, books_kinds
+    return crm_kinds, books_kinds, kept_out
+
+
+def _individuals(run: RunContext, contacts: pd.DataFrame) -> set[str]:
+    """CRM ids among the fetched ``contacts`` that are linked to an individual customer."""
+    if contacts.empty or "id" not in contacts or syncs_lone_contacts(run.module_settings()):
+        return set()  # every lone contact is an individual customer anyway
+    links = run.runtime().store.links_of(run.module, crm_ids=contacts["id"].dropna())
+    return {str(i) for i, kind in zip(links["crm_id"], links["kind"], strict=True)
+            if kind == "contacts"}
 
 
 def map_records(run: RunContext, crm: Fetched, books: Fetched) -> dict:
     """Mapped frames per kind and side, plus the mapping failures (one row per record)."""
     spec, settings = run.spec(), run.module_settings()
     mapping = effective_mapping(spec, settings)
-    crm_kinds, books_kinds = raw_by_kind(run, crm, books)
-    mapped = {"crm": {}, "books": {}}
+    crm_kinds, books_kinds, kept_out = split_by_kind(run, crm, books)
+    mapped = {"crm": {}, "books": {}, "kept_out": kept_out_rows(
+        spec, settings, crm=kept_out["crm"], books=kept_out["books"])}
     failures = [pd.DataFrame(columns=FAILURE_COLUMNS)]
     for kind in spec.active_kinds(settings):
         frame, failed = to_books(crm_kinds.get(kind.name, pd.DataFrame()), mapping, kind, spec,
@@ -232,4 +256,5 @@ def plan_changes(run: RunContext, mapped: dict, indexes: dict) -> pd.DataFrame:
     return plan_module(spec, settings, mapping, crm=mapped["crm"], books=mapped["books"],
                        links=links, crm_index=indexes["crm"] or None,
                        books_index=indexes["books"] or None, failures=mapped["failures"],
-                       taken=indexes.get("taken"), decisions=decisions)
+                       taken=indexes.get("taken"), decisions=decisions,
+                       kept_out=mapped.get("kept_out"))

@@ -292,7 +292,7 @@ def record_module_ignored(org_id: str, module: str, side: str,
     if not getattr(settings, "enabled", True):
         return f"{module} are turned off"
     if side == "crm" and crm_module not in {
-            kind.crm_module for kind in module_spec(module).active_kinds(settings)}:
+            kind.crm_module for kind in module_spec(module).configured_kinds(settings)}:
         return f"{crm_module} do not feed {module} under its settings"
     if side == "books" and getattr(settings, "scope", "both") != "both":
         return f"{module} sync CRM → Books only"
