@@ -79,9 +79,13 @@ def _individuals(run: RunContext, contacts: pd.DataFrame) -> set[str]:
     """CRM ids among the fetched ``contacts`` that are linked to an individual customer."""
     if contacts.empty or "id" not in contacts or syncs_lone_contacts(run.module_settings()):
         return set()  # every lone contact is an individual customer anyway
-    links = run.runtime().store.links_of(run.module, crm_ids=contacts["id"].dropna())
+    # Ids and kind only: the links' values are not needed to route a contact.
+    links = run.runtime().store.link_ids(run.module)
+    if links.empty:
+        return set()
+    fetched = {str(i) for i in contacts["id"].dropna()}
     return {str(i) for i, kind in zip(links["crm_id"], links["kind"], strict=True)
-            if kind == "contacts"}
+            if kind == "contacts" and str(i) in fetched}
 
 
 def map_records(run: RunContext, crm: Fetched, books: Fetched) -> dict:
