@@ -114,7 +114,7 @@ def map_records(run: RunContext, crm: Fetched, books: Fetched) -> dict:
 def dedupe(run: RunContext, crm: Fetched, books: Fetched) -> dict[str, dict[str, pd.DataFrame]]:
     """For each kind, the index of every record on each side that duplicates may match."""
     spec, settings = run.spec(), run.module_settings()
-    crm_kinds, books_kinds = raw_by_kind(run, crm, books)
+    crm_kinds, books_kinds, kept_out = split_by_kind(run, crm, books)
     # Only ids are needed here ("is this name's record linked", how many links): no values.
     links = _link_ids_if(run, [*crm_kinds.values(), *books_kinds.values()])
     indexes: dict[str, dict] = {"crm": {}, "books": {}, "taken": {}}
@@ -129,7 +129,11 @@ def dedupe(run: RunContext, crm: Fetched, books: Fetched) -> dict[str, dict[str,
         indexes["taken"][kind.name] = taken_names(
             kind, (seen.to_dict("records") if not seen.empty else []) + looked_up)
         if settings.scope == "both":
-            indexes["crm"][kind.name] = _crm_index(run, kind, crm_raw, books_raw, links)
+            # A Books individual duplicates a CRM contact the settings keep out just as well:
+            # sent anyway, it would be a second CRM contact of that name.
+            seen = pd.concat([crm_raw, kept_out["crm"]], ignore_index=True) if (
+                kind.name == "contacts" and not kept_out["crm"].empty) else crm_raw
+            indexes["crm"][kind.name] = _crm_index(run, kind, seen, books_raw, links)
     return indexes
 
 
@@ -218,8 +222,10 @@ def taken_names(kind, rows: list[dict]) -> set[str]:
 def _crm_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
     spec, runtime = run.spec(), run.runtime()
     own = index_records(crm_raw, kind, "crm", spec)
-    if run.crm_cursor is None and not run.targeted and not run.views:
-        return own  # the CRM fetch was complete
+    read = run.facts.get("crm_fields") or {kind.crm_module: []}
+    if run.crm_cursor is None and not run.targeted and not run.views and \
+            kind.crm_module in read:
+        return own  # the CRM fetch was complete (CRM Contacts may not be read at all)
     # Otherwise look the unlinked Books names up in the whole CRM module: a view limits what
     # is synced, not what a Books record duplicates (the duplicates policy applies to
     # out-of-view records too).

@@ -64,6 +64,10 @@ def test_individuals_reach_crm_contacts_kept_out_is_said_and_a_bad_one_fails_alo
     small(emu_reset)
     [lone] = [i for i, c in emu_reset.emu.crm.records("Contacts").items()
               if not c.get("Account_Name")]
+    named = emu_reset.emu.crm.records("Contacts")[lone]
+    # A Books individual named like the lone CRM contact: its duplicate, even though the
+    # settings keep that contact out.
+    twin = add_individual(books_http, emu_reset, named.get("First_Name"), named["Last_Name"])
     no_email = add_individual(books_http, emu_reset, "Noemail", "Person")
     no_last = add_individual(books_http, emu_reset, "Cher", None, "cher@example.com")
     state, run = sync(store, crm_module="accounts+contacts", scope="both")
@@ -86,6 +90,11 @@ def test_individuals_reach_crm_contacts_kept_out_is_said_and_a_bad_one_fails_alo
     side, action, why = events(store, run.id)[f"crm/Contacts/{lone}"]
     assert (side, action) == ("books", "skipped") and "--include-unassociated-contacts" in why
     assert run.counts["books"] == {**run.counts["books"], "created": 1, "skipped": 1}
+    # The duplicate of the lone contact is not sent (a second CRM contact of that name).
+    assert store.find_link("customers", books_id=twin) is None
+    assert events(store, run.id)[f"books/contacts/{twin}"][1] == "skipped"
+    assert [c for c in emu_reset.emu.crm.records("Contacts").values()
+            if c.get("Books_Id__c") == twin] == []
     shown = CliRunner().invoke(app, ["history", "--run", run.id[:8]])
     assert shown.exit_code == 0 and f"crm/Contacts/{lone}" in shown.output
 
