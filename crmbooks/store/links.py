@@ -88,6 +88,13 @@ class LinkStore(StoreBase):
         return pd.DataFrame([tuple(r) for r in rows], columns=["crm_id", "books_id", "kind"],
                             dtype=object)
 
+    def has_links(self, module: str, kind: str) -> bool:
+        """True when ``module`` has at least one link of record kind ``kind`` (one indexed
+        query, no rows read)."""
+        stmt = self._module_links(module, Link.id).where(Link.kind == kind).limit(1)
+        with self.session() as s:
+            return s.exec(stmt).first() is not None
+
     def link_stamps(self, module: str, side: str) -> dict[str, str]:
         """{id on ``side`` (crm|books): its modified stamp right after our last write}, the
         echo stamps a fetch drops: two columns, not whole links (whose JSON values cost a

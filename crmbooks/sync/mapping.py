@@ -223,29 +223,57 @@ def _books_row(rec: dict[str, Any], kind: KindSpec, spec: ModuleSpec | None) -> 
 
 
 # ------------------------------------------------------------------------------- routing
-def route_crm_contacts(contacts: pd.DataFrame, settings: Any) -> dict[str, pd.DataFrame]:
+def route_crm_contacts(contacts: pd.DataFrame, settings: Any,
+                       individuals: Any = ()) -> dict[str, pd.DataFrame]:
     """Split fetched CRM Contacts into the kinds the customers settings sync.
 
     Returns ``{"contacts": ..., "contact_persons": ..., "unsynced": ...}``: in mode contacts
     every contact is an individual customer; in accounts+contacts a contact with an account
     is a contact person, one without is an individual customer only when
     ``include_unassociated_contacts`` is on, otherwise unsynced; in accounts nothing is synced.
+    Whatever the mode, a contact in ``individuals`` (CRM ids linked to an individual Books
+    customer: two-way, one went to CRM Contacts) is an individual customer, so that an edit
+    of it follows its link.
     """
     empty = contacts.iloc[0:0]
     mode = getattr(settings, "crm_module", "accounts")
-    if mode == "contacts":
+    if mode == "contacts" or contacts.empty:
         return {"contacts": contacts.copy(), "contact_persons": empty, "unsynced": empty}
-    if mode == "accounts" or contacts.empty:
-        return {"contacts": empty, "contact_persons": empty, "unsynced": contacts.copy()}
+    linked = {str(i) for i in individuals}
+    is_linked = contacts["id"].map(lambda v: str(v) in linked) if "id" in contacts else \
+        pd.Series([False] * len(contacts), index=contacts.index)
+    if mode == "accounts":
+        return {"contacts": contacts[is_linked].copy(), "contact_persons": empty,
+                "unsynced": contacts[~is_linked].copy()}
     col = contacts["Account_Name"] if "Account_Name" in contacts else pd.Series(
         [None] * len(contacts), index=contacts.index)
-    has_account = col.map(lambda v: as_id(v) is not None)
-    alone = contacts[~has_account].copy()
+    has_account = col.map(lambda v: as_id(v) is not None) & ~is_linked
+    alone = contacts[~has_account]
     if getattr(settings, "include_unassociated_contacts", False):
-        return {"contacts": alone, "contact_persons": contacts[has_account].copy(),
+        return {"contacts": alone.copy(), "contact_persons": contacts[has_account].copy(),
                 "unsynced": empty}
-    return {"contacts": empty, "contact_persons": contacts[has_account].copy(),
-            "unsynced": alone}
+    return {"contacts": alone[is_linked[~has_account]].copy(),
+            "contact_persons": contacts[has_account].copy(),
+            "unsynced": alone[~is_linked[~has_account]].copy()}
+
+
+def kept_out_reason(side: str, settings: Any) -> str:
+    """Why the customers settings keep a routed-out record of ``side`` out of the sync: a CRM
+    contact its CRM module setting does not take, or a Books customer of a kind with nowhere
+    to go (a business one while only CRM Contacts are synced)."""
+    mode = getattr(settings, "crm_module", "accounts")
+    if side == "books":
+        if getattr(settings, "scope", "both") != "both":
+            return "the customers module syncs CRM → Books only (`--scope fetch`)"
+        return ("a business Books customer goes to CRM Accounts, and the customers module "
+                "syncs CRM Contacts only (`--crm-module contacts`): choose `--crm-module "
+                "accounts` or `accounts+contacts` to sync it")
+    if mode == "accounts":
+        return ("the customers module syncs CRM Accounts only (`--crm-module accounts`): a "
+                "CRM contact is synced with `--crm-module accounts+contacts` or `contacts`, "
+                "or once it is linked to an individual Books customer")
+    return ("a contact not associated with any account: synced as an individual customer "
+            "only with `--include-unassociated-contacts`")
 
 
 def route_books(spec: ModuleSpec, settings: Any, books: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -79,17 +79,33 @@ class ModuleSpec:
                 return kind
         raise KeyError(f"module {self.name!r} has no record kind {name!r}")
 
-    def active_kinds(self, settings: Any = None) -> tuple[KindSpec, ...]:
-        """The kinds synced under ``settings`` (customers depend on crm_module)."""
+    def configured_kinds(self, settings: Any = None) -> tuple[KindSpec, ...]:
+        """The kinds whose CRM records ``settings`` sync (customers depend on crm_module):
+        the CRM modules that feed the module, as the CRM module setting chooses them."""
         if self.name != "customers":
             return self.kinds
         mode = getattr(settings, "crm_module", "accounts")
         names = {"accounts": ("accounts",), "contacts": ("contacts",),
                  "accounts+contacts": ("accounts", "contact_persons")}[mode]
-        if mode == "accounts+contacts" and getattr(settings, "include_unassociated_contacts",
-                                                   False):
+        if syncs_lone_contacts(settings):
             names = (*names, "contacts")
         return tuple(k for k in self.kinds if k.name in names)
+
+    def active_kinds(self, settings: Any = None) -> tuple[KindSpec, ...]:
+        """The kinds synced under ``settings``: the configured ones, and for customers in
+        two-way mode always individual customers too.
+
+        Two-way, an individual Books customer goes to CRM Contacts and a business one to CRM
+        Accounts, whatever the CRM module setting: that setting chooses which CRM records
+        are sent to Books, not where a Books customer lands. Which CRM contacts of such a
+        mode the individual kind takes (only those linked to an individual customer) is the
+        routing's business (``mapping.route_crm_contacts``).
+        """
+        kinds = self.configured_kinds(settings)
+        if self.name == "customers" and getattr(settings, "scope", None) == "both" and all(
+                k.name != "contacts" for k in kinds):
+            kinds = tuple(k for k in self.kinds if k in kinds or k.name == "contacts")
+        return kinds
 
     def overwrite_winner(self, scope: str) -> Side:
         """Who wins an overwrite of a duplicate: the first side in two-way mode, else CRM."""
@@ -98,6 +114,15 @@ class ModuleSpec:
     def conflict_winner(self, scope: str) -> Side:
         """Who wins a field changed on both sides; CRM when only fetching from CRM."""
         return self.winner if scope == "both" else "crm"
+
+
+def syncs_lone_contacts(settings: Any) -> bool:
+    """True when the customers settings send every CRM contact without an account to Books
+    as an individual customer (CRM module contacts, or accounts+contacts with "include
+    contacts not associated with any account")."""
+    mode = getattr(settings, "crm_module", "accounts")
+    return mode == "contacts" or (mode == "accounts+contacts" and bool(
+        getattr(settings, "include_unassociated_contacts", False)))
 
 
 _CONTACT_ID = "contact_id"

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from crmbooks.sync.dedupe import index_of, match, normalise_name
-from crmbooks.sync.mapping import clean_records
+from crmbooks.sync.mapping import as_id, books_key, clean_records, crm_key, kept_out_reason
 from crmbooks.sync.merge import MergeResult, Sides, merge_record
 from crmbooks.sync.modules import KindSpec, ModuleSpec
 from crmbooks.sync.outcomes import OTHER, counts, planned_events
@@ -507,11 +507,14 @@ def plan_module(spec: ModuleSpec, settings: Any, mapping: Mapping, *,
                 books_index: dict[str, pd.DataFrame] | None = None,
                 failures: pd.DataFrame | None = None,
                 taken: dict[str, set[str]] | None = None,
-                decisions: dict[str, tuple[str, str | None]] | None = None) -> pd.DataFrame:
+                decisions: dict[str, tuple[str, str | None]] | None = None,
+                kept_out: list[dict] | None = None) -> pd.DataFrame:
     """Plan every active kind of a module (parents before children); frames keyed by kind.
 
     Contact persons created together with a new parent are put inline into the parent's
     Books create payload (``contact_persons``) and keep ``inline=True`` on their own row.
+    ``kept_out``: skip rows of fetched records the settings keep out (``kept_out_rows``),
+    added as they are so that the run counts them with their reason.
     """
     parts: list[pd.DataFrame] = []
     for kind in spec.active_kinds(settings):
@@ -522,8 +525,42 @@ def plan_module(spec: ModuleSpec, settings: Any, mapping: Mapping, *,
             books_index=(books_index or {}).get(kind.name), parents=parents,
             new_parents=new_parents, failures=failures, taken=(taken or {}).get(kind.name),
             decisions=decisions))
+    if kept_out:
+        parts.append(pd.DataFrame([{**_row(r), **{k: r[k] for k in (
+            "action", "target", "reason")}} for r in kept_out], columns=PLAN_COLUMNS,
+            dtype=object))
     plan = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PLAN_COLUMNS)
     return _inline_children(plan.astype(object))
+
+
+def kept_out_rows(spec: ModuleSpec, settings: Any, *, crm: pd.DataFrame | None = None,
+                  books: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Skip rows (with their reason) for fetched records the settings keep out: CRM contacts
+    the CRM module setting does not take (``crm``, raw CRM Contacts) and Books customers with
+    no active kind (``books``, raw Books contacts). Without them a record the settings leave
+    out would be ignored without a word.
+    """
+    if spec.name != "customers":
+        return []
+    rows = []
+    contacts = spec.kind("contacts")
+    reason = kept_out_reason("crm", settings)
+    for rec in clean_records(crm):
+        crm_id = as_id(rec.get("id"))
+        if crm_id:
+            rows.append({"record_key": crm_key("Contacts", crm_id), "kind": "contacts",
+                         "source": "crm", "crm_id": crm_id, "name": contacts.crm_name(rec),
+                         "action": "skip", "target": "books", "reason": reason})
+    reason = kept_out_reason("books", settings)
+    for rec in clean_records(books):
+        books_id = as_id(rec.get("contact_id"))
+        if not books_id or rec.get("contact_type") not in (None, "customer"):
+            continue  # another module's contact (the fetch filters them out anyway)
+        kind = next(k for k in spec.kinds if k.books_resource == "contacts" and k.owns_books(rec))
+        rows.append({"record_key": books_key("contacts", books_id), "kind": kind.name,
+                     "source": "books", "books_id": books_id, "name": kind.books_name(rec),
+                     "action": "skip", "target": "crm", "reason": reason})
+    return rows
 
 
 def _parents(kind: KindSpec, links: pd.DataFrame | None,

@@ -56,17 +56,28 @@ class RecordsFamily(Family):
                                  for r in sorted({k.books_resource for k in kinds})})
         listed: dict[str, list[str]] = {}
         by_id: dict[str, list[str]] = {}
+        configured = self.spec.configured_kinds(settings)
         for kind in kinds:
             known = {f.get("api_name") for f in crm_meta[kind.crm_module]}
             fields = crm_fields(mapping, kind, self.spec)
-            # The CRM has a Currency field only with multi-currency on: ask for it only when
-            # the module has one; without it every record is in the base currency.
-            listed.setdefault(kind.crm_module, []).extend(
-                f for f in fields if f != kind.currency_field or f in known)
+            if kind in configured or self._follows(runtime, kind, configured):
+                # The CRM has a Currency field only with multi-currency on: ask for it only
+                # when the module has one; without it every record is in the base currency.
+                listed.setdefault(kind.crm_module, []).extend(
+                    f for f in fields if f != kind.currency_field or f in known)
             by_id.setdefault(kind.crm_module, []).extend(f for f in fields if f in known)
         return {"views": self._views(runtime, settings, kinds),
                 "crm_fields": {m: list(dict.fromkeys(f)) for m, f in listed.items()},
                 "crm_target_fields": {m: list(dict.fromkeys(f)) for m, f in by_id.items()}}
+
+    def _follows(self, runtime, kind, configured) -> bool:
+        """Whether the change scan reads the CRM module of a kind only two-way mode adds
+        (individual customers while customers come from CRM Accounts): only once one is
+        linked, so that a CRM edit of it follows its link. Before, it would read CRM
+        Contacts on every run only to keep them all out."""
+        if any(k.crm_module == kind.crm_module for k in configured):
+            return True  # the module is read anyway (accounts+contacts)
+        return runtime.store.has_links(self.module, kind.name)
 
     @staticmethod
     def _views(runtime, settings, kinds) -> dict[str, str]:

@@ -107,7 +107,10 @@ def _deleted(run: RunContext, crm: Fetched, books: Fetched, outcomes: list[dict]
     if not run.targeted:
         runtime = run.runtime()
         since = runtime.store.cursor(run.module, CURSOR)
-        modules = sorted({k.crm_module for k in run.spec().active_kinds(run.module_settings())})
+        # The CRM modules the change scan reads: a kind two-way mode adds is not read (and
+        # has no link to retire) until one of its records is linked.
+        modules = sorted(run.facts.get("crm_fields") or {
+            k.crm_module for k in run.spec().active_kinds(run.module_settings())})
         for module in modules:
             for page in runtime.crm.deleted(module, since):
                 for row in page:

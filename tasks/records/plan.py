@@ -25,7 +25,8 @@ from crmbooks.sync.mapping import (
     to_books,
     to_crm,
 )
-from crmbooks.sync.plan import plan_module
+from crmbooks.sync.modules import syncs_lone_contacts
+from crmbooks.sync.plan import kept_out_rows, plan_module
 from tasks.context import RunContext
 from tasks.family import Fetched
 from tasks.records.fetch import CONTACT_TYPE
@@ -44,29 +45,56 @@ def scan_is_cheaper(names: int, known_records: int) -> bool:
 
 def raw_by_kind(run: RunContext, crm: Fetched, books: Fetched) -> tuple[dict, dict]:
     """Split fetched frames into the module's record kinds: ({kind: crm df}, {kind: books df})."""
+    crm_kinds, books_kinds, _ = split_by_kind(run, crm, books)
+    return crm_kinds, books_kinds
+
+
+def split_by_kind(run: RunContext, crm: Fetched, books: Fetched) -> tuple[dict, dict, dict]:
+    """Fetched frames by record kind, and what the settings keep out: ({kind: crm df},
+    {kind: books df}, {"crm": CRM contacts, "books": Books customers of no active kind})."""
     spec, settings = run.spec(), run.module_settings()
     crm_kinds, books_kinds = {}, {}
+    kept_out = {"crm": pd.DataFrame(), "books": pd.DataFrame()}
     for kind in spec.active_kinds(settings):
         frame = crm.frames.get(kind.crm_module, pd.DataFrame())
         if kind.crm_module == "Contacts" and run.module == "customers":
-            frame = route_crm_contacts(frame, settings).get(kind.name, frame.iloc[0:0])
+            routed = route_crm_contacts(frame, settings, _individuals(run, frame))
+            kept_out["crm"] = routed["unsynced"]
+            frame = routed.get(kind.name, frame.iloc[0:0])
         crm_kinds[kind.name] = frame
     for resource, frame in books.frames.items():
         routed = route_books(spec, settings, frame) if not frame.empty else {}
+        if not run.one_way and settings.scope == "both" and "unsynced" in routed:
+            # One way, Books records only serve as current values: none is kept out.
+            kept_out["books"] = routed["unsynced"]
         for kind in spec.active_kinds(settings):
             if kind.books_resource == resource:
                 books_kinds[kind.name] = routed.get(kind.name, pd.DataFrame())
     if "contact_persons" in crm_kinds and "accounts" in books_kinds:
         books_kinds["contact_persons"] = explode_persons(books_kinds["accounts"])
-    return crm_kinds, books_kinds
+    return crm_kinds, books_kinds, kept_out
+
+
+def _individuals(run: RunContext, contacts: pd.DataFrame) -> set[str]:
+    """CRM ids among the fetched ``contacts`` that are linked to an individual customer."""
+    if contacts.empty or "id" not in contacts or syncs_lone_contacts(run.module_settings()):
+        return set()  # every lone contact is an individual customer anyway
+    # Ids and kind only: the links' values are not needed to route a contact.
+    links = run.runtime().store.link_ids(run.module)
+    if links.empty:
+        return set()
+    fetched = {str(i) for i in contacts["id"].dropna()}
+    return {str(i) for i, kind in zip(links["crm_id"], links["kind"], strict=True)
+            if kind == "contacts" and str(i) in fetched}
 
 
 def map_records(run: RunContext, crm: Fetched, books: Fetched) -> dict:
     """Mapped frames per kind and side, plus the mapping failures (one row per record)."""
     spec, settings = run.spec(), run.module_settings()
     mapping = effective_mapping(spec, settings)
-    crm_kinds, books_kinds = raw_by_kind(run, crm, books)
-    mapped = {"crm": {}, "books": {}}
+    crm_kinds, books_kinds, kept_out = split_by_kind(run, crm, books)
+    mapped = {"crm": {}, "books": {}, "kept_out": kept_out_rows(
+        spec, settings, crm=kept_out["crm"], books=kept_out["books"])}
     failures = [pd.DataFrame(columns=FAILURE_COLUMNS)]
     for kind in spec.active_kinds(settings):
         frame, failed = to_books(crm_kinds.get(kind.name, pd.DataFrame()), mapping, kind, spec,
@@ -86,7 +114,7 @@ def map_records(run: RunContext, crm: Fetched, books: Fetched) -> dict:
 def dedupe(run: RunContext, crm: Fetched, books: Fetched) -> dict[str, dict[str, pd.DataFrame]]:
     """For each kind, the index of every record on each side that duplicates may match."""
     spec, settings = run.spec(), run.module_settings()
-    crm_kinds, books_kinds = raw_by_kind(run, crm, books)
+    crm_kinds, books_kinds, kept_out = split_by_kind(run, crm, books)
     # Only ids are needed here ("is this name's record linked", how many links): no values.
     links = _link_ids_if(run, [*crm_kinds.values(), *books_kinds.values()])
     indexes: dict[str, dict] = {"crm": {}, "books": {}, "taken": {}}
@@ -101,7 +129,11 @@ def dedupe(run: RunContext, crm: Fetched, books: Fetched) -> dict[str, dict[str,
         indexes["taken"][kind.name] = taken_names(
             kind, (seen.to_dict("records") if not seen.empty else []) + looked_up)
         if settings.scope == "both":
-            indexes["crm"][kind.name] = _crm_index(run, kind, crm_raw, books_raw, links)
+            # A Books individual duplicates a CRM contact the settings keep out just as well:
+            # sent anyway, it would be a second CRM contact of that name.
+            seen = pd.concat([crm_raw, kept_out["crm"]], ignore_index=True) if (
+                kind.name == "contacts" and not kept_out["crm"].empty) else crm_raw
+            indexes["crm"][kind.name] = _crm_index(run, kind, seen, books_raw, links)
     return indexes
 
 
@@ -190,8 +222,10 @@ def taken_names(kind, rows: list[dict]) -> set[str]:
 def _crm_index(run, kind, crm_raw, books_raw, links) -> pd.DataFrame:
     spec, runtime = run.spec(), run.runtime()
     own = index_records(crm_raw, kind, "crm", spec)
-    if run.crm_cursor is None and not run.targeted and not run.views:
-        return own  # the CRM fetch was complete
+    read = run.facts.get("crm_fields") or {kind.crm_module: []}
+    if run.crm_cursor is None and not run.targeted and not run.views and \
+            kind.crm_module in read:
+        return own  # the CRM fetch was complete (CRM Contacts may not be read at all)
     # Otherwise look the unlinked Books names up in the whole CRM module: a view limits what
     # is synced, not what a Books record duplicates (the duplicates policy applies to
     # out-of-view records too).
@@ -232,4 +266,5 @@ def plan_changes(run: RunContext, mapped: dict, indexes: dict) -> pd.DataFrame:
     return plan_module(spec, settings, mapping, crm=mapped["crm"], books=mapped["books"],
                        links=links, crm_index=indexes["crm"] or None,
                        books_index=indexes["books"] or None, failures=mapped["failures"],
-                       taken=indexes.get("taken"), decisions=decisions)
+                       taken=indexes.get("taken"), decisions=decisions,
+                       kept_out=mapped.get("kept_out"))

@@ -96,7 +96,9 @@ def _past_own_writes(run: RunContext, side: str, baseline: datetime | None,
                 newest = later(newest, credible(parse_stamp("books", stamp)))
         _restamp(run, restamped)
         return newest
-    for module in sorted({k.crm_module for k in spec.active_kinds(settings)}):
+    # The CRM modules the change scan read (a kind two-way mode adds may not be read yet).
+    for module in sorted(run.facts.get("crm_fields") or {
+            k.crm_module for k in spec.active_kinds(settings)}):
         for page in runtime.crm.iter_records(module, ["id", "Modified_Time"],
                                              modified_since=baseline, sort_by="Modified_Time"):
             for row in page:

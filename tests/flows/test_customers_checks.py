@@ -77,7 +77,9 @@ def test_dry_run_plans_without_writing(store, emu_reset, duplicates):
     assert store.links("customers").empty
     assert store.cursor("customers", "crm") is None
     dup_action = {"overwrite": "overwrite", "clone": "clone", "skip": "skip"}[duplicates]
-    assert run.plan_summary["create"] == 14  # 8 accounts to Books, 6 customers to CRM
+    # 8 accounts to Books, 6 business customers to CRM Accounts and, two-way whatever the
+    # CRM module, 2 individual customers to CRM Contacts
+    assert run.plan_summary["create"] == 16
     assert run.plan_summary[dup_action] >= 4
     events = store.events(run.id)
     expected = {"overwrite": "overwritten", "clone": "cloned", "skip": "skipped"}[duplicates]

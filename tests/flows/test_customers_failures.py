@@ -171,7 +171,9 @@ def test_an_account_named_like_a_books_individual_is_skipped_with_the_reason(
     org = emu_reset.emu.config.books_org_ids[0]
     created = books_http.post("/books/v3/contacts", params={"organization_id": org}, json={
         "contact_name": "Zed Solo", "contact_type": "customer",
-        "customer_sub_type": "individual"})
+        "customer_sub_type": "individual",  # two-way it becomes a CRM contact: a last name
+        "contact_persons": [{"first_name": "Zed", "last_name": "Solo",
+                             "is_primary_contact": True}]})
     assert created.status_code == 201, created.text
     answer = crm_http.post("/crm/v8/Accounts", json={"data": [{"Account_Name": "Zed Solo"}]})
     account_id = answer.json()["data"][0]["details"]["id"]

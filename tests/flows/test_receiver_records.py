@@ -140,6 +140,12 @@ def test_what_record_events_start_in_each_organization(connected_two):
         assert queued() == [f"{PRIMARY}|crm|vendors|114|"]
         # Contacts feed customers only when the settings take them.
         assert "under its settings" in notify("Contacts", "115")["ignored"]
+        # … or when one is linked to an individual customer (two-way, one went to Contacts).
+        primary.upsert_link("customers", crm_id="116", books_id="216116", kind="contacts",
+                            crm_module="Contacts")
+        assert notify("Contacts", "116") == {"accepted": 1}
+        assert queued() == [f"{PRIMARY}|crm|customers|116|"]
+        primary.delete_link("customers", crm_id="116")
         primary.save_settings("customers", {"crm_module": "contacts"})
         assert notify("Contacts", "115") == {"accepted": 1}
         assert queued() == [f"{PRIMARY}|crm|customers|115|"]
@@ -173,6 +179,6 @@ def test_what_record_events_start_in_each_organization(connected_two):
             "contact": {"contact_id": "1", "contact_type": ["vendor"]}}, 400)["error"]
         assert queued() == []
         assert primary.inbox_summary()["pending"] == 0
-        assert len(primary.inbox(worker="records")) == 10  # each accepted event, kept
+        assert len(primary.inbox(worker="records")) == 11  # each accepted event, kept
     finally:
         receiver.stop()

@@ -308,11 +308,12 @@ def test_accounts_and_contacts_plan_with_inline_persons_and_failures():
     assert counts["books"]["created"] == 4 and counts["books"]["failed"] == 1
 
 
-def test_books_individuals_are_unsynced_when_only_accounts_are():
+@pytest.mark.parametrize(("scope", "kind"), [("fetch", "unsynced"), ("both", "contacts")])
+def test_books_individuals_go_to_contacts_two_way_even_when_only_accounts_are(scope, kind):
     books = pd.DataFrame([{"contact_id": "b7", "contact_name": "Ann Lee",
                            "contact_type": "customer", "customer_sub_type": "individual"}])
-    routed = route_books(CUSTOMERS, settings(), books)
-    assert routed["unsynced"].contact_id.tolist() == ["b7"] and routed["accounts"].empty
+    routed = route_books(CUSTOMERS, settings(scope=scope), books)
+    assert routed[kind].contact_id.tolist() == ["b7"] and routed["accounts"].empty
 
 
 def test_counts_and_events_of_a_dry_run():

@@ -66,7 +66,9 @@ VIEW_MODULES = {"accounts": "Accounts", "contacts": "Contacts", "accounts+contac
 def configure(
     module: str = typer.Argument(..., help="customers, vendors, items, transactions or deals."),
     crm_module: str | None = typer.Option(
-        None, "--crm-module", help="customers: accounts | contacts | accounts+contacts."),
+        None, "--crm-module", help="customers: accounts | contacts | accounts+contacts "
+        "(the CRM records sent to Books; two-way, an individual Books customer still goes "
+        "to CRM Contacts)."),
     include_unassociated_contacts: bool | None = typer.Option(
         None, "--include-unassociated-contacts/--exclude-unassociated-contacts",
         help="customers with accounts+contacts: also sync contacts without an account."),

@@ -291,12 +291,23 @@ def record_module_ignored(org_id: str, module: str, side: str,
         return None
     if not getattr(settings, "enabled", True):
         return f"{module} are turned off"
+    spec = module_spec(module)
     if side == "crm" and crm_module not in {
-            kind.crm_module for kind in module_spec(module).active_kinds(settings)}:
+            kind.crm_module for kind in spec.configured_kinds(settings)} and not (
+            _follows_links(org_id, module, spec, settings, crm_module)):
         return f"{crm_module} do not feed {module} under its settings"
     if side == "books" and getattr(settings, "scope", "both") != "both":
         return f"{module} sync CRM → Books only"
     return None
+
+
+def _follows_links(org_id: str, module: str, spec, settings, crm_module: str) -> bool:
+    """True when a CRM module that does not feed the module under its settings still holds
+    records linked to it: two-way, individual customers go to CRM Contacts whatever the CRM
+    module, and an edit of one follows its link (the run skips the unlinked ones, saying
+    why)."""
+    kinds = [k for k in spec.active_kinds(settings) if k.crm_module == crm_module]
+    return any(org_store(org_id).has_links(module, k.name) for k in kinds)
 
 
 def record_orgs(crm_module: str) -> list[str]:
