@@ -382,15 +382,19 @@ def _check_maps(module: str, settings, org_id: str) -> None:
     spec = module_spec(module)
     if not settings.maps and not settings.value_maps:
         return
+    # Only the kinds the maps name (a map without a section is the first kind's); value maps
+    # may sit on any kind's map.
+    named = {m.section or spec.kinds[0].section for m in settings.maps}
+    kinds = [k for k in spec.kinds if k.books_resource != "contact_persons"
+             and (settings.value_maps or k.section in named)]
     crm_meta = books_meta = None
     quiet = quiet_connector_logs()
     try:
         runtime = get_runtime(org_id)
-        crm_meta = {k.crm_module: crm_field_metadata(runtime, k.crm_module)
-                    for k in spec.kinds if k.books_resource != "contact_persons"}
+        crm_meta = {k.crm_module: crm_field_metadata(runtime, k.crm_module) for k in kinds}
         books_meta = {k.books_resource: books_custom_fields(runtime, k.books_resource,
                                                             spec.books_crm_id_field)
-                      for k in spec.kinds if k.books_resource != "contact_persons"}
+                      for k in kinds}
     except (ZohoError, LookupError, RuntimeError) as exc:  # not connected, no secret, offline
         console.print(f"[yellow]Note:[/] the maps were checked against the mapping schema only, "
                       f"not against the fields of the CRM and Books ({exc}).", highlight=False)
