@@ -137,10 +137,15 @@ def configure(
 
     The options given are merged over the active settings, validated, and saved as a new
     version (earlier versions are kept); the change is printed as a diff. --sync also runs
-    the module now ("save and sync").
+    the module now ("save and sync"). Maps are checked against both sides' fields before
+    saving; a change of what is read or how it maps is first planned over every record and
+    said (--no-preview skips that), and the next run reads every record once.
 
     Example: crmbooks configure customers --crm-module accounts+contacts --duplicates skip
     --view "All Accounts" --map cf_tier=Tier --sync
+
+    Example: crmbooks configure vendors --map cf_segment=Category
+    --value-map cf_segment:Hardware=hw --value-map cf_segment:Software=sw
 
     Example: crmbooks configure transactions --types estimates,invoices
     --map cf_po_ref=PO_Ref__c --enable
