@@ -54,10 +54,11 @@ def test_configure_refuses_a_map_to_a_field_books_does_not_have(connected, runne
     assert connected.settings_history("customers") == before
 
 
-def test_configure_refuses_maps_against_the_live_fields(connected, runner):
+def test_maps_are_checked_against_the_live_fields_and_value_maps_saved(connected, runner):
     """The CRM's fields as its API reports them decide: a picklist needs a value map (a value
     map naming a value the picklist lacks: tests/unit/test_map_checks.py); a malformed value
-    map says its form."""
+    map says its form. Value maps are saved with the settings, shown by `status`, and
+    dropped with their map."""
     cases = [
         (["customers", "--map", "cf_segment=Tier__c"],
          ["Tier__c is a picklist and has no value map", "--value-map cf_segment:"]),
@@ -70,8 +71,8 @@ def test_configure_refuses_maps_against_the_live_fields(connected, runner):
     other = runner.invoke(app, ["configure", "deals", "--value-map", "x:a=b"])
     assert other.exit_code == 2 and "--value-map applies only to" in other.output
 
-
-def test_value_maps_are_saved_shown_and_dropped_with_their_map(connected, runner):
+    # With a value map, the same picklist map is saved (the same home: metadata cached),
+    # shown, and dropped with its map.
     saved = runner.invoke(app, ["configure", "customers", "--no-preview",
                                 "--map", "cf_segment=Tier__c",
                                 "--value-map", "cf_segment:Gold=gold",
