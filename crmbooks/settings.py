@@ -109,6 +109,21 @@ class FieldMapSetting(_Strict):
             books = f"custom_fields.{books}"
         return cls(books=books, crm=crm.strip())
 
+    @staticmethod
+    def parse_value(text: str) -> tuple[str, str, str]:
+        """Parse the CLI form ``BOOKS_FIELD:CRM_VALUE=BOOKS_VALUE`` (e.g.
+        ``product_type:Goods=goods``) into (Books field, CRM value, Books value)."""
+        books, sep, rest = text.partition(":")
+        crm_value, eq, books_value = rest.partition("=")
+        if not sep or not eq or not books.strip() or not crm_value.strip() \
+                or not books_value.strip():
+            raise SettingsError(f"--value-map {text!r}: write it as BOOKS_FIELD:CRM_VALUE="
+                                "BOOKS_VALUE, e.g. product_type:Goods=goods")
+        books = books.strip()
+        if books.startswith("cf_"):
+            books = f"custom_fields.{books}"
+        return books, crm_value.strip(), books_value.strip()
+
     def pair(self) -> FieldPair:
         """This map as a mapping-file field pair."""
         return FieldPair(books=self.books, crm=self.crm, direction=self.direction,
@@ -137,6 +152,11 @@ class _SyncModule(_Strict):
     clone_suffix: str = "(2)"
     view: str | None = None  # CRM custom view name or id: only its records sync
     maps: tuple[FieldMapSetting, ...] = ()
+    # Value maps by Books field ({"product_type": {"Goods": "goods"}}): CRM picklist value →
+    # Books value, merged over the mapping file's map of that field (or making an extra map
+    # of a CRM picklist a picklist map). Books → CRM takes the first CRM value of a Books
+    # value, so a map is reversible only where no two CRM values share a Books value.
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
     # A record deleted in the CRM (its deleted-records list) or in Books (an event, a retry,
     # an update its twin no longer takes): what happens to the twin on the other side.
     # "ignore" keeps it, as before these settings existed; the link is retired either way.
@@ -162,6 +182,20 @@ class _SyncModule(_Strict):
     @classmethod
     def _named_view(cls, value: str | None) -> str | None:
         return _named(value)
+
+    @field_validator("value_maps")
+    @classmethod
+    def _value_maps_named(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        # Keyed like the maps: the full Books path of a custom field, whichever form was typed.
+        out: dict[str, dict[str, str]] = {}
+        for books, entries in value.items():
+            books = books.strip()
+            books = f"custom_fields.{books}" if books.startswith("cf_") else books
+            if not books or not entries:
+                raise ValueError(f"value map {books!r} is empty: give at least one "
+                                 "CRM_VALUE=BOOKS_VALUE")
+            out[books] = {str(k).strip(): str(v).strip() for k, v in entries.items()}
+        return out
 
     @field_validator("clone_suffix")
     @classmethod

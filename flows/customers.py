@@ -15,11 +15,14 @@ from tasks.policy import flow_options
 def sync_customers(dry_run: bool = False, org_id: str | None = None,
                    connection: str = "default", exclusive: bool = False,
                    crm_ids: CrmIds = None, books_ids: BooksIds = None,
-                   figures_of: BooksIds = None):
+                   figures_of: BooksIds = None,
+                   full: bool = False):
     """Sync customers between Zoho CRM and Zoho Books.
 
     Args:
         dry_run: Only plan: show what would change, write nothing.
+        full: Read every record, not only those changed since the last run, and write
+            those whose mapped values differ (after a settings change, say).
         org_id: Books organization id; empty means the primary one (an extra one syncs CRM
             to Books only).
         connection: The connection (its credentials and organization) to sync, as a fleet
@@ -38,4 +41,5 @@ def sync_customers(dry_run: bool = False, org_id: str | None = None,
         targets = {"figures": [str(i) for i in figures_of]}
     with org_slot(org_id, connection, exclusive):
         return run_module("customers", dry_run=dry_run, org_id=org_id, connection=connection,
+                          full=full,
                           targets=targets)

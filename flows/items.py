@@ -14,11 +14,14 @@ from tasks.policy import flow_options
 @flow(**flow_options("sync-items"), flow_run_name=run_name("items"))
 def sync_items(dry_run: bool = False, org_id: str | None = None,
                connection: str = "default", exclusive: bool = False,
-               crm_ids: CrmIds = None, books_ids: BooksIds = None):
+               crm_ids: CrmIds = None, books_ids: BooksIds = None,
+               full: bool = False):
     """Sync items (Books items and CRM products) between Zoho CRM and Zoho Books.
 
     Args:
         dry_run: Only plan: show what would change, write nothing.
+        full: Read every record, not only those changed since the last run, and write
+            those whose mapped values differ (after a settings change, say).
         org_id: Books organization id; empty means the primary one (an extra one syncs CRM
             to Books only).
         connection: The connection (its credentials and organization) to sync, as a fleet
@@ -32,4 +35,5 @@ def sync_items(dry_run: bool = False, org_id: str | None = None,
     """
     with org_slot(org_id, connection, exclusive):
         return run_module("items", dry_run=dry_run, org_id=org_id, connection=connection,
+                          full=full,
                           targets=record_targets(crm_ids, books_ids))

@@ -34,9 +34,14 @@ one_line_outcomes()
 
 
 def run_module(module: str, *, dry_run: bool = False, org_id: str | None = None,
-               connection: str = "default", targets: dict[str, list[str]] | None = None):
-    """Sync one module (or only the `targets`); returns the run summary in a Prefect state."""
-    run = start_run(module, dry_run, org_id, targets, connection)
+               connection: str = "default", targets: dict[str, list[str]] | None = None,
+               full: bool = False, preview: dict | None = None):
+    """Sync one module (or only the `targets`); returns the run summary in a Prefect state.
+
+    `full` reads every record, not only those changed since the cursors (a record is still
+    written only where its mapped values differ); `preview` plans, as a dry run, settings
+    not saved yet."""
+    run = start_run(module, dry_run, org_id, targets, connection, full, preview)
     if run is None:
         return off(module)
     with run_lock(run):

@@ -89,3 +89,17 @@ def import_from_crm(name: str = "", where: LookupWhere = "accounts", pick: int =
     chosen = found[pick - 1]
     return run_module(chosen.module, dry_run=dry_run, org_id=org_id,
                         targets={"crm": [chosen.crm_id]})
+
+
+@flow(name="preview-settings", persist_result=True,
+      flow_run_name=run_name(lambda p: f"preview {p.get('module') or 'settings'}"))
+def preview_settings(module: Module, settings: dict, org_id: str | None = None):
+    """Plan, as a dry run over every record, what a record module's settings not saved yet
+    would do: what `crmbooks configure` says a change will do before it saves it.
+
+    Args:
+        module: customers, vendors or items.
+        settings: The module's settings as they would be saved (every key).
+        org_id: Books organization id; empty means the primary one.
+    """
+    return run_module(module, dry_run=True, org_id=org_id, preview=settings)

@@ -218,6 +218,28 @@ class Mapping(BaseModel):
         data["sections"][section]["fields"] = [f.model_dump() for f in fields]
         return _validate(data, f"{self.module} (with extra field maps)")
 
+    def with_value_map(self, books: str, entries: dict[str, str]) -> Mapping:
+        """A new Mapping where the pairs of Books field ``books`` translate values through
+        ``entries`` ({CRM value: Books value}): merged over the pair's own value map, or, for
+        a pair without one (a text map), the pair becomes a picklist map with this one.
+        MappingError when no section maps ``books``."""
+        data = self.model_dump()
+        found = False
+        for section in data["sections"].values():
+            for pair in section["fields"]:
+                if pair["books"] != books:
+                    continue
+                found = True
+                name = pair.get("value_map") or books
+                data["value_maps"][name] = {**data["value_maps"].get(name, {}), **entries}
+                pair["value_map"] = name
+                pair["converter"] = "picklist"
+        if not found:
+            raise MappingError(f"value map for {books}: no field map of {self.module} writes "
+                               f"{books}; map it first with --map")
+        return _validate(data, f"{self.module} (with value maps)")
+
+
 
 def _describe(err: dict[str, Any]) -> str:
     """One pydantic error as a sentence a person can act on."""

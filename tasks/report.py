@@ -60,6 +60,12 @@ def report(run: RunContext, plan, outcomes: list[dict], crm: Fetched, books: Fet
             failed = {f["record_key"] for f in failures}
             for (key, side), cursor in family.settle(run, crm, books, outcomes, failed).items():
                 store.advance_cursor(key, side, cursor)
+            # The cursors now stand for these settings: the next run reads incrementally.
+            # Not after a failure: like the cursor, the settings stay unsettled, and the
+            # next run reads every record again.
+            fingerprint = run.facts.get("settings_fingerprint")
+            if fingerprint and not failed:
+                store.settle_cursor_settings(run.module, ("crm", "books"), fingerprint)
     calls = runtime.api_calls()
     api_calls = {s: calls.get(s, 0) - run.calls_before.get(s, 0) for s in ("crm", "books")}
     state = "completed_with_failures" if any(c["failed"] for c in tally.values()) \

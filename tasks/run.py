@@ -83,13 +83,22 @@ def books_org(connection, org_id: str) -> dict:
 @step("start-run")
 def start_run(module: str, dry_run: bool, org_id: str | None = None,
               targets: dict[str, list[str]] | None = None,
-              connection_name: str = "default") -> RunContext | None:
+              connection_name: str = "default", full: bool = False,
+              preview: dict | None = None) -> RunContext | None:
     """Check everything a run needs and open its history row; returns the run's context, or
-    None when the module is turned off (nothing to run)."""
+    None when the module is turned off (nothing to run).
+
+    ``full`` reads every record from the start (the cursors are left where they are until
+    the run settles them). ``preview``: settings about to be saved, planned instead of the
+    active ones (a dry run only: what `crmbooks configure` says a change will do)."""
     family = family_of(module)
     runtime = get_runtime(org_id, connection_name)
     store, logger = runtime.store, get_run_logger()
     connection, version, settings = active_settings(runtime, module, connection_name)
+    if preview is not None:
+        if not dry_run:
+            raise ValueError("settings are previewed by a dry run only")
+        settings, full = parse_module_settings(module, preview), True
     one_way = is_extra_org(connection, runtime.org_id)
     settings, note = family.for_organization(settings, one_way, runtime.org_id)
     targets = targets or {}
@@ -105,6 +114,15 @@ def start_run(module: str, dry_run: bool, org_id: str | None = None,
         refused = store.start_run(module, **opened)
         store.finish_run(refused, "failed", message=str(exc)[:2000])
         raise
+    cursors = family.cursors(store, settings, facts, targets)
+    if full and not targets:
+        cursors = dict.fromkeys(cursors)
+        facts["read_note"] = "a full run: every record is read and compared"
+    read_note = facts.pop("read_note", None)
+    if preview is not None:
+        read_note = "a preview of settings not saved yet: every record is read and compared"
+    note = "; ".join(filter(None, (note, read_note))) or None
+    opened["message"] = note
     run_id = store.start_run(module, **opened)
     logger.info("run %s of %s (settings version %s, %s)", run_id, module, version,
                 "dry run" if dry_run else "live")
@@ -113,7 +131,7 @@ def start_run(module: str, dry_run: bool, org_id: str | None = None,
     return RunContext(
         run_id=run_id, module=module, org_id=runtime.org_id, connection=connection_name,
         dry_run=dry_run, settings=settings.model_dump(mode="json"), settings_version=version,
-        cursors=family.cursors(store, settings, facts, targets), views=facts.pop("views", {}),
+        cursors=cursors, views=facts.pop("views", {}),
         base_currency=books_org(connection, runtime.org_id).get("currency"),
         calls_before=runtime.api_calls(), targets=targets, one_way=one_way, note=note,
         facts=facts)

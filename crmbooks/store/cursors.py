@@ -57,3 +57,26 @@ class CursorStore(StoreBase):
             s.delete(row)
             s.commit()
         return True
+
+    def cursor_settings(self, module: str, side: str) -> str | None:
+        """The fingerprint of the settings the cursor of ``module`` on ``side`` last settled
+        under; None before the first run or for a cursor settled before it was kept."""
+        with self.session() as s:
+            row = s.exec(select(Cursor).where(
+                Cursor.org_id == self.org_id, Cursor.module == module, Cursor.side == side
+            )).first()
+        return row.settings_fingerprint if row else None
+
+    def settle_cursor_settings(self, module: str, sides: tuple[str, ...],
+                               fingerprint: str) -> None:
+        """Record that the cursors of ``module`` on ``sides`` settled under the settings
+        with this fingerprint (even where the cursor itself did not move)."""
+        with self.session() as s:
+            rows = s.exec(select(Cursor).where(
+                Cursor.org_id == self.org_id, Cursor.module == module,
+                Cursor.side.in_(sides))).all()  # type: ignore[attr-defined]
+            for row in rows:
+                if row.settings_fingerprint != fingerprint:
+                    row.settings_fingerprint = fingerprint
+                    s.add(row)
+            s.commit()

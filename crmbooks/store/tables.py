@@ -104,6 +104,9 @@ class Cursor(SQLModel, table=True):
     side: str = Field(max_length=8)  # crm | books
     value: datetime = _ts()
     updated_at: datetime = _ts()
+    # The fingerprint of the settings (what is read, how it maps) the cursor last settled
+    # under; None when settled before crmbooks kept it.
+    settings_fingerprint: str | None = Field(default=None, max_length=64)
 
 
 class Run(SQLModel, table=True):

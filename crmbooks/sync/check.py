@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmbooks.sync.figures import CRM_TYPES, FIGURE_KINDS, FIGURES, Figure
+from crmbooks.sync.mapping import effective_mapping
 from crmbooks.sync.modules import KindSpec, ModuleSpec
 from crmbooks.sync.values import CUSTOM
-from mappings.schema import FieldPair, Mapping
+from mappings.schema import BOOKS_FIELDS, FieldPair, Mapping, MappingError, default_mapping
 
 #: Books custom-field data types each converter can write (unknown types are not flagged).
 BOOKS_CF_TYPES: dict[str, frozenset[str]] = {
@@ -202,3 +203,137 @@ def assert_mapping_ok(*args: Any, **kwargs: Any) -> None:
         lines = "\n".join(f"- {p}" for p in problems)
         raise MappingCheckError(f"the field mapping does not fit the connected apps "
                                 f"({len(problems)} problem(s)); nothing was written:\n{lines}")
+
+
+# ------------------------------------------------------------------ the operator's own maps
+#: CRM data types that hold a reference to another record, not a value a map can carry.
+LOOKUP_TYPES = frozenset({"lookup", "ownerlookup", "userlookup", "multiselectlookup"})
+#: Converters a value map can be put on (the value is text on both sides).
+VALUE_MAP_CONVERTERS = frozenset({"text", "picklist"})
+
+
+def check_field_maps(spec: ModuleSpec, settings: Any,
+                     crm_fields: MappingABC[str, list[dict[str, Any]]] | None,
+                     books_custom_fields: MappingABC[str, list[dict[str, Any]]] | None
+                     ) -> list[MappingProblem]:
+    """The problems of a module's extra field maps and value maps (``settings.maps``,
+    ``settings.value_maps``), checked when `crmbooks configure` saves them, so that a map no
+    run could use is never saved.
+
+    Each problem names the map and what to do. ``crm_fields`` / ``books_custom_fields`` are
+    the cached live metadata ({CRM module: fields}, {Books resource: custom fields}); None
+    when it could not be read (then only what the mapping schema knows is checked).
+    """
+    kinds = {k.section: k for k in spec.kinds}
+    value_maps: dict[str, dict[str, str]] = dict(getattr(settings, "value_maps", {}) or {})
+    problems: list[MappingProblem] = []
+    for m in getattr(settings, "maps", ()) or ():
+        kind = kinds.get(m.section or spec.kinds[0].section)
+        if kind is None:
+            continue
+        where = f"--map {m.books.removeprefix(CUSTOM)}={m.crm}"
+        problem = (_books_field_problem(spec, kind, m.books, books_custom_fields, BOOKS_FIELDS)
+                   or _crm_field_problem(kind, m, value_maps.get(m.books), crm_fields))
+        if problem:
+            problems.append(MappingProblem(kind.name, problem[0], problem[1],
+                                           f"{where}: {problem[2]}", problem[3]))
+    if value_maps:
+        problems += _value_map_problems(spec, settings, value_maps, crm_fields)
+    if not problems:
+        try:  # anything else the mapping schema refuses (a field mapped twice …)
+            effective_mapping(spec, settings)
+        except MappingError as exc:
+            problems.append(MappingProblem(spec.kinds[0].name, "books", "", str(exc),
+                                           "fix the map or remove it with --unmap"))
+    return problems
+
+
+def _books_field_problem(spec: ModuleSpec, kind: KindSpec, books: str,
+                         custom: MappingABC[str, list[dict[str, Any]]] | None,
+                         standard: MappingABC[str, frozenset[str]]
+                         ) -> tuple[str, str, str, str] | None:
+    """(side, field, message, hint) when the Books end of a map does not exist."""
+    if books.startswith(CUSTOM):
+        name = books[len(CUSTOM):]
+        if name == spec.books_crm_id_field:
+            return ("books", books, f"{name} holds the CRM id crmbooks writes",
+                    "map another Books custom field")
+        live = None if custom is None else {f.get("api_name") for f in
+                                            custom.get(kind.books_resource, [])}
+        if live is not None and name not in live:
+            return ("books", books, f"Books {kind.books_resource} have no custom field {name}",
+                    f"create it in Books (Settings › Preferences › {kind.books_resource} › "
+                    "Custom Fields) or fix the map")
+        return None
+    if books not in standard[kind.books_resource]:
+        return ("books", books, f"Books {kind.books_resource} have no field {books!r}",
+                "name a standard Books field or a custom field as cf_<api_name>")
+    return None
+
+
+def _crm_field_problem(kind: KindSpec, m: Any, value_map: dict[str, str] | None,
+                       crm_fields: MappingABC[str, list[dict[str, Any]]] | None
+                       ) -> tuple[str, str, str, str] | None:
+    """(side, field, message, hint) when the CRM end of a map cannot carry its values."""
+    if crm_fields is None:
+        return None
+    meta = {f.get("api_name"): f for f in crm_fields.get(kind.crm_module, [])}.get(m.crm)
+    if meta is None:
+        return ("crm", m.crm, f"the CRM {kind.crm_module} have no field {m.crm}",
+                "check its API name in CRM (Setup › Modules and Fields) or fix the map")
+    dtype = meta.get("data_type")
+    if dtype in LOOKUP_TYPES:
+        return ("crm", m.crm, f"CRM field {m.crm} is a lookup (a link to another record), "
+                "not a value", "map a text or picklist field instead")
+    if m.direction != "to_books" and (meta.get("read_only") or meta.get("field_read_only")):
+        return ("crm", m.crm, f"CRM field {m.crm} is read-only, so Books values cannot be "
+                "written to it", "map a field the CRM lets you edit")
+    if dtype == "picklist" and not value_map:
+        return ("crm", m.crm, f"CRM field {m.crm} is a picklist and has no value map",
+                f"give each of its values a Books value with --value-map "
+                f"{m.books.removeprefix(CUSTOM)}:CRM_VALUE=BOOKS_VALUE")
+    converter = "picklist" if value_map else m.converter
+    allowed = FieldPair(books=m.books, crm=m.crm, converter=converter,
+                        value_map="x" if value_map else None).conv.crm_types
+    if allowed and dtype not in allowed:
+        return ("crm", m.crm, f"CRM field {m.crm} is of type {dtype!r}, which a text map "
+                f"cannot carry (it takes {', '.join(sorted(allowed))})",
+                "map a field of one of those types")
+    return None
+
+
+def _value_map_problems(spec: ModuleSpec, settings: Any, value_maps: dict[str, dict[str, str]],
+                        crm_fields: MappingABC[str, list[dict[str, Any]]] | None
+                        ) -> list[MappingProblem]:
+    """A value map must belong to a text or picklist map of the module, and its CRM values
+    must be values of the CRM picklist."""
+    base = effective_mapping(spec, settings.model_copy(update={"value_maps": {}}),
+                             default_mapping(spec.mapping_file))
+    out = []
+    for books, entries in value_maps.items():
+        where = f"--value-map {books.removeprefix(CUSTOM)}"
+        found = [(kind, pair) for kind in spec.kinds
+                 for pair in base.section(kind.section).fields if pair.books == books]
+        if not found:
+            out.append(MappingProblem(spec.kinds[0].name, "books", books,
+                                      f"{where}: no map of {spec.name} writes {books}",
+                                      "map the field first with --map"))
+            continue
+        for kind, pair in found:
+            if pair.converter not in VALUE_MAP_CONVERTERS:
+                out.append(MappingProblem(kind.name, "books", books,
+                                          f"{where}: {books} is mapped with converter "
+                                          f"{pair.converter!r}, which takes no value map",
+                                          "give value maps to text or picklist maps only"))
+                continue
+            meta = {f.get("api_name"): f for f in (crm_fields or {}).get(kind.crm_module, [])}
+            offered = {v.get("actual_value") for v in
+                       (meta.get(pair.crm, {}).get("pick_list_values") or [])}
+            unknown = [v for v in entries if offered and v not in offered]
+            if unknown:
+                out.append(MappingProblem(
+                    kind.name, "crm", str(pair.crm),
+                    f"{where}: {', '.join(map(repr, unknown))} is not a value of the CRM "
+                    f"picklist {pair.crm}", "use one of " + ", ".join(
+                        sorted(str(v) for v in offered if v and v != "-None-"))))
+    return out

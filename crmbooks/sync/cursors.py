@@ -78,3 +78,29 @@ def past_its_second(cursor: datetime | None, began: datetime | None) -> datetime
         return cursor
     following = cursor.replace(microsecond=0) + timedelta(seconds=1)
     return following if began >= following else cursor
+
+
+#: The settings of a record module that decide which records a run reads and how they map:
+#: after a change of any of them, the records that exist already need a look too.
+READ_SETTINGS = ("scope", "crm_module", "include_unassociated_contacts", "view",
+                 "contact_view", "maps", "value_maps")
+
+
+def settings_fingerprint(settings: Mapping) -> str:
+    """A short fingerprint of the settings that decide what a record module's run reads and
+    how it maps (:data:`READ_SETTINGS`), as stored JSON; equal settings give equal ones."""
+    import hashlib
+    import json
+
+    chosen = {key: settings.get(key) for key in READ_SETTINGS}
+    text = json.dumps(chosen, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_from_start(cursors: Mapping[str, datetime | None], settled: Mapping[str, str | None],
+                    fingerprint: str) -> dict[str, datetime | None]:
+    """The cursors a run starts from: a side whose cursor settled under other settings reads
+    from the start (None), once, so those settings reach the records that exist already. A
+    cursor settled before fingerprints were kept (None) counts as settled under these."""
+    return {side: None if settled.get(side) not in (None, fingerprint) else value
+            for side, value in cursors.items()}

@@ -320,7 +320,8 @@ def attach_persons(accounts: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFram
 
 # ------------------------------------------------------------------------- for the flows
 def effective_mapping(spec: ModuleSpec, settings: Any, mapping: Mapping | None = None) -> Mapping:
-    """The module's mapping with the user's extra field maps (``settings.maps``) applied.
+    """The module's mapping with the user's extra field maps (``settings.maps``) and value
+    maps (``settings.value_maps``) applied.
 
     A map without a ``section`` goes to the module's first kind (accounts, vendors,
     products). Raises MappingError naming a bad map.
@@ -331,6 +332,8 @@ def effective_mapping(spec: ModuleSpec, settings: Any, mapping: Mapping | None =
         by_section.setdefault(m.section or spec.kinds[0].section, []).append(m.pair())
     for section, pairs in by_section.items():
         out = out.with_extra_fields(section, pairs)
+    for books, entries in (getattr(settings, "value_maps", None) or {}).items():
+        out = out.with_value_map(books, entries)
     return out
 
 

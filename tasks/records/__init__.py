@@ -14,6 +14,7 @@ from datetime import datetime
 
 from crmbooks.metadata import books_custom_fields, crm_field_metadata, resolve_view
 from crmbooks.sync.check import assert_mapping_ok
+from crmbooks.sync.cursors import read_from_start, settings_fingerprint
 from crmbooks.sync.mapping import crm_fields, effective_mapping
 from crmbooks.sync.modules import module_spec
 from tasks.family import Family, Fetched
@@ -89,8 +90,17 @@ class RecordsFamily(Family):
         return {module: resolve_view(runtime, module, view) for module, view in wanted.items()}
 
     def cursors(self, store, settings, facts, targets) -> dict[str, datetime | None]:
-        """One cursor per side."""
-        return {side: store.cursor(self.module, side) for side in ("crm", "books")}
+        """One cursor per side; both from the start once after a change of what the module
+        reads or how it maps (the cursors remember the settings they settled under)."""
+        fingerprint = settings_fingerprint(settings.model_dump(mode="json"))
+        facts["settings_fingerprint"] = fingerprint
+        cursors = {side: store.cursor(self.module, side) for side in ("crm", "books")}
+        settled = {side: store.cursor_settings(self.module, side) for side in cursors}
+        chosen = read_from_start(cursors, settled, fingerprint)
+        if chosen != cursors and not targets:
+            facts["read_note"] = ("the settings that decide what is read and how it maps "
+                                  "changed since the last run: every record is read once")
+        return chosen
 
     def fetch(self, run, side: str) -> Fetched:
         """What changed on one side since its cursor (or the targeted records)."""

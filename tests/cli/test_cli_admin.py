@@ -217,12 +217,12 @@ def test_configure_saves_versions_and_prints_the_diff(connected, runner, emulato
     org = emulator.emu.config.books_org_ids[0]
     first = runner.invoke(app, ["configure", "customers", "--crm-module", "accounts+contacts",
                                 "--include-unassociated-contacts", "--duplicates", "skip",
-                                "--map", "cf_tier=Tier"])
+                                "--map", "cf_segment=Account_Number", "--no-preview"])
     assert first.exit_code == 0, first.output
     # Version 1 is what `connect` saved for a new connection: duplicates wait for review.
     assert "version 2" in first.output and "crm_module" in first.output
     assert "duplicates" in first.output and "review" in first.output
-    second = runner.invoke(app, ["configure", "customers", "--scope", "fetch"])
+    second = runner.invoke(app, ["configure", "customers", "--scope", "fetch", "--no-preview"])
     assert second.exit_code == 0, second.output
     assert "version 3" in second.output and "fetch" in second.output
     assert "crm_module" not in second.output  # only what changed is shown
@@ -234,7 +234,7 @@ def test_configure_saves_versions_and_prints_the_diff(connected, runner, emulato
     assert version == 3
     assert settings["scope"] == "fetch" and settings["crm_module"] == "accounts+contacts"
     assert settings["include_unassociated_contacts"] is True
-    assert settings["maps"][0]["books"] == "custom_fields.cf_tier"
+    assert settings["maps"][0]["books"] == "custom_fields.cf_segment"
     history = store.settings_history("customers")
     assert [v.version for v in history] == [3, 2, 1]
     assert history[-1].settings == {"duplicates": "review"}
@@ -306,14 +306,15 @@ def test_configure_deals_switches_modes_cleanly(connected, runner):
 
 
 def test_configure_unmap_and_clear_view(connected, runner):
-    assert runner.invoke(app, ["configure", "vendors", "--map", "cf_region=Region",
-                               "--view", "All Vendors"]).exit_code == 0
-    result = runner.invoke(app, ["configure", "vendors", "--unmap", "cf_region", "--view", ""])
+    assert runner.invoke(app, ["configure", "vendors", "--map", "cf_segment=GL_Account",
+                               "--view", "All Vendors", "--no-preview"]).exit_code == 0
+    result = runner.invoke(app, ["configure", "vendors", "--unmap", "cf_segment", "--view", "",
+                                 "--no-preview"])
     assert result.exit_code == 0, result.output
     vendors = json.loads(runner.invoke(app, ["status", "--json"]).output)["modules"]["vendors"]
     assert vendors["version"] == 3  # after the new connection's version 1
     assert vendors["settings"]["maps"] == [] and vendors["settings"]["view"] is None
-    again = runner.invoke(app, ["configure", "vendors", "--unmap", "cf_region"])
+    again = runner.invoke(app, ["configure", "vendors", "--unmap", "cf_segment"])
     assert again.exit_code == 2 and "no extra map" in again.output
 
 
@@ -335,7 +336,8 @@ def test_configure_transactions_maps_custom_fields_shared_or_per_type(connected,
 
 
 def test_configure_checks_the_view_against_crm(connected, runner):
-    ok = runner.invoke(app, ["configure", "customers", "--view", "All Accounts"])
+    ok = runner.invoke(app, ["configure", "customers", "--view", "All Accounts",
+                             "--no-preview"])
     assert ok.exit_code == 0, ok.output
     bad = runner.invoke(app, ["configure", "customers", "--view", "No Such View"])
     assert bad.exit_code == 2, bad.output

@@ -137,6 +137,22 @@ def test_cursor_only_moves_forward(store):
         store.advance_cursor("customers", "crm", datetime(2030, 1, 1))
 
 
+def test_cursors_remember_the_settings_they_settled_under(store):
+    t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    store.advance_cursor("vendors", "crm", t0)
+    assert store.cursor_settings("vendors", "crm") is None  # settled before it was kept
+    store.settle_cursor_settings("vendors", ("crm", "books"), "f1")
+    # Only existing cursors take it; a side never read stays without a cursor.
+    assert store.cursor_settings("vendors", "crm") == "f1"
+    assert store.cursor_settings("vendors", "books") is None
+    assert store.cursor("vendors", "books") is None
+    store.advance_cursor("vendors", "crm", t0 + timedelta(seconds=1))
+    assert store.cursor_settings("vendors", "crm") == "f1"  # moving keeps it
+    store.settle_cursor_settings("vendors", ("crm",), "f2")
+    assert store.cursor_settings("vendors", "crm") == "f2"
+    assert store.cursor_settings("customers", "crm") is None
+
+
 def test_runs_events_and_history_newest_first(store):
     first = store.start_run("customers", settings_version=1)
     second = store.start_run("customers", dry_run=True)

@@ -333,8 +333,10 @@ def _flow_of(module: str):
     return module_flow(module)
 
 
-def run_module(module: str, dry_run: bool, org_id: str | None = None) -> dict:
+def run_module(module: str, dry_run: bool, org_id: str | None = None,
+               full: bool = False) -> dict:
     """Run one module's flow in this process; returns its run summary (or raises its error).
+    `full` (record modules): read every record, not only the changed ones.
 
     A run whose records partly failed ends in a Failed state that carries the summary; any
     other failure re-raises the original exception (a configuration error, a refusal …). A
@@ -343,7 +345,8 @@ def run_module(module: str, dry_run: bool, org_id: str | None = None) -> dict:
     from crmbooks.sync.lifecycle import RecordsFailed
 
     use_prefect_server()
-    state = _flow_of(module)(dry_run=dry_run, org_id=org_id, return_state=True)
+    state = _flow_of(module)(dry_run=dry_run, org_id=org_id, return_state=True,
+                             **({"full": True} if full else {}))
     try:
         summary = state.result()
     except RecordsFailed as exc:
@@ -354,7 +357,8 @@ def run_module(module: str, dry_run: bool, org_id: str | None = None) -> dict:
 
 
 def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
-             orgs: list[str] | None = None, into: list[dict] | None = None) -> int:
+             orgs: list[str] | None = None, into: list[dict] | None = None,
+             full: bool = False) -> int:
     """Run modules in dependency order, print the outcome, return the exit code.
 
     `orgs`: the Books organizations to sync, one after the other (default: the primary); an
@@ -380,7 +384,7 @@ def run_sync(modules: list[str], dry_run: bool = False, json_out: bool = False,
                 summary = {"state": "off", "run_id": None, "reason": reason}
             else:
                 with RunProgress(module, dry_run, quiet=json_out):
-                    summary = run_module(module, dry_run, org)
+                    summary = run_module(module, dry_run, org, full)
         except RunRefused as exc:
             fail(str(exc), EXIT_PAUSED, wrap=True)
         except expected_errors() as exc:
@@ -630,13 +634,18 @@ def map_key(m: dict) -> str:
 
 
 def show(value: Any) -> str:
-    """A setting value for the terminal (maps as BOOKS=CRM)."""
+    """A setting value for the terminal (maps as BOOKS=CRM, value maps as FIELD: CRM=BOOKS)."""
     if value is None:
         return "—"
     if isinstance(value, list):
         if value and isinstance(value[0], dict) and "books" in value[0]:
             return ", ".join(f"{map_key(m)}={m['crm']}" for m in value)
         return ", ".join(str(v) for v in value) or "—"
+    if isinstance(value, dict):  # value maps: field: CRM=Books, …
+        return "; ".join(
+            f"{field.removeprefix('custom_fields.')}: "
+            + ", ".join(f"{k}={v}" for k, v in entries.items())
+            for field, entries in value.items()) or "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

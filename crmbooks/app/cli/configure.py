@@ -25,6 +25,7 @@ from crmbooks.settings import (
     parse_module_settings,
     transaction_resources,
 )
+from crmbooks.sync.cursors import READ_SETTINGS
 
 #: Which option of `configure` applies to which modules (others are refused, not ignored).
 OPTION_MODULES: dict[str, tuple[str, ...]] = {
@@ -40,6 +41,7 @@ OPTION_MODULES: dict[str, tuple[str, ...]] = {
     "delete_brake_share": ("customers", "vendors", "items"),
     "view": ("customers", "vendors", "items"),
     "maps": ("customers", "vendors", "items", "transactions"),
+    "value_maps": ("customers", "vendors", "items"),
     "modules": ("transactions",),
     "mode": ("deals",),
     "create_stage": ("deals",),
@@ -51,13 +53,16 @@ OPTION_FLAGS = {
     "crm_module": "--crm-module", "include_unassociated_contacts":
     "--include-unassociated-contacts", "contact_view": "--contact-view", "scope": "--scope",
     "duplicates": "--duplicates", "clone_suffix": "--clone-suffix", "view": "--view",
-    "maps": "--map/--unmap", "on_delete_in_crm": "--on-delete-in-crm",
+    "maps": "--map/--unmap", "value_maps": "--value-map", "on_delete_in_crm": "--on-delete-in-crm",
     "on_delete_in_books": "--on-delete-in-books", "delete_brake_count": "--delete-brake",
     "delete_brake_share": "--delete-brake",
     "modules": "--types", "mode": "--mode", "create_stage": "--create-stage",
     "accept_stage": "--accept-stage", "invoice_on_accept": "--invoice-on-accept",
     "item": "--item",
 }
+#: The modules whose maps are checked when saved and whose changes are previewed (those of
+#: transactions are checked by their runs, against each document type's fields).
+RECORD_MODULES = ("customers", "vendors", "items")
 #: CRM module whose custom views a view setting names.
 VIEW_MODULES = {"accounts": "Accounts", "contacts": "Contacts", "accounts+contacts": "Accounts",
                 "vendors": "Vendors", "items": "Products"}
@@ -98,7 +103,11 @@ def configure(
         "transactions: a Books custom field, both ways, e.g. cf_po_ref=PO_Ref__c, or "
         "invoices:cf_po_ref=PO_Ref__c for one type only."),
     unmap: list[str] = typer.Option(
-        [], "--unmap", help="Remove the extra field map of this BOOKS_FIELD."),
+        [], "--unmap", help="Remove the extra field map of this BOOKS_FIELD (and its value "
+        "map)."),
+    value_map: list[str] = typer.Option(
+        [], "--value-map", help="A CRM picklist value's Books value, BOOKS_FIELD:CRM_VALUE="
+        "BOOKS_VALUE, e.g. product_type:Goods=goods; repeat for more."),
     types: str | None = typer.Option(
         None, "--types",
         help="transactions: comma list of estimates,salesorders,invoices,purchaseorders."),
@@ -118,6 +127,10 @@ def configure(
         help="Turn syncing of this MODULE on or off (configuring deals turns them on)."),
     note: str | None = typer.Option(None, "--note", help="Why this change (kept in history)."),
     sync: bool = typer.Option(False, "--sync", help="Save and sync: run MODULE right away."),
+    preview: bool = typer.Option(
+        True, "--preview/--no-preview",
+        help="customers, vendors, items: before saving a change of what is read or how it "
+             "maps, plan it over every record (a dry run) and say what the next run will do."),
     org: str | None = typer.Option(
         None, "--org", help="Books organization these settings are for (default: the primary; "
         "an extra one syncs CRM → Books only whatever its scope)."),
@@ -126,10 +139,15 @@ def configure(
 
     The options given are merged over the active settings, validated, and saved as a new
     version (earlier versions are kept); the change is printed as a diff. --sync also runs
-    the module now ("save and sync").
+    the module now ("save and sync"). Maps are checked against both sides' fields before
+    saving; a change of what is read or how it maps is first planned over every record and
+    said (--no-preview skips that), and the next run reads every record once.
 
     Example: crmbooks configure customers --crm-module accounts+contacts --duplicates skip
     --view "All Accounts" --map cf_tier=Tier --sync
+
+    Example: crmbooks configure vendors --map cf_segment=Category
+    --value-map cf_segment:Hardware=hw --value-map cf_segment:Software=sw
 
     Example: crmbooks configure transactions --types estimates,invoices
     --map cf_po_ref=PO_Ref__c --enable
@@ -152,6 +170,7 @@ def configure(
         "modules": [t.strip() for t in types.split(",") if t.strip()] if types is not None
         else None,
         "maps": (maps or unmap) or None,
+        "value_maps": value_map or None,
     }
     given = {k: v for k, v in given.items() if v is not None}
     for key in given:
@@ -164,14 +183,22 @@ def configure(
     base_version, base = active if active else (0, {})
     previous = normalised(module, base)
     merged = _merge(module, dict(previous), given, maps, unmap, enabled)
+    if module in RECORD_MODULES:
+        merged = _merge_value_maps(merged, value_map, unmap)
     try:
-        new = parse_module_settings(module, merged).model_dump(mode="json")
+        parsed = parse_module_settings(module, merged)
     except SettingsError as exc:
         fail(f"{exc} (nothing was saved)")
+    new = parsed.model_dump(mode="json")
+    if ("maps" in given or "value_maps" in given) and module in RECORD_MODULES:
+        _check_maps(module, parsed, store.org_id)
     if "view" in given or "contact_view" in given:
         _check_views(module, new)
 
     diff = _diff(previous, new)
+    if preview and diff and {k for k, _, _ in diff} & set(READ_SETTINGS) \
+            and module in RECORD_MODULES:
+        _preview(module, new, store.org_id)
     if active and not diff:
         console.print(f"No change: {module} settings version {base_version} stays active.")
     else:
@@ -188,6 +215,61 @@ def configure(
 
         raise typer.Exit(run_sync([module], dry_run=False, json_out=False,
                                   **({"orgs": [store.org_id]} if org else {})))
+
+
+def _preview(module: str, settings: dict, org_id: str) -> None:
+    """Say what the next run will do under these settings (a dry run over every record,
+    planned before they are saved); a plan that cannot be made is said, and does not stop
+    the save."""
+    from crmbooks.app.cli.common import expected_errors, provider_errors, use_prefect_server
+    from crmbooks.metadata import crm_field_metadata
+    from crmbooks.runtime import get_runtime
+    from crmbooks.sync.modules import module_spec
+
+    quiet = quiet_connector_logs()
+    try:
+        # Zoho answering first (cached field metadata, or one request): without it there is
+        # no plan to make, and no Prefect server need be started for it.
+        crm_field_metadata(get_runtime(org_id), module_spec(module).kinds[0].crm_module)
+        use_prefect_server()
+        from flows.records import preview_settings
+
+        state = preview_settings(module=module, settings=settings, org_id=org_id,
+                                 return_state=True)
+        summary = state.result(raise_on_failure=False)
+        if isinstance(summary, BaseException):
+            summary = getattr(summary, "summary", None)
+        if not isinstance(summary, dict) or "counts" not in summary:
+            raise RuntimeError(str(state.message or "the dry run did not finish"))
+    except (*expected_errors(), *provider_errors(), RuntimeError, OSError,
+            typer.Exit) as exc:
+        console.print(f"[yellow]Note:[/] what the change will do could not be planned "
+                      f"({exc or 'not connected'}); saving it anyway.", highlight=False)
+        return
+    finally:
+        quiet()
+    console.print(f"Under these settings the next run will {change_in_words(summary['counts'])}"
+                  f" (planned over every record, nothing written).", highlight=False)
+
+
+def change_in_words(counts: dict) -> str:
+    """A dry run's counts as what the next run will do: "create 3 and update 12 records in
+    Books, update 2 in the CRM, skip 1, fail 0" (sides with nothing to write left out)."""
+    said = []
+    for side, where in (("books", "in Books"), ("crm", "in the CRM")):
+        tally = counts.get(side, {})
+        verbs = [f"{verb} {n}" for verb, key in (("create", "created"), ("update", "updated"),
+                                                 ("delete", "deleted"))
+                 if (n := tally.get(key))]
+        if verbs:
+            noun = "records " if not said else ""
+            said.append(f"{' and '.join(verbs)} {noun}{where}")
+    skipped = sum(counts.get(s, {}).get("skipped", 0) for s in ("books", "crm"))
+    failed = sum(counts.get(s, {}).get("failed", 0) for s in ("books", "crm"))
+    text = ", ".join(said) or "write nothing"
+    extra = [f"{n} {what}" for n, what in ((skipped, "skipped"), (failed, "failing"))
+             if n]
+    return text + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _brake(value: str | None) -> dict[str, Any]:
@@ -233,7 +315,7 @@ def _merge(module: str, current: dict, given: dict, maps: list[str], unmap: list
 
     merged = dict(current)
     for key, value in given.items():
-        if key == "maps":
+        if key in ("maps", "value_maps"):  # merged entry by entry, below and after
             continue
         if key in ("view", "contact_view", "item") and value.strip() == "":
             value = None  # "" clears a view (sync the whole module again), or the item
@@ -272,6 +354,63 @@ def _merge(module: str, current: dict, given: dict, maps: list[str], unmap: list
                      f"(extra maps: {', '.join(current_maps) or 'none'})")
         merged["maps"] = list(current_maps.values())
     return merged
+
+
+def _merge_value_maps(merged: dict, given: list[str], unmap: list[str]) -> dict:
+    """`--value-map BOOKS:CRM=BOOKS_VALUE` entries over the stored value maps; `--unmap
+    BOOKS` drops the field's value map with its map."""
+    from crmbooks.settings import FieldMapSetting
+
+    if not given and not unmap:
+        return merged
+    value_maps = {k: dict(v) for k, v in (merged.get("value_maps") or {}).items()}
+    for text in unmap:
+        key = text.strip()
+        value_maps.pop(f"custom_fields.{key}" if key.startswith("cf_") else key, None)
+    for text in given:
+        try:
+            books, crm_value, books_value = FieldMapSetting.parse_value(text)
+        except SettingsError as exc:
+            fail(f"{exc} (nothing was saved)")
+        value_maps.setdefault(books, {})[crm_value] = books_value
+    return {**merged, "value_maps": value_maps}
+
+
+def _check_maps(module: str, settings, org_id: str) -> None:
+    """Refuse extra maps and value maps no run could use, against the cached field metadata
+    of both sides (exit 2, nothing saved); when it cannot be read, only the mapping schema
+    checks them, and a note says so."""
+    from crmbooks.connectors.errors import ZohoError
+    from crmbooks.metadata import books_custom_fields, crm_field_metadata
+    from crmbooks.runtime import get_runtime
+    from crmbooks.sync.check import check_field_maps
+    from crmbooks.sync.modules import module_spec
+
+    spec = module_spec(module)
+    if not settings.maps and not settings.value_maps:
+        return
+    # Only the kinds the maps name (a map without a section is the first kind's); value maps
+    # may sit on any kind's map.
+    named = {m.section or spec.kinds[0].section for m in settings.maps}
+    kinds = [k for k in spec.kinds if k.books_resource != "contact_persons"
+             and (settings.value_maps or k.section in named)]
+    crm_meta = books_meta = None
+    quiet = quiet_connector_logs()
+    try:
+        runtime = get_runtime(org_id)
+        crm_meta = {k.crm_module: crm_field_metadata(runtime, k.crm_module) for k in kinds}
+        books_meta = {k.books_resource: books_custom_fields(runtime, k.books_resource,
+                                                            spec.books_crm_id_field)
+                      for k in kinds}
+    except (ZohoError, LookupError, RuntimeError) as exc:  # not connected, no secret, offline
+        console.print(f"[yellow]Note:[/] the maps were checked against the mapping schema only, "
+                      f"not against the fields of the CRM and Books ({exc}).", highlight=False)
+    finally:
+        quiet()
+    problems = check_field_maps(spec, settings, crm_meta, books_meta)
+    if problems:
+        first = problems[0]
+        fail(f"{first.message}: {first.hint} (nothing was saved)")
 
 
 def _map_section(module: str, text: str) -> tuple[str | None, str]:

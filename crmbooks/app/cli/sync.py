@@ -12,6 +12,9 @@ def sync(
         None, help="customers, vendors, items, transactions, deals (or deal-triggers), or "
         "all (the default)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: write nothing."),
+    full: bool = typer.Option(
+        False, "--full", help="customers, vendors, items: read every record, not only those "
+        "changed since the last run, and write those whose mapped values differ."),
     json_out: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
     org: str = typer.Option(None, "--org", help="Sync this Books organization (an extra one "
                             "syncs CRM → Books only)."),
@@ -28,8 +31,11 @@ def sync(
     Example: crmbooks sync transactions deal-triggers
 
     Example: crmbooks sync --all-orgs
+
+    Example: crmbooks sync customers --full
     """
-    raise typer.Exit(run_sync(modules or ["all"], dry_run, json_out, _orgs(org, all_orgs)))
+    raise typer.Exit(run_sync(modules or ["all"], dry_run, json_out, _orgs(org, all_orgs),
+                              full=full))
 
 
 def _orgs(org: str | None, all_orgs: bool) -> list[str] | None:

@@ -5,7 +5,7 @@ the CRM), so disabling may delete it; links made before this revision are taken 
 user's records and are never deleted. The table ``removed_record``: the CRM records disabling
 deleted, whose Books twins still name them.
 
-Revision ID: 0008_disable_all
+Revision ID: 0008
 Revises: 0007
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_disable_all"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
