@@ -26,7 +26,7 @@ from typing import Any
 from crmbooks.runtime import Runtime
 from crmbooks.settings import parse_module_settings
 from crmbooks.store import Run, RunLockHeld, Store, StoreError, lock_is_stale
-from crmbooks.sync.mapping import books_values_of, effective_mapping
+from crmbooks.sync.mapping import books_key, books_values_of, crm_key, effective_mapping
 from crmbooks.sync.modules import module_spec
 from crmbooks.sync.outcomes import EVENT_OF
 from crmbooks.sync.values import build_payload, canon, same
@@ -150,7 +150,8 @@ def plan_undo(runtime: Runtime, run_id: str) -> UndoPlan:
             by = later[write["record_key"]][0]["run_id"]
             part.reason = f"changed since by run {by[:8]}: undo that run first"
         elif write["action"] == "delete":
-            part.reason = "a record deleted by an undo is not recreated"
+            part.reason = ("a record deleted by an undo is not recreated (`crmbooks "
+                           "duplicates separate` on its source syncs it again)")
         else:
             _plan_part(runtime, spec, mapping.section(kind.section), write, part)
         parts.append(part)
@@ -233,7 +234,7 @@ def _undo(runtime: Runtime, spec, plan: UndoPlan, undo_id: str, text: str) -> li
         {"side": p.side, "record_key": p.record_key, "kind": p.kind, "crm_id": p.crm_id,
          "books_id": p.books_id, "name": p.name, "action": _verb(p), "changes": p.changes}
         for p in plan.doable])
-    outcomes = [_apply(runtime, spec, p) for p in plan.doable]
+    outcomes = [_apply(runtime, spec, p, undo_id) for p in plan.doable]
     store.settle_writes(undo_id, outcomes)
     events = [_event(o) for o in outcomes]
     events += [{"side": p.side, "record_key": p.record_key, "crm_id": p.crm_id,
@@ -251,7 +252,7 @@ def _verb(part: Part) -> str:
     return "delete" if part.action == "delete" else "update"
 
 
-def _apply(runtime: Runtime, spec, part: Part) -> dict:
+def _apply(runtime: Runtime, spec, part: Part, undo_id: str) -> dict:
     """Write one part; its outcome (ok, or the provider's refusal)."""
     out = {"record_key": part.record_key, "side": part.side, "action": _verb(part),
            "crm_id": part.crm_id, "books_id": part.books_id, "name": part.name,
@@ -269,6 +270,7 @@ def _apply(runtime: Runtime, spec, part: Part) -> dict:
         if how == "deactivate":
             out.update(action="deactivate", reason="a transaction uses it, so Books keeps it: "
                        "marked inactive instead of deleted")
+        out["reason"] += "; " + _keep_out(runtime, spec, part, undo_id)
         return out
     values = {c["field"]: c["after"] for c in part.changes}
     if part.side == "books":
@@ -283,6 +285,34 @@ def _apply(runtime: Runtime, spec, part: Part) -> dict:
     out[f"{part.side}_modified"] = stamp
     _relink(store, spec, part, values, stamp)
     return out
+
+
+def _keep_out(runtime: Runtime, spec, part: Part, undo_id: str) -> str:
+    """Keep the source of a removed record out of later runs (else the next run, which reads
+    it again, would create the record once more): the id it kept of its copy is cleared and
+    it is left out by a `skip` decision in the review queue. Returns what it says."""
+    store = runtime.store
+    kind = spec.kind(part.kind)
+    if part.side == "books":
+        key, source_id, side = crm_key(kind.crm_module, part.crm_id), part.crm_id, "crm"
+        runtime.crm.update(kind.crm_module, [{"id": part.crm_id,
+                                              spec.crm_books_id_field: None}])
+    else:
+        key, source_id, side = books_key(kind.books_resource, part.books_id), part.books_id, \
+            "books"
+        body = build_payload({f"custom_fields.{spec.books_crm_id_field}": ""})
+        if kind.books_link_field:
+            body[kind.books_link_field] = ""
+        runtime.books.update(kind.books_resource, str(part.books_id), body)
+    # A refused clearing (the source deleted meanwhile) changes nothing: the decision holds.
+    store.queue_reviews(undo_id, spec.name, [{
+        "record_key": key, "side": side, "record_id": source_id, "kind": kind.name,
+        "name": part.name, "candidates": [], "evidence": [f"its copy was removed by undo run "
+                                                          f"{undo_id[:8]}"]}])
+    for entry in store.review(key, spec.name):
+        store.decide_review(entry.id, "skip")
+    return (f"its source {key} is left out of later runs (`crmbooks duplicates separate "
+            f"{key}` syncs it again)")
 
 
 def _remove(runtime: Runtime, part: Part):
