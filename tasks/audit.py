@@ -4,7 +4,9 @@ providers answered, and confirm the writes a killed earlier run of the module le
 A killed run's writes stay ``sent`` in the journal (history shows them as unconfirmed). The
 next run of the module and Books organization, which reads those records again (the killed
 run moved no cursor), confirms each one whose values its link now holds (the write landed,
-or this run wrote the same values), and marks the others superseded, saying which run did so.
+or this run wrote the same values) and marks superseded those whose link holds other values,
+saying which run did so; a write whose record it finds unlinked stays unconfirmed, with that
+said, for a later run to confirm.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ def settle_journal(run: RunContext, store, outcomes: list[dict]) -> None:
 def _verdict(write: dict, link, run_id: str) -> tuple[str, str]:
     """(state, note) of a killed run's write, from the link as this run left it."""
     short = run_id[:8]
-    if link is None:
-        return "superseded", f"not found linked by run {short}: it did not land"
+    if link is None:  # nothing says whether it landed: it stays unconfirmed, said why
+        return "sent", f"run {short} found the record not linked"
     held = (link.crm_values if write["side"] == "crm" else link.books_values) or {}
     if all(same(held.get(c["field"]), c.get("after")) for c in write["changes"] or []):
         return "confirmed", f"confirmed by run {short}"
