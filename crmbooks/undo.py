@@ -150,7 +150,7 @@ def plan_undo(runtime: Runtime, run_id: str) -> UndoPlan:
             by = later[write["record_key"]][0]["run_id"]
             part.reason = f"changed since by run {by[:8]}: undo that run first"
         elif write["action"] == "delete":
-            part.reason = ("a record deleted by an undo is not recreated (`crmbooks "
+            part.reason = ("a record an undo removed is not brought back (`crmbooks "
                            "duplicates separate` on its source syncs it again)")
         else:
             _plan_part(runtime, spec, mapping.section(kind.section), write, part)

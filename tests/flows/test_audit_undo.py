@@ -142,7 +142,7 @@ def test_undo_puts_back_both_sides_removes_creates_and_refuses_what_changed(
     crm_put(crm_http, "Accounts", a, {"Website": "https://a-new.example"})
     books_put(books_http, emu_reset, b["books_id"], {"website": "https://b-new.example"})
     made = {n: add_account(crm_http, {"Account_Name": n}) for n in
-            ("Undo Created Ltd", "Undo Edited Ltd", "Undo Deleted Ltd")}
+            ("Undo Created Ltd", "Undo Edited Ltd", "Undo Deleted Ltd", "Undo Invoiced Ltd")}
     state, run = sync(store)
     assert state.is_completed() and run.state == "completed", state.message
     assert crm(emu_reset)[b["crm_id"]]["Website"] == "https://b-new.example"
@@ -154,6 +154,10 @@ def test_undo_puts_back_both_sides_removes_creates_and_refuses_what_changed(
     org = emu_reset.emu.config.books_org_ids[0]
     assert books_http.delete(f"/books/v3/contacts/{created['Undo Deleted Ltd']}",
                              params={"organization_id": org}).status_code == 200
+    item = next(iter(emu_reset.emu.books.org().records["items"]))
+    invoiced = books_http.post("/books/v3/invoices", params={"organization_id": org}, json={
+        "customer_id": created["Undo Invoiced Ltd"], "line_items": [{"item_id": item}]})
+    assert invoiced.status_code in (200, 201), invoiced.text
     clear_stats(emu_reset)
 
     preview = cli("undo", run.id[:8], "--dry-run")
@@ -172,6 +176,9 @@ def test_undo_puts_back_both_sides_removes_creates_and_refuses_what_changed(
     assert by_name["Undo Edited Ltd"]["action"] == "refuse"
     assert "changed in Books since the run" in by_name["Undo Edited Ltd"]["reason"]
     assert by_name["Undo Deleted Ltd"]["reason"] == "deleted in Books since the run"
+    assert by_name["Undo Invoiced Ltd"]["action"] == "delete"
+    kept = books_customers(emu_reset)[created["Undo Invoiced Ltd"]]  # an invoice uses it
+    assert kept["status"] == "inactive"
     assert twin_in_books(emu_reset, a)["website"] == old_a
     assert crm(emu_reset)[b["crm_id"]].get("Website") == old_b
     assert twin_in_books(emu_reset, made["Undo Created Ltd"]) is None
@@ -208,7 +215,7 @@ def test_undo_puts_back_both_sides_removes_creates_and_refuses_what_changed(
     assert crm(emu_reset)[b["crm_id"]]["Website"] == "https://b-new.example"
     refusals = [p["reason"] for p in json.loads(again.output)["parts"]
                 if p["action"] == "refuse"]
-    assert refusals == ["a record deleted by an undo is not recreated (`crmbooks duplicates "
-                        "separate` on its source syncs it again)"], (
+    assert refusals == 2 * ["a record an undo removed is not brought back (`crmbooks "
+                            "duplicates separate` on its source syncs it again)"], (
         [(w["record_key"], w["name"], w["side"], w["action"], w["changes"])
          for w in store.writes(after.id)])
