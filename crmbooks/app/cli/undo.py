@@ -16,6 +16,8 @@ from crmbooks.app.cli.common import console, fail, print_table, runtime_or_fail,
 
 #: Exit code when some parts were refused and the rest done (as a run with failed records).
 EXIT_PARTLY = 1
+#: Exit code while crmbooks is paused or disabled (as a run refused to start).
+EXIT_STOPPED = 3
 
 
 def undo(
@@ -51,6 +53,11 @@ def undo(
             typer.echo(json.dumps({"run": plan.run.id, "parts": parts, "undo_run": None},
                                   indent=2, default=str))
         return
+    connection = runtime.store.connection()
+    if connection is not None and (connection.paused or connection.disabled):
+        # An undo writes like a run: it waits, as runs do, for `crmbooks resume` / `enable`.
+        fail("syncing is paused or disabled: run `crmbooks resume` (or `enable`), then undo "
+             "(nothing was written)", EXIT_STOPPED)
     try:
         undo_id, outcomes = apply_undo(runtime, plan)
     except UndoError as exc:
