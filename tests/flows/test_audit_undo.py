@@ -19,8 +19,6 @@ from support.customers import BOOKS_CUSTOMERS, books_by_name, books_customers, c
 
 pytestmark = pytest.mark.books_customers(BOOKS_CUSTOMERS)
 
-FETCH = {"crm_module": "accounts", "scope": "fetch", "duplicates": "overwrite"}
-
 
 def cli(*args: str):
     """Run `crmbooks ARGS` in-process; the result (exit_code, output)."""
@@ -32,45 +30,6 @@ def add_account(crm_http, values: dict) -> str:
     answer = crm_http.post("/crm/v8/Accounts", json={"data": [values]})
     assert answer.status_code in (200, 201), answer.text
     return answer.json()["data"][0]["details"]["id"]
-
-
-def unlinked_books_customer(server, store) -> dict:
-    """A Books business customer no CRM account has the name of (so never linked)."""
-    linked = set(store.links("customers")["books_id"])
-    names = set(crm_by_name(server))
-    return next(r for name, found in sorted(books_by_name(server, "business").items())
-                for r in found if name not in names and r["contact_id"] not in linked)
-
-
-def test_an_incremental_overwrite_records_what_it_replaced(store, emu_reset, crm_http,
-                                                          books_http):
-    """A CRM account created after the first run, named like a Books customer: the overwrite
-    shows the Books values it replaced (read this run), not empty ones."""
-    from support.customers import books_put
-
-    target = unlinked_books_customer(emu_reset, store)
-    old_website = "https://before.example"
-    books_put(books_http, emu_reset, target["contact_id"], {"website": old_website})
-    state, _ = sync(store, **FETCH)
-    assert state.is_completed(), state.message
-    assert store.find_link("customers", books_id=target["contact_id"]) is None
-    emu_reset.emu.advance_clock(2)
-    crm_id = add_account(crm_http, {"Account_Name": target["contact_name"],
-                                    "Website": "https://overwritten.example"})
-    state, run = sync(store)
-    assert state.is_completed(), state.message
-    events = store.events(run.id).to_dict("records")
-    (event,) = [e for e in events if e["crm_id"] == crm_id]
-    assert event["action"] == "overwritten"
-    website = next(c for c in event["changes"] if c["field"] == "website")
-    assert (website["before"], website["after"]) == (old_website,
-                                                     "https://overwritten.example")
-    assert books_customers(emu_reset)[target["contact_id"]]["website"] == \
-        "https://overwritten.example"
-    shown = json.loads(cli("history", "--run", run.id, "--json").output)
-    (row,) = [e for e in shown["events"] if e["crm_id"] == crm_id]
-    assert {"field": "website", "before": old_website, "after": "https://overwritten.example",
-            "side": "books"} in row["changes"]
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +50,16 @@ def shown_events(run_id: str) -> list[dict]:
 
 
 def test_a_killed_runs_writes_show_unconfirmed_until_the_rerun_confirms_them(
-        launcher, store, emu_reset, tmp_path):
+        launcher, store, emu_reset, books_http, tmp_path):
+    """Killed while sending its first batch: history shows the whole batch, with the values
+    each write replaces (an overwrite's read from the Books customer in full, not from the
+    listed summary that has no website), unconfirmed until the rerun confirms them."""
     from support.crash import applied_writes, crash
+    from support.customers import books_put
 
-    # overwrite: the rerun pairs the record whose create landed unlinked with its copy
+    acme = books_by_name(emu_reset, "business")["Acme Ltd"][0]  # the CRM has an Acme Ltd
+    books_put(books_http, emu_reset, acme["contact_id"], {"website": "https://before.example"})
+    # overwrite: CRM accounts named like Books customers replace their data
     store.save_settings("customers", {"crm_module": "accounts", "scope": "fetch",
                                       "duplicates": "overwrite"})
     crash(launcher, emu_reset, "customers", tmp_path / "child.log", die_after="books:2")
@@ -106,6 +71,10 @@ def test_a_killed_runs_writes_show_unconfirmed_until_the_rerun_confirms_them(
     assert len(said) >= 2 and not any(e["confirmed"] for e in said)
     assert all("unconfirmed" in e["message"] for e in said)
     assert {e["action"] for e in said} == {"created", "overwritten"}
+    (overwrite,) = [e for e in said if e["books_id"] == acme["contact_id"]]
+    crm_acme = crm_by_name(emu_reset)["Acme Ltd"][0]
+    assert {"side": "books", "field": "website", "before": "https://before.example",
+            "after": crm_acme.get("Website") or None} in overwrite["changes"]
     text = cli("history", "--run", killed.id).output
     assert "(unconfirmed)" in text
 
