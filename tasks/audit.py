@@ -25,7 +25,8 @@ def settle_journal(run: RunContext, store, outcomes: list[dict]) -> None:
     states = {}
     for write in earlier:
         owner = runs.get(write["run_id"])
-        if owner is None or (owner.org_id or "") != (run.org_id or ""):
+        # The run's store is scoped to its Books organization, and so were the killed run's.
+        if owner is None or (owner.org_id or "") != (store.org_id or ""):
             continue  # another organization's run: its own next run settles it
         link = store.find_link(run.module, crm_id=write["crm_id"]) if write["crm_id"] else None
         if link is None and write["books_id"]:

@@ -46,3 +46,31 @@ def test_a_run_is_undone_once(store):
     with pytest.raises(StoreError, match="undone already"):
         store.record_undo(second, run)
     assert store.undone_by(run) == first
+
+
+def test_the_next_run_confirms_a_killed_runs_writes_by_the_values_linked_in_place(store):
+    from types import SimpleNamespace
+
+    from tasks.audit import settle_journal
+
+    killed = store.start_run("customers")
+
+    def update(crm_id: str, after: str) -> dict:
+        return {"side": "books", "record_key": f"crm/Accounts/{crm_id}", "crm_id": crm_id,
+                "books_id": f"b{crm_id}", "action": "update",
+                "changes": [{"side": "books", "field": "website", "before": None,
+                             "after": after}]}
+
+    store.journal_writes(killed, "customers", [update("1", "https://landed"),
+                                               update("2", "https://lost"),
+                                               update("3", "https://unlinked")])
+    for crm_id, website in (("1", "https://landed"), ("2", "https://other")):
+        store.upsert_link("customers", crm_id=crm_id, books_id=f"b{crm_id}", kind="accounts",
+                          crm_module="Accounts", books_values={"website": website})
+    rerun = store.start_run("customers")
+    settle_journal(SimpleNamespace(run_id=rerun, module="customers"), store, [])
+    states = {w["crm_id"]: (w["state"], w["note"]) for w in store.writes(killed)}
+    assert states == {
+        "1": ("confirmed", f"confirmed by run {rerun[:8]}"),
+        "2": ("superseded", f"run {rerun[:8]} found other values in place"),
+        "3": ("sent", f"run {rerun[:8]} found the record not linked")}
