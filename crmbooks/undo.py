@@ -149,9 +149,12 @@ def plan_undo(runtime: Runtime, run_id: str) -> UndoPlan:
         elif write["record_key"] in later:
             by = later[write["record_key"]][0]["run_id"]
             part.reason = f"changed since by run {by[:8]}: undo that run first"
-        elif write["action"] == "delete":
+        elif write["action"] in ("delete", "deactivate") and store.undo_of(run.id):
             part.reason = ("a record an undo removed is not brought back (`crmbooks "
                            "duplicates separate` on its source syncs it again)")
+        elif write["action"] in ("delete", "deactivate"):
+            part.reason = ("a record the run deleted or marked inactive, by the module's "
+                           "deletion policy, is not brought back")
         else:
             _plan_part(runtime, spec, mapping.section(kind.section), write, part)
         parts.append(part)
