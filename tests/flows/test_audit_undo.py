@@ -165,12 +165,14 @@ def test_undo_puts_back_both_sides_removes_creates_and_refuses_what_changed(
     clear_stats(emu_reset)  # bad input: one sentence, exit 2, nothing written
     fake = store.start_run("customers", dry_run=True)
     store.finish_run(fake, "completed", counts={}, api_calls={})
+    runs_before = len(store.list_runs(module="customers", limit=1000))
     for args, said in (((run.id,), "was undone already"), ((fake,), "was a dry run"),
                        (("0000dead",), "no run '0000dead'")):
         refused = cli("undo", *args)
         assert refused.exit_code == 2 and said in refused.output, refused.output
         assert "Traceback" not in refused.output
     assert writes(emu_reset) == []
+    assert len(store.list_runs(module="customers", limit=1000)) == runs_before
 
     state, after = sync(store)  # the next sync carries nothing back across
     assert state.is_completed(), state.message
