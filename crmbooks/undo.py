@@ -131,7 +131,8 @@ def plan_undo(runtime: Runtime, run_id: str) -> UndoPlan:
     writes = [w for w in store.writes(run.id) if w["state"] in ("done", "confirmed")]
     if not writes:
         raise UndoError(f"run {run.id[:8]} wrote nothing that can be undone (every write it "
-                        "sent failed or was never confirmed)")
+                        "sent failed or was never confirmed, or it ran before crmbooks kept "
+                        "a journal of its writes)")
     spec = module_spec(run.module)
     active = store.active_settings(run.module)
     mapping = effective_mapping(spec, parse_module_settings(run.module,
