@@ -25,6 +25,7 @@ from crmbooks.sync.outcomes import (
     rows_of,
     run_events,
 )
+from tasks.audit import settle_journal
 from tasks.context import RunContext
 from tasks.families import family_of
 from tasks.family import Fetched
@@ -47,6 +48,7 @@ def report(run: RunContext, plan, outcomes: list[dict], crm: Fetched, books: Fet
     store.add_events(run.run_id, run.module, run_events(rows, outcomes, run.dry_run))
     waiting: set[str] = set()
     if not run.dry_run:
+        settle_journal(run, store, outcomes)
         waiting = set(store.failures(module=run.module)["run_id"]) - {run.run_id}
         if failures:
             store.add_failures(run.run_id, run.module, failures)

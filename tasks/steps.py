@@ -104,6 +104,21 @@ def refresh_after_push(run: RunContext, outcomes: list[dict]) -> dict:
 PUSH = {"books": push_books, "crm": push_crm}
 
 
+def journal_entries(side: str, units: list) -> list[dict]:
+    """What the write journal keeps of a batch of units about to be written to ``side``: the
+    record, the action and the changes on that side (their before values as read this run)."""
+    entries = []
+    for unit in units:
+        if not isinstance(unit, dict) or not unit.get("record_key"):
+            continue
+        changes = [c for c in unit.get("changes") or [] if c.get("side", side) == side]
+        entries.append({"side": side, "record_key": unit["record_key"],
+                        "kind": unit.get("kind"), "crm_id": unit.get("crm_id"),
+                        "books_id": unit.get("books_id"), "name": unit.get("name"),
+                        "action": unit.get("action") or "update", "changes": changes})
+    return entries
+
+
 def push(run: RunContext, plan) -> list[dict]:
     """Push the plan side by side, in batches, in the family's order (the later side may use
     what the earlier one wrote: ids, values, the records Books answered with)."""
@@ -114,6 +129,10 @@ def push(run: RunContext, plan) -> list[dict]:
     for side in family.push_order:
         units = family.units(run, plan, side, outcomes)
         for batch in batches(units, BATCH[side], partial(family.batch_group, side)):
+            # Journaled before it is sent: a run killed during the batch leaves in history
+            # what it may have written, with the values it replaces.
+            run.runtime().store.journal_writes(run.run_id, run.module,
+                                               journal_entries(side, batch))
             outcomes += PUSH[side](run, batch)
             progress.advance(len(batch))
     progress.done()

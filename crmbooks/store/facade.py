@@ -7,6 +7,7 @@ organization; `Store` combines them, so callers keep one object and one set of m
 
 from __future__ import annotations
 
+from crmbooks.store.audit import AuditStore
 from crmbooks.store.config import ConfigStore
 from crmbooks.store.cursors import CursorStore
 from crmbooks.store.deletions import DeletionStore
@@ -22,12 +23,13 @@ from crmbooks.store.sharing import SharingStore
 
 
 class Store(LinkStore, CursorStore, RunStore, JournalStore, ConfigStore, EventStore,
-            ReviewStore, SharingStore, KeptStore, DeletionStore, RemovedStore):
+            ReviewStore, SharingStore, KeptStore, DeletionStore, RemovedStore, AuditStore):
     """The crmbooks state store: links, cursors, runs, events, failures, settings, connection,
     the receiver's accepted events (its inbox), the review queue, the deletions a brake held,
     the CRM records `disable` removed, what the processes of a connection share (its access
-    token, each organization's request budget), and the records a run read in full (kept, so
-    that a rerun after a crash need not read them again)."""
+    token, each organization's request budget), the records a run read in full (kept, so
+    that a rerun after a crash need not read them again), and the write journal (every remote
+    write before it is sent, and the undo runs)."""
 
     @classmethod
     def open(cls, url: str | None = None, org_id: str = "") -> Store:

@@ -425,3 +425,47 @@ class RemovedRecord(SQLModel, table=True):
     crm_id: str = Field(max_length=64)
     books_id: str = Field(max_length=64)
     removed_at: datetime = _ts()
+
+
+#: States of a journaled write: sent (its answer not seen yet: a run killed after sending it
+#: leaves it so), done (its run saw it succeed), failed (the provider refused it), confirmed
+#: (a later run found its values in place), superseded (a later run found other values).
+WRITE_STATES = ("sent", "done", "failed", "confirmed", "superseded")
+
+
+class JournaledWrite(SQLModel, table=True):
+    """One remote write, journaled before it is sent: the record, the side written, what the
+    run meant to do and the values it replaces (``changes``: [{side, field, before, after}],
+    the before values as the run read them). ``undoes`` names the run an undo run reverses.
+    """
+
+    __tablename__ = "journaled_write"
+    __table_args__ = (Index("ix_journaled_write_run", "run_id"),
+                      Index("ix_journaled_write_module_state", "module", "state"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(max_length=36)
+    module: str = Field(max_length=40)
+    side: str = Field(max_length=8)  # crm | books
+    record_key: str = Field(max_length=160)
+    kind: str | None = Field(default=None, max_length=40)
+    crm_id: str | None = Field(default=None, max_length=64)
+    books_id: str | None = Field(default=None, max_length=64)
+    name: str | None = None
+    action: str = Field(max_length=16)
+    changes: list | None = _json()
+    state: str = Field(default="sent", max_length=16)
+    note: str | None = None
+    stamp: str | None = Field(default=None, max_length=40)  # the record's modified stamp after
+    created_at: datetime = _ts()
+    updated_at: datetime | None = _ts_opt()
+
+
+class RunUndo(SQLModel, table=True):
+    """An undo run and the run it undid (a run is undone once)."""
+
+    __tablename__ = "run_undo"
+
+    undo_run_id: str = Field(primary_key=True, max_length=36)
+    undone_run_id: str = Field(max_length=36, unique=True)
+    created_at: datetime = _ts()

@@ -443,7 +443,8 @@ def plan_kind(spec: ModuleSpec, kind: KindSpec, settings: Any, mapping: Mapping,
               new_parents: dict[str, set[str]] | None = None,
               failures: pd.DataFrame | None = None,
               taken: set[str] | None = None,
-              decisions: dict[str, tuple[str, str | None]] | None = None) -> pd.DataFrame:
+              decisions: dict[str, tuple[str, str | None]] | None = None,
+              twins: pd.DataFrame | None = None) -> pd.DataFrame:
     """Plan one record kind: a DataFrame of PLAN_COLUMNS, one row per record.
 
     Args:
@@ -462,6 +463,10 @@ def plan_kind(spec: ModuleSpec, kind: KindSpec, settings: Any, mapping: Mapping,
         decisions: {record key: (decision, other id)} taken on queued records
             (``Store.decisions``): ``skip`` leaves a record out, ``separate`` creates it as a
             copy (clone naming).
+        twins: the Books records a CRM record may overwrite, read in full this run and
+            mapped (``to_crm`` output): the values the overwrite compares against and
+            records as replaced (a listed summary lacks most fields). Never planned
+            themselves.
     """
     ctx = _Ctx(spec, kind, settings, mapping, links)
     ctx.taken = set(taken or ())
@@ -476,6 +481,10 @@ def plan_kind(spec: ModuleSpec, kind: KindSpec, settings: Any, mapping: Mapping,
     order = [spec.first_side, OTHER[spec.first_side]] if ctx.two_way else ["crm"]
     for side in order:
         recs, other = (crm_recs, books_recs) if side == "crm" else (books_recs, crm_recs)
+        if side == "crm" and twins is not None and not twins.empty:
+            full = clean_records(twins)  # read in full: they replace the listed summaries
+            ids = {r["books_id"] for r in full}
+            other = [r for r in other if r["books_id"] not in ids] + full
         rows += _plan_unlinked(ctx, side, recs, other, indexes[OTHER[side]], oriented[side],
                                set(new_parents.get(side, ())))
     rows += _fail_rows(failures, kind)
@@ -508,7 +517,8 @@ def plan_module(spec: ModuleSpec, settings: Any, mapping: Mapping, *,
                 failures: pd.DataFrame | None = None,
                 taken: dict[str, set[str]] | None = None,
                 decisions: dict[str, tuple[str, str | None]] | None = None,
-                kept_out: list[dict] | None = None) -> pd.DataFrame:
+                kept_out: list[dict] | None = None,
+                twins: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Plan every active kind of a module (parents before children); frames keyed by kind.
 
     Contact persons created together with a new parent are put inline into the parent's
@@ -524,7 +534,7 @@ def plan_module(spec: ModuleSpec, settings: Any, mapping: Mapping, *,
             links=links, crm_index=(crm_index or {}).get(kind.name),
             books_index=(books_index or {}).get(kind.name), parents=parents,
             new_parents=new_parents, failures=failures, taken=(taken or {}).get(kind.name),
-            decisions=decisions))
+            decisions=decisions, twins=(twins or {}).get(kind.name)))
     if kept_out:
         parts.append(pd.DataFrame([{**_row(r), **{k: r[k] for k in (
             "action", "target", "reason")}} for r in kept_out], columns=PLAN_COLUMNS,

@@ -86,6 +86,14 @@ def deletions(run: RunContext, crm: Fetched, books: Fetched, outcomes: list[dict
               "books_id": h.books_id, "kind": h.kind, "crm_module": h.crm_module,
               "resource": kinds[h.kind].books_resource if h.kind in kinds else "contacts",
               "action": h.action, "held": h.id} for h in approved.values()]
+    retitled = {str(o["books_id"]): o["record_key"] for o in outcomes if _gone_twin(o)}
+    # Journaled before they are sent, like the push's writes (the report settles them).
+    store.journal_writes(run.run_id, run.module, [
+        {"side": TWIN[t["deleted_side"]], "kind": t["kind"], "crm_id": t["crm_id"],
+         "books_id": t["books_id"], "action": t["action"], "changes": [],
+         "record_key": retitled.get(str(t["books_id"])) or _outcome(
+             t, TWIN[t["deleted_side"]], t["action"], None)["record_key"]}
+        for t in todo if t["action"] != "ignore"])
     done = [_apply(run, item) for item in todo]
     store.finish_deletions(item["held"] for item, o in zip(todo, done, strict=True)
                            if "held" in item and o["ok"])
@@ -94,7 +102,9 @@ def deletions(run: RunContext, crm: Fetched, books: Fetched, outcomes: list[dict
     handled = {(t["deleted_side"], t["deleted_id"]) for t in todo}
     kept = [o for o in outcomes if not _gone_twin(o) or ("books", str(o["books_id"]))
             not in handled]
-    retitled = {str(o["books_id"]): o["record_key"] for o in outcomes if _gone_twin(o)}
+    # The refused writes to gone twins leave the outcomes here: settle their journal rows now.
+    store.settle_writes(run.run_id, [o for o in outcomes if _gone_twin(o) and (
+        "books", str(o["books_id"])) in handled])
     for o in done:  # a gone twin's outcome keeps the key its refused update had
         o["record_key"] = retitled.get(str(o.get("books_id")), o["record_key"])
     return kept + done, note

@@ -29,7 +29,7 @@ from crmbooks.sync.modules import syncs_lone_contacts
 from crmbooks.sync.plan import kept_out_rows, plan_module
 from tasks.context import RunContext
 from tasks.family import Fetched
-from tasks.records.fetch import CONTACT_TYPE
+from tasks.records.fetch import CONTACT_TYPE, full_records
 
 PAGE = 200  # records per list page on both sides
 
@@ -117,7 +117,7 @@ def dedupe(run: RunContext, crm: Fetched, books: Fetched) -> dict[str, dict[str,
     crm_kinds, books_kinds, kept_out = split_by_kind(run, crm, books)
     # Only ids are needed here ("is this name's record linked", how many links): no values.
     links = _link_ids_if(run, [*crm_kinds.values(), *books_kinds.values()])
-    indexes: dict[str, dict] = {"crm": {}, "books": {}, "taken": {}}
+    indexes: dict[str, dict] = {"crm": {}, "books": {}, "taken": {}, "twins": {}}
     for kind in spec.active_kinds(settings):
         if kind.books_resource == "contact_persons":
             continue  # persons match within their parent, from the fetched records
@@ -128,6 +128,9 @@ def dedupe(run: RunContext, crm: Fetched, books: Fetched) -> dict[str, dict[str,
         seen = books.frames.get(kind.books_resource, pd.DataFrame())
         indexes["taken"][kind.name] = taken_names(
             kind, (seen.to_dict("records") if not seen.empty else []) + looked_up)
+        indexes["twins"][kind.name] = _twins(
+            run, kind, crm_raw, (seen.to_dict("records") if not seen.empty else []) + looked_up,
+            links)
         if settings.scope == "both":
             # A Books individual duplicates a CRM contact the settings keep out just as well:
             # sent anyway, it would be a second CRM contact of that name.
@@ -135,6 +138,31 @@ def dedupe(run: RunContext, crm: Fetched, books: Fetched) -> dict[str, dict[str,
                 kind.name == "contacts" and not kept_out["crm"].empty) else crm_raw
             indexes["crm"][kind.name] = _crm_index(run, kind, seen, books_raw, links)
     return indexes
+
+
+def _twins(run: RunContext, kind, crm_raw: pd.DataFrame, rows: list[dict],
+           links: pd.DataFrame) -> pd.DataFrame:
+    """The Books records of ``kind`` an overwrite may write, read in full and mapped like
+    fetched ones: the values the plan compares against and history records as replaced.
+
+    Books lists contacts as summaries without addresses, website or custom fields, so an
+    overwrite planned on a summary would record those as empty. Only records named like an
+    unlinked CRM record of this run are read (one request each, kept like the fetch's)."""
+    settings = run.module_settings()
+    if settings.duplicates != "overwrite" or kind.books_resource != "contacts" or not rows:
+        return pd.DataFrame()
+    linked = set(links["books_id"]) if not links.empty else set()
+    names = {normalise_name(n) for n in _unlinked_names(crm_raw, links, "crm", kind.crm_name,
+                                                        "id")}
+    wanted = [r for r in rows if kind.owns_books(r) and str(r.get("contact_id")) not in linked
+              and normalise_name(kind.books_name(r)) in names]
+    if not wanted:
+        return pd.DataFrame()
+    full = full_records(run, "contacts", list({str(r["contact_id"]): r
+                                               for r in wanted}.values()))
+    mapping = effective_mapping(run.spec(), settings)
+    frame, _ = to_crm(pd.DataFrame(full, dtype=object), mapping, kind, run.spec())
+    return frame
 
 
 def _fetched(frames: list[pd.DataFrame]) -> bool:
@@ -267,4 +295,4 @@ def plan_changes(run: RunContext, mapped: dict, indexes: dict) -> pd.DataFrame:
                        links=links, crm_index=indexes["crm"] or None,
                        books_index=indexes["books"] or None, failures=mapped["failures"],
                        taken=indexes.get("taken"), decisions=decisions,
-                       kept_out=mapped.get("kept_out"))
+                       kept_out=mapped.get("kept_out"), twins=indexes.get("twins"))

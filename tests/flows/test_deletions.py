@@ -93,6 +93,9 @@ def test_each_policy_and_a_gone_twin_that_never_fails_again(store_any_db, emu_re
     assert said[f"crm/Accounts/{b}"] == (
         "deleted", f"deleted in Books: the CRM twin {b} deleted; link retired")
     assert run.counts["books"]["updated"] == 1 and run.counts["crm"]["deleted"] == 1
+    # journaled before they were sent, settled (the update of b's gone twin: refused)
+    assert {(w["crm_id"], w["action"], w["state"]) for w in store.writes(run.id)} == {
+        (a, "deactivate", "done"), (b, "delete", "done"), (b, "update", "failed")}
 
     # ignore: the CRM record stays, its link is retired once, and no run fails on it again
     store.save_settings("customers", {**FETCH, "on_delete_in_books": "ignore"})

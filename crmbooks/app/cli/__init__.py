@@ -28,6 +28,7 @@ from crmbooks.app.cli import (
     records,
     status,
     sync,
+    undo,
     up,
     webhook,
 )
@@ -60,7 +61,7 @@ for command in (emulators.emulators, sync.sync, demo.demo, up.up, connect.connec
                 configure.configure, status.status, history.history, control.pause,
                 control.resume, control.disable, control.enable, webhook.webhook,
                 records.retry, records.fetch, records.search, linked.linked,
-                pairs.link, pairs.unlink):
+                pairs.link, pairs.unlink, undo.undo):
     app.command(cls=Command)(command)
 app.add_typer(deals_app, name="deals")
 app.add_typer(duplicates_app, name="duplicates")

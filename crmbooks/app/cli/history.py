@@ -126,7 +126,33 @@ def _event_rows(store, run_id: str) -> list[dict]:
             "changes": event["changes"] if isinstance(event["changes"], list) else [],
             "conflicts": event["conflicts"] if isinstance(event["conflicts"], list) else [],
             "message": text_or_none(event["message"]),
+            "confirmed": True,
         })
+    return rows + _journal_rows(store, run_id)
+
+
+#: What history says of a journaled write its run's report never recorded.
+JOURNAL_WORDS = {"sent": "unconfirmed: the run ended before it saw the answer; the next run "
+                         "of the module confirms it",
+                 "confirmed": "confirmed", "superseded": "not applied"}
+
+
+def _journal_rows(store, run_id: str) -> list[dict]:
+    """The run's journaled writes its report never recorded (a run killed after sending
+    them), each marked unconfirmed until a later run confirms it."""
+    from crmbooks.sync.outcomes import EVENT_OF
+
+    rows = []
+    for write in store.writes(run_id):
+        if write["state"] in ("done", "failed"):
+            continue  # its report recorded it as a record event
+        words = JOURNAL_WORDS.get(write["state"], write["state"])
+        note = f"{words} ({write['note']})" if write["note"] else words
+        rows.append({"record": write["record_key"], "name": write["name"],
+                     "side": write["side"], "action": EVENT_OF.get(write["action"], "updated"),
+                     "crm_id": write["crm_id"], "books_id": write["books_id"],
+                     "changes": write["changes"] or [], "conflicts": [], "message": note,
+                     "confirmed": write["state"] == "confirmed"})
     return rows
 
 
@@ -156,7 +182,8 @@ def _print_run(run, report: dict, events: list[dict]) -> None:
         label = event["name"] or event["record"]
         if event["name"]:
             label = f"{event['name']} ({event['record']})"
-        table.add_row(label, event["side"], event["action"], "\n".join(changes) or "—")
+        action = event["action"] if event["confirmed"] else f"{event['action']} (unconfirmed)"
+        table.add_row(label, event["side"], action, "\n".join(changes) or "—")
     print_table(table)
 
 
