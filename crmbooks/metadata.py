@@ -110,18 +110,31 @@ def is_unique_key(runtime, resource: str, key: str) -> bool:
     return bool(cached(runtime, f"books-unique-key:{resource}:{key}", probe))
 
 
+#: Records whose custom fields are read to learn the resource's fields (one list page).
+SAMPLE_SIZE = 200
+
+
 def _sampled_custom_fields(runtime, resource: str) -> list[dict]:
-    """Custom fields seen on one record of the resource (cached)."""
+    """Custom fields seen on the records of the first list page of the resource (cached).
+
+    Books shows a custom field on a record only where it has a value, so one record may not
+    show them all: every record of the page (one request) is read, and a field seen on any of
+    them counts. Where the list leaves custom fields out, the first record is read by id."""
 
     def fetch() -> list[dict]:
         params = {"contact_type": "customer"} if resource == "contacts" else None
-        for page in runtime.books.iter_pages(resource, params, per_page=1):
-            record = page[0]
-            if "custom_fields" not in record:
-                record = runtime.books.get(resource, runtime.books.id_of(resource, record)) or {}
-            return [{"api_name": f.get("api_name"), "label": f.get("label"),
-                     "data_type": f.get("data_type"), "is_unique": bool(f.get("is_unique"))}
-                    for f in record.get("custom_fields") or []]
+        for page in runtime.books.iter_pages(resource, params, per_page=SAMPLE_SIZE):
+            records = [r for r in page if "custom_fields" in r]
+            if not records and page:
+                one = runtime.books.get(resource, runtime.books.id_of(resource, page[0]))
+                records = [one] if one else []
+            seen: dict[str, dict] = {}
+            for record in records:
+                for f in record.get("custom_fields") or []:
+                    seen.setdefault(f.get("api_name"), {
+                        "api_name": f.get("api_name"), "label": f.get("label"),
+                        "data_type": f.get("data_type"), "is_unique": bool(f.get("is_unique"))})
+            return list(seen.values())
         return []
 
     return cached(runtime, books_fields_key(resource), fetch)
