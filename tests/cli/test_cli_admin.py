@@ -37,8 +37,10 @@ def connect_args(emulator, *extra: str) -> list[str]:
 
 
 @pytest.fixture
-def connected(home, runner, emulator):
-    result = runner.invoke(app, connect_args(emulator))
+def connected(home, runner, emu_reset):
+    """Connected to the session emulator, freshly seeded: a map is checked against the
+    fields its records show, whatever an earlier test left there."""
+    result = runner.invoke(app, connect_args(emu_reset))
     assert result.exit_code == 0, result.output
     return result
 

@@ -22,8 +22,10 @@ def runner(monkeypatch):
 
 
 @pytest.fixture
-def connected(home, runner, emulator):
-    """crmbooks connected to the session emulator, in a fresh home."""
+def connected(home, runner, emu_reset):
+    """crmbooks connected to the session emulator, freshly seeded (the metadata the checks
+    read is its records'), in a fresh home."""
+    emulator = emu_reset
     config = emulator.emu.config
     result = runner.invoke(app, [
         "connect", "--api-url", emulator.base_url, "--accounts-url", emulator.base_url,

@@ -472,7 +472,7 @@ def test_crmbooks_up_serves_runs_and_stops_what_it_started(tmp_path):
                      httpx.post(f"{api}/flows/filter", json={}, timeout=5).json()}
             return names <= {f"{flows.get(d['flow_id'])}/{d['name']}" for d in found}
 
-        _wait(registered, time.monotonic() + 20, "the deployments")
+        _wait(registered, time.monotonic() + 60, "the deployments")
         deployment = httpx.get(f"{api}/deployments/name/sync-customers/customers",
                                timeout=5).json()
         assert deployment["paused"] is False
