@@ -40,16 +40,18 @@ def _missing_sqlite_file(url: str) -> bool:
             and not Path(parsed.database).exists())
 
 
-def upgrade(url: str | None = None) -> tuple[str | None, str]:
+def upgrade(url: str | None = None, *, replay: bool = False) -> tuple[str | None, str]:
     """Bring the database at ``url`` to the newest revision this crmbooks knows.
 
     Returns (from, to): equal when there was nothing to do; ``from`` is None for a fresh
     database and the initial revision for one made before migrations. Raises
     :class:`DatabaseTooNew` when a newer crmbooks upgraded it (nothing is written).
+    ``replay``: make a fresh database by replaying every revision (the tests check that it
+    ends in the tables a fresh database gets at once).
     """
     engine = make_engine(url, create=False)
     try:
-        return upgrade_engine(engine)
+        return upgrade_engine(engine, replay=replay)
     finally:
         engine.dispose()
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
@@ -97,13 +98,17 @@ def revision_of(engine: Engine) -> str | None:
         return revision_on(connection)
 
 
-def upgrade_engine(engine: Engine) -> tuple[str | None, str]:
+def upgrade_engine(engine: Engine, *, replay: bool = False) -> tuple[str | None, str]:
     """Bring the database of ``engine`` to the newest revision; return (from, to).
 
     ``from`` is None for a fresh database and the initial revision for one made before
     migrations. Raises :class:`DatabaseTooNew` for a revision this code does not know.
     A database already at the newest revision costs a read of its revision record and
-    takes no lock.
+    takes no lock. A fresh (empty) database gets the newest tables at once and is stamped
+    with the newest revision, as Alembic advises ("Building an Up to Date Database from
+    Scratch", https://alembic.sqlalchemy.org/en/latest/cookbook.html): replaying every
+    revision costs several times more and ends in the same tables (a test checks both
+    ways agree); ``replay`` replays them anyway.
     """
     target = head()
     before = revision_of(engine)
@@ -117,13 +122,32 @@ def upgrade_engine(engine: Engine) -> tuple[str | None, str]:
             raise DatabaseTooNew(before)
         if before is None:
             present = INITIAL_TABLES & set(inspect(connection).get_table_names())
+            if not present and not replay:
+                SQLModel.metadata.create_all(connection)
+                MigrationContext.configure(connection, opts={
+                    "version_table": VERSION_TABLE}).stamp(_scripts(), "head")
+                return before, target
             if present == INITIAL_TABLES:
                 command.stamp(alembic_config(connection), INITIAL_REVISION)
             if present:  # made before migrations; missing tables are created by 0001
                 before = INITIAL_REVISION
         if before != target:
-            command.upgrade(alembic_config(connection), "head")
+            _upgrade_to_head(connection)
     return before, target
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    """What `alembic upgrade head` does, with the revisions read once per process: Alembic's
+    command reads and runs every revision file again at each call (a new database in every
+    test, every store a process opens)."""
+    scripts = _scripts()
+    config = alembic_config(connection)
+
+    def upgrade(revision, _context):
+        return scripts._upgrade_revs("head", revision)
+
+    with EnvironmentContext(config, scripts, fn=upgrade, destination_rev="head"):
+        scripts.run_env()
 
 
 @contextmanager
