@@ -26,7 +26,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
@@ -132,22 +131,8 @@ def upgrade_engine(engine: Engine, *, replay: bool = False) -> tuple[str | None,
             if present:  # made before migrations; missing tables are created by 0001
                 before = INITIAL_REVISION
         if before != target:
-            _upgrade_to_head(connection)
+            command.upgrade(alembic_config(connection), "head")
     return before, target
-
-
-def _upgrade_to_head(connection: Connection) -> None:
-    """What `alembic upgrade head` does, with the revisions read once per process: Alembic's
-    command reads and runs every revision file again at each call (a new database in every
-    test, every store a process opens)."""
-    scripts = _scripts()
-    config = alembic_config(connection)
-
-    def upgrade(revision, _context):
-        return scripts._upgrade_revs("head", revision)
-
-    with EnvironmentContext(config, scripts, fn=upgrade, destination_rev="head"):
-        scripts.run_env()
 
 
 @contextmanager
