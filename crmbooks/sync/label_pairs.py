@@ -114,8 +114,8 @@ def pair_by_label(crm_fields: Iterable[Mapping[str, Any]],
             continue
         if not on_books:
             report("crm", on_crm[0], f"no Books custom field of {resource or 'the resource'} "
-                   "has this label (crmbooks reads Books' custom fields off the newest record: "
-                   "give the field a value there)")
+                   "has this label (crmbooks learns Books' custom fields from the records of the "
+                   "first list page: give the field a value on one of them)")
             continue
         if not on_crm and key in crm_taken:
             report("books", on_books[0], f"its same-label CRM field "
